@@ -1,0 +1,20 @@
+//! Shared vocabulary of the SCF runtime layer.
+//!
+//! Everything that more than one side needs lives here, once:
+//! - [`error`]: the error taxonomy (kind, status code, canonical message) and the caller-visible body;
+//! - [`context`]: the invocation context handed to every handler;
+//! - [`api`]: the runtime API between an instance and the platform (paths, headers, messages);
+//! - [`abi`]: the C ABI between `scf-shim` and a native handler library;
+//! - [`limits`]: the platform's documented size limits.
+#![warn(missing_docs)]
+
+pub mod abi;
+pub mod api;
+pub mod context;
+pub mod error;
+pub mod json;
+pub mod limits;
+
+pub use context::Context;
+pub use error::{ErrorKind, FunctionError};
+pub use limits::MAX_RESPONSE_BYTES;

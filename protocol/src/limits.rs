@@ -1,0 +1,16 @@
+//! Limits of the real platform (`spec/scf-facts.md` §6).
+
+/// Largest result a function may return (407 above it).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Largest event of a synchronous invocation (406 above it).
+pub const MAX_SYNC_EVENT_BYTES: usize = 6 * 1024 * 1024;
+/// Largest event of an asynchronous invocation (406 above it).
+pub const MAX_ASYNC_EVENT_BYTES: usize = 128 * 1024;
+/// Longest log line kept; the rest of the line is dropped.
+pub const MAX_LOG_LINE_BYTES: usize = 8 * 1024;
+/// Default execution timeout in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 3;
+/// Default memory size in MB.
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+/// Default init timeout in seconds.
+pub const DEFAULT_INIT_TIMEOUT_SECS: u64 = 60;

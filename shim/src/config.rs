@@ -1,0 +1,198 @@
+//! The instance's configuration, read from the environment the platform sets (`docs/protocol.md`).
+
+use std::path::PathBuf;
+
+use crate::ShimError;
+
+/// Where the runtime API is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A Unix domain socket (`SCF_RUNTIME_API=unix:/path/to/api.sock`), as `scf-local` serves it.
+    Unix(PathBuf),
+    /// `host:port` over TCP (`SCF_RUNTIME_API` + `SCF_RUNTIME_API_PORT`), as the real cloud serves it.
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+            Endpoint::Tcp(a) => f.write_str(a),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The endpoint named by `SCF_RUNTIME_API` (host, or `unix:PATH`) and `SCF_RUNTIME_API_PORT`;
+    /// `127.0.0.1:9001` when neither is set, as the open-source clients default.
+    pub fn from_vars(api: Option<&str>, port: Option<&str>) -> Result<Endpoint, ShimError> {
+        match (
+            api.map(str::trim).filter(|s| !s.is_empty()),
+            port.map(str::trim).filter(|s| !s.is_empty()),
+        ) {
+            (Some(a), _) if a.starts_with("unix:") => {
+                Ok(Endpoint::Unix(PathBuf::from(&a["unix:".len()..])))
+            }
+            (host, port) => {
+                let host = host.unwrap_or("127.0.0.1");
+                let port = port.unwrap_or("9001");
+                port.parse::<u16>().map_err(|_| {
+                    ShimError::Config(format!(
+                        "SCF_RUNTIME_API_PORT '{port}' is not a port number"
+                    ))
+                })?;
+                Ok(Endpoint::Tcp(format!("{host}:{port}")))
+            }
+        }
+    }
+}
+
+/// Everything the shim needs to know about its instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The handler string, `file.method` (`_HANDLER`).
+    pub handler: String,
+    /// The runtime name (`SCF_RUNTIME`): `native`, `python3`, `Python3.9`, `nodejs`, `Nodejs16.13`, … or empty.
+    pub runtime: String,
+    /// Where the function's code is (`USER_CODE_ROOT`, else the working directory).
+    pub code_root: PathBuf,
+    /// Where the runtime API is.
+    pub endpoint: Endpoint,
+    /// `SCF_FUNCTIONNAME`.
+    pub function_name: String,
+    /// `SCF_NAMESPACE` (default `default`).
+    pub namespace: String,
+    /// `SCF_FUNCTIONVERSION` (default `$LATEST`).
+    pub function_version: String,
+    /// `TENCENTCLOUD_REGION`.
+    pub region: String,
+    /// `TENCENTCLOUD_APPID`.
+    pub appid: String,
+    /// `TENCENTCLOUD_UIN`.
+    pub uin: String,
+    /// The function's environment as the context shows it: `(environment JSON string, environ string)`.
+    pub context_env: (String, String),
+}
+
+/// Names of the variables the platform sets for the function's own environment, comma-separated, so the
+/// context's `environment`/`environ` can show the function's variables and not the whole process environment.
+pub const FUNCTION_ENV_KEYS: &str = "SCF_FUNCTION_ENV_KEYS";
+
+/// The platform's identity variables, shown in the context's environment ahead of the function's own.
+const IDENTITY_KEYS: &[&str] = &[
+    "SCF_NAMESPACE",
+    "SCF_FUNCTIONNAME",
+    "SCF_FUNCTIONVERSION",
+    "TENCENTCLOUD_REGION",
+    "TENCENTCLOUD_APPID",
+    "TENCENTCLOUD_UIN",
+];
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ShimError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (a variable's value by name).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ShimError> {
+        let handler = get("_HANDLER").filter(|h| !h.is_empty()).ok_or_else(|| {
+            ShimError::Config(
+                "_HANDLER is not set; it names the handler as FILE.METHOD, e.g. index.main_handler"
+                    .into(),
+            )
+        })?;
+        let code_root = match get("USER_CODE_ROOT").filter(|s| !s.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_dir()?,
+        };
+        let endpoint = Endpoint::from_vars(
+            get("SCF_RUNTIME_API").as_deref(),
+            get("SCF_RUNTIME_API_PORT").as_deref(),
+        )?;
+        let or = |k: &str, d: &str| {
+            get(k)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| d.to_owned())
+        };
+
+        let mut keys: Vec<String> = IDENTITY_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        if let Some(list) = get(FUNCTION_ENV_KEYS) {
+            for k in list.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                if !keys.iter().any(|have| have == k) {
+                    keys.push(k.to_owned());
+                }
+            }
+        }
+        let pairs: Vec<(String, String)> = keys
+            .into_iter()
+            .filter_map(|k| get(&k).map(|v| (k, v)))
+            .collect();
+        let context_env = scf_protocol::Context::encode_environment(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+
+        Ok(Config {
+            handler,
+            runtime: or("SCF_RUNTIME", ""),
+            code_root,
+            endpoint,
+            function_name: or("SCF_FUNCTIONNAME", ""),
+            namespace: or("SCF_NAMESPACE", "default"),
+            function_version: or("SCF_FUNCTIONVERSION", "$LATEST"),
+            region: or("TENCENTCLOUD_REGION", ""),
+            appid: or("TENCENTCLOUD_APPID", ""),
+            uin: or("TENCENTCLOUD_UIN", ""),
+            context_env,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ShimError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::from_vars(None, None).ok(),
+            Some(Endpoint::Tcp("127.0.0.1:9001".into()))
+        );
+        assert_eq!(
+            Endpoint::from_vars(Some("unix:/tmp/a.sock"), None).ok(),
+            Some(Endpoint::Unix("/tmp/a.sock".into()))
+        );
+        assert_eq!(
+            Endpoint::from_vars(Some("10.0.0.1"), Some("9000")).ok(),
+            Some(Endpoint::Tcp("10.0.0.1:9000".into()))
+        );
+        assert!(Endpoint::from_vars(None, Some("x")).is_err());
+    }
+
+    #[test]
+    fn reads_identity_and_function_env() {
+        let c = cfg(&[
+            ("_HANDLER", "index.main"),
+            ("USER_CODE_ROOT", "/code"),
+            ("SCF_FUNCTIONNAME", "f"),
+            ("SCF_FUNCTION_ENV_KEYS", "A,B"),
+            ("A", "1"),
+            ("PATH", "/bin"),
+        ])
+        .expect("config");
+        assert_eq!(c.namespace, "default");
+        assert_eq!(c.function_version, "$LATEST");
+        assert_eq!(c.context_env.0, r#"{"A":"1","SCF_FUNCTIONNAME":"f"}"#);
+        assert_eq!(c.context_env.1, "SCF_FUNCTIONNAME=f;A=1");
+        assert!(cfg(&[]).is_err(), "no _HANDLER");
+    }
+}

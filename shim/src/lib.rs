@@ -1,0 +1,69 @@
+//! `scf-shim`: the runtime initializer of one function instance.
+//!
+//! The platform starts one `scf-shim` process per instance. The shim reads its configuration from the
+//! environment the platform sets ([`Config`]), starts the function's language ([`host`]), loads the
+//! handler named `file.method` ([`HandlerName`]), tells the platform it is ready, then pulls invocations
+//! over the runtime API ([`Runtime`]) and answers each with a JSON result or a classified
+//! [`FunctionError`](scf_protocol::FunctionError), until the platform stops it.
+//!
+//! The invocation loop ([`run`]) is written once, over the [`Host`] trait; the native host lives in this
+//! crate, the Python and Node.js hosts in their SDKs (which link this crate) and reach it through
+//! [`host::python::exec`] and [`host::node::exec`].
+
+mod client;
+mod clock;
+mod config;
+mod handler;
+pub mod host;
+mod runtime;
+
+pub use clock::{SHIM_START_ENV, monotonic_ns};
+pub use config::{Config, Endpoint};
+pub use handler::HandlerName;
+pub use host::Host;
+pub use runtime::{Invocation, Runtime, run};
+pub use scf_protocol as protocol;
+
+/// Why the shim could not do its job. Failures of the function itself are not `ShimError`s: they are
+/// [`FunctionError`](scf_protocol::FunctionError)s reported to the platform.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// The environment does not describe a usable instance.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The runtime API could not be reached.
+    #[error("cannot connect to the runtime API at {endpoint}: {source}")]
+    Connect {
+        /// Where the shim tried to connect.
+        endpoint: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The connection to the runtime API failed or was closed.
+    #[error("runtime API connection: {0}")]
+    Http(#[from] hyper::Error),
+    /// The platform answered something the protocol does not allow.
+    #[error("runtime API protocol: {0}")]
+    Protocol(String),
+    /// The language runtime could not be started.
+    #[error("cannot start {what}: {source}")]
+    Exec {
+        /// The program that failed to start.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// An I/O failure inside the shim.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ShimError {
+    /// Whether the platform went away (closed the connection). The shim then ends quietly.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            ShimError::Http(e) => e.is_closed() || e.is_incomplete_message() || e.is_canceled(),
+            _ => false,
+        }
+    }
+}
