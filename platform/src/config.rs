@@ -1,0 +1,340 @@
+//! A function's definition: from `serverless.yml` (Tencent's Serverless Framework, component `scf`) in the
+//! code directory, overridden by command-line flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use scf_protocol::limits;
+
+use crate::PlatformError;
+
+/// How the instance is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// `scf-shim` with a native handler library.
+    Native,
+    /// `scf-shim` hosting CPython.
+    Python,
+    /// `scf-shim` hosting Node.js.
+    Node,
+    /// The code directory's own executable `bootstrap` (the custom-runtime contract), served over TCP.
+    Custom,
+}
+
+impl RuntimeKind {
+    /// Maps a runtime name (`native`, `python3`, `Python3.9`, `nodejs`, `Nodejs16.13`, `custom`,
+    /// `CustomRuntime`, …, case-insensitive) to a kind.
+    pub fn parse(name: &str) -> Result<RuntimeKind, PlatformError> {
+        let n = name.to_ascii_lowercase();
+        if n.starts_with("python") {
+            Ok(RuntimeKind::Python)
+        } else if n.starts_with("node") {
+            Ok(RuntimeKind::Node)
+        } else if matches!(n.as_str(), "native" | "rust" | "c") {
+            Ok(RuntimeKind::Native)
+        } else if matches!(n.as_str(), "custom" | "customruntime") {
+            Ok(RuntimeKind::Custom)
+        } else {
+            Err(PlatformError::Config(format!(
+                "unknown runtime '{name}': expected native, python3 (or Python3.x), nodejs (or Nodejs1x.y), custom (or CustomRuntime)"
+            )))
+        }
+    }
+
+    /// The runtime name the instance sees in `SCF_RUNTIME`.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            RuntimeKind::Native => "native",
+            RuntimeKind::Python => "python3",
+            RuntimeKind::Node => "nodejs",
+            RuntimeKind::Custom => "CustomRuntime",
+        }
+    }
+}
+
+/// Everything the platform knows about one function.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// `inputs.name`.
+    pub name: String,
+    /// The code directory (`inputs.src`, relative to the directory holding `serverless.yml`).
+    pub code_dir: PathBuf,
+    /// `inputs.handler`, `FILE.METHOD`.
+    pub handler: String,
+    /// `inputs.runtime`.
+    pub runtime: RuntimeKind,
+    /// `inputs.memorySize`, MB.
+    pub memory_mb: u32,
+    /// `inputs.timeout`.
+    pub timeout: Duration,
+    /// `inputs.initTimeout`.
+    pub init_timeout: Duration,
+    /// `inputs.environment.variables`.
+    pub env: BTreeMap<String, String>,
+    /// `inputs.namespace`.
+    pub namespace: String,
+    /// `inputs.region`.
+    pub region: String,
+}
+
+/// The parts of `serverless.yml` the platform reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ServerlessFile {
+    #[serde(default)]
+    inputs: Inputs,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Inputs {
+    name: Option<String>,
+    src: Option<SrcField>,
+    handler: Option<String>,
+    runtime: Option<String>,
+    memory_size: Option<u32>,
+    timeout: Option<f64>,
+    init_timeout: Option<f64>,
+    namespace: Option<String>,
+    region: Option<String>,
+    environment: Option<Environment>,
+}
+
+/// `src` is either a path or `{ src: path, exclude: [...] }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum SrcField {
+    Path(String),
+    Object { src: String },
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct Environment {
+    #[serde(default)]
+    variables: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Command-line settings; each one present wins over `serverless.yml`.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--handler`.
+    pub handler: Option<String>,
+    /// `--runtime`.
+    pub runtime: Option<String>,
+    /// `--memory`.
+    pub memory_mb: Option<u32>,
+    /// `--timeout`, seconds.
+    pub timeout: Option<f64>,
+    /// `--init-timeout`, seconds.
+    pub init_timeout: Option<f64>,
+    /// `--env K=V`, in order.
+    pub env: Vec<(String, String)>,
+}
+
+const RESERVED_PREFIXES: &[&str] = &["SCF_", "QCLOUD_", "TENCENTCLOUD_"];
+
+impl FunctionConfig {
+    /// The definition of the function in `dir`: its `serverless.yml`/`serverless.yaml` if present, then `over`.
+    pub fn load(dir: &Path, over: &Overrides) -> Result<FunctionConfig, PlatformError> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| PlatformError::Config(format!("code directory {}: {e}", dir.display())))?;
+        if !dir.is_dir() {
+            return Err(PlatformError::Config(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        let mut file = ServerlessFile::default();
+        for name in ["serverless.yml", "serverless.yaml"] {
+            let p = dir.join(name);
+            if p.is_file() {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(PlatformError::io(format!("reading {}", p.display())))?;
+                file = serde_yaml::from_str(&text)
+                    .map_err(|e| PlatformError::Config(format!("{}: {e}", p.display())))?;
+                break;
+            }
+        }
+        let i = file.inputs;
+        let code_dir = match i.src {
+            Some(SrcField::Path(s)) | Some(SrcField::Object { src: s }) => dir.join(s),
+            None => dir.clone(),
+        };
+        let code_dir = code_dir.canonicalize().map_err(|e| {
+            PlatformError::Config(format!("code directory {}: {e}", code_dir.display()))
+        })?;
+        let handler = over.handler.clone().or(i.handler).ok_or_else(|| {
+            PlatformError::Config(
+                "no handler: pass --handler FILE.METHOD or set inputs.handler in serverless.yml"
+                    .into(),
+            )
+        })?;
+        let runtime = RuntimeKind::parse(
+            over.runtime
+                .as_deref()
+                .or(i.runtime.as_deref())
+                .unwrap_or("native"),
+        )?;
+        let name = over.name.clone().or(i.name).unwrap_or_else(|| {
+            dir.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("function")
+                .to_owned()
+        });
+
+        let memory_mb = over
+            .memory_mb
+            .or(i.memory_size)
+            .unwrap_or(limits::DEFAULT_MEMORY_MB);
+        if !(memory_mb == 64 || (128..=3072).contains(&memory_mb) && memory_mb % 128 == 0) {
+            return Err(PlatformError::Config(format!(
+                "memory size {memory_mb} MB: expected 64, or 128 to 3072 in steps of 128"
+            )));
+        }
+        let timeout = over
+            .timeout
+            .or(i.timeout)
+            .unwrap_or(limits::DEFAULT_TIMEOUT_SECS as f64);
+        if !(timeout > 0.0 && timeout <= 900.0) {
+            return Err(PlatformError::Config(format!(
+                "timeout {timeout} s: expected more than 0 and at most 900"
+            )));
+        }
+        let init_timeout = over
+            .init_timeout
+            .or(i.init_timeout)
+            .unwrap_or(limits::DEFAULT_INIT_TIMEOUT_SECS as f64);
+        if !(init_timeout > 0.0 && init_timeout <= 300.0) {
+            return Err(PlatformError::Config(format!(
+                "init timeout {init_timeout} s: expected more than 0 and at most 300"
+            )));
+        }
+
+        let mut env = BTreeMap::new();
+        for (k, v) in i.environment.map(|e| e.variables).unwrap_or_default() {
+            let v = match v {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Null => String::new(),
+                other => serde_yaml::to_string(&other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            };
+            env.insert(k, v);
+        }
+        for (k, v) in &over.env {
+            env.insert(k.clone(), v.clone());
+        }
+        check_env(&env)?;
+
+        Ok(FunctionConfig {
+            name,
+            code_dir,
+            handler,
+            runtime,
+            memory_mb,
+            timeout: Duration::from_secs_f64(timeout),
+            init_timeout: Duration::from_secs_f64(init_timeout),
+            env,
+            namespace: i.namespace.unwrap_or_else(|| "default".into()),
+            region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
+        })
+    }
+}
+
+/// The platform's rules for a function's environment variables (`spec/scf-facts.md` §6).
+fn check_env(env: &BTreeMap<String, String>) -> Result<(), PlatformError> {
+    let mut total = 0;
+    for (k, v) in env {
+        let mut chars = k.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(PlatformError::Config(format!(
+                "environment variable '{k}': names must match [a-zA-Z][a-zA-Z0-9_]*"
+            )));
+        }
+        if let Some(p) = RESERVED_PREFIXES.iter().find(|p| k.starts_with(**p)) {
+            return Err(PlatformError::Config(format!(
+                "environment variable '{k}': the prefix {p} is reserved"
+            )));
+        }
+        total += k.len() + v.len() + 1;
+    }
+    if total > 4096 {
+        return Err(PlatformError::Config(format!(
+            "environment variables take {total} bytes; the limit is 4 KB"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `K=V` from the command line.
+pub fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serverless_yml_then_flags() {
+        let dir = std::env::temp_dir().join(format!("scf-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("serverless.yml"),
+            "component: scf\nname: x\ninputs:\n  name: hello\n  src: ./\n  handler: index.main_handler\n  runtime: Python3.9\n  memorySize: 256\n  timeout: 5\n  environment:\n    variables:\n      A: one\n      N: 2\n",
+        )
+        .expect("write");
+        let c = FunctionConfig::load(&dir, &Overrides::default()).expect("config");
+        assert_eq!(
+            (c.name.as_str(), c.runtime, c.memory_mb),
+            ("hello", RuntimeKind::Python, 256)
+        );
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.env.get("N").map(String::as_str), Some("2"));
+        let over = Overrides {
+            timeout: Some(1.5),
+            runtime: Some("native".into()),
+            ..Overrides::default()
+        };
+        let c = FunctionConfig::load(&dir, &over).expect("config");
+        assert_eq!(
+            (c.timeout, c.runtime),
+            (Duration::from_millis(1500), RuntimeKind::Native)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn env_rules() {
+        let mut env = BTreeMap::new();
+        env.insert("SCF_X".to_owned(), "1".to_owned());
+        assert!(check_env(&env).is_err());
+        env.clear();
+        env.insert("9x".to_owned(), "1".to_owned());
+        assert!(check_env(&env).is_err());
+        env.clear();
+        env.insert("ok_1".to_owned(), "v".repeat(5000));
+        assert!(check_env(&env).is_err());
+    }
+
+    #[test]
+    fn runtime_names() {
+        assert_eq!(
+            RuntimeKind::parse("Nodejs16.13").ok(),
+            Some(RuntimeKind::Node)
+        );
+        assert_eq!(
+            RuntimeKind::parse("CustomRuntime").ok(),
+            Some(RuntimeKind::Custom)
+        );
+        assert!(RuntimeKind::parse("cobol").is_err());
+    }
+}

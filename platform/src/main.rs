@@ -1,0 +1,134 @@
+//! `scf-local`: the SCF platform on a developer's machine.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use scf_local::config::{FunctionConfig, Overrides, parse_env_pair};
+use scf_local::instance::Platform;
+
+/// Exit code of a function error (the error body is on stdout).
+const EXIT_FUNCTION_ERROR: u8 = 1;
+/// Exit code of a usage or configuration error.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "scf-local",
+    version,
+    about = "Run SCF functions on this machine, as the cloud platform runs them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one invocation on a fresh instance: the caller's body on stdout, the request's log on stderr.
+    ///
+    /// Exits 0 when the function succeeded, 1 when it failed (the error body is on stdout), 2 on a usage
+    /// or configuration error. Settings come from the code directory's serverless.yml; flags win.
+    Invoke {
+        /// The function's code directory.
+        code_dir: PathBuf,
+        /// The handler, FILE.METHOD (e.g. index.main_handler).
+        #[arg(long)]
+        handler: Option<String>,
+        /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …).
+        #[arg(long)]
+        runtime: Option<String>,
+        /// The event, as JSON text (default `{}`).
+        #[arg(long, conflicts_with = "event_file")]
+        event: Option<String>,
+        /// A file holding the event (`-` for stdin).
+        #[arg(long)]
+        event_file: Option<PathBuf>,
+        /// Execution timeout in seconds (default 3).
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// Init timeout in seconds (default 60).
+        #[arg(long)]
+        init_timeout: Option<f64>,
+        /// Memory size in MB (64, or 128 to 3072 in steps of 128; default 128).
+        #[arg(long)]
+        memory: Option<u32>,
+        /// The function's name (default: serverless.yml's, else the directory's).
+        #[arg(long)]
+        name: Option<String>,
+        /// An environment variable of the function, KEY=VALUE (repeatable).
+        #[arg(long = "env", value_parser = parse_env_pair)]
+        env: Vec<(String, String)>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "scf-local: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Invoke {
+            code_dir,
+            handler,
+            runtime,
+            event,
+            event_file,
+            timeout,
+            init_timeout,
+            memory,
+            name,
+            env,
+        } => {
+            let over = Overrides {
+                name,
+                handler,
+                runtime,
+                memory_mb: memory,
+                timeout,
+                init_timeout,
+                env,
+            };
+            let function = FunctionConfig::load(&code_dir, &over)?;
+            let event = match (event, event_file) {
+                (Some(e), _) => Bytes::from(e),
+                (None, Some(p)) if p.as_os_str() == "-" => {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                        .context("reading the event from stdin")?;
+                    Bytes::from(buf)
+                }
+                (None, Some(p)) => Bytes::from(
+                    std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
+                ),
+                (None, None) => Bytes::from_static(b"{}"),
+            };
+            let platform = Platform::discover()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let invoked = rt.block_on(scf_local::invoke::invoke_once(&platform, &function, event));
+            let mut err = std::io::stderr().lock();
+            err.write_all(invoked.log.text().as_bytes())?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&invoked.body)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            Ok(if invoked.failed {
+                ExitCode::from(EXIT_FUNCTION_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
