@@ -360,3 +360,17 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn docs_errors_md_lists_every_kind_with_its_status() {
+        let doc = include_str!("../../docs/errors.md");
+        for k in ErrorKind::ALL {
+            let row = format!("| `{}` | {} |", k.name(), k.status_code());
+            assert!(doc.contains(&row), "docs/errors.md has no row {row}");
+        }
+    }
+}

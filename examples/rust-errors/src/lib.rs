@@ -1,4 +1,5 @@
 //! One handler per class of failure a Rust function can cause (see `docs/errors.md`).
+#![allow(clippy::print_stdout, reason = "a function's stdout is its log")]
 
 use scf_sdk::Context;
 use serde_json::Value;

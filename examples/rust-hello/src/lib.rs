@@ -1,4 +1,5 @@
 //! A greeting built from the event and the context.
+#![allow(clippy::print_stdout, reason = "a function's stdout is its log")]
 
 use scf_sdk::Context;
 use serde::{Deserialize, Serialize};

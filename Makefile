@@ -1,0 +1,45 @@
+# The project's one task runner; CI calls `make test` too.
+#   make demo    build everything, then invoke the example functions through scf-local
+#   make test    every test tier (unit → platform → per-language hosts), after lint
+#   make build   the workspace, the example libraries and the language SDKs
+#   make lint    cargo fmt --check and clippy (warnings are errors)
+ROOT    := $(abspath .)
+CARGO   ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build build-rust build-sdks demo test test-rust test-sdks lint fmt clean
+
+all: build
+
+build: build-rust
+
+# Debug builds: the tests and the demo run the debug binaries (target/debug/scf-local, scf-shim).
+build-rust:
+	$(CARGO) build --workspace --all-targets
+
+build-sdks: build-rust
+	$(MAKE) -C sdk-python build ROOT=$(ROOT)
+	$(MAKE) -C sdk-node build ROOT=$(ROOT)
+
+demo: build
+	scripts/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint build test-rust
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-sdks:
+	$(MAKE) -C sdk-python test ROOT=$(ROOT)
+	$(MAKE) -C sdk-node test ROOT=$(ROOT)
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv sdk-node/index.node sdk-node/node_modules

@@ -1,0 +1,134 @@
+//! The runtime API server's rules, spoken to over a real socket.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use scf_local::api::{Answer, ApiHandle, Listener};
+use scf_protocol::api::{Dialect, InvocationMeta};
+
+async fn connect(port: u16) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn call(
+    s: &mut SendRequest<Full<Bytes>>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, hyper::HeaderMap, String) {
+    s.ready().await.unwrap();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "runtime")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let resp = s.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn meta(id: &str) -> InvocationMeta {
+    InvocationMeta {
+        request_id: id.into(),
+        memory_limit_in_mb: 128,
+        time_limit_in_ms: 3000,
+    }
+}
+
+#[tokio::test]
+async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let mut api = ApiHandle::serve(listener, Dialect::Scf);
+    let mut c = connect(port).await;
+
+    // A result with no invocation in flight is refused, clearly.
+    let (status, _, body) = call(&mut c, "POST", "/runtime/invocation/response", "1").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("no invocation is in flight"), "{body}");
+    // Unknown calls are 404s that name the call.
+    let (status, _, body) = call(&mut c, "GET", "/runtime/nope", "").await;
+    assert_eq!((status, body.contains("GET /runtime/nope")), (404, true));
+
+    // init/ready: the first call counts, with the instance's init split.
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/runtime/init/ready")
+        .header("host", "runtime")
+        .header("x-scf-init-function-us", "1500")
+        .body(Full::new(Bytes::from_static(b" ")))
+        .unwrap();
+    c.ready().await.unwrap();
+    assert_eq!(c.send_request(req).await.unwrap().status(), 200);
+    let ready = api.ready().await.unwrap();
+    assert_eq!(
+        ready.init_function,
+        Some(std::time::Duration::from_micros(1500))
+    );
+    let (status, _, _) = call(&mut c, "POST", "/runtime/init/ready", " ").await;
+    assert_eq!(status, 400, "a second ready is refused");
+
+    // next returns the event with the per-request headers; a repeated next returns the same one.
+    let rx = api
+        .dispatch(meta("req-1"), Bytes::from_static(b"{\"k\":1}"))
+        .await
+        .unwrap();
+    let (status, headers, body) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
+    assert_eq!((status, body.as_str()), (200, "{\"k\":1}"));
+    assert_eq!(headers["request_id"], "req-1");
+    assert_eq!(headers["memory_limit_in_mb"], "128");
+    assert_eq!(headers["time_limit_in_ms"], "3000");
+    let (_, headers, body) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
+    assert_eq!(
+        (headers["request_id"].to_str().unwrap(), body.as_str()),
+        ("req-1", "{\"k\":1}")
+    );
+
+    // The first result wins; a second one is refused and changes nothing.
+    assert_eq!(
+        call(&mut c, "POST", "/runtime/invocation/response", "\"first\"")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&mut c, "POST", "/runtime/invocation/error", "\"second\"")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        rx.await.unwrap(),
+        Answer::Response(Bytes::from_static(b"\"first\""))
+    );
+
+    // The next invocation flows on the same connection; an error result is passed on as posted.
+    let rx = api
+        .dispatch(meta("req-2"), Bytes::from_static(b"[]"))
+        .await
+        .unwrap();
+    let (_, headers, _) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
+    assert_eq!(headers["request_id"], "req-2");
+    assert_eq!(
+        call(&mut c, "POST", "/runtime/invocation/error", "{\"x\":1}")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        rx.await.unwrap(),
+        Answer::Error(Bytes::from_static(b"{\"x\":1}"))
+    );
+}
