@@ -401,3 +401,46 @@ fn an_instance_that_never_becomes_ready_is_450() {
         run.stderr
     );
 }
+
+#[test]
+fn a_rust_bootstrap_built_with_scf_sdk_run_is_a_custom_runtime() {
+    let dir = TempDir::new("rust-bootstrap");
+    std::fs::copy(scf_tests::bin("bootstrap"), dir.path().join("bootstrap")).unwrap();
+    let run = invoke(
+        dir.path(),
+        &[
+            "--runtime",
+            "custom",
+            "--handler",
+            "index.add",
+            "--event",
+            r#"{"a":2,"b":3}"#,
+        ],
+    );
+    let body = run.expect_ok();
+    assert_eq!(body["sum"], 5);
+    let run = invoke(
+        dir.path(),
+        &[
+            "--runtime",
+            "custom",
+            "--handler",
+            "index.add",
+            "--event",
+            &format!(r#"{{"a":{},"b":1}}"#, i64::MAX),
+        ],
+    );
+    let v = run.expect_error("HandledError", 430);
+    assert!(
+        v["stackTrace"]
+            .as_str()
+            .unwrap()
+            .ends_with("the sum overflows"),
+        "{v}"
+    );
+    let log = run.log();
+    assert!(
+        log[1].contains("InitRuntime: ") && log[1].contains("InitFunction: "),
+        "{log:?}"
+    );
+}
