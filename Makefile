@@ -5,9 +5,11 @@
 #   make lint    cargo fmt --check and clippy (warnings are errors)
 ROOT    := $(abspath .)
 CARGO   ?= cargo
+PYTHON  ?= python3
+VENV    := $(ROOT)/.venv
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build build-rust build-sdks demo test test-rust test-sdks lint fmt clean
+.PHONY: all build build-rust build-sdks venv demo test test-rust test-platform-python test-sdks lint fmt clean
 
 all: build
 
@@ -28,10 +30,22 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint build test-rust
+test: lint build test-rust test-platform-python
 
 test-rust:
 	$(CARGO) test --workspace
+
+# The Python tools the tests use (pytest, the official TencentCloud SDK), in .venv.
+venv: $(VENV)/.requirements-dev
+
+$(VENV)/.requirements-dev: requirements-dev.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The official tencentcloud-sdk-python client against scf-local serve.
+test-platform-python: build-rust venv
+	$(VENV)/bin/python -m pytest -q tests/platform
 
 test-sdks:
 	$(MAKE) -C sdk-python test ROOT=$(ROOT)

@@ -47,3 +47,40 @@ fi
 if [ -d examples/node-errors ]; then
   show "Node.js: a thrown Error (430)" examples/node-errors --handler index.throws --runtime nodejs
 fi
+
+# ---------------------------------------------------------------------------------------------------
+# The platform: scf-local serve with two functions, driven through its TencentCloud-API-shaped front door.
+printf '\n\033[1m== scf-local serve: cold and warm calls, an async call, a throttled call\033[0m\n'
+mkdir -p "$WORK/counter"
+cp "$BIN/liberrors.so" "$WORK/counter/"
+cat > "$WORK/counter/serverless.yml" <<'YML'
+component: scf
+inputs:
+  name: counter
+  handler: errors.counter
+  runtime: native
+  timeout: 10
+  local:
+    concurrency: 1
+YML
+"$BIN/scf-local" serve --port 0 --data-dir "$WORK/data" "$WORK/counter" 2>"$WORK/serve.log" &
+SERVE=$!
+for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.log" && break; sleep 0.1; done
+cat "$WORK/serve.log"
+ADDR=$(sed -n 's|^scf-local: listening on http://||p' "$WORK/serve.log")
+api() { # api ACTION JSON
+  curl -sS -X POST "http://$ADDR/" -H "X-TC-Action: $1" -H "Content-Type: application/json" -d "$2"; echo
+}
+echo "-- cold call (Init Report in the log):"
+api Invoke '{"FunctionName":"counter","ClientContext":"{}","LogType":"Tail"}'
+echo "-- warm call (same instance: invocations=2):"
+api Invoke '{"FunctionName":"counter","ClientContext":"{}"}'
+echo "-- async call (a request id at once):"
+api Invoke '{"FunctionName":"counter","InvocationType":"Event","ClientContext":"{\"sleep_ms\":1500}"}'
+sleep 0.3
+echo "-- sync call while the only instance is busy with the async one (concurrency 1 → 432):"
+api Invoke '{"FunctionName":"counter","ClientContext":"{}"}'
+sleep 1.5
+echo "-- the function's logs (scf-local logs counter):"
+"$BIN/scf-local" logs counter --data-dir "$WORK/data"
+kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null

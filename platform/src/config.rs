@@ -76,6 +76,41 @@ pub struct FunctionConfig {
     pub namespace: String,
     /// `inputs.region`.
     pub region: String,
+    /// How asynchronous invocations and instances are managed (`scf-local serve`).
+    pub serve: ServeSettings,
+}
+
+/// Settings `scf-local serve` uses: Tencent's own async keys, and ours under `inputs.local`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeSettings {
+    /// `inputs.retryNum`: retries of an async event after an execution error (default 2).
+    pub retry_num: u32,
+    /// `inputs.msgTTL`: the maximum age of an async event, seconds (default 6 h).
+    pub msg_ttl: Duration,
+    /// `inputs.local.concurrency`: the function's concurrency limit (reserved concurrency; default 8).
+    pub concurrency: usize,
+    /// `inputs.local.provisioned`: instances started ahead and kept (default 0).
+    pub provisioned: usize,
+    /// `inputs.local.idleTimeout`: seconds an idle instance is kept before it is repossessed (default 300).
+    pub idle_timeout: Duration,
+    /// `inputs.local.retryInterval`: seconds between retries of an async event (default 60).
+    pub retry_interval: Duration,
+    /// `inputs.local.queueLimit`: events the async queue holds (default 100,000).
+    pub queue_limit: usize,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            retry_num: 2,
+            msg_ttl: Duration::from_secs(6 * 3600),
+            concurrency: 8,
+            provisioned: 0,
+            idle_timeout: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(60),
+            queue_limit: 100_000,
+        }
+    }
 }
 
 /// The parts of `serverless.yml` the platform reads.
@@ -98,6 +133,21 @@ struct Inputs {
     namespace: Option<String>,
     region: Option<String>,
     environment: Option<Environment>,
+    retry_num: Option<u32>,
+    #[serde(rename = "msgTTL")]
+    msg_ttl: Option<f64>,
+    local: Option<LocalKeys>,
+}
+
+/// Our own keys, under `inputs.local`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LocalKeys {
+    concurrency: Option<usize>,
+    provisioned: Option<usize>,
+    idle_timeout: Option<f64>,
+    retry_interval: Option<f64>,
+    queue_limit: Option<usize>,
 }
 
 /// `src` is either a path or `{ src: path, exclude: [...] }`.
@@ -230,7 +280,36 @@ impl FunctionConfig {
         }
         check_env(&env)?;
 
+        let d = ServeSettings::default();
+        let l = i.local.unwrap_or_default();
+        let positive =
+            |what: &str, v: Option<f64>, default: Duration| -> Result<Duration, PlatformError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+                    Some(s) => Err(PlatformError::Config(format!(
+                        "{what} {s}: expected a positive number of seconds"
+                    ))),
+                }
+            };
+        let serve = ServeSettings {
+            retry_num: i.retry_num.unwrap_or(d.retry_num),
+            msg_ttl: positive("msgTTL", i.msg_ttl, d.msg_ttl)?,
+            concurrency: l.concurrency.unwrap_or(d.concurrency).max(1),
+            provisioned: l.provisioned.unwrap_or(d.provisioned),
+            idle_timeout: positive("local.idleTimeout", l.idle_timeout, d.idle_timeout)?,
+            retry_interval: positive("local.retryInterval", l.retry_interval, d.retry_interval)?,
+            queue_limit: l.queue_limit.unwrap_or(d.queue_limit).max(1),
+        };
+        if serve.provisioned > serve.concurrency {
+            return Err(PlatformError::Config(format!(
+                "local.provisioned ({}) is more than local.concurrency ({})",
+                serve.provisioned, serve.concurrency
+            )));
+        }
+
         Ok(FunctionConfig {
+            serve,
             name,
             code_dir,
             handler,

@@ -285,6 +285,11 @@ impl Instance {
         })
     }
 
+    /// The instance process's id (also its process group's).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Whether the instance can take another invocation.
     pub fn is_usable(&self) -> bool {
         !self.gone

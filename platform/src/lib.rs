@@ -4,13 +4,24 @@
 //! - [`api`]: the runtime API server one instance talks to (`docs/protocol.md`);
 //! - [`instance`]: one instance: its process, its private directories, its init phases, its limits;
 //! - [`logs`]: capture of the instance's output and the request log in SCF's format;
-//! - [`invoke`]: one invocation on a fresh instance, as `scf-local invoke` runs it.
+//! - [`invoke`]: one invocation on a fresh instance, as `scf-local invoke` runs it;
+//! - [`scheduler`]: a function's instances: cold and warm, concurrency, idle repossession, provisioned;
+//! - [`asyncq`]: asynchronous invocation: the durable queue's dispatcher and the retry policy;
+//! - [`store`]: the durable state (queues, dead letters, logs) in SQLite;
+//! - [`frontdoor`]: the TencentCloud-API-shaped HTTP front door, and [`tc3`], its request signatures;
+//! - [`serve`]: `scf-local serve`, all of the above running together.
 
 pub mod api;
+pub mod asyncq;
 pub mod config;
+pub mod frontdoor;
 pub mod instance;
 pub mod invoke;
 pub mod logs;
+pub mod scheduler;
+pub mod serve;
+pub mod store;
+pub mod tc3;
 
 /// Failures of the platform itself (not of the function, which are classified
 /// [`FunctionError`](scf_protocol::FunctionError)s).

@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use scf_local::config::{FunctionConfig, Overrides, parse_env_pair};
+use scf_local::frontdoor::Credentials;
 use scf_local::instance::Platform;
+use scf_local::serve::ServeOptions;
+use scf_local::store::{LogQuery, Store};
 
 /// Exit code of a function error (the error body is on stdout).
 const EXIT_FUNCTION_ERROR: u8 = 1;
@@ -62,6 +65,56 @@ enum Command {
         /// An environment variable of the function, KEY=VALUE (repeatable).
         #[arg(long = "env", value_parser = parse_env_pair)]
         env: Vec<(String, String)>,
+    },
+    /// Run the platform: one function per directory, each configured by its serverless.yml, behind a
+    /// TencentCloud-API-shaped front door on 127.0.0.1 (Invoke, InvokeFunction, GetFunctionLogs).
+    ///
+    /// Ctrl-C or SIGTERM stops it; queued async events stay in the data directory for the next start.
+    Serve {
+        /// The functions' directories.
+        #[arg(required = true)]
+        function_dirs: Vec<PathBuf>,
+        /// Port of the front door on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = scf_local::serve::DEFAULT_PORT)]
+        port: u16,
+        /// Where async queues, dead letters and logs are kept.
+        #[arg(long, default_value = ".scf-local")]
+        data_dir: PathBuf,
+        /// Verify TC3-HMAC-SHA256 signatures with this SecretId (needs --secret-key; default
+        /// $TENCENTCLOUD_SECRETID).
+        #[arg(long, env = "TENCENTCLOUD_SECRETID", requires = "secret_key")]
+        secret_id: Option<String>,
+        /// The SecretKey for --secret-id (default $TENCENTCLOUD_SECRETKEY).
+        #[arg(
+            long,
+            env = "TENCENTCLOUD_SECRETKEY",
+            hide_env_values = true,
+            requires = "secret_id"
+        )]
+        secret_key: Option<String>,
+    },
+    /// Print a function's request logs from a platform's data directory.
+    Logs {
+        /// The function's name.
+        function: String,
+        /// Only this request.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Keep printing new logs as they are written.
+        #[arg(long, short)]
+        follow: bool,
+        /// The data directory of `scf-local serve`.
+        #[arg(long, default_value = ".scf-local")]
+        data_dir: PathBuf,
+    },
+    /// List a function's dead-letter messages (async events out of retries or past their age), one JSON
+    /// object per line.
+    Dlq {
+        /// The function's name.
+        function: String,
+        /// The data directory of `scf-local serve`.
+        #[arg(long, default_value = ".scf-local")]
+        data_dir: PathBuf,
     },
 }
 
@@ -129,6 +182,62 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Serve {
+            function_dirs,
+            port,
+            data_dir,
+            secret_id,
+            secret_key,
+        } => {
+            let credentials = match (secret_id, secret_key) {
+                (Some(secret_id), Some(secret_key)) => Some(Credentials {
+                    secret_id,
+                    secret_key,
+                }),
+                _ => None,
+            };
+            let opts = ServeOptions {
+                port,
+                data_dir,
+                function_dirs,
+                credentials,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(scf_local::serve::serve(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs {
+            function,
+            request_id,
+            follow,
+            data_dir,
+        } => {
+            let store = Store::open_existing(&data_dir)?;
+            let mut q = LogQuery::all(&function);
+            q.request_id = request_id;
+            let mut out = std::io::stdout().lock();
+            loop {
+                for (seq, rec) in store.logs(&q)? {
+                    out.write_all(rec.log.as_bytes())?;
+                    q.after_seq = q.after_seq.max(seq);
+                }
+                out.flush()?;
+                if !follow {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+        Command::Dlq { function, data_dir } => {
+            let store = Store::open_existing(&data_dir)?;
+            let mut out = std::io::stdout().lock();
+            for letter in store.dead_letters(&function)? {
+                writeln!(out, "{}", serde_json::to_string(&letter)?)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -197,3 +197,179 @@ pub fn check_log_shape(run: &Run) -> Vec<String> {
     }
     log[2..end].iter().map(|s| (*s).to_owned()).collect()
 }
+
+/// A running `scf-local serve`, stopped (SIGTERM) when dropped.
+#[derive(Debug)]
+pub struct Served {
+    child: std::process::Child,
+    stopped: bool,
+    /// `127.0.0.1:PORT` of its front door.
+    pub addr: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    /// Starts `scf-local serve --port 0 --data-dir <data_dir> <dirs…> <extra…>` and waits until it listens.
+    pub fn start(data_dir: &Path, dirs: &[&Path], extra: &[&str]) -> Served {
+        use std::io::BufRead as _;
+        let mut cmd = Command::new(bin("scf-local"));
+        cmd.arg("serve")
+            .arg("--port")
+            .arg("0")
+            .arg("--data-dir")
+            .arg(data_dir);
+        cmd.args(dirs)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd.env_remove("RUST_BACKTRACE")
+            .env_remove("TENCENTCLOUD_SECRETID")
+            .env_remove("TENCENTCLOUD_SECRETKEY");
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.strip_prefix("scf-local: listening on http://") {
+                    let _ = tx.send(addr.to_owned());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("scf-local serve did not start: {}", log.lock().unwrap())
+            });
+        Served {
+            child,
+            stopped: false,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            stderr: log,
+        }
+    }
+
+    /// What the platform wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Calls the front door's `action` with `params`; returns the `Response` object.
+    pub fn call(&self, action: &str, params: &Value) -> Value {
+        let body = params.to_string();
+        let raw = http_post(
+            &self.addr,
+            &[("X-TC-Action", action), ("X-TC-Version", "2018-04-16")],
+            body.as_bytes(),
+        );
+        let v: Value = serde_json::from_slice(&raw)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&raw)));
+        v["Response"].clone()
+    }
+
+    /// A sync `Invoke` of `function` with `event`; returns `Response`.
+    pub fn invoke(&self, function: &str, event: &Value) -> Value {
+        self.call("Invoke", &serde_json::json!({"FunctionName": function, "ClientContext": event.to_string(), "LogType": "Tail"}))
+    }
+
+    /// An async `Invoke`; returns the request id.
+    pub fn invoke_async(&self, function: &str, event: &Value) -> String {
+        let r = self.call("Invoke", &serde_json::json!({"FunctionName": function, "ClientContext": event.to_string(), "InvocationType": "Event"}));
+        r["Result"]["FunctionRequestId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no request id: {r}"))
+            .to_owned()
+    }
+
+    /// Sends SIGKILL to the platform (no clean shutdown) and waits for it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stopped = true;
+    }
+
+    /// The platform's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.stopped || matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // Ask for a clean shutdown with SIGTERM, then make sure.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 POST to `addr` `/`; returns the response body.
+pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head: {}", String::from_utf8_lossy(&raw)));
+    raw[split + 4..].to_vec()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, for at most `secs` seconds.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A code directory with the native `errors` example library and a `serverless.yml` of `yml`.
+pub fn native_function(name: &str, yml: &str) -> TempDir {
+    let dir = native_code_dir("errors");
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        format!("component: scf\ninputs:\n  name: {name}\n  runtime: native\n{yml}"),
+    )
+    .unwrap();
+    dir
+}

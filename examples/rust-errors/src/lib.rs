@@ -44,6 +44,25 @@ pub fn allocates(event: Value, _context: Context) -> Result<Value, String> {
     ))
 }
 
+/// Invocations this instance has served (a global survives warm reuse).
+static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `errors.counter`: counts this instance's invocations in a global and in a file in its temp directory,
+/// and sleeps `event.sleep_ms`, for the platform's instance-reuse and concurrency tests.
+pub fn counter(event: Value, _context: Context) -> Result<Value, String> {
+    let n = INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let path = std::env::temp_dir().join("count.txt");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str("x\n");
+    std::fs::write(&path, &text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    if let Some(ms) = event["sleep_ms"].as_u64() {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    Ok(
+        serde_json::json!({ "invocations": n, "tmp_lines": text.lines().count(), "pid": std::process::id() }),
+    )
+}
+
 /// `errors.echo`: returns its event and context, for the protocol's own tests.
 pub fn echo(event: Value, context: Context) -> Result<Value, String> {
     Ok(serde_json::json!({ "event": event, "context": context }))
@@ -56,3 +75,4 @@ scf_sdk::export!(exits);
 scf_sdk::export!(too_large);
 scf_sdk::export!(allocates);
 scf_sdk::export!(echo);
+scf_sdk::export!(counter);

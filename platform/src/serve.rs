@@ -1,0 +1,158 @@
+//! `scf-local serve`: the platform, running for as long as the developer wants.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::PlatformError;
+use crate::config::{FunctionConfig, Overrides};
+use crate::frontdoor::{Credentials, FrontDoor};
+use crate::instance::Platform;
+use crate::scheduler::Pool;
+use crate::store::Store;
+
+/// The front door's default port.
+pub const DEFAULT_PORT: u16 = 9100;
+
+/// How `scf-local serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Where the queues, dead letters and logs are kept.
+    pub data_dir: PathBuf,
+    /// One function per directory.
+    pub function_dirs: Vec<PathBuf>,
+    /// Verify TC3 signatures with these.
+    pub credentials: Option<Credentials>,
+}
+
+/// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
+/// requests.
+pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
+    let platform = Platform::discover()?;
+    let store = Arc::new(Store::open(&opts.data_dir)?);
+    let mut pools: HashMap<String, Arc<Pool>> = HashMap::new();
+    for dir in &opts.function_dirs {
+        let config = FunctionConfig::load(dir, &Overrides::default())?;
+        if pools.contains_key(&config.name) {
+            return Err(PlatformError::Config(format!(
+                "two functions are named {}",
+                config.name
+            )));
+        }
+        pools.insert(
+            config.name.clone(),
+            Pool::new(config, platform.clone(), store.clone()),
+        );
+    }
+    if pools.is_empty() {
+        return Err(PlatformError::Config(
+            "no function directories given".into(),
+        ));
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut wakes = HashMap::new();
+    let mut tasks = Vec::new();
+    for (name, pool) in &pools {
+        let wake = Arc::new(Notify::new());
+        wakes.insert(name.clone(), wake.clone());
+        tasks.push(tokio::spawn(crate::asyncq::dispatch(
+            pool.clone(),
+            store.clone(),
+            wake,
+            shutdown_rx.clone(),
+        )));
+        for _ in 0..pool.config.serve.provisioned {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move { pool.start_provisioned().await }));
+        }
+        let pool = pool.clone();
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let tick = (pool.config.serve.idle_timeout / 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => pool.reap_idle().await,
+                    _ = stop.changed() => return,
+                }
+            }
+        }));
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(PlatformError::io(format!("binding {addr}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(PlatformError::io("reading the bound address"))?;
+    let door = Arc::new(FrontDoor {
+        pools: pools.clone(),
+        wakes,
+        store,
+        credentials: opts.credentials.clone(),
+    });
+    let server = tokio::spawn(crate::frontdoor::serve(listener, door));
+
+    let mut banner = format!("scf-local: listening on http://{local}\n");
+    let mut names: Vec<&String> = pools.keys().collect();
+    names.sort();
+    for name in names {
+        let c = &pools[name].config;
+        banner.push_str(&format!(
+            "scf-local: function {name} ({} {}, {} MB, timeout {} s, concurrency {}, provisioned {}) from {}\n",
+            c.runtime.env_name(),
+            c.handler,
+            c.memory_mb,
+            c.timeout.as_secs_f64(),
+            c.serve.concurrency,
+            c.serve.provisioned,
+            c.code_dir.display()
+        ));
+    }
+    banner.push_str(&format!(
+        "scf-local: data in {}; signatures {}\n",
+        opts.data_dir.display(),
+        if opts.credentials.is_some() {
+            "verified"
+        } else {
+            "not checked"
+        }
+    ));
+    let _ = std::io::stderr().write_all(banner.as_bytes());
+
+    wait_for_signal().await;
+    let _ = std::io::stderr()
+        .write_all(b"scf-local: shutting down; queued events stay in the data directory\n");
+    server.abort();
+    let _ = shutdown_tx.send(true);
+    for pool in pools.values() {
+        pool.kill_all();
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the platform still runs; it stops when killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

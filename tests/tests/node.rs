@@ -1,0 +1,534 @@
+//! Node.js functions through the real `scf-local invoke`, `scf-shim` and a real `node`.
+//! Paired by name with `native.rs` and `python.rs`.
+//!
+//! The Node SDK's add-on must be built: `make -C sdk-node build` writes `sdk-node/index.node`. The shim
+//! finds `sdk-node/bootstrap.js` from its own location (`target/debug/../../sdk-node`), and `node` on
+//! `PATH` (or `SCF_NODE`).
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::path::{Path, PathBuf};
+
+use scf_tests::{Run, TempDir, check_log_shape, invoke_with_env, root};
+use serde_json::{Value, json};
+
+fn addon_built() {
+    let addon = root().join("sdk-node/index.node");
+    assert!(
+        addon.is_file(),
+        "{} is missing: run `make -C sdk-node build` first",
+        addon.display()
+    );
+}
+
+fn example(name: &str) -> PathBuf {
+    root().join("examples").join(name)
+}
+
+/// `scf-local invoke <dir> --runtime nodejs --handler <handler> <more…>`.
+fn node_in(dir: &Path, handler: &str, more: &[&str]) -> Run {
+    addon_built();
+    let mut args = vec!["--runtime", "nodejs", "--handler", handler];
+    args.extend_from_slice(more);
+    invoke_with_env(dir, &args, &[])
+}
+
+/// A code directory with the given files.
+fn code(name: &str, files: &[(&str, &str)]) -> TempDir {
+    let dir = TempDir::new(name);
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+const ECHO: &str = "exports.echo = async (event, context) => ({ event, context });\n";
+
+/// A console line: `<ISO-8601 ms Z>\t<request id>\t<message>`.
+fn console_line(line: &str, request_id: &str) -> String {
+    let mut parts = line.splitn(3, '\t');
+    let ts = parts.next().unwrap();
+    assert!(
+        ts.len() == 24
+            && ts.ends_with('Z')
+            && ts.as_bytes()[10] == b'T'
+            && ts.as_bytes()[19] == b'.',
+        "ISO-8601 with ms: {line:?}"
+    );
+    assert_eq!(parts.next(), Some(request_id), "{line:?}");
+    parts.next().unwrap().to_owned()
+}
+
+fn request_id(run: &Run) -> String {
+    run.log()[0]
+        .trim_start_matches("START RequestId:")
+        .to_owned()
+}
+
+#[test]
+fn success_with_a_unicode_nested_event() {
+    let dir = code("node-echo", &[("index.js", ECHO)]);
+    let event = json!({"name": "世界 😀", "nested": {"list": [1, 2.5, null, true, "\u{1}\n\"<&>"], "empty": {}}});
+    let run = node_in(dir.path(), "index.echo", &["--event", &event.to_string()]);
+    let body = run.expect_ok();
+    assert_eq!(body["event"], event);
+    assert!(check_log_shape(&run).is_empty());
+}
+
+#[test]
+fn the_context_has_all_eleven_fields_with_their_types() {
+    let dir = code("node-ctx", &[("index.js", ECHO)]);
+    let run = node_in(
+        dir.path(),
+        "index.echo",
+        &[
+            "--name",
+            "ctx-fn",
+            "--memory",
+            "256",
+            "--timeout",
+            "7",
+            "--env",
+            "GREETING=hi",
+        ],
+    );
+    let body = run.expect_ok();
+    let ctx = body["context"].as_object().unwrap();
+    assert_eq!(ctx.len(), 11, "methods are not enumerable: {ctx:?}");
+    assert_eq!(ctx["memory_limit_in_mb"], 256);
+    assert_eq!(ctx["time_limit_in_ms"], 7000);
+    assert_eq!(ctx["function_name"], "ctx-fn");
+    assert_eq!(ctx["function_version"], "$LATEST");
+    assert_eq!(ctx["namespace"], "default");
+    assert_eq!(ctx["request_id"], request_id(&run).as_str());
+    let environment: Value = serde_json::from_str(ctx["environment"].as_str().unwrap()).unwrap();
+    assert_eq!(environment["GREETING"], "hi");
+    assert!(
+        ctx["environ"]
+            .as_str()
+            .unwrap()
+            .split(';')
+            .any(|kv| kv == "GREETING=hi")
+    );
+}
+
+#[test]
+fn hello_example_greets_and_logs_in_order() {
+    let run = node_in(
+        &example("node-hello"),
+        "index.main_handler",
+        &["--event", r#"{"name":"SCF"}"#],
+    );
+    let body = run.expect_ok();
+    assert_eq!(body["message"], "Hello, SCF!");
+    assert_eq!(body["remainingMs"], true, "getRemainingTimeInMillis() > 0");
+    let rid = request_id(&run);
+    let lines = check_log_shape(&run);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        console_line(&lines[0], &rid),
+        format!("Hello from node-hello (request {rid})")
+    );
+}
+
+#[test]
+fn callback_handler_answers_once_the_event_loop_is_empty() {
+    let run = node_in(
+        &example("node-hello"),
+        "index.callback_handler",
+        &["--event", r#"{"name":"cb"}"#],
+    );
+    assert_eq!(
+        run.expect_ok(),
+        json!({"message": "Hello, cb!", "style": "callback"})
+    );
+    let rid = request_id(&run);
+    let lines = check_log_shape(&run);
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| console_line(l, &rid))
+            .collect::<Vec<_>>(),
+        ["a timer that ran before the answer was posted"],
+        "the timer ran before the answer (callbackWaitsForEmptyEventLoop = true)"
+    );
+}
+
+#[test]
+fn callback_without_waiting_answers_at_once() {
+    let dir = code(
+        "node-nowait",
+        &[(
+            "index.js",
+            "exports.h = (event, context, callback) => {\n  context.callbackWaitsForEmptyEventLoop = false;\n  \
+             setTimeout(() => {}, 20000);\n  callback(null, 'fast');\n};\n",
+        )],
+    );
+    let started = std::time::Instant::now();
+    let run = node_in(dir.path(), "index.h", &["--timeout", "10"]);
+    assert_eq!(run.expect_ok(), json!("fast"));
+    assert!(
+        started.elapsed().as_secs() < 8,
+        "did not wait for the 20 s timer"
+    );
+}
+
+#[test]
+fn nested_path_sync_handler_and_undefined_result() {
+    let hello = example("node-hello");
+    assert_eq!(
+        node_in(
+            &hello,
+            "index.handlers.greet",
+            &["--event", r#"{"name":"n"}"#]
+        )
+        .expect_ok(),
+        json!("Hi n")
+    );
+    assert_eq!(
+        node_in(&hello, "index.sync_handler", &["--event", "[1,2]"]).expect_ok(),
+        json!({"length": 5})
+    );
+    let dir = code(
+        "node-undef",
+        &[("index.js", "exports.h = async () => {};\n")],
+    );
+    let run = node_in(dir.path(), "index.h", &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout.trim_end(), "null");
+}
+
+#[test]
+fn esm_example_awaits_at_top_level_during_init() {
+    let run = node_in(
+        &example("node-esm"),
+        "index.main_handler",
+        &["--event", r#"{"name":"SCF"}"#],
+    );
+    assert_eq!(run.expect_ok()["message"], "Hello, SCF!");
+    let init = &run.log()[1];
+    let ms: f64 = init
+        .split("InitFunction: ")
+        .nth(1)
+        .and_then(|s| s.split("ms").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{init}"));
+    assert!(
+        ms >= 15.0,
+        "the 20 ms top-level await is part of InitFunction: {init}"
+    );
+    let default = node_in(&example("node-esm"), "index.default_handler", &[]);
+    assert_eq!(default.expect_ok(), json!("from the default export"));
+}
+
+#[test]
+fn module_forms_mjs_cjs_extensionless_and_node_modules() {
+    let dir = code(
+        "node-forms",
+        &[
+            ("a.mjs", "export const h = async () => 'mjs';\n"),
+            ("b.cjs", "exports.h = async () => 'cjs';\n"),
+            ("c", "exports.h = async () => 'extensionless';\n"),
+            (
+                "node_modules/pkg-handler/package.json",
+                r#"{"name":"pkg-handler","main":"main.js"}"#,
+            ),
+            (
+                "node_modules/pkg-handler/main.js",
+                "exports.h = async () => 'node_modules';\n",
+            ),
+            ("esm/package.json", r#"{"type":"module"}"#),
+            ("esm/d.js", "export const h = async () => 'esm .js';\n"),
+        ],
+    );
+    for (handler, want) in [
+        ("a.h", "mjs"),
+        ("b.h", "cjs"),
+        ("c.h", "extensionless"),
+        ("pkg-handler.h", "node_modules"),
+        ("esm/d.h", "esm .js"),
+    ] {
+        assert_eq!(
+            node_in(dir.path(), handler, &[]).expect_ok(),
+            json!(want),
+            "{handler}"
+        );
+    }
+}
+
+#[test]
+fn console_levels_and_raw_stdout_reach_the_log() {
+    let dir = code(
+        "node-logs",
+        &[(
+            "index.js",
+            "exports.h = async () => {\n  console.log('log %d', 1, {a: [1]});\n  console.info('info');\n  \
+             console.warn('warn');\n  console.error(new Error('shown'));\n  console.debug('debug');\n  \
+             process.stdout.write('raw\\n');\n  return 1;\n};\n",
+        )],
+    );
+    let run = node_in(dir.path(), "index.h", &[]);
+    run.expect_ok();
+    let rid = request_id(&run);
+    let lines = check_log_shape(&run);
+    assert_eq!(console_line(&lines[0], &rid), "log 1 { a: [ 1 ] }");
+    assert_eq!(console_line(&lines[1], &rid), "info");
+    assert_eq!(console_line(&lines[2], &rid), "warn");
+    assert_eq!(console_line(&lines[3], &rid), "Error: shown");
+    assert!(
+        lines[4].trim_start().starts_with("at "),
+        "the stack follows: {lines:?}"
+    );
+    let debug = lines.iter().position(|l| l.ends_with("\tdebug")).unwrap();
+    assert_eq!(lines[debug + 1], "raw", "process.stdout.write passes raw");
+}
+
+#[test]
+fn a_thrown_error_is_unhandled_430_with_its_stack() {
+    let run = node_in(&example("node-errors"), "index.throws", &[]);
+    let v = run.expect_error("UnhandledError", 430);
+    assert_eq!(v["errorMessage"], "user code exception caught");
+    let trace = v["stackTrace"].as_str().unwrap();
+    assert!(
+        trace.starts_with("TypeError: something went wrong\n    at "),
+        "{trace}"
+    );
+    assert!(trace.contains("node-errors/index.js:"), "{trace}");
+    assert!(
+        !trace.contains("sdk-node"),
+        "the runtime's own frames are trimmed: {trace}"
+    );
+}
+
+#[test]
+fn thrown_non_errors_are_430_with_a_readable_trace() {
+    let dir = example("node-errors");
+    for (handler, trace) in [
+        ("index.throws_string", "Uncaught 'a plain string'"),
+        ("index.throws_undefined", "Uncaught undefined"),
+    ] {
+        let v = node_in(&dir, handler, &[]).expect_error("UnhandledError", 430);
+        assert_eq!(v["stackTrace"], trace, "{handler}");
+    }
+}
+
+#[test]
+fn a_returned_error_is_handled_430() {
+    let dir = example("node-errors");
+    let v = node_in(&dir, "index.callback_error", &[]).expect_error("HandledError", 430);
+    assert_eq!(v["errorMessage"], "user code exception caught");
+    assert!(
+        v["stackTrace"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error: refused on purpose\n"),
+        "{v}"
+    );
+    let v = node_in(&dir, "index.context_fail", &[]).expect_error("HandledError", 430);
+    assert_eq!(v["stackTrace"], "bad input");
+}
+
+#[test]
+fn results_without_a_json_form_are_marshal_errors_430() {
+    let dir = example("node-errors");
+    let v = node_in(&dir, "index.cycle", &[]).expect_error("MarshalError", 430);
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unable to marshal response: Converting circular structure to JSON"),
+        "{v}"
+    );
+    let v = node_in(&dir, "index.bigint", &[]).expect_error("MarshalError", 430);
+    assert_eq!(
+        v["errorMessage"],
+        "Unable to marshal response: Do not know how to serialize a BigInt"
+    );
+}
+
+#[test]
+fn a_promise_never_settled_or_a_callback_never_called_is_430_not_a_hang() {
+    let dir = example("node-errors");
+    let v = node_in(&dir, "index.never_settles", &["--timeout", "20"])
+        .expect_error("UnhandledError", 430);
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("promise never settled"),
+        "{v}"
+    );
+    let v = node_in(&dir, "index.callback_never_called", &["--timeout", "20"])
+        .expect_error("UnhandledError", 430);
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("never called its callback"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_missing_handler_is_437() {
+    let v = node_in(&example("node-errors"), "index.no_such_handler", &[])
+        .expect_error("HandlerNotFound", 437);
+    assert_eq!(
+        v["errorMessage"],
+        "'module' object has no attribute 'no_such_handler'"
+    );
+}
+
+#[test]
+fn a_handler_that_is_not_a_function_is_443() {
+    let v = node_in(&example("node-errors"), "index.not_a_function", &[])
+        .expect_error("HandlerNotCallable", 443);
+    assert!(
+        v["errorMessage"].as_str().unwrap().contains("not callable"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_missing_module_or_dependency_is_443() {
+    let dir = example("node-errors");
+    let v = node_in(&dir, "nothere.main_handler", &[]).expect_error("ModuleNotFound", 443);
+    assert_eq!(v["errorMessage"], "global name 'nothere' is not defined");
+    let v = node_in(&dir, "missing_dep.main_handler", &[]).expect_error("ModuleNotFound", 443);
+    assert_eq!(
+        v["errorMessage"],
+        "global name 'left-pad-not-installed' is not defined"
+    );
+}
+
+#[test]
+fn a_syntax_error_is_443_with_its_location() {
+    let v = node_in(&example("node-errors"), "syntax.main_handler", &[])
+        .expect_error("SyntaxError", 443);
+    assert_eq!(
+        v["errorMessage"],
+        "SyntaxError: Unexpected token ';' (syntax.js:4)"
+    );
+    assert!(
+        v["stackTrace"]
+            .as_str()
+            .unwrap()
+            .contains("syntax.js:4\n  return 1 +;"),
+        "{v}"
+    );
+    let dir = code(
+        "node-esm-syntax",
+        &[(
+            "index.mjs",
+            "export const h = async () => {\n  return 1 +;\n};\n",
+        )],
+    );
+    let v = node_in(dir.path(), "index.h", &[]).expect_error("SyntaxError", 443);
+    assert_eq!(
+        v["errorMessage"],
+        "SyntaxError: Unexpected token ';' (index.mjs:2)"
+    );
+}
+
+#[test]
+fn an_exception_while_loading_is_443_on_every_invocation() {
+    let v = node_in(&example("node-errors"), "throws_at_load.main_handler", &[])
+        .expect_error("InitError", 443);
+    assert_eq!(
+        v["errorMessage"],
+        "Error: cannot initialise: DATABASE_URL is not set"
+    );
+    assert!(
+        v["stackTrace"]
+            .as_str()
+            .unwrap()
+            .contains("throws_at_load.js:3"),
+        "{v}"
+    );
+}
+
+#[test]
+fn malformed_handler_strings_are_443() {
+    let dir = example("node-errors");
+    for handler in ["index", "a..b", "../x.y"] {
+        let v = node_in(&dir, handler, &[]).expect_error("MalformedHandler", 443);
+        assert!(
+            v["errorMessage"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("Bad handler '{handler}'")),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn an_event_that_is_not_json_is_400() {
+    let v = node_in(
+        &example("node-errors"),
+        "index.throws",
+        &["--event", "{not json"],
+    )
+    .expect_error("InvalidEvent", 400);
+    assert_eq!(
+        v["errorMessage"],
+        "Invalid event: not a JSON document (key must be a string at line 1 column 2)"
+    );
+}
+
+#[test]
+fn a_result_over_6_mb_is_407() {
+    let v = node_in(&example("node-errors"), "index.too_large", &[])
+        .expect_error("ResponseTooLarge", 407);
+    assert_eq!(
+        v["errorMessage"],
+        "The size of response exceeds the upper limit (6MB)"
+    );
+}
+
+#[test]
+fn sleeping_past_the_timeout_is_433() {
+    let v = node_in(
+        &example("node-errors"),
+        "index.sleeps",
+        &["--timeout", "1", "--event", r#"{"seconds": 30}"#],
+    )
+    .expect_error("Timeout", 433);
+    assert_eq!(v["errorMessage"], "Invoking task timed out after 1 seconds");
+}
+
+#[test]
+fn exiting_during_an_invocation_is_439() {
+    let run = node_in(&example("node-errors"), "index.exits", &[]);
+    let v = run.expect_error("ProcessExit", 439);
+    assert_eq!(v["errorMessage"], "User process exit when running");
+    assert_eq!(v["stackTrace"], "exit status 2");
+    let rid = request_id(&run);
+    let lines = check_log_shape(&run);
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| console_line(l, &rid))
+            .collect::<Vec<_>>(),
+        ["about to exit"],
+        "output printed just before the exit is kept"
+    );
+}
+
+#[test]
+fn using_more_than_the_memory_size_is_434() {
+    let v = node_in(
+        &example("node-errors"),
+        "index.allocates",
+        &["--memory", "128", "--event", r#"{"mb": 400}"#],
+    )
+    .expect_error("MemoryLimitExceeded", 434);
+    assert_eq!(v["errorMessage"], "Task memory exceeded 128 MB");
+}
+
+#[test]
+fn a_crash_after_the_response_keeps_the_result() {
+    let run = node_in(&example("node-errors"), "index.crash_after_response", &[]);
+    assert_eq!(run.expect_ok(), json!("answered"));
+}

@@ -1,0 +1,459 @@
+//! `scf-local serve`: the instance model and invocation semantics, through the real platform, its front
+//! door and real instances (`spec/scf-facts.md` §3–6).
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use scf_tests::{Served, TempDir, native_function, wait_for};
+use serde_json::{Value, json};
+
+fn result(r: &Value) -> &Value {
+    assert!(r.get("Error").is_none(), "API error: {r}");
+    &r["Result"]
+}
+
+fn ok_body(r: &Value) -> Value {
+    let res = result(r);
+    assert_eq!(res["InvokeResult"], 0, "{r}");
+    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
+}
+
+fn err_body(r: &Value) -> Value {
+    let res = result(r);
+    assert_eq!(res["InvokeResult"], -1, "{r}");
+    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn cold_then_warm_reuse_keeps_globals_and_tmp_then_idle_instances_are_repossessed() {
+    let f = native_function(
+        "counter",
+        "  handler: errors.counter\n  local:\n    idleTimeout: 1\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+
+    let first = p.invoke("counter", &json!({}));
+    let b1 = ok_body(&first);
+    assert_eq!(
+        (b1["invocations"].as_u64(), b1["tmp_lines"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let log = result(&first)["Log"].as_str().unwrap();
+    assert!(
+        log.contains("Init Report RequestId:"),
+        "the cold start has an Init Report: {log}"
+    );
+
+    let second = p.invoke("counter", &json!({}));
+    let b2 = ok_body(&second);
+    assert_eq!(b2["pid"], b1["pid"], "the warm instance is reused");
+    assert_eq!(
+        (b2["invocations"].as_u64(), b2["tmp_lines"].as_u64()),
+        (Some(2), Some(2)),
+        "globals and /tmp survive"
+    );
+    assert!(
+        !result(&second)["Log"]
+            .as_str()
+            .unwrap()
+            .contains("Init Report"),
+        "no Init Report when warm"
+    );
+
+    // Idle for longer than idleTimeout: repossessed; the next call is a cold start on a fresh instance.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let third = p.invoke("counter", &json!({}));
+    let b3 = ok_body(&third);
+    assert_ne!(b3["pid"], b1["pid"]);
+    assert_eq!(
+        (b3["invocations"].as_u64(), b3["tmp_lines"].as_u64()),
+        (Some(1), Some(1)),
+        "a fresh instance has a fresh /tmp"
+    );
+    assert!(
+        result(&third)["Log"]
+            .as_str()
+            .unwrap()
+            .contains("Init Report")
+    );
+}
+
+#[test]
+fn provisioned_instances_start_ahead_and_serve_warm() {
+    let f = native_function(
+        "prov",
+        "  handler: errors.counter\n  local:\n    provisioned: 1\n    concurrency: 2\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    wait_for(60, "the Provisioned Report", || {
+        let r = p.call("GetFunctionLogs", &json!({"FunctionName": "prov"}));
+        let data = r["Data"].as_array()?.clone();
+        data.iter()
+            .any(|d| {
+                d["Log"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("Provisioned Report RequestId: "))
+            })
+            .then_some(())
+    });
+    let r = p.invoke("prov", &json!({}));
+    assert_eq!(ok_body(&r)["invocations"], 1);
+    assert!(
+        !result(&r)["Log"].as_str().unwrap().contains("Init Report"),
+        "served by the provisioned instance: {r}"
+    );
+}
+
+#[test]
+fn exec_timeout_kills_the_instance_and_the_next_call_recovers() {
+    let f = native_function("slow", "  handler: errors.sleeps\n  timeout: 1\n");
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let e = err_body(&p.invoke("slow", &json!({"seconds": 20})));
+    assert_eq!(
+        (e["statusCode"].as_u64(), e["errorMessage"].as_str()),
+        (Some(433), Some("Invoking task timed out after 1 seconds"))
+    );
+    let r = p.invoke("slow", &json!({"seconds": 0}));
+    assert_eq!(result(&r)["RetMsg"], "\"woke up\"");
+    assert!(
+        result(&r)["Log"].as_str().unwrap().contains("Init Report"),
+        "a fresh instance after the kill"
+    );
+}
+
+#[test]
+fn memory_limit_and_process_exit_are_classified() {
+    let mem = native_function("hog", "  handler: errors.allocates\n  memorySize: 128\n");
+    let exit = native_function("quitter", "  handler: errors.exits\n");
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[mem.path(), exit.path()], &[]);
+    let e = err_body(&p.invoke("hog", &json!({"mb": 400})));
+    assert_eq!(
+        (e["statusCode"].as_u64(), e["errorType"].as_str()),
+        (Some(434), Some("MemoryLimitExceeded"))
+    );
+    let e = err_body(&p.invoke("quitter", &json!({})));
+    assert_eq!(
+        (e["statusCode"].as_u64(), e["errorType"].as_str()),
+        (Some(439), Some("ProcessExit"))
+    );
+}
+
+#[test]
+fn init_timeout_is_450() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("slowinit");
+    std::fs::write(dir.path().join("bootstrap"), "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("bootstrap"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        "inputs:\n  name: neverready\n  handler: index.main\n  runtime: CustomRuntime\n  initTimeout: 1\n",
+    )
+    .unwrap();
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[dir.path()], &[]);
+    let e = err_body(&p.invoke("neverready", &json!({})));
+    assert_eq!(
+        (e["statusCode"].as_u64(), e["errorType"].as_str()),
+        (Some(450), Some("InitTimeout"))
+    );
+}
+
+#[test]
+fn a_burst_over_the_concurrency_limit_gets_exact_432s_and_never_overshoots() {
+    let f = native_function(
+        "narrow",
+        "  handler: errors.counter\n  timeout: 30\n  local:\n    concurrency: 3\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = std::sync::Arc::new(p);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let (p, barrier) = (p.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                p.invoke("narrow", &json!({"sleep_ms": 3000}))
+            })
+        })
+        .collect();
+    let results: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = results
+        .iter()
+        .filter(|r| r["Result"]["InvokeResult"] == 0)
+        .count();
+    let throttled: Vec<Value> = results
+        .iter()
+        .filter(|r| r["Result"]["InvokeResult"] == -1)
+        .map(err_body)
+        .collect();
+    assert_eq!((ok, throttled.len()), (3, 7), "{results:#?}");
+    for e in throttled {
+        assert_eq!(e["statusCode"], 432);
+        assert_eq!(
+            e["errorMessage"],
+            "Resource limit exceed for function [narrow]"
+        );
+    }
+    let pids: std::collections::HashSet<String> = results
+        .iter()
+        .filter(|r| r["Result"]["InvokeResult"] == 0)
+        .map(|r| ok_body(r)["pid"].to_string())
+        .collect();
+    assert_eq!(pids.len(), 3, "three instances ran at once, no more");
+}
+
+fn dead_letters(p: &Served, function: &str) -> Vec<Value> {
+    let out = std::process::Command::new(scf_tests::bin("scf-local"))
+        .args(["dlq", function, "--data-dir"])
+        .arg(&p.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn attempts_of(p: &Served, function: &str, request_id: &str) -> Vec<Value> {
+    let r = p.call(
+        "GetFunctionLogs",
+        &json!({"FunctionName": function, "FunctionRequestId": request_id, "Order": "asc"}),
+    );
+    r["Data"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn async_events_succeed_retry_and_go_to_the_dead_letter_store() {
+    let good = native_function("good", "  handler: errors.counter\n");
+    let bad = native_function(
+        "bad",
+        "  handler: errors.returned_error\n  retryNum: 2\n  local:\n    retryInterval: 0.2\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[good.path(), bad.path()], &[]);
+
+    let id = p.invoke_async("good", &json!({"k": 1}));
+    let logs = wait_for(60, "the async success", || {
+        let a = attempts_of(&p, "good", &id);
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!((logs.len(), logs[0]["RetCode"].as_i64()), (1, Some(0)));
+    assert_eq!(logs[0]["Source"], "Event");
+
+    let id = p.invoke_async("bad", &json!({"order": 7}));
+    let letters = wait_for(60, "the dead letter", || {
+        let l = dead_letters(&p, "bad");
+        (!l.is_empty()).then_some(l)
+    });
+    let attempts = attempts_of(&p, "bad", &id);
+    assert_eq!(
+        attempts.len(),
+        3,
+        "one attempt and retryNum=2 retries: {attempts:#?}"
+    );
+    let retry_nums: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["RetryNum"].as_i64().unwrap())
+        .collect();
+    assert_eq!(retry_nums, [0, 1, 2]);
+    let l = &letters[0];
+    assert_eq!(l["RequestId"], id.as_str());
+    assert_eq!(l["ErrorCode"], 430);
+    assert_eq!(l["Body"]["ClientContext"], r#"{"order":7}"#);
+    assert_eq!(l["Body"]["RetryNum"], 2);
+    let err: Value = serde_json::from_str(l["ErrorMessage"].as_str().unwrap()).unwrap();
+    assert_eq!(err["errorType"], "HandledError");
+}
+
+#[test]
+fn async_events_past_their_maximum_age_go_to_the_dead_letter_store() {
+    let f = native_function(
+        "aging",
+        "  handler: errors.returned_error\n  retryNum: 1000\n  msgTTL: 1\n  local:\n    retryInterval: 0.3\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let id = p.invoke_async("aging", &json!({}));
+    let letters = wait_for(60, "the dead letter", || {
+        let l = dead_letters(&p, "aging");
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(letters[0]["RequestId"], id.as_str());
+    let attempts = attempts_of(&p, "aging", &id).len();
+    assert!(
+        (1..20).contains(&attempts),
+        "retried until the age ran out, not 1000 times: {attempts}"
+    );
+}
+
+#[test]
+fn a_full_async_queue_refuses_the_next_event() {
+    let f = native_function(
+        "busy",
+        "  handler: errors.sleeps\n  timeout: 60\n  local:\n    concurrency: 1\n    queueLimit: 3\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    for _ in 0..3 {
+        p.invoke_async("busy", &json!({"seconds": 30}));
+    }
+    let r = p.call(
+        "Invoke",
+        &json!({"FunctionName": "busy", "InvocationType": "Event", "ClientContext": "{}"}),
+    );
+    assert_eq!(r["Error"]["Code"], "LimitExceeded.AsyncQueue", "{r}");
+    assert!(
+        r["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("is full (3 events)")
+    );
+}
+
+#[test]
+fn kill_9_with_a_backlog_loses_nothing() {
+    let f = native_function(
+        "durable",
+        "  handler: errors.counter\n  local:\n    concurrency: 1\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let ids: Vec<String> = (0..20)
+        .map(|i| p.invoke_async("durable", &json!({"i": i, "sleep_ms": 100})))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.kill9();
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    for id in &ids {
+        wait_for(120, "every acknowledged event delivered", || {
+            attempts_of(&p, "durable", id)
+                .iter()
+                .any(|a| a["RetCode"] == 0)
+                .then_some(())
+        });
+    }
+}
+
+#[test]
+fn limits_and_bad_parameters() {
+    let f = native_function("limits", "  handler: errors.too_large\n");
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let e = err_body(&p.invoke("limits", &json!({})));
+    assert_eq!(e["statusCode"], 407);
+
+    let big = format!("\"{}\"", "x".repeat(6 * 1024 * 1024 + 1));
+    let r = p.call(
+        "Invoke",
+        &json!({"FunctionName": "limits", "ClientContext": big}),
+    );
+    assert_eq!(r["Error"]["Code"], "InvalidParameterValue.ClientContext");
+    assert!(
+        r["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("406 RequestTooLarge"),
+        "{r}"
+    );
+    let big = format!("\"{}\"", "x".repeat(128 * 1024 + 1));
+    let r = p.call(
+        "Invoke",
+        &json!({"FunctionName": "limits", "ClientContext": big, "InvocationType": "Event"}),
+    );
+    assert!(
+        r["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("406 RequestTooLarge"),
+        "{r}"
+    );
+
+    let r = p.call("Invoke", &json!({"FunctionName": "nope"}));
+    assert_eq!(r["Error"]["Code"], "ResourceNotFound.Function");
+    let r = p.call(
+        "Invoke",
+        &json!({"FunctionName": "limits", "ClientContext": "{not json"}),
+    );
+    assert_eq!(r["Error"]["Code"], "InvalidParameterValue.ClientContext");
+    let r = p.call(
+        "Invoke",
+        &json!({"FunctionName": "limits", "InvocationType": "Sometimes"}),
+    );
+    assert_eq!(r["Error"]["Code"], "InvalidParameterValue.InvocationType");
+    let r = p.call("Nope", &json!({}));
+    assert_eq!(r["Error"]["Code"], "InvalidAction");
+    assert!(r["RequestId"].is_string());
+}
+
+#[test]
+fn logs_are_stored_and_printed_by_the_logs_command() {
+    let f = native_function("logged", "  handler: errors.returned_error\n");
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let r = p.invoke("logged", &json!({}));
+    let id = result(&r)["FunctionRequestId"].as_str().unwrap().to_owned();
+    let out = std::process::Command::new(scf_tests::bin("scf-local"))
+        .args(["logs", "logged", "--request-id", &id, "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("START RequestId:{id}"));
+    assert!(lines[1].starts_with("Init Report"));
+    assert_eq!(lines[2], "about to refuse");
+    assert!(lines[3].starts_with(&format!("ERROR RequestId:{id} Result:")));
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("Report RequestId:{id} Duration:"))
+    );
+    let r = p.call(
+        "GetFunctionLogs",
+        &json!({"FunctionName": "logged", "Filter": {"RetCode": "not0"}}),
+    );
+    assert_eq!(r["TotalCount"], 1);
+    assert_eq!(r["Data"][0]["RetCode"], 430);
+    let r = p.call(
+        "GetFunctionLogs",
+        &json!({"FunctionName": "logged", "Filter": {"RetCode": "is0"}}),
+    );
+    assert_eq!(r["TotalCount"], 0);
+}
+
+#[test]
+fn sigterm_stops_the_platform_and_its_instances() {
+    let f = native_function("term", "  handler: errors.counter\n");
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let pid = ok_body(&p.invoke("term", &json!({})))["pid"]
+        .as_u64()
+        .unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let platform_pid = p.pid();
+    drop(p); // SIGTERM, then wait
+    assert!(
+        !std::path::Path::new(&format!("/proc/{platform_pid}/status")).exists() || {
+            let s =
+                std::fs::read_to_string(format!("/proc/{platform_pid}/status")).unwrap_or_default();
+            s.contains("State:\tZ")
+        }
+    );
+    wait_for(10, "the instance to be gone", || {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (s.is_empty() || s.contains("State:\tZ")).then_some(())
+    });
+}
