@@ -13,7 +13,7 @@ export CARGO_TERM_COLOR ?= never
 
 all: build
 
-build: build-rust
+build: build-rust build-sdks
 
 # Debug builds: the tests and the demo run the debug binaries (target/debug/scf-local, scf-shim).
 build-rust:
@@ -21,7 +21,7 @@ build-rust:
 
 build-sdks: build-rust
 	$(MAKE) -C sdk-python build ROOT=$(ROOT)
-	$(MAKE) -C sdk-node build ROOT=$(ROOT)
+	$(MAKE) -C sdk-node build ROOT=$(ROOT) PROFILE=debug
 
 demo: build
 	scripts/demo.sh
@@ -30,7 +30,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint build test-rust test-platform-python
+test: lint build test-rust test-platform-python test-sdks
 
 test-rust:
 	$(CARGO) test --workspace

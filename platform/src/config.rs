@@ -12,6 +12,9 @@ use crate::PlatformError;
 /// How the instance is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimeKind {
+    /// `scf-shim`, which picks the host from the handler's file (`index.py` → Python, `index.js` → Node.js,
+    /// otherwise native). The default when no runtime is named.
+    Auto,
     /// `scf-shim` with a native handler library.
     Native,
     /// `scf-shim` hosting CPython.
@@ -33,11 +36,13 @@ impl RuntimeKind {
             Ok(RuntimeKind::Node)
         } else if matches!(n.as_str(), "native" | "rust" | "c") {
             Ok(RuntimeKind::Native)
+        } else if n == "auto" {
+            Ok(RuntimeKind::Auto)
         } else if matches!(n.as_str(), "custom" | "customruntime") {
             Ok(RuntimeKind::Custom)
         } else {
             Err(PlatformError::Config(format!(
-                "unknown runtime '{name}': expected native, python3 (or Python3.x), nodejs (or Nodejs1x.y), custom (or CustomRuntime)"
+                "unknown runtime '{name}': expected auto, native, python3 (or Python3.x), nodejs (or Nodejs1x.y), custom (or CustomRuntime)"
             )))
         }
     }
@@ -45,6 +50,7 @@ impl RuntimeKind {
     /// The runtime name the instance sees in `SCF_RUNTIME`.
     pub fn env_name(self) -> &'static str {
         match self {
+            RuntimeKind::Auto => "",
             RuntimeKind::Native => "native",
             RuntimeKind::Python => "python3",
             RuntimeKind::Node => "nodejs",
@@ -226,7 +232,7 @@ impl FunctionConfig {
             over.runtime
                 .as_deref()
                 .or(i.runtime.as_deref())
-                .unwrap_or("native"),
+                .unwrap_or("auto"),
         )?;
         let name = over.name.clone().or(i.name).unwrap_or_else(|| {
             dir.file_name()

@@ -290,8 +290,12 @@ impl Instance {
         self.child.id()
     }
 
-    /// Whether the instance can take another invocation.
-    pub fn is_usable(&self) -> bool {
+    /// Whether the instance can take another invocation: it was not killed, and its process has not exited
+    /// since its last invocation (a runtime may end itself while idle, e.g. after an uncaught error).
+    pub fn is_usable(&mut self) -> bool {
+        if !self.gone && matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+            self.gone = true;
+        }
         !self.gone
     }
 

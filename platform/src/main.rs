@@ -41,7 +41,8 @@ enum Command {
         /// The handler, FILE.METHOD (e.g. index.main_handler).
         #[arg(long)]
         handler: Option<String>,
-        /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …).
+        /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …);
+        /// default: chosen from the handler's file (index.py → python3, index.js → nodejs, else native).
         #[arg(long)]
         runtime: Option<String>,
         /// The event, as JSON text (default `{}`).

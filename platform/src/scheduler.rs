@@ -108,7 +108,7 @@ impl Pool {
         let start_ms = now_ms();
         let memory = self.config.memory_mb;
         let mut log = RequestLog::start(request_id);
-        let warm = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let warm = self.take_idle().await;
         let (mut idle, cold) = match warm {
             Some(idle) => (idle, false),
             None => match Instance::start(&self.platform, &self.config).await {
@@ -186,6 +186,23 @@ impl Pool {
         };
         self.record(&finished, start_ms, asynchronous, retry_num);
         finished
+    }
+
+    /// The most recently used idle instance that is still alive; dead ones found on the way are dropped.
+    async fn take_idle(self: &Arc<Self>) -> Option<Idle> {
+        loop {
+            let mut idle = self.idle.lock().ok().and_then(|mut idle| idle.pop())?;
+            if idle.instance.is_usable() {
+                return Some(idle);
+            }
+            self.untrack(&idle.instance);
+            let provisioned = idle.provisioned;
+            idle.instance.stop().await;
+            if provisioned {
+                let pool = self.clone();
+                tokio::spawn(async move { pool.start_provisioned().await });
+            }
+        }
     }
 
     fn record(&self, f: &Finished, start_ms: i64, asynchronous: bool, retry_num: i64) {

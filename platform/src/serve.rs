@@ -107,7 +107,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         let c = &pools[name].config;
         banner.push_str(&format!(
             "scf-local: function {name} ({} {}, {} MB, timeout {} s, concurrency {}, provisioned {}) from {}\n",
-            c.runtime.env_name(),
+            match c.runtime.env_name() {
+                "" => "auto",
+                name => name,
+            },
             c.handler,
             c.memory_mb,
             c.timeout.as_secs_f64(),

@@ -20,6 +20,8 @@ pub(crate) struct Client {
     rt: tokio::runtime::Runtime,
     endpoint: Endpoint,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// Whether a connection was ever made: failing to reconnect after that means the platform went away.
+    connected_once: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -40,6 +42,7 @@ impl Client {
             rt,
             endpoint,
             sender: None,
+            connected_once: false,
         };
         client.ensure_connected()?;
         Ok(client)
@@ -49,7 +52,16 @@ impl Client {
         let usable = self.sender.as_ref().is_some_and(|s| !s.is_closed());
         if !usable {
             let endpoint = self.endpoint.clone();
-            self.sender = Some(self.rt.block_on(async move { open(&endpoint).await })?);
+            match self.rt.block_on(async move { open(&endpoint).await }) {
+                Ok(sender) => {
+                    self.sender = Some(sender);
+                    self.connected_once = true;
+                }
+                Err(ShimError::Connect { .. }) if self.connected_once => {
+                    return Err(ShimError::Disconnected);
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

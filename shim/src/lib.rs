@@ -39,6 +39,9 @@ pub enum ShimError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The platform closed the runtime API and does not accept a new connection: it stopped the instance.
+    #[error("the platform closed the runtime API")]
+    Disconnected,
     /// The connection to the runtime API failed or was closed.
     #[error("runtime API connection: {0}")]
     Http(#[from] hyper::Error),
@@ -62,6 +65,7 @@ impl ShimError {
     /// Whether the platform went away (closed the connection). The shim then ends quietly.
     pub fn is_disconnect(&self) -> bool {
         match self {
+            ShimError::Disconnected => true,
             ShimError::Http(e) => e.is_closed() || e.is_incomplete_message() || e.is_canceled(),
             _ => false,
         }

@@ -51,30 +51,37 @@ impl Kind {
         if r.starts_with("node") {
             return Ok(Kind::Node);
         }
-        if matches!(
-            r.as_str(),
-            "native" | "rust" | "c" | "go" | "zig" | "customruntime" | "custom"
-        ) {
+        if matches!(r.as_str(), "native" | "rust" | "c" | "go" | "zig") {
             return Ok(Kind::Native);
         }
-        if !r.is_empty() {
+        // No runtime named, or a custom runtime (the shim is then the function's `bootstrap`): the handler's
+        // file decides.
+        if !(r.is_empty() || r == "custom" || r == "customruntime") {
             return Err(format!(
                 "unknown runtime '{}'; expected python3 (Python3.x), nodejs (Nodejs1x.y) or native",
                 config.runtime
             ));
         }
-        let file = config
-            .handler
-            .rsplit_once('.')
-            .map(|(f, _)| f)
-            .unwrap_or("");
-        let exists = |ext: &str| config.code_root.join(format!("{file}.{ext}")).is_file();
-        Ok(if exists("py") {
-            Kind::Python
-        } else if exists("js") || exists("mjs") || exists("cjs") {
-            Kind::Node
-        } else {
-            Kind::Native
-        })
+        Ok(Self::detect(&config.code_root, &config.handler))
+    }
+
+    /// The host a handler's file calls for: `FILE.METHOD` with `FILE.py` in `code_root` (split at the last
+    /// dot, as Python resolves it) → Python; a module `M.js`/`.mjs`/`.cjs` (the text before the first dot, as
+    /// Node resolves it) → Node.js; otherwise native.
+    pub fn detect(code_root: &std::path::Path, handler: &str) -> Kind {
+        let python_file = handler.rsplit_once('.').map(|(f, _)| f).unwrap_or("");
+        let py = |f: &str| !f.is_empty() && code_root.join(format!("{f}.py")).is_file();
+        if py(python_file) || py(&python_file.replace('.', "/")) {
+            return Kind::Python;
+        }
+        let node_module = handler.split_once('.').map(|(m, _)| m).unwrap_or("");
+        if !node_module.is_empty()
+            && ["js", "mjs", "cjs"]
+                .iter()
+                .any(|ext| code_root.join(format!("{node_module}.{ext}")).is_file())
+        {
+            return Kind::Node;
+        }
+        Kind::Native
     }
 }

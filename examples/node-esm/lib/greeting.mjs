@@ -1,0 +1,1 @@
+export const greeting = (prefix, name) => `${prefix}, ${name}!`;

@@ -1,0 +1,2 @@
+def main_handler(event, context)
+    return "unreachable"

@@ -1,0 +1,5 @@
+raise RuntimeError("cannot start: missing configuration")
+
+
+def main_handler(event, context):
+    return "unreachable"

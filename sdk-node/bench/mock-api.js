@@ -1,0 +1,58 @@
+'use strict';
+// A minimal SCF runtime API server on a Unix socket, for benchmarks and smoke tests that need no platform.
+// It serves `events` (texts) in order to one instance, records every post with timestamps, and closes the
+// connection when it runs out of events (the shim then ends quietly).
+const http = require('node:http');
+const fs = require('node:fs');
+
+/**
+ * @param {string} socketPath
+ * @param {string[]} events
+ * @param {{onReady?: (t: bigint) => void, onPost?: (p: object) => void, onDone?: () => void}} hooks
+ */
+function startMockApi(socketPath, events, hooks = {}) {
+  try {
+    fs.unlinkSync(socketPath);
+  } catch {}
+  let n = 0;
+  let sentAt = 0n;
+  const posts = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const now = process.hrtime.bigint();
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (req.url === '/runtime/init/ready') {
+        hooks.onReady?.(now, req.headers);
+        res.end('');
+      } else if (req.url === '/runtime/invocation/next') {
+        if (n >= events.length) {
+          hooks.onDone?.();
+          req.socket.destroy();
+          return;
+        }
+        const id = `req-${++n}`;
+        const text = events[n - 1];
+        res.writeHead(200, {
+          request_id: id,
+          memory_limit_in_mb: '128',
+          time_limit_in_ms: '3000',
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+        });
+        res.end(text);
+        sentAt = process.hrtime.bigint();
+      } else {
+        const p = { type: req.url.endsWith('/error') ? 'error' : 'response', id: `req-${n}`, body, turnaroundNs: now - sentAt };
+        posts.push(p);
+        hooks.onPost?.(p);
+        res.end('');
+      }
+    });
+  });
+  server.keepAliveTimeout = 0;
+  return new Promise((resolve) => server.listen(socketPath, () => resolve({ server, posts })));
+}
+
+module.exports = { startMockApi };

@@ -1,0 +1,225 @@
+'use strict';
+// Handler resolution: parse `module.path.to.fn`, load the module (CommonJS or ES module) from the code
+// root, walk the property path, and classify every failure into the core's taxonomy.
+//
+// Rules (those of the best Node peer, aws-lambda-ric):
+// - module = the text before the FIRST dot (it may contain `/`), the rest is a property path
+//   (`index.handlers.main`); `..` anywhere, an absolute module path or an empty part is refused;
+// - load order: the extensionless file; `<module>.js` (ES module when the nearest package.json says
+//   `"type": "module"`, CommonJS otherwise); `<module>.mjs`; `<module>.cjs`; a directory (its index);
+//   finally `require.resolve` from the code root (a handler inside node_modules);
+// - `default` exports: a path missing on the module is looked up on its `default` export;
+// - an ES module's top-level `await` is awaited here, so it counts as InitFunction.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+const { spawnSync } = require('node:child_process');
+const errors = require('./errors');
+
+/**
+ * @param {string} handler e.g. "index.main_handler", "dir/app.handlers.main"
+ * @returns {{module: string, path: string[]}}
+ */
+function parseHandler(handler) {
+  if (typeof handler !== 'string' || handler.length === 0) {
+    throw errors.malformedHandler(String(handler ?? ''), 'the handler is empty');
+  }
+  if (handler.includes('..')) {
+    throw errors.malformedHandler(handler, "'..' is not allowed in a handler");
+  }
+  if (handler.startsWith('/') || handler.startsWith('\\')) {
+    throw errors.malformedHandler(handler, 'the file must be relative to the code root');
+  }
+  const dot = handler.indexOf('.');
+  if (dot < 0) {
+    throw errors.malformedHandler(handler, "expected 'file.function'");
+  }
+  const module = handler.slice(0, dot);
+  const rest = handler.slice(dot + 1);
+  const segments = rest.split('.');
+  if (module.length === 0 || module.endsWith('/') || segments.some((s) => s.length === 0)) {
+    throw errors.malformedHandler(handler, "expected 'file.function'");
+  }
+  return { module, path: segments };
+}
+
+function isFile(p) {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(p) {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `file` (a `.js`) is an ES module: the nearest package.json has `"type": "module"`. */
+function isEsmScope(file) {
+  let dir = path.dirname(file);
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (isFile(pj)) {
+      try {
+        return JSON.parse(fs.readFileSync(pj, 'utf8')).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return false;
+    dir = parent;
+  }
+}
+
+const importFile = (file) => import(pathToFileURL(file).href);
+
+/** Loads `file` with require, falling back to import() for an ES module require refuses. */
+async function requireOrImport(file) {
+  try {
+    return require(file);
+  } catch (e) {
+    if (e && e.code === 'ERR_REQUIRE_ESM') return importFile(file);
+    throw e;
+  }
+}
+
+/**
+ * Finds and loads the handler's module.
+ * @returns {Promise<{exports: any, file: string}>}
+ */
+async function loadModule(codeRoot, moduleName) {
+  const base = path.resolve(codeRoot, moduleName);
+  if (isFile(base)) return { exports: await requireOrImport(base), file: base };
+  if (isFile(`${base}.js`)) {
+    const file = `${base}.js`;
+    return { exports: isEsmScope(file) ? await importFile(file) : require(file), file };
+  }
+  if (isFile(`${base}.mjs`)) return { exports: await importFile(`${base}.mjs`), file: `${base}.mjs` };
+  if (isFile(`${base}.cjs`)) return { exports: require(`${base}.cjs`), file: `${base}.cjs` };
+  let resolved;
+  try {
+    resolved = isDirectory(base) ? require.resolve(base) : require.resolve(moduleName, { paths: [codeRoot] });
+  } catch (e) {
+    throw errors.moduleNotFound(moduleName, `Cannot find module '${moduleName}' in ${codeRoot} (tried ${moduleName}, ` +
+      `${moduleName}.js, ${moduleName}.mjs, ${moduleName}.cjs and node_modules)`);
+  }
+  return { exports: await requireOrImport(resolved), file: resolved };
+}
+
+const PARSE_FRAMES = /\bat (wrapSafe|compileSourceTextModule|ModuleLoader\.moduleStrategy|Module\._extensions\.\.json|new ModuleWrap)\b/;
+
+/** A SyntaxError raised by parsing code (not one thrown at run time, e.g. by JSON.parse). */
+function isParseError(err) {
+  return !!err && err.name === 'SyntaxError' && typeof err.stack === 'string' && PARSE_FRAMES.test(err.stack);
+}
+
+/**
+ * Where an ES module's syntax error is: Node 20 leaves the file out of the stack, so ask `node --check`
+ * (on the error path only). Returns the header Node prints ("file:///…/index.mjs:3\n<line>\n   ^\n") or ''.
+ */
+function esmSyntaxLocation(file) {
+  if (!file) return '';
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS; // only slows the check down
+  delete env.NODE_OPTIONS;
+  const r = spawnSync(process.execPath, ['--check', file], { env, encoding: 'utf8', timeout: 10_000 });
+  if (r.status === 0 || typeof r.stderr !== 'string') return '';
+  const at = r.stderr.indexOf('SyntaxError');
+  return at > 0 ? r.stderr.slice(0, at) : '';
+}
+
+/** Turns a failure to load the module into the core's classification. */
+function classifyLoadError(err, codeRoot, file) {
+  if (err instanceof errors.FunctionError) return err;
+  const stack = errors.traceOf(err);
+  if (err && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_MODULE_NOT_FOUND')) {
+    const m = /Cannot find (?:module|package) '([^']+)'/.exec(String(err.message));
+    let name = m ? m[1] : String(err.message);
+    if (path.isAbsolute(name)) {
+      const rel = path.relative(codeRoot, name);
+      if (!rel.startsWith('..')) name = rel;
+    }
+    return errors.moduleNotFound(name, stack);
+  }
+  if (isParseError(err)) {
+    let header = '';
+    let where = '';
+    const first = stack.split('\n', 1)[0];
+    if (/:\d+$/.test(first) && !first.startsWith('SyntaxError')) {
+      where = first; // CommonJS: the stack starts with "/path/file.js:LINE"
+    } else if (/compileSourceTextModule|ModuleWrap/.test(stack)) {
+      header = esmSyntaxLocation(file);
+      where = header.split('\n', 1)[0];
+    }
+    if (where.startsWith('file://')) where = where.slice('file://'.length);
+    if (path.isAbsolute(where)) where = path.relative(codeRoot, where);
+    const message = `SyntaxError: ${err.message}${where ? ` (${where})` : ''}`;
+    return new errors.FunctionError('SyntaxError', message, header + stack);
+  }
+  const message =
+    err instanceof Error ? `${err.name}: ${err.message}` : `Uncaught ${require('node:util').inspect(err)}`;
+  return new errors.FunctionError('InitError', message, stack);
+}
+
+function walk(obj, segments) {
+  let parent;
+  let cur = obj;
+  for (const s of segments) {
+    if (cur === null || cur === undefined || (typeof cur !== 'object' && typeof cur !== 'function')) return null;
+    parent = cur;
+    cur = cur[s];
+  }
+  return cur === undefined ? null : { parent, fn: cur };
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `an object (${v.constructor?.name ?? 'Object'})`;
+  return `a ${typeof v}`;
+}
+
+/**
+ * Loads and resolves a handler string against a code root. Every failure is a classified FunctionError.
+ * @param {string} codeRoot
+ * @param {string} handler
+ * @returns {Promise<{fn: Function, thisArg: any, file: string}>}
+ */
+async function loadHandler(codeRoot, handler) {
+  const parsed = parseHandler(handler);
+  const root = path.resolve(codeRoot);
+  let loaded;
+  try {
+    loaded = await loadModule(root, parsed.module);
+  } catch (e) {
+    throw classifyLoadError(e, root, candidateFile(root, parsed.module));
+  }
+  const mod = loaded.exports;
+  let found = walk(mod, parsed.path);
+  if (!found && mod && mod.default !== undefined && mod.default !== mod) found = walk(mod.default, parsed.path);
+  const name = parsed.path.join('.');
+  if (!found) throw errors.handlerNotFound(name);
+  if (typeof found.fn !== 'function') {
+    throw new errors.FunctionError(
+      'HandlerNotCallable',
+      `Handler '${name}' of '${parsed.module}' is not callable: it is ${describe(found.fn)}`,
+      '',
+    );
+  }
+  return { fn: found.fn, thisArg: found.parent, file: loaded.file };
+}
+
+function candidateFile(root, moduleName) {
+  const base = path.resolve(root, moduleName);
+  for (const f of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`]) if (isFile(f)) return f;
+  return '';
+}
+
+module.exports = { parseHandler, loadHandler, classifyLoadError, isEsmScope };
