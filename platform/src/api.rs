@@ -15,7 +15,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use scf_protocol::api::{Call, Dialect, InvocationMeta, headers};
+use scf_protocol::api::{
+    Call, Dialect, InvocationMeta, LambdaIdentity, headers, lambda_error_to_function_error,
+};
+use scf_protocol::{ErrorKind, FunctionError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::PlatformError;
@@ -29,8 +32,9 @@ pub enum Answer {
     Error(Bytes),
 }
 
-/// The instance's `init/ready` call.
-#[derive(Debug, Clone, Copy)]
+/// The end of the instance's initialisation: its `init/ready` call (SCF), its first `next` (Lambda), or
+/// its `init/error` (Lambda).
+#[derive(Debug, Clone)]
 pub struct Ready {
     /// When it arrived.
     pub at: Instant,
@@ -38,6 +42,8 @@ pub struct Ready {
     pub init_runtime: Option<Duration>,
     /// The instance's own InitFunction figure, if it reported one.
     pub init_function: Option<Duration>,
+    /// The error of a failed initialisation (Lambda's `init/error`).
+    pub init_error: Option<scf_protocol::FunctionError>,
 }
 
 struct Dispatch {
@@ -54,6 +60,7 @@ struct InFlight {
 
 struct Shared {
     dialect: Dialect,
+    who: LambdaIdentity,
     queue: tokio::sync::Mutex<mpsc::Receiver<Dispatch>>,
     in_flight: Mutex<Option<InFlight>>,
     ready: Mutex<Option<oneshot::Sender<Ready>>>,
@@ -114,11 +121,12 @@ impl Listener {
 
 impl ApiHandle {
     /// Starts serving the runtime API on `listener`.
-    pub fn serve(listener: Listener, dialect: Dialect) -> ApiHandle {
+    pub fn serve(listener: Listener, dialect: Dialect, who: LambdaIdentity) -> ApiHandle {
         let (queue, rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             dialect,
+            who,
             queue: tokio::sync::Mutex::new(rx),
             in_flight: Mutex::new(None),
             ready: Mutex::new(Some(ready_tx)),
@@ -225,7 +233,8 @@ fn micros(req: &Request<Incoming>, name: &str) -> Option<Duration> {
 
 fn next_answer(shared: &Shared, meta: &InvocationMeta, event: Bytes) -> Response<Full<Bytes>> {
     let mut r = reply(StatusCode::OK, event);
-    for (k, v) in meta.to_headers(shared.dialect) {
+    let now_ms = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+    for (k, v) in meta.to_headers(shared.dialect, now_ms, &shared.who) {
         if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
             r.headers_mut().insert(k, v);
         }
@@ -237,35 +246,91 @@ fn next_answer(shared: &Shared, meta: &InvocationMeta, event: Bytes) -> Response
     r
 }
 
+fn signal_ready(shared: &Shared, ready: Ready) -> bool {
+    match shared.ready.lock().ok().and_then(|mut r| r.take()) {
+        Some(tx) => {
+            let _ = tx.send(ready);
+            true
+        }
+        None => false,
+    }
+}
+
+fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let Some(call) = shared.dialect.parse(&method, &path) else {
+    let Some((call, path_id)) = shared.dialect.parse(&method, &path) else {
         return refusal(
             StatusCode::NOT_FOUND,
             &format!("no runtime API call is {method} {path}"),
         );
     };
+    let accepted = StatusCode::from_u16(shared.dialect.accepted_status()).unwrap_or(StatusCode::OK);
     match call {
         Call::InitReady => {
             let ready = Ready {
                 at: Instant::now(),
                 init_runtime: micros(&req, headers::INIT_RUNTIME_US),
                 init_function: micros(&req, headers::INIT_FUNCTION_US),
+                init_error: None,
             };
-            let tx = shared.ready.lock().ok().and_then(|mut r| r.take());
-            match tx {
-                Some(tx) => {
-                    let _ = tx.send(ready);
-                    reply(StatusCode::OK, Bytes::new())
-                }
-                None => refusal(
+            if signal_ready(shared, ready) {
+                reply(StatusCode::OK, Bytes::new())
+            } else {
+                refusal(
                     StatusCode::BAD_REQUEST,
                     "init/ready was already called; only the first call counts",
-                ),
+                )
+            }
+        }
+        Call::InitError => {
+            let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let reported = lambda_error_to_function_error(&body, error_type.as_deref());
+            // An init failure is a load failure whatever the runtime calls it.
+            let error = if reported.kind.is_load_error() {
+                reported
+            } else {
+                let message = error_type.unwrap_or_else(|| "Runtime.InitError".to_owned());
+                FunctionError::new(ErrorKind::InitError, message, reported.stack_trace)
+            };
+            let ready = Ready {
+                at: Instant::now(),
+                init_runtime: None,
+                init_function: None,
+                init_error: Some(error),
+            };
+            if signal_ready(shared, ready) {
+                reply(accepted, Bytes::new())
+            } else {
+                refusal(
+                    StatusCode::FORBIDDEN,
+                    "init/error after initialisation ended",
+                )
             }
         }
         Call::Next => {
+            if shared.dialect == Dialect::Lambda {
+                // Lambda has no ready call: the first `next` says the runtime is ready.
+                signal_ready(
+                    shared,
+                    Ready {
+                        at: Instant::now(),
+                        init_runtime: None,
+                        init_function: None,
+                        init_error: None,
+                    },
+                );
+            }
             // A repeated `next` during an invocation returns the same invocation.
             let again = shared
                 .in_flight
@@ -290,28 +355,38 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             answer
         }
         Call::Response | Call::Error => {
+            let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
             let body = match req.into_body().collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => {
                     return refusal(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"));
                 }
             };
-            let taken = shared.in_flight.lock().ok().and_then(|mut g| g.take());
+            let taken = shared.in_flight.lock().ok().and_then(|mut g| {
+                // Lambda names the invocation in the path: a result for another one is refused.
+                match (&path_id, g.as_ref()) {
+                    (Some(id), Some(f)) if *id != f.meta.request_id => None,
+                    _ => g.take(),
+                }
+            });
             let Some(mut flight) = taken else {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "no invocation is in flight: call next first (a result is accepted once per invocation)",
                 );
             };
-            let answer = if call == Call::Response {
-                Answer::Response(body)
-            } else {
-                Answer::Error(body)
+            let answer = match (call, shared.dialect) {
+                (Call::Response, _) => Answer::Response(body),
+                (_, Dialect::Scf) => Answer::Error(body),
+                (_, Dialect::Lambda) => {
+                    let e = lambda_error_to_function_error(&body, error_type.as_deref());
+                    Answer::Error(Bytes::from(e.to_body(&flight.meta.request_id)))
+                }
             };
             if let Some(tx) = flight.reply.take() {
                 let _ = tx.send(answer);
             }
-            reply(StatusCode::OK, Bytes::new())
+            reply(accepted, Bytes::new())
         }
     }
 }

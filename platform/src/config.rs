@@ -84,6 +84,12 @@ pub struct FunctionConfig {
     pub region: String,
     /// How asynchronous invocations and instances are managed (`scf-local serve`).
     pub serve: ServeSettings,
+    /// The runtime API dialect served to the instance (`inputs.local.dialect`: `scf`, the default, or
+    /// `lambda`, which AWS's runtime clients speak).
+    pub dialect: scf_protocol::api::Dialect,
+    /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
+    /// in the code directory) instead of the code directory's `bootstrap`.
+    pub command: Option<String>,
 }
 
 /// Settings `scf-local serve` uses: Tencent's own async keys, and ours under `inputs.local`.
@@ -154,6 +160,8 @@ struct LocalKeys {
     idle_timeout: Option<f64>,
     retry_interval: Option<f64>,
     queue_limit: Option<usize>,
+    dialect: Option<String>,
+    command: Option<String>,
 }
 
 /// `src` is either a path or `{ src: path, exclude: [...] }`.
@@ -187,6 +195,10 @@ pub struct Overrides {
     pub init_timeout: Option<f64>,
     /// `--env K=V`, in order.
     pub env: Vec<(String, String)>,
+    /// `--dialect`.
+    pub dialect: Option<String>,
+    /// `--command`.
+    pub command: Option<String>,
 }
 
 const RESERVED_PREFIXES: &[&str] = &["SCF_", "QCLOUD_", "TENCENTCLOUD_"];
@@ -287,7 +299,8 @@ impl FunctionConfig {
         check_env(&env)?;
 
         let d = ServeSettings::default();
-        let l = i.local.unwrap_or_default();
+        let mut l = i.local.unwrap_or_default();
+        let (l_dialect, l_command) = (l.dialect.take(), l.command.take());
         let positive =
             |what: &str, v: Option<f64>, default: Duration| -> Result<Duration, PlatformError> {
                 match v {
@@ -314,7 +327,34 @@ impl FunctionConfig {
             )));
         }
 
+        let dialect = match over
+            .dialect
+            .as_deref()
+            .or(l_dialect.as_deref())
+            .unwrap_or("scf")
+        {
+            d if d.eq_ignore_ascii_case("scf") => scf_protocol::api::Dialect::Scf,
+            d if d.eq_ignore_ascii_case("lambda") => scf_protocol::api::Dialect::Lambda,
+            other => {
+                return Err(PlatformError::Config(format!(
+                    "dialect '{other}': expected scf or lambda"
+                )));
+            }
+        };
+        let command = over
+            .command
+            .clone()
+            .or(l_command)
+            .filter(|c| !c.trim().is_empty());
+        if command.is_some() && runtime != RuntimeKind::Custom {
+            return Err(PlatformError::Config(
+                "a command starts a custom runtime: use it with runtime custom".into(),
+            ));
+        }
+
         Ok(FunctionConfig {
+            dialect,
+            command,
             serve,
             name,
             code_dir,

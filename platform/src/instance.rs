@@ -10,11 +10,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use scf_protocol::api::{Dialect, InvocationMeta};
+use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
 use tokio::process::{Child, Command};
 
-use crate::api::{Answer, ApiHandle, Listener};
+use crate::api::{Answer, ApiHandle, Listener, Ready};
 use crate::config::{FunctionConfig, RuntimeKind};
 use crate::logs::{self, Capture, ColdStart};
 
@@ -149,6 +149,7 @@ impl Instance {
             )
         })?;
         let program = match function.runtime {
+            RuntimeKind::Custom if function.command.is_some() => PathBuf::from("/bin/sh"),
             RuntimeKind::Custom => {
                 let bootstrap = function.code_dir.join("bootstrap");
                 let executable = std::fs::metadata(&bootstrap)
@@ -179,9 +180,13 @@ impl Instance {
             }
             _ => platform.shim.clone(),
         };
-        let listener = match function.runtime {
-            RuntimeKind::Custom => Listener::tcp_loopback().await,
-            _ => Listener::unix(&dir.0.join("api.sock")),
+        // Custom runtimes (a `bootstrap` may be a shell script using curl) and the Lambda dialect (whose
+        // clients take host:port) are served on loopback TCP; everything else on the private Unix socket.
+        let tcp = function.runtime == RuntimeKind::Custom || function.dialect == Dialect::Lambda;
+        let listener = if tcp {
+            Listener::tcp_loopback().await
+        } else {
+            Listener::unix(&dir.0.join("api.sock"))
         }
         .map_err(|e| fail(FunctionError::internal(e.to_string()), cold))?;
         let (api_host, api_port) = match listener.port() {
@@ -191,13 +196,32 @@ impl Instance {
                 String::new(),
             ),
         };
-        let mut api = ApiHandle::serve(listener, Dialect::Scf);
+        let who = LambdaIdentity {
+            function_name: function.name.clone(),
+            region: function.region.clone(),
+        };
+        let mut api = ApiHandle::serve(listener, function.dialect, who);
         let (log_write, capture) =
             logs::pipe().map_err(|e| fail(FunctionError::internal(e.to_string()), cold))?;
         cold.pull_code = t0.elapsed();
 
         // InitRuntime + InitFunction: spawn, then wait for init/ready.
         let mut cmd = Command::new(&program);
+        if let (RuntimeKind::Custom, Some(command)) = (function.runtime, &function.command) {
+            // `exec`: the instance is the command itself, not a shell waiting for it (its memory, its exit).
+            cmd.arg("-c").arg(format!("exec {command}"));
+        }
+        if function.dialect == Dialect::Lambda {
+            cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{api_port}"))
+                .env("AWS_LAMBDA_FUNCTION_NAME", &function.name)
+                .env(
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                    function.memory_mb.to_string(),
+                )
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_REGION", &function.region)
+                .env("LAMBDA_TASK_ROOT", &function.code_dir);
+        }
         cmd.current_dir(&function.code_dir)
             .env_remove(scf_shim_start_env())
             .env("_HANDLER", &function.handler)
@@ -210,8 +234,15 @@ impl Instance {
             .env("TENCENTCLOUD_APPID", "1250000000")
             .env("TENCENTCLOUD_UIN", "100000000001")
             .env("TENCENTCLOUD_RUNENV", "SCF")
-            .env("SCF_RUNTIME_API", &api_host)
-            .env("SCF_RUNTIME_API_PORT", &api_port)
+            .envs(
+                (function.dialect == Dialect::Scf)
+                    .then_some([
+                        ("SCF_RUNTIME_API", &api_host),
+                        ("SCF_RUNTIME_API_PORT", &api_port),
+                    ])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("TMPDIR", dir.0.join("tmp"))
             .env(
                 "SCF_FUNCTION_ENV_KEYS",
@@ -241,6 +272,7 @@ impl Instance {
 
         let exited = tokio::select! {
             ready = api.ready() => match ready {
+                Some(Ready { init_error: Some(error), .. }) => Some(error),
                 Some(r) => {
                     let total = r.at.duration_since(spawned);
                     let init_function = r.init_function.unwrap_or(total).min(total);

@@ -66,6 +66,13 @@ enum Command {
         /// An environment variable of the function, KEY=VALUE (repeatable).
         #[arg(long = "env", value_parser = parse_env_pair)]
         env: Vec<(String, String)>,
+        /// The runtime API dialect served to the instance: scf (default) or lambda (AWS's runtime clients).
+        #[arg(long)]
+        dialect: Option<String>,
+        /// For --runtime custom: the command that starts the instance (run with `sh -c` in the code
+        /// directory) instead of its `bootstrap`, e.g. "python3 -m awslambdaric index.handler".
+        #[arg(long)]
+        command: Option<String>,
     },
     /// Run the platform: one function per directory, each configured by its serverless.yml, behind a
     /// TencentCloud-API-shaped front door on 127.0.0.1 (Invoke, InvokeFunction, GetFunctionLogs).
@@ -143,6 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             memory,
             name,
             env,
+            dialect,
+            command,
         } => {
             let over = Overrides {
                 name,
@@ -152,6 +161,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout,
                 init_timeout,
                 env,
+                dialect,
+                command,
             };
             let function = FunctionConfig::load(&code_dir, &over)?;
             let event = match (event, event_file) {

@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use scf_local::api::{Answer, ApiHandle, Listener};
-use scf_protocol::api::{Dialect, InvocationMeta};
+use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
 
 async fn connect(port: u16) -> SendRequest<Full<Bytes>> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -51,7 +51,7 @@ fn meta(id: &str) -> InvocationMeta {
 async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
     let listener = Listener::tcp_loopback().await.unwrap();
     let port = listener.port().unwrap();
-    let mut api = ApiHandle::serve(listener, Dialect::Scf);
+    let mut api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
     let mut c = connect(port).await;
 
     // A result with no invocation in flight is refused, clearly.
@@ -131,4 +131,65 @@ async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
         rx.await.unwrap(),
         Answer::Error(Bytes::from_static(b"{\"x\":1}"))
     );
+}
+
+#[tokio::test]
+async fn the_lambda_dialect_names_the_invocation_in_the_path_and_answers_202() {
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let who = LambdaIdentity {
+        function_name: "fn".into(),
+        region: "ap-guangzhou".into(),
+    };
+    let mut api = ApiHandle::serve(listener, Dialect::Lambda, who);
+    let mut c = connect(port).await;
+
+    let rx = api
+        .dispatch(meta("req-9"), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let (status, headers, _) = call(&mut c, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+    assert_eq!(status, 200);
+    assert!(api.ready().await.is_some(), "the first next means ready");
+    assert_eq!(headers["lambda-runtime-aws-request-id"], "req-9");
+    assert_eq!(
+        headers["lambda-runtime-invoked-function-arn"],
+        "arn:aws:lambda:ap-guangzhou:000000000000:function:fn"
+    );
+    let deadline: u64 = headers["lambda-runtime-deadline-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        deadline > 1_600_000_000_000,
+        "an epoch deadline: {deadline}"
+    );
+
+    // A result for another invocation is refused; the right one is accepted with 202.
+    let (status, _, _) = call(
+        &mut c,
+        "POST",
+        "/2018-06-01/runtime/invocation/other/error",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+    let body = r#"{"errorMessage":"boom","errorType":"ValueError","stackTrace":["  File \"x.py\", line 1"]}"#;
+    let (status, _, _) = call(
+        &mut c,
+        "POST",
+        "/2018-06-01/runtime/invocation/req-9/error",
+        body,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let Answer::Error(posted) = rx.await.unwrap() else {
+        panic!("an error")
+    };
+    let v: serde_json::Value = serde_json::from_slice(&posted).unwrap();
+    assert_eq!(v["errorType"], "UnhandledError");
+    assert_eq!(v["statusCode"], 430);
+    assert_eq!(v["requestId"], "req-9");
+    assert_eq!(v["stackTrace"], "ValueError: boom\n  File \"x.py\", line 1");
 }

@@ -58,6 +58,10 @@ pub struct Config {
     pub code_root: PathBuf,
     /// Where the runtime API is.
     pub endpoint: Endpoint,
+    /// How the runtime API is spoken: SCF's, or Lambda's when only `AWS_LAMBDA_RUNTIME_API` names it.
+    pub dialect: scf_protocol::api::Dialect,
+    /// Memory size in MB for dialects that do not send it per invocation (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub memory_mb: u32,
     /// `SCF_FUNCTIONNAME`.
     pub function_name: String,
     /// `SCF_NAMESPACE` (default `default`).
@@ -106,15 +110,21 @@ impl Config {
             Some(p) => PathBuf::from(p),
             None => std::env::current_dir()?,
         };
-        let endpoint = Endpoint::from_vars(
-            get("SCF_RUNTIME_API").as_deref(),
-            get("SCF_RUNTIME_API_PORT").as_deref(),
-        )?;
-        let or = |k: &str, d: &str| {
-            get(k)
-                .filter(|v| !v.is_empty())
+        let scf_api = get("SCF_RUNTIME_API").filter(|v| !v.is_empty());
+        let lambda_api = get("AWS_LAMBDA_RUNTIME_API").filter(|v| !v.is_empty());
+        let (endpoint, dialect) = match (scf_api, lambda_api) {
+            (None, Some(hostport)) => (Endpoint::Tcp(hostport), scf_protocol::api::Dialect::Lambda),
+            (api, _) => (
+                Endpoint::from_vars(api.as_deref(), get("SCF_RUNTIME_API_PORT").as_deref())?,
+                scf_protocol::api::Dialect::Scf,
+            ),
+        };
+        let first = |keys: &[&str], d: &str| {
+            keys.iter()
+                .find_map(|k| get(k).filter(|v| !v.is_empty()))
                 .unwrap_or_else(|| d.to_owned())
         };
+        let or = |k: &str, d: &str| first(&[k], d);
 
         let mut keys: Vec<String> = IDENTITY_KEYS.iter().map(|k| (*k).to_owned()).collect();
         if let Some(list) = get(FUNCTION_ENV_KEYS) {
@@ -137,10 +147,17 @@ impl Config {
             runtime: or("SCF_RUNTIME", ""),
             code_root,
             endpoint,
-            function_name: or("SCF_FUNCTIONNAME", ""),
+            dialect,
+            memory_mb: first(&["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128")
+                .parse()
+                .unwrap_or(128),
+            function_name: first(&["SCF_FUNCTIONNAME", "AWS_LAMBDA_FUNCTION_NAME"], ""),
             namespace: or("SCF_NAMESPACE", "default"),
-            function_version: or("SCF_FUNCTIONVERSION", "$LATEST"),
-            region: or("TENCENTCLOUD_REGION", ""),
+            function_version: first(
+                &["SCF_FUNCTIONVERSION", "AWS_LAMBDA_FUNCTION_VERSION"],
+                "$LATEST",
+            ),
+            region: first(&["TENCENTCLOUD_REGION", "AWS_REGION"], ""),
             appid: or("TENCENTCLOUD_APPID", ""),
             uin: or("TENCENTCLOUD_UIN", ""),
             context_env,

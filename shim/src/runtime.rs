@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use scf_protocol::api::{Call, Dialect, InvocationMeta, READY_BODY, headers};
+use scf_protocol::api::{Call, Dialect, InvocationMeta, READY_BODY, headers, lambda_error_body};
 use scf_protocol::{Context, FunctionError, MAX_RESPONSE_BYTES};
 
 use crate::client::{Answer, Client};
@@ -48,9 +48,9 @@ impl Runtime {
     pub fn connect(config: Config, init_runtime: Duration) -> Result<Runtime, ShimError> {
         let client = Client::connect(config.endpoint.clone())?;
         Ok(Runtime {
-            config,
             client,
-            dialect: Dialect::Scf,
+            dialect: config.dialect,
+            config,
             init_runtime,
         })
     }
@@ -61,7 +61,11 @@ impl Runtime {
     }
 
     /// Tells the platform that initialisation is over; `init_function` is how long loading the function took.
+    /// (In the Lambda dialect there is no such call: the first `next` says it.)
     pub fn ready(&mut self, init_function: Duration) -> Result<(), ShimError> {
+        if self.dialect.route(&Call::InitReady, "").is_none() {
+            return Ok(());
+        }
         let hs = [
             (
                 headers::INIT_RUNTIME_US,
@@ -84,9 +88,12 @@ impl Runtime {
     pub fn next(&mut self) -> Result<Invocation, ShimError> {
         let answer = self.call(Call::Next, &[], Bytes::new())?;
         let received = Instant::now();
-        let meta = InvocationMeta::from_headers(self.dialect, |name| {
-            answer.headers.get(name).and_then(|v| v.to_str().ok())
-        })
+        let meta = InvocationMeta::from_headers(
+            self.dialect,
+            |name| answer.headers.get(name).and_then(|v| v.to_str().ok()),
+            epoch_ms(),
+            self.config.memory_mb,
+        )
         .map_err(ShimError::Protocol)?;
         let c = &self.config;
         let context = Context {
@@ -115,14 +122,29 @@ impl Runtime {
         if body.len() > MAX_RESPONSE_BYTES {
             return self.fail(inv, &FunctionError::response_too_large(body.len()));
         }
-        self.call(Call::Response, &[], Bytes::copy_from_slice(body))
-            .map(|_| ())
+        self.call_for(
+            Call::Response,
+            &inv.request_id,
+            &[],
+            Bytes::copy_from_slice(body),
+        )
+        .map(|_| ())
     }
 
-    /// Posts the failure of `inv` as the canonical error body.
+    /// Posts the failure of `inv`: the canonical error body (SCF), or Lambda's error body and error-type header.
     pub fn fail(&mut self, inv: &Invocation, err: &FunctionError) -> Result<(), ShimError> {
-        let body = err.to_body(&inv.request_id);
-        self.call(Call::Error, &[], Bytes::from(body)).map(|_| ())
+        match self.dialect {
+            Dialect::Scf => {
+                let body = err.to_body(&inv.request_id);
+                self.call_for(Call::Error, &inv.request_id, &[], Bytes::from(body))
+            }
+            Dialect::Lambda => {
+                let hs = [(headers::LAMBDA_ERROR_TYPE, err.kind.name().to_owned())];
+                let body = lambda_error_body(err);
+                self.call_for(Call::Error, &inv.request_id, &hs, Bytes::from(body))
+            }
+        }
+        .map(|_| ())
     }
 
     fn call(
@@ -131,8 +153,23 @@ impl Runtime {
         hs: &[(&str, String)],
         body: Bytes,
     ) -> Result<Answer, ShimError> {
-        let (method, path) = self.dialect.route(&call);
-        let answer = self.client.call(method, path, hs, body)?;
+        self.call_for(call, "", hs, body)
+    }
+
+    fn call_for(
+        &mut self,
+        call: Call,
+        request_id: &str,
+        hs: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<Answer, ShimError> {
+        let (method, path) = self.dialect.route(&call, request_id).ok_or_else(|| {
+            ShimError::Protocol(format!(
+                "the {:?} dialect has no {call:?} call",
+                self.dialect
+            ))
+        })?;
+        let answer = self.client.call(method, &path, hs, body)?;
         if !answer.status.is_success() {
             let text = String::from_utf8_lossy(&answer.body);
             return Err(ShimError::Protocol(format!(
@@ -142,6 +179,13 @@ impl Runtime {
         }
         Ok(answer)
     }
+}
+
+/// Milliseconds since the epoch (Lambda's deadlines are dated so).
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Runs an instance to its end: connect, load the function through `host` (InitFunction), post

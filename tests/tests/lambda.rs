@@ -1,0 +1,160 @@
+//! The Lambda Runtime API dialect, both directions, through the real platform:
+//! AWS's own Python runtime client (`awslambdaric`, from PyPI) runs as an instance of `scf-local`, and our
+//! `scf-shim` (native and Python hosts) speaks the Lambda dialect to it.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use scf_tests::{check_log_shape, invoke, invoke_with_env, native_code_dir, root};
+use serde_json::json;
+
+fn venv_python() -> String {
+    let p = root().join(".venv/bin/python");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make build` (it creates .venv)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+fn aws_client_args(event: &str) -> Vec<String> {
+    let cmd = format!("{} -m awslambdaric index.handler", venv_python());
+    [
+        "--handler",
+        "index.handler",
+        "--runtime",
+        "custom",
+        "--dialect",
+        "lambda",
+        "--command",
+        &cmd,
+        "--name",
+        "awsfn",
+        "--event",
+        event,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+#[test]
+fn awslambdaric_runs_on_scf_local() {
+    let dir = root().join("tests/fixtures/aws-python");
+    let args = aws_client_args(r#"{"a":1}"#);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = invoke(&dir, &args);
+    let body = run.expect_ok();
+    assert_eq!(
+        body,
+        json!({"echo": {"a": 1}, "function": "awsfn", "has_time": true})
+    );
+    let rid = run.log()[0]
+        .trim_start_matches("START RequestId:")
+        .to_owned();
+    let lines = check_log_shape(&run);
+    assert_eq!(
+        lines,
+        [format!("hello from awslambdaric {rid}")],
+        "the client saw our request id"
+    );
+}
+
+#[test]
+fn an_awslambdaric_exception_becomes_an_unhandled_error() {
+    let dir = root().join("tests/fixtures/aws-python");
+    let args = aws_client_args(r#"{"fail":true}"#);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = invoke(&dir, &args).expect_error("UnhandledError", 430);
+    assert_eq!(v["errorMessage"], "user code exception caught");
+    let trace = v["stackTrace"].as_str().unwrap();
+    assert!(trace.starts_with("ValueError: bad value\n"), "{trace}");
+    assert!(trace.contains("index.py\", line 7, in handler"), "{trace}");
+}
+
+#[test]
+fn an_awslambdaric_import_failure_is_a_load_error() {
+    let dir = root().join("tests/fixtures/aws-python");
+    let cmd = format!("{} -m awslambdaric nothere.handler", venv_python());
+    let run = invoke(
+        &dir,
+        &[
+            "--handler",
+            "nothere.handler",
+            "--runtime",
+            "custom",
+            "--dialect",
+            "lambda",
+            "--command",
+            &cmd,
+        ],
+    );
+    let v = run.expect_error("InitError", 443);
+    assert_eq!(v["errorMessage"], "Runtime.ImportModuleError");
+    assert!(
+        v["stackTrace"]
+            .as_str()
+            .unwrap()
+            .contains("No module named 'nothere'"),
+        "{v}"
+    );
+}
+
+#[test]
+fn scf_shim_speaks_the_lambda_dialect_native() {
+    let dir = native_code_dir("errors");
+    let body = invoke(
+        &dir.0,
+        &[
+            "--handler",
+            "errors.echo",
+            "--dialect",
+            "lambda",
+            "--timeout",
+            "5",
+            "--event",
+            r#"{"x":[1,2]}"#,
+        ],
+    )
+    .expect_ok();
+    assert_eq!(body["event"], json!({"x": [1, 2]}));
+    // Lambda sends a deadline, not a timeout: what is left of it when the shim reads it.
+    let left = body["context"]["time_limit_in_ms"].as_u64().unwrap();
+    assert!(
+        (4000..=5000).contains(&left),
+        "the deadline carried the timeout: {left}"
+    );
+    let v = invoke(
+        &dir.0,
+        &["--handler", "errors.returned_error", "--dialect", "lambda"],
+    )
+    .expect_error("HandledError", 430);
+    assert_eq!(
+        v["stackTrace"],
+        "alloc::string::String: the order id is missing"
+    );
+    let v = invoke(&dir.0, &["--handler", "errors.nope", "--dialect", "lambda"])
+        .expect_error("HandlerNotFound", 437);
+    assert_eq!(v["errorMessage"], "'module' object has no attribute 'nope'");
+}
+
+#[test]
+fn scf_shim_speaks_the_lambda_dialect_python() {
+    let dir = root().join("examples/python-hello");
+    let py = venv_python();
+    let run = invoke_with_env(
+        &dir,
+        &[
+            "--handler",
+            "index.main_handler",
+            "--runtime",
+            "python3",
+            "--dialect",
+            "lambda",
+            "--event",
+            r#"{"name":"Lambda"}"#,
+        ],
+        &[("SCF_PYTHON", py.as_str())],
+    );
+    let body = run.expect_ok();
+    assert!(body.to_string().contains("Lambda"), "{body}");
+}
