@@ -84,3 +84,27 @@ sleep 1.5
 echo "-- the function's logs (scf-local logs counter):"
 "$BIN/scf-local" logs counter --data-dir "$WORK/data"
 kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null
+
+# ---------------------------------------------------------------------------------------------------
+# Web functions: HTTP servers started by scf_bootstrap, proxied at /web/<function>/<path> (docs/web.md).
+printf '\n\033[1m== scf-local serve: web functions (Python stdlib, Node http, Rust hyper) and an image-style event function\033[0m\n'
+mkdir -p "$WORK/web-rust"
+cp examples/web-rust/scf_bootstrap examples/web-rust/serverless.yml "$BIN/web-rust" "$WORK/web-rust/"
+"$BIN/scf-local" serve --port 0 --data-dir "$WORK/webdata" examples/web-python examples/web-node \
+  "$WORK/web-rust" examples/image-event 2>"$WORK/web.log" &
+WEB=$!
+for _ in $(seq 100); do grep -q "data in" "$WORK/web.log" && break; sleep 0.1; done
+cat "$WORK/web.log"
+WADDR=$(sed -n 's|^scf-local: listening on http://||p' "$WORK/web.log")
+for f in web-python web-node web-rust; do
+  echo "-- curl http://$WADDR/web/$f/echo?a=1 -d hello"
+  curl -sS "http://$WADDR/web/$f/echo?a=1" -d hello; echo
+done
+echo "-- a request past the timeout (433):"
+curl -sS "http://$WADDR/web/web-python/sleep?s=10"; echo
+echo "-- the image-style event function (POST /event-invoke):"
+curl -sS -X POST "http://$WADDR/" -H "X-TC-Action: Invoke" \
+  -d '{"FunctionName":"image-event","ClientContext":"{\"name\":\"SCF\"}"}'; echo
+echo "-- web-python's logs (scf-local logs web-python):"
+"$BIN/scf-local" logs web-python --data-dir "$WORK/webdata"
+kill -TERM "$WEB"; wait "$WEB" 2>/dev/null

@@ -84,12 +84,38 @@ pub struct FunctionConfig {
     pub region: String,
     /// How asynchronous invocations and instances are managed (`scf-local serve`).
     pub serve: ServeSettings,
+    /// A web function, or an image-style event function: an HTTP server as the instance (`docs/web.md`).
+    /// `None` for a function run by `scf-shim` or a custom runtime.
+    pub http: Option<HttpFunction>,
     /// The runtime API dialect served to the instance (`inputs.local.dialect`: `scf`, the default, or
     /// `lambda`, which AWS's runtime clients speak).
     pub dialect: scf_protocol::api::Dialect,
     /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
     /// in the code directory) instead of the code directory's `bootstrap`.
     pub command: Option<String>,
+}
+
+/// How a function whose instance is an HTTP server on port 9000 is run (`docs/web.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpFunction {
+    /// What the server receives.
+    pub kind: HttpKind,
+    /// The instance command: the code directory's `scf_bootstrap`, or `inputs.image.command`.
+    pub command: PathBuf,
+    /// `inputs.image.args`.
+    pub args: Vec<String>,
+    /// Requests one instance takes at once: `inputs.instanceConcurrencyConfig.maxConcurrency` (2–100) when
+    /// enabled, else 1.
+    pub instance_concurrency: usize,
+}
+
+/// The two kinds of functions served by an HTTP server in the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    /// `inputs.type: web`: HTTP requests to `/web/<function>/<path>` are proxied to it.
+    Web,
+    /// An image-style event function (`inputs.image`, `type: event`): each event is `POST /event-invoke`.
+    Event,
 }
 
 /// Settings `scf-local serve` uses: Tencent's own async keys, and ours under `inputs.local`.
@@ -149,6 +175,40 @@ struct Inputs {
     #[serde(rename = "msgTTL")]
     msg_ttl: Option<f64>,
     local: Option<LocalKeys>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    image: Option<ImageKeys>,
+    instance_concurrency_config: Option<InstanceConcurrency>,
+}
+
+/// `inputs.image`: the instance command of an image-style function (run locally from the code directory).
+#[derive(Debug, Default, serde::Deserialize)]
+struct ImageKeys {
+    command: Option<String>,
+    #[serde(default)]
+    args: ImageArgs,
+}
+
+/// `inputs.image.args`: a list, or one string split at spaces.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum ImageArgs {
+    List(Vec<String>),
+    Line(String),
+}
+
+impl Default for ImageArgs {
+    fn default() -> Self {
+        ImageArgs::List(Vec::new())
+    }
+}
+
+/// `inputs.instanceConcurrencyConfig`: multi-concurrency of web functions.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceConcurrency {
+    enable: Option<bool>,
+    max_concurrency: Option<usize>,
 }
 
 /// Our own keys, under `inputs.local`.
@@ -234,12 +294,24 @@ impl FunctionConfig {
         let code_dir = code_dir.canonicalize().map_err(|e| {
             PlatformError::Config(format!("code directory {}: {e}", code_dir.display()))
         })?;
-        let handler = over.handler.clone().or(i.handler).ok_or_else(|| {
-            PlatformError::Config(
-                "no handler: pass --handler FILE.METHOD or set inputs.handler in serverless.yml"
-                    .into(),
-            )
-        })?;
+        let handler = over.handler.clone().or(i.handler);
+        let http = http_function(
+            &code_dir,
+            i.kind.as_deref(),
+            i.image,
+            i.instance_concurrency_config,
+            handler.is_some(),
+        )?;
+        let handler = match (handler, &http) {
+            (Some(h), _) => h,
+            (None, Some(h)) => h.command.display().to_string(),
+            (None, None) => {
+                return Err(PlatformError::Config(
+                    "no handler: pass --handler FILE.METHOD or set inputs.handler in serverless.yml"
+                        .into(),
+                ));
+            }
+        };
         let runtime = RuntimeKind::parse(
             over.runtime
                 .as_deref()
@@ -353,6 +425,7 @@ impl FunctionConfig {
         }
 
         Ok(FunctionConfig {
+            http,
             dialect,
             command,
             serve,
@@ -368,6 +441,67 @@ impl FunctionConfig {
             region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
         })
     }
+}
+
+/// The web or image-style settings: `type: web`, `inputs.image`, or (no handler, no type) an executable
+/// `scf_bootstrap` in the code directory, which makes a web function.
+fn http_function(
+    code_dir: &Path,
+    kind: Option<&str>,
+    image: Option<ImageKeys>,
+    concurrency: Option<InstanceConcurrency>,
+    has_handler: bool,
+) -> Result<Option<HttpFunction>, PlatformError> {
+    let bootstrap = code_dir.join("scf_bootstrap");
+    let kind = match kind.map(str::to_ascii_lowercase).as_deref() {
+        Some("web") => HttpKind::Web,
+        Some("event") | None if image.is_some() => HttpKind::Event,
+        Some("event") => return Ok(None),
+        None if !has_handler && bootstrap.is_file() => HttpKind::Web,
+        None => return Ok(None),
+        Some(other) => {
+            return Err(PlatformError::Config(format!(
+                "type {other}: expected event or web"
+            )));
+        }
+    };
+    let (command, args) = match image {
+        Some(ImageKeys {
+            command: Some(c),
+            args,
+        }) => {
+            let local = code_dir.join(&c);
+            let command = if local.exists() {
+                local
+            } else {
+                PathBuf::from(c)
+            };
+            let args = match args {
+                ImageArgs::List(l) => l,
+                ImageArgs::Line(s) => s.split_whitespace().map(str::to_owned).collect(),
+            };
+            (command, args)
+        }
+        Some(ImageKeys { command: None, .. }) | None => (bootstrap, Vec::new()),
+    };
+    let c = concurrency.unwrap_or_default();
+    let enabled = c.enable.unwrap_or(c.max_concurrency.is_some());
+    let instance_concurrency = match (enabled, c.max_concurrency) {
+        (false, _) => 1,
+        (true, Some(n)) if (2..=100).contains(&n) => n,
+        (true, n) => {
+            return Err(PlatformError::Config(format!(
+                "instanceConcurrencyConfig.maxConcurrency {}: expected 2 to 100",
+                n.map_or("missing".to_owned(), |n| n.to_string())
+            )));
+        }
+    };
+    Ok(Some(HttpFunction {
+        kind,
+        command,
+        args,
+        instance_concurrency,
+    }))
 }
 
 /// The platform's rules for a function's environment variables (`spec/scf-facts.md` §6).
@@ -448,6 +582,48 @@ mod tests {
         env.clear();
         env.insert("ok_1".to_owned(), "v".repeat(5000));
         assert!(check_env(&env).is_err());
+    }
+
+    #[test]
+    fn web_and_image_functions() {
+        let dir = std::env::temp_dir().join(format!("scf-config-web-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("scf_bootstrap"), "#!/bin/bash\n").expect("write");
+        let c =
+            FunctionConfig::load(&dir, &Overrides::default()).expect("a bootstrap alone is web");
+        let h = c.http.expect("http");
+        assert_eq!((h.kind, h.instance_concurrency), (HttpKind::Web, 1));
+        std::fs::write(
+            dir.join("serverless.yml"),
+            "inputs:\n  type: web\n  instanceConcurrencyConfig:\n    enable: true\n    maxConcurrency: 7\n",
+        )
+        .expect("write");
+        let c = FunctionConfig::load(&dir, &Overrides::default()).expect("config");
+        assert_eq!(c.http.map(|h| h.instance_concurrency), Some(7));
+        std::fs::write(
+            dir.join("serverless.yml"),
+            "inputs:\n  image:\n    command: python3\n    args: server.py -v\n",
+        )
+        .expect("write");
+        let h = FunctionConfig::load(&dir, &Overrides::default())
+            .expect("config")
+            .http
+            .expect("http");
+        assert_eq!(
+            (h.kind, h.command, h.args),
+            (
+                HttpKind::Event,
+                PathBuf::from("python3"),
+                vec!["server.py".to_owned(), "-v".to_owned()]
+            )
+        );
+        std::fs::write(
+            dir.join("serverless.yml"),
+            "inputs:\n  type: web\n  instanceConcurrencyConfig:\n    maxConcurrency: 101\n",
+        )
+        .expect("write");
+        assert!(FunctionConfig::load(&dir, &Overrides::default()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -40,16 +40,18 @@ pub struct FrontDoor {
     pub store: Arc<Store>,
     /// Signatures are verified when set.
     pub credentials: Option<Credentials>,
+    /// Web and image-style functions, by name (`web.rs`).
+    pub web: HashMap<String, Arc<crate::web::WebPool>>,
 }
 
 /// An API-level error: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     code: &'static str,
     message: String,
 }
 
-fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError {
         code,
         message: message.into(),
@@ -85,7 +87,7 @@ fn json_response(v: &Value) -> Response<Full<Bytes>> {
     r
 }
 
-fn str_param<'a>(p: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn str_param<'a>(p: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
     match p.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -97,7 +99,8 @@ fn str_param<'a>(p: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
 }
 
 impl FrontDoor {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answers one request to the front door.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let request_id = uuid::Uuid::new_v4().to_string();
         match self.handle_inner(req).await {
             Ok(mut response) => {
@@ -181,7 +184,10 @@ impl FrontDoor {
                 let event = str_param(&params, "Event")?.unwrap_or("{}").to_owned();
                 self.invoke(&params, event, false).await
             }
-            "GetFunctionLogs" => self.logs(&params),
+            "GetFunctionLogs" => {
+                self.store.flush_logs().await;
+                self.logs(&params)
+            }
             other => Err(api_error(
                 "InvalidAction",
                 format!("the action {other} is not supported by scf-local"),
@@ -220,6 +226,9 @@ impl FrontDoor {
         event: String,
         asynchronous: bool,
     ) -> Result<Value, ApiError> {
+        if let Some(web) = str_param(params, "FunctionName")?.and_then(|n| self.web.get(n)) {
+            return crate::web::invoke_api(web, params, event, asynchronous).await;
+        }
         let pool = self.pool(params)?.clone();
         let tail = match str_param(params, "LogType")? {
             None | Some("None") => false,
@@ -307,7 +316,11 @@ impl FrontDoor {
     }
 
     fn logs(&self, params: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(params)?;
+        let web = str_param(params, "FunctionName")?.and_then(|n| self.web.get(n));
+        let pool_config = match web {
+            Some(w) => &w.config,
+            None => &self.pool(params)?.config,
+        };
         let parse_time = |key: &str| -> Result<Option<i64>, ApiError> {
             match str_param(params, key)? {
                 None => Ok(None),
@@ -342,7 +355,7 @@ impl FrontDoor {
             }
         };
         let q = LogQuery {
-            function: pool.config.name.clone(),
+            function: pool_config.name.clone(),
             request_id: str_param(params, "FunctionRequestId")?.map(str::to_owned),
             from_ms: parse_time("StartTime")?,
             to_ms: parse_time("EndTime")?,
@@ -373,7 +386,7 @@ impl FrontDoor {
 }
 
 /// The `Result` object of a sync invocation.
-fn result_json(f: &Finished, tail: bool) -> Value {
+pub(crate) fn result_json(f: &Finished, tail: bool) -> Value {
     let (ret_msg, err_msg, invoke_result) = match &f.result {
         Ok(body) => (String::from_utf8_lossy(body).into_owned(), String::new(), 0),
         Err((_, body)) => (

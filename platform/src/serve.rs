@@ -37,21 +37,30 @@ pub struct ServeOptions {
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let platform = Platform::discover()?;
     let store = Arc::new(Store::open(&opts.data_dir)?);
+    store.start_log_writer();
     let mut pools: HashMap<String, Arc<Pool>> = HashMap::new();
+    let mut web: HashMap<String, Arc<crate::web::WebPool>> = HashMap::new();
     for dir in &opts.function_dirs {
         let config = FunctionConfig::load(dir, &Overrides::default())?;
-        if pools.contains_key(&config.name) {
+        if pools.contains_key(&config.name) || web.contains_key(&config.name) {
             return Err(PlatformError::Config(format!(
                 "two functions are named {}",
                 config.name
             )));
+        }
+        if config.http.is_some() {
+            let name = config.name.clone();
+            if let Some(w) = crate::web::WebPool::new(config, &platform, store.clone()) {
+                web.insert(name, w);
+            }
+            continue;
         }
         pools.insert(
             config.name.clone(),
             Pool::new(config, platform.clone(), store.clone()),
         );
     }
-    if pools.is_empty() {
+    if pools.is_empty() && web.is_empty() {
         return Err(PlatformError::Config(
             "no function directories given".into(),
         ));
@@ -85,6 +94,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             }
         }));
     }
+    if !web.is_empty() {
+        tasks.push(tokio::spawn(crate::web::reap(
+            web.values().cloned().collect(),
+            shutdown_rx.clone(),
+        )));
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -97,8 +112,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         wakes,
         store,
         credentials: opts.credentials.clone(),
+        web: web.clone(),
     });
-    let server = tokio::spawn(crate::frontdoor::serve(listener, door));
+    let server = tokio::spawn(crate::web::serve(listener, door));
 
     let mut banner = format!("scf-local: listening on http://{local}\n");
     let mut names: Vec<&String> = pools.keys().collect();
@@ -119,6 +135,32 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             c.code_dir.display()
         ));
     }
+    let mut web_names: Vec<&String> = web.keys().collect();
+    web_names.sort();
+    for name in &web_names {
+        let w = &web[*name];
+        let c = &w.config;
+        banner.push_str(&format!(
+            "scf-local: {} function {name} ({}, {} MB, timeout {} s, concurrency {}, {} per instance){}\n",
+            if w.is_web() { "web" } else { "image-style event" },
+            c.handler,
+            c.memory_mb,
+            c.timeout.as_secs_f64(),
+            c.serve.concurrency,
+            w.instance_concurrency(),
+            if w.is_web() {
+                format!(" at http://{local}/web/{name}/")
+            } else {
+                String::new()
+            },
+        ));
+    }
+    if !web_names.is_empty() {
+        banner.push_str(&format!(
+            "scf-local: web instances: {}\n",
+            crate::web::net_mode().describe()
+        ));
+    }
     banner.push_str(&format!(
         "scf-local: data in {}; signatures {}\n",
         opts.data_dir.display(),
@@ -136,6 +178,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     server.abort();
     let _ = shutdown_tx.send(true);
     for pool in pools.values() {
+        pool.kill_all();
+    }
+    for pool in web.values() {
         pool.kill_all();
     }
     for t in tasks {

@@ -85,6 +85,10 @@ kinds! {
     InitError = 443,
     /// The instance did not become ready within the init timeout.
     InitTimeout = 450,
+    /// A web function's `scf_bootstrap` is not executable, or exited before its server listened.
+    BootstrapError = 405,
+    /// A web function's server never listened on its port within the init timeout.
+    PortBindingFailed = 446,
     /// The event is not a JSON document.
     InvalidEvent = 400,
     /// The event is larger than the platform accepts.
