@@ -10,10 +10,13 @@
 //! - [`store`]: the durable state (queues, dead letters, logs) in SQLite;
 //! - [`frontdoor`]: the TencentCloud-API-shaped HTTP front door, and [`tc3`], its request signatures;
 //! - [`serve`]: `scf-local serve`, all of the above running together.
+//! - [`web`]: web functions and image-style event functions (an HTTP server as the instance).
+//! - [`conformance`]: `scf-local conformance`, the cross-language conformance suite's runner.
 
 pub mod api;
 pub mod asyncq;
 pub mod config;
+pub mod conformance;
 pub mod frontdoor;
 pub mod instance;
 pub mod invoke;
@@ -22,6 +25,7 @@ pub mod scheduler;
 pub mod serve;
 pub mod store;
 pub mod tc3;
+pub mod web;
 
 /// Failures of the platform itself (not of the function, which are classified
 /// [`FunctionError`](scf_protocol::FunctionError)s).

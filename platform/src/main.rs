@@ -124,6 +124,9 @@ enum Command {
         #[arg(long, default_value = ".scf-local")]
         data_dir: PathBuf,
     },
+    /// Run the cross-language conformance suite (tests/conformance) and print the matrix, case ×
+    /// language; exits 1 on any failure. With --runtime-cmd, against any runtime API implementation.
+    Conformance(scf_local::conformance::Args),
 }
 
 fn main() -> ExitCode {
@@ -215,7 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 function_dirs,
                 credentials,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(scf_local::serve::serve(opts))?;
@@ -251,5 +254,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Conformance(args) => Ok(ExitCode::from(scf_local::conformance::main(args)?)),
     }
 }
