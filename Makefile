@@ -3,11 +3,18 @@
 #   make test    every test tier (unit → platform → per-language hosts), after lint
 #   make build   the workspace, the example libraries and the language SDKs
 #   make lint    cargo fmt --check and clippy (warnings are errors)
+#   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
 ROOT    := $(abspath .)
 CARGO   ?= cargo
 PYTHON  ?= python3
 VENV    := $(ROOT)/.venv
 export CARGO_TERM_COLOR ?= never
+
+# make bench: set up ours (release) and AWS's runtime clients, then write BENCHMARKS.md (not a test).
+.PHONY: bench
+bench:
+	bench/setup.sh
+	target/release/scf-bench
 
 .PHONY: all build build-rust build-sdks venv demo test test-rust test-platform-python test-sdks lint fmt clean
 

@@ -272,10 +272,18 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
     let accepted = StatusCode::from_u16(shared.dialect.accepted_status()).unwrap_or(StatusCode::OK);
     match call {
         Call::InitReady => {
+            let at = Instant::now();
+            let (init_runtime, init_function) = (
+                micros(&req, headers::INIT_RUNTIME_US),
+                micros(&req, headers::INIT_FUNCTION_US),
+            );
+            // Read the body (one space) before answering: a client that keeps its connection must find it
+            // clean for its next call.
+            let _ = req.into_body().collect().await;
             let ready = Ready {
-                at: Instant::now(),
-                init_runtime: micros(&req, headers::INIT_RUNTIME_US),
-                init_function: micros(&req, headers::INIT_FUNCTION_US),
+                at,
+                init_runtime,
+                init_function,
                 init_error: None,
             };
             if signal_ready(shared, ready) {

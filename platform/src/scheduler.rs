@@ -230,7 +230,7 @@ impl Pool {
             .to_owned(),
             retry_num,
         };
-        let _ = self.store.insert_log(&rec);
+        self.store.record_log(rec);
     }
 
     fn track(&self, instance: &Instance) {

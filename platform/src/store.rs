@@ -89,6 +89,15 @@ pub enum EnqueueError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The background log writer, once started ([`Store::start_log_writer`]).
+    writer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<LogMsg>>,
+}
+
+/// A message to the background log writer.
+#[derive(Debug)]
+enum LogMsg {
+    Record(Box<LogRecord>),
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 fn db_err(e: rusqlite::Error) -> PlatformError {
@@ -118,6 +127,7 @@ impl Store {
             .map_err(db_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            writer: std::sync::OnceLock::new(),
         })
     }
 
@@ -167,6 +177,7 @@ impl Store {
         .map_err(db_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            writer: std::sync::OnceLock::new(),
         })
     }
 
@@ -328,19 +339,84 @@ impl Store {
         })
     }
 
-    /// Stores one request's log.
+    /// Stores one request's log now.
     pub fn insert_log(&self, rec: &LogRecord) -> Result<(), PlatformError> {
+        self.insert_logs(std::slice::from_ref(rec))
+    }
+
+    /// Stores request logs in one transaction.
+    pub fn insert_logs(&self, recs: &[LogRecord]) -> Result<(), PlatformError> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO logs (function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    rec.function, rec.request_id, rec.start_ms, rec.duration_ms, rec.mem_usage, rec.ret_code, rec.ret_msg, rec.log,
-                    rec.invocation_type, rec.retry_num
-                ],
-            )
-            .map(|_| ())
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO logs (function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?;
+                for rec in recs {
+                    st.execute(params![
+                        rec.function, rec.request_id, rec.start_ms, rec.duration_ms, rec.mem_usage, rec.ret_code, rec.ret_msg,
+                        rec.log, rec.invocation_type, rec.retry_num
+                    ])?;
+                }
+            }
+            tx.commit()
         })
+    }
+
+    /// Starts the background log writer on the current tokio runtime: from then on [`Store::record_log`]
+    /// queues records, and a task writes whatever has queued up in one transaction, off the invocation's path.
+    pub fn start_log_writer(self: &std::sync::Arc<Self>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LogMsg>();
+        if self.writer.set(tx).is_err() {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let (mut batch, mut flushed) = (Vec::new(), Vec::new());
+                let mut next = Some(first);
+                while let Some(msg) = next {
+                    match msg {
+                        LogMsg::Record(r) => batch.push(*r),
+                        LogMsg::Flush(done) => flushed.push(done),
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if !batch.is_empty() {
+                    let _ = store.insert_logs(&batch);
+                }
+                for done in flushed {
+                    let _ = done.send(());
+                }
+            }
+        });
+    }
+
+    /// Stores one request's log: through the background writer when it runs, else now.
+    pub fn record_log(&self, rec: LogRecord) {
+        match self.writer.get() {
+            Some(tx) => {
+                if let Err(e) = tx.send(LogMsg::Record(Box::new(rec))) {
+                    if let LogMsg::Record(rec) = e.0 {
+                        let _ = self.insert_log(&rec);
+                    }
+                }
+            }
+            None => {
+                let _ = self.insert_log(&rec);
+            }
+        }
+    }
+
+    /// Waits until every log queued so far is written (before answering a read of the logs).
+    pub async fn flush_logs(&self) {
+        if let Some(tx) = self.writer.get() {
+            let (done, wait) = tokio::sync::oneshot::channel();
+            if tx.send(LogMsg::Flush(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
     }
 
     /// Log records of `function` (optionally of one request, and within `[from_ms, to_ms]`), ordered by start,

@@ -404,12 +404,17 @@ fn logs_are_stored_and_printed_by_the_logs_command() {
     let p = Served::start(data.path(), &[f.path()], &[]);
     let r = p.invoke("logged", &json!({}));
     let id = result(&r)["FunctionRequestId"].as_str().unwrap().to_owned();
-    let out = std::process::Command::new(scf_tests::bin("scf-local"))
-        .args(["logs", "logged", "--request-id", &id, "--data-dir"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Logs are written by a background writer, off the invocation's path: another process sees them
+    // a moment later.
+    let text = wait_for(30, "the request's log in the database", || {
+        let out = std::process::Command::new(scf_tests::bin("scf-local"))
+            .args(["logs", "logged", "--request-id", &id, "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!text.is_empty()).then_some(text)
+    });
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], format!("START RequestId:{id}"));
     assert!(lines[1].starts_with("Init Report"));

@@ -1,0 +1,202 @@
+//! The physical floor (a bare HTTP/1.1 round trip between two processes) and the platform process's own
+//! figures (front-door round trip, resident memory).
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use crate::Sample;
+
+/// `scf-bench echo-server tcp|unix:PATH`: answers every request with its body; prints where it listens.
+pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let service = || {
+            hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let body = req.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>(hyper::Response::new(Full::new(body)))
+            })
+        };
+        match kind {
+            Some(k) if k.starts_with("unix:") => {
+                let path = &k["unix:".len()..];
+                let l = tokio::net::UnixListener::bind(path)?;
+                writeln!(std::io::stdout(), "{path}")?;
+                std::io::stdout().flush()?;
+                let (s, _) = l.accept().await?;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), service())
+                    .await;
+            }
+            _ => {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                writeln!(std::io::stdout(), "{}", l.local_addr()?)?;
+                std::io::stdout().flush()?;
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), service())
+                    .await;
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn round_trips(
+    sender: &mut SendRequest<Full<Bytes>>,
+    n: usize,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> anyhow::Result<Sample> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..(n + n / 10) {
+        let mut b = hyper::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "bench");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(Full::new(Bytes::from_static(body)))?;
+        let t = Instant::now();
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
+        let _ = resp.into_body().collect().await?;
+        if i >= n / 10 {
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    Ok(Sample(out))
+}
+
+fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("echo-server")
+        .arg(arg)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    Ok((child, line.trim().to_owned()))
+}
+
+/// Round trips of a small request to an echo server in another process: over a Unix socket and over TCP.
+pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
+    let path = std::env::temp_dir().join(format!("scf-bench-echo-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (mut uds_child, where_uds) = spawn_echo(&format!("unix:{}", path.display()))?;
+    let stream = tokio::net::UnixStream::connect(&where_uds).await?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let uds = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
+    drop(s);
+    let _ = uds_child.kill();
+    let _ = uds_child.wait();
+    let _ = std::fs::remove_file(&path);
+
+    let (mut tcp_child, addr) = spawn_echo("tcp")?;
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let tcp = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
+    let _ = tcp_child.kill();
+    let _ = tcp_child.wait();
+    Ok((uds, tcp))
+}
+
+/// What the platform process showed.
+pub struct PlatformFigures {
+    pub idle_mb: f64,
+    pub peak_mb: f64,
+    pub requests: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+fn status_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(field)
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
+            })
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Starts `scf-local serve` with the native no-op function and drives `n` sync invocations through its front door.
+pub async fn platform_rss(
+    root: &Path,
+    native_dir: &Path,
+    n: usize,
+) -> anyhow::Result<PlatformFigures> {
+    let fdir = std::env::temp_dir().join(format!("scf-bench-fn-{}", std::process::id()));
+    std::fs::create_dir_all(&fdir)?;
+    std::fs::copy(native_dir.join("libbench.so"), fdir.join("libbench.so"))?;
+    std::fs::write(
+        fdir.join("serverless.yml"),
+        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n",
+    )?;
+    let data = fdir.join("data");
+    let mut child = Command::new(root.join("target/release/scf-local"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .arg(&fdir)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut addr = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().context("stderr")?).lines() {
+        let line = line?;
+        if let Some(a) = line.strip_prefix("scf-local: listening on http://") {
+            addr = a.to_owned();
+            break;
+        }
+    }
+    if addr.is_empty() {
+        bail!("scf-local serve did not start");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let idle_mb = status_mb(child.id(), "VmRSS:");
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let headers = [
+        ("x-tc-action", "Invoke"),
+        ("content-type", "application/json"),
+    ];
+    let lat = round_trips(
+        &mut s,
+        n,
+        &headers,
+        br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
+    )
+    .await?;
+    let peak_mb = status_mb(child.id(), "VmHWM:");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&fdir);
+    Ok(PlatformFigures {
+        idle_mb,
+        peak_mb,
+        requests: n,
+        p50_us: lat.median(),
+        p99_us: lat.quantile(0.99),
+    })
+}
