@@ -532,3 +532,28 @@ fn a_crash_after_the_response_keeps_the_result() {
     let run = node_in(&example("node-errors"), "index.crash_after_response", &[]);
     assert_eq!(run.expect_ok(), json!("answered"));
 }
+
+#[test]
+fn with_no_runtime_named_index_js_selects_node() {
+    addon_built();
+    let run = scf_tests::invoke(
+        &example("node-hello"),
+        &[
+            "--handler",
+            "index.main_handler",
+            "--event",
+            r#"{"name":"auto"}"#,
+        ],
+    );
+    assert_eq!(run.expect_ok()["message"], "Hello, auto!");
+    // The module is the text before the first dot: a nested property path still finds index.js.
+    let dir = code(
+        "nested",
+        &[(
+            "index.js",
+            "exports.handlers = { main: async () => 'nested' };\n",
+        )],
+    );
+    let run = scf_tests::invoke(dir.path(), &["--handler", "index.handlers.main"]);
+    assert_eq!(run.expect_ok(), "nested");
+}

@@ -442,3 +442,18 @@ fn an_interpreter_without_the_sdk_fails_with_a_classified_443() {
         "{body}"
     );
 }
+
+#[test]
+fn with_no_runtime_named_index_py_selects_python() {
+    let run = invoke_with_env(
+        &example("python-hello"),
+        &[
+            "--handler",
+            "index.main_handler",
+            "--event",
+            r#"{"name":"auto"}"#,
+        ],
+        &[("SCF_PYTHON", python().as_str())],
+    );
+    assert_eq!(run.expect_ok()["message"], "Hello, auto!");
+}
