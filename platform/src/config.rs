@@ -504,6 +504,34 @@ fn http_function(
     }))
 }
 
+impl FunctionConfig {
+    /// The environment every instance of this function gets, as on the cloud (`docs/protocol.md`): its
+    /// identity, its private temporary directory, and its own variables (listed in `SCF_FUNCTION_ENV_KEYS`).
+    /// Each kind of instance adds what is its own (`_HANDLER`, `SCF_RUNTIME`, the runtime API, `PORT`).
+    pub fn instance_env(&self, tmp_dir: &Path) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("USER_CODE_ROOT", self.code_dir.display().to_string()),
+            ("SCF_FUNCTIONNAME", self.name.clone()),
+            ("SCF_NAMESPACE", self.namespace.clone()),
+            ("SCF_FUNCTIONVERSION", "$LATEST".to_owned()),
+            ("TENCENTCLOUD_REGION", self.region.clone()),
+            ("TENCENTCLOUD_APPID", "1250000000".to_owned()),
+            ("TENCENTCLOUD_UIN", "100000000001".to_owned()),
+            ("TENCENTCLOUD_RUNENV", "SCF".to_owned()),
+            ("TMPDIR", tmp_dir.display().to_string()),
+            (
+                "SCF_FUNCTION_ENV_KEYS",
+                self.env.keys().cloned().collect::<Vec<_>>().join(","),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+}
+
 /// The platform's rules for a function's environment variables (`spec/scf-facts.md` §6).
 fn check_env(env: &BTreeMap<String, String>) -> Result<(), PlatformError> {
     let mut total = 0;

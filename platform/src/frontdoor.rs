@@ -5,14 +5,12 @@
 //! `Qualifier`, `Namespace`), `InvokeFunction` (sync, `Event`), `GetFunctionLogs`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use scf_protocol::limits::{MAX_ASYNC_EVENT_BYTES, MAX_SYNC_EVENT_BYTES};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -55,26 +53,6 @@ pub(crate) fn api_error(code: &'static str, message: impl Into<String>) -> ApiEr
     ApiError {
         code,
         message: message.into(),
-    }
-}
-
-/// Accepts connections on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let door = door.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let door = door.clone();
-                async move { Ok::<_, Infallible>(door.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

@@ -231,14 +231,6 @@ impl Instance {
             .env_remove(scf_shim_start_env())
             .env("_HANDLER", &function.handler)
             .env("SCF_RUNTIME", function.runtime.env_name())
-            .env("USER_CODE_ROOT", &function.code_dir)
-            .env("SCF_FUNCTIONNAME", &function.name)
-            .env("SCF_NAMESPACE", &function.namespace)
-            .env("SCF_FUNCTIONVERSION", "$LATEST")
-            .env("TENCENTCLOUD_REGION", &function.region)
-            .env("TENCENTCLOUD_APPID", "1250000000")
-            .env("TENCENTCLOUD_UIN", "100000000001")
-            .env("TENCENTCLOUD_RUNENV", "SCF")
             .envs(
                 (function.dialect == Dialect::Scf)
                     .then_some([
@@ -248,12 +240,7 @@ impl Instance {
                     .into_iter()
                     .flatten(),
             )
-            .env("TMPDIR", dir.0.join("tmp"))
-            .env(
-                "SCF_FUNCTION_ENV_KEYS",
-                function.env.keys().cloned().collect::<Vec<_>>().join(","),
-            )
-            .envs(&function.env)
+            .envs(function.instance_env(&dir.0.join("tmp")))
             .stdin(Stdio::null())
             .process_group(0)
             .kill_on_drop(true);

@@ -447,21 +447,8 @@ impl WebPool {
         cmd.args(&self.http.args)
             .current_dir(&c.code_dir)
             .env("PORT", port.to_string())
-            .env("SCF_FUNCTIONNAME", &c.name)
-            .env("SCF_NAMESPACE", &c.namespace)
-            .env("SCF_FUNCTIONVERSION", "$LATEST")
             .env("SCF_RUNTIME", "web")
-            .env("USER_CODE_ROOT", &c.code_dir)
-            .env("TENCENTCLOUD_REGION", &c.region)
-            .env("TENCENTCLOUD_APPID", "1250000000")
-            .env("TENCENTCLOUD_UIN", "100000000001")
-            .env("TENCENTCLOUD_RUNENV", "SCF")
-            .env("TMPDIR", dir.0.join("tmp"))
-            .env(
-                "SCF_FUNCTION_ENV_KEYS",
-                c.env.keys().cloned().collect::<Vec<_>>().join(","),
-            )
-            .envs(&c.env)
+            .envs(c.instance_env(&dir.0.join("tmp")))
             .stdin(Stdio::null())
             .process_group(0)
             .kill_on_drop(true);
