@@ -20,7 +20,7 @@ bench:
 
 all: build
 
-build: build-rust build-sdks
+build: build-rust build-sdks venv
 
 # Debug builds: the tests and the demo run the debug binaries (target/debug/scf-local, scf-shim).
 build-rust:

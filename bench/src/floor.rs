@@ -117,6 +117,8 @@ pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
 
 /// What the platform process showed.
 pub struct PlatformFigures {
+    /// Async events accepted per second (each one committed to the queue before it is acknowledged).
+    pub enqueue_per_s: f64,
     pub idle_mb: f64,
     pub peak_mb: f64,
     pub requests: usize,
@@ -185,6 +187,17 @@ pub async fn platform_rss(
         br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
     )
     .await?;
+    let async_headers = [("x-tc-action", "Invoke"), ("content-type", "application/json")];
+    let t = Instant::now();
+    let _ = round_trips(
+        &mut s,
+        n,
+        &async_headers,
+        br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
+    )
+    .await?;
+    // round_trips sends n + n/10 requests (the first tenth warms up).
+    let enqueue_per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
     let peak_mb = status_mb(child.id(), "VmHWM:");
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -193,6 +206,7 @@ pub async fn platform_rss(
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&fdir);
     Ok(PlatformFigures {
+        enqueue_per_s,
         idle_mb,
         peak_mb,
         requests: n,
