@@ -89,6 +89,9 @@ pub enum EnqueueError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Events in each function's queue, counted once from the table and then kept up to date, so that
+    /// accepting an event does not count the queue (which holds up to 100,000).
+    queued: Mutex<std::collections::HashMap<String, usize>>,
     /// The background log writer, once started ([`Store::start_log_writer`]).
     writer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<LogMsg>>,
 }
@@ -127,6 +130,7 @@ impl Store {
             .map_err(db_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            queued: Mutex::new(std::collections::HashMap::new()),
             writer: std::sync::OnceLock::new(),
         })
     }
@@ -177,6 +181,7 @@ impl Store {
         .map_err(db_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            queued: Mutex::new(std::collections::HashMap::new()),
             writer: std::sync::OnceLock::new(),
         })
     }
@@ -205,25 +210,45 @@ impl Store {
             .conn
             .lock()
             .map_err(|_| EnqueueError::Store("lock poisoned".into()))?;
-        let count: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM events WHERE function = ?1",
-                params![function],
-                |r| r.get(0),
-            )
-            .map_err(|e| EnqueueError::Store(e.to_string()))?;
-        if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
+        let mut queued = self
+            .queued
+            .lock()
+            .map_err(|_| EnqueueError::Store("lock poisoned".into()))?;
+        let count = match queued.get(function) {
+            Some(n) => *n,
+            None => {
+                let n: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM events WHERE function = ?1",
+                        params![function],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| EnqueueError::Store(e.to_string()))?;
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+        };
+        if count >= limit {
             return Err(EnqueueError::Full {
                 function: function.to_owned(),
                 limit,
             });
         }
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO events (function, request_id, body, enqueued_ms, next_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![function, request_id, body, now_ms],
         )
+        .and_then(|mut st| st.execute(params![function, request_id, body, now_ms]))
         .map_err(|e| EnqueueError::Store(e.to_string()))?;
+        queued.insert(function.to_owned(), count + 1);
         Ok(())
+    }
+
+    /// One event of `function` left its queue.
+    fn dequeued(&self, function: &str) {
+        if let Ok(mut queued) = self.queued.lock()
+            && let Some(n) = queued.get_mut(function)
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Events waiting in `function`'s queue (leased ones included).
@@ -285,10 +310,18 @@ impl Store {
 
     /// The event was delivered: remove it.
     pub fn complete(&self, seq: i64) -> Result<(), PlatformError> {
-        self.with(|c| {
-            c.execute("DELETE FROM events WHERE seq = ?1", params![seq])
-                .map(|_| ())
-        })
+        let function: Option<String> = self.with(|c| {
+            c.query_row(
+                "DELETE FROM events WHERE seq = ?1 RETURNING function",
+                params![seq],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        if let Some(f) = function {
+            self.dequeued(&f);
+        }
+        Ok(())
     }
 
     /// The event failed: release it to run again at `next_ms`, with `attempts` counted so far.
@@ -315,8 +348,14 @@ impl Store {
                 "INSERT INTO dead_letters (function, request_id, error_code, error_message, body, died_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![ev.function, letter.request_id, letter.error_code, letter.error_message, letter.body.to_string(), now_ms],
             )?;
-            tx.execute("DELETE FROM events WHERE seq = ?1", params![ev.seq])?;
-            tx.commit()
+            let removed = tx.execute("DELETE FROM events WHERE seq = ?1", params![ev.seq])?;
+            tx.commit()?;
+            Ok(removed)
+        })
+        .map(|removed| {
+            if removed > 0 {
+                self.dequeued(&ev.function);
+            }
         })
     }
 
@@ -524,6 +563,29 @@ mod tests {
             uuid::Uuid::new_v4().simple()
         ));
         (Store::open(&dir).expect("open"), dir)
+    }
+
+    /// The platform's documented queue size, filled for real.
+    #[test]
+    fn the_default_queue_holds_100_000_events() {
+        let (s, dir) = store();
+        let limit = crate::config::ServeSettings::default().queue_limit;
+        assert_eq!(limit, 100_000);
+        for i in 0..limit {
+            s.enqueue("f", &format!("r{i}"), b"{}", 1, limit)
+                .expect("accepted");
+        }
+        assert!(matches!(
+            s.enqueue("f", "one-more", b"{}", 1, limit),
+            Err(EnqueueError::Full { limit: 100_000, .. })
+        ));
+        let first = s.lease_next("f", 1).expect("ok").expect("the oldest");
+        assert_eq!(first.request_id, "r0", "FIFO");
+        s.complete(first.seq).expect("done");
+        s.enqueue("f", "now-there-is-room", b"{}", 1, limit)
+            .expect("room for one");
+        assert_eq!(s.queue_len("f").expect("len"), limit);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
