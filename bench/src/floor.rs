@@ -187,7 +187,10 @@ pub async fn platform_rss(
         br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
     )
     .await?;
-    let async_headers = [("x-tc-action", "Invoke"), ("content-type", "application/json")];
+    let async_headers = [
+        ("x-tc-action", "Invoke"),
+        ("content-type", "application/json"),
+    ];
     let t = Instant::now();
     let _ = round_trips(
         &mut s,
