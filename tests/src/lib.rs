@@ -213,6 +213,16 @@ pub struct Served {
 impl Served {
     /// Starts `scf-local serve --port 0 --data-dir <data_dir> <dirs…> <extra…>` and waits until it listens.
     pub fn start(data_dir: &Path, dirs: &[&Path], extra: &[&str]) -> Served {
+        Self::start_with_env(data_dir, dirs, extra, &[])
+    }
+
+    /// [`Served::start`] with `env` added to the platform's (and so its instances') environment.
+    pub fn start_with_env(
+        data_dir: &Path,
+        dirs: &[&Path],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Served {
         use std::io::BufRead as _;
         let mut cmd = Command::new(bin("scf-local"));
         cmd.arg("serve")
@@ -228,6 +238,7 @@ impl Served {
         cmd.env_remove("RUST_BACKTRACE")
             .env_remove("TENCENTCLOUD_SECRETID")
             .env_remove("TENCENTCLOUD_SECRETKEY");
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();

@@ -457,3 +457,45 @@ fn with_no_runtime_named_index_py_selects_python() {
     );
     assert_eq!(run.expect_ok()["message"], "Hello, auto!");
 }
+
+#[test]
+fn sys_exit_is_classified_and_the_warm_instance_lives_on() {
+    let dir = TempDir::new("sysexit");
+    std::fs::write(
+        dir.path().join("index.py"),
+        "import os, sys\nCOUNT = {'n': 0}\n\ndef main(event, context):\n    COUNT['n'] += 1\n    if event.get('exit'):\n        sys.exit(3)\n    return {'n': COUNT['n'], 'pid': os.getpid()}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        "inputs:\n  name: sysexit\n  handler: index.main\n  runtime: Python3.9\n",
+    )
+    .unwrap();
+    let data = TempDir::new("data");
+    let py = python();
+    let p = scf_tests::Served::start_with_env(
+        data.path(),
+        &[dir.path()],
+        &[],
+        &[("SCF_PYTHON", py.as_str())],
+    );
+    let first = p.invoke("sysexit", &json!({}));
+    let first: Value = serde_json::from_str(first["Result"]["RetMsg"].as_str().unwrap()).unwrap();
+    let failed = p.invoke("sysexit", &json!({"exit": true}));
+    let err: Value = serde_json::from_str(failed["Result"]["ErrMsg"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (err["errorType"].as_str(), err["statusCode"].as_u64()),
+        (Some("UnhandledError"), Some(430))
+    );
+    assert!(
+        err["stackTrace"].as_str().unwrap().contains("SystemExit"),
+        "{err}"
+    );
+    let after = p.invoke("sysexit", &json!({}));
+    let after: Value = serde_json::from_str(after["Result"]["RetMsg"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        after["pid"], first["pid"],
+        "the same instance served after sys.exit()"
+    );
+    assert_eq!(after["n"], 3, "its globals survived");
+}
