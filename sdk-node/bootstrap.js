@@ -50,25 +50,23 @@ async function main() {
   const initFunctionMs = Number(process.hrtime.bigint() - t0) / 1e6;
   await native.ready(rt, initFunctionMs);
 
-  // A post is not awaited before the next long poll: the worker thread serves calls in order, so the
-  // result is posted first and the JS thread waits on one hop instead of two.
-  let posted = Promise.resolve();
-  const post = (p) => {
-    posted = p.catch(reportPostFailure);
-  };
+  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...post)`): the worker
+  // thread posts it first, then waits for the next event, so the JS thread is woken once per invocation.
+  let post = [];
   for (;;) {
     let next;
     try {
-      next = await native.next(rt);
+      next = await native.next(rt, ...post);
     } catch (e) {
-      await posted;
       if (e && e.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: ${e.message}\n`);
       process.exit(e && e.code === 'SCF_DISCONNECTED' ? 0 : 1); // the platform went away: nothing more to serve
     }
-    const [requestId, eventText, contextJson, remainingMs] = next;
+    post = [];
+    const [requestId, eventText, contextJson, remainingMs, postError] = next;
+    if (postError !== undefined) reportPostFailure({ message: postError });
     logging.setRequestId(requestId);
     if (loadError) {
-      post(native.fail(rt, loadError.kind, loadError.message, loadError.stackTrace));
+      post = ['fail', loadError.kind, loadError.message, loadError.stackTrace];
       continue;
     }
     let event;
@@ -76,7 +74,7 @@ async function main() {
       if (eventText === null) throw new Error('not UTF-8');
       event = JSON.parse(eventText);
     } catch {
-      post(native.fail(rt, 'InvalidEvent', '', '')); // the core derives the canonical message
+      post = ['fail', 'InvalidEvent', '', '']; // the core derives the canonical message
       continue;
     }
     const inv = new Invocation(handler, event, JSON.parse(contextJson), Date.now() + remainingMs);
@@ -84,9 +82,9 @@ async function main() {
     const outcome = await inv.run();
     current = null;
     const e = outcome.error;
-    post(e ? native.fail(rt, e.kind, e.message, e.stackTrace) : native.respond(rt, outcome.body));
+    post = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', outcome.body];
     if (exitAfterPost) {
-      await posted;
+      await (e ? native.fail(rt, e.kind, e.message, e.stackTrace) : native.respond(rt, outcome.body)).catch(reportPostFailure);
       console.error('Uncaught exception during the invocation: the error was reported and the instance exits');
       process.exit(1);
     }

@@ -13,7 +13,10 @@
 //! - `open() → handle` — reads the configuration and connects (the end of InitRuntime); throws on failure;
 //! - `config(handle) → {handler, runtime, codeRoot}`;
 //! - `ready(handle, initFunctionMs) → Promise<void>`;
-//! - `next(handle) → Promise<[requestId, eventText | null, contextJson, remainingMs]>` (`null`: not UTF-8);
+//! - `next(handle[, post…]) → Promise<[requestId, eventText | null, contextJson, remainingMs, postError?]>`
+//!   (`null`: not UTF-8). With `post` = `'respond', body` or `'fail', kind, message, stack` it first posts the
+//!   previous invocation's outcome: one call and one wake-up of the JS thread per invocation instead of two;
+//!   a failed post that did not end the connection comes back as `postError`;
 //! - `respond(handle, body) → Promise<void>` (the core applies the 6 MB limit);
 //! - `fail(handle, kind, message, stack) → Promise<void>` (kind `InvalidEvent`: the core words the message);
 //! - `errorBody(kind, message, stack, requestId) → string` — the caller-visible error body.
@@ -30,7 +33,13 @@ use scf_shim::{Config, Invocation, Runtime, ShimError};
 /// A call from JavaScript, with the promise it settles.
 enum Command {
     Ready(Duration),
-    Next,
+    /// Post the previous outcome (if any), then wait for the next invocation.
+    Next(Option<Post>),
+    Post(Post),
+}
+
+/// The outcome of the current invocation.
+enum Post {
     Respond(String),
     Fail {
         kind: String,
@@ -54,6 +63,8 @@ enum Reply {
         event: bytes::Bytes,
         context: String,
         remaining_ms: f64,
+        /// Why posting the previous outcome failed, when it did without ending the connection.
+        post_error: Option<String>,
     },
     Failed {
         message: String,
@@ -105,7 +116,7 @@ fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
         channel,
     }) = calls.recv()
     {
-        if let (Some(file), Command::Respond(_) | Command::Fail { .. }) =
+        if let (Some(file), Command::Post(_) | Command::Next(Some(_))) =
             (timings.as_mut(), &command)
         {
             use std::io::Write as _;
@@ -116,47 +127,38 @@ fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
                 Ok(()) => Reply::Done,
                 Err(e) => failed(&e),
             },
-            Command::Next => match runtime.next() {
-                Ok(inv) => {
-                    arrived = Instant::now();
-                    let reply = Reply::Invocation {
-                        request_id: inv.request_id.clone(),
-                        event: inv.event.clone(),
-                        context: inv.context.to_json(),
-                        remaining_ms: inv
-                            .deadline
-                            .saturating_duration_since(Instant::now())
-                            .as_secs_f64()
-                            * 1000.0,
-                    };
-                    current = Some(inv);
-                    reply
-                }
-                Err(e) => failed(&e),
-            },
-            Command::Respond(body) => match current.take() {
-                Some(inv) => match runtime.respond(&inv, body.as_bytes()) {
-                    Ok(()) => Reply::Done,
-                    Err(e) => failed(&e),
-                },
-                None => no_invocation(),
-            },
-            Command::Fail {
-                kind,
-                message,
-                stack,
-            } => match current.take() {
-                Some(inv) => {
-                    let err = match kind_of(&kind) {
-                        ErrorKind::InvalidEvent => FunctionError::invalid_event(&inv.event),
-                        k => FunctionError::new(k, message, stack),
-                    };
-                    match runtime.fail(&inv, &err) {
-                        Ok(()) => Reply::Done,
+            Command::Next(post) => {
+                let post_error = match post.map(|p| send_post(&mut runtime, &mut current, p)) {
+                    Some(Err(e)) if e.is_disconnect() => Some(Err(failed(&e))),
+                    Some(Err(e)) => Some(Ok(e.to_string())),
+                    Some(Ok(())) | None => None,
+                };
+                match post_error {
+                    Some(Err(reply)) => reply,
+                    post_error => match runtime.next() {
+                        Ok(inv) => {
+                            arrived = Instant::now();
+                            let reply = Reply::Invocation {
+                                request_id: inv.request_id.clone(),
+                                event: inv.event.clone(),
+                                context: inv.context.to_json(),
+                                remaining_ms: inv
+                                    .deadline
+                                    .saturating_duration_since(Instant::now())
+                                    .as_secs_f64()
+                                    * 1000.0,
+                                post_error: post_error.and_then(Result::ok),
+                            };
+                            current = Some(inv);
+                            reply
+                        }
                         Err(e) => failed(&e),
-                    }
+                    },
                 }
-                None => no_invocation(),
+            }
+            Command::Post(post) => match send_post(&mut runtime, &mut current, post) {
+                Ok(()) => Reply::Done,
+                Err(e) => failed(&e),
             },
         };
         deferred.settle_with(&channel, move |mut cx| -> JsResult<JsValue> {
@@ -167,6 +169,7 @@ fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
                     event,
                     context,
                     remaining_ms,
+                    post_error,
                 } => {
                     let out = cx.empty_array();
                     let v = cx.string(request_id);
@@ -180,6 +183,10 @@ fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
                     out.set(&mut cx, 2, v)?;
                     let v = cx.number(remaining_ms);
                     out.set(&mut cx, 3, v)?;
+                    if let Some(message) = post_error {
+                        let v = cx.string(message);
+                        out.set(&mut cx, 4, v)?;
+                    }
                     Ok(out.upcast())
                 }
                 Reply::Failed {
@@ -201,10 +208,52 @@ fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
     }
 }
 
-fn no_invocation() -> Reply {
-    Reply::Failed {
-        message: "no invocation is in progress (respond/fail must follow next)".into(),
-        disconnected: false,
+/// Posts the current invocation's outcome.
+fn send_post(
+    runtime: &mut Runtime,
+    current: &mut Option<Invocation>,
+    post: Post,
+) -> Result<(), ShimError> {
+    let Some(inv) = current.take() else {
+        return Err(ShimError::Protocol(
+            "no invocation is in progress (respond/fail must follow next)".into(),
+        ));
+    };
+    match post {
+        Post::Respond(body) => runtime.respond(&inv, body.as_bytes()),
+        Post::Fail {
+            kind,
+            message,
+            stack,
+        } => {
+            let err = match kind_of(&kind) {
+                ErrorKind::InvalidEvent => FunctionError::invalid_event(&inv.event),
+                k => FunctionError::new(k, message, stack),
+            };
+            runtime.fail(&inv, &err)
+        }
+    }
+}
+
+/// The optional post arguments of `next` (from index 1): `'respond', body` or `'fail', kind, message, stack`.
+fn post_args(cx: &mut FunctionContext, from: usize) -> NeonResult<Option<Post>> {
+    let Some(kind) = cx.argument_opt(from) else {
+        return Ok(None);
+    };
+    if kind.is_a::<JsUndefined, _>(cx) || kind.is_a::<JsNull, _>(cx) {
+        return Ok(None);
+    }
+    let kind = kind.downcast_or_throw::<JsString, _>(cx)?.value(cx);
+    let mut text =
+        |i: usize| -> NeonResult<String> { Ok(cx.argument::<JsString>(from + i)?.value(cx)) };
+    match kind.as_str() {
+        "respond" => Ok(Some(Post::Respond(text(1)?))),
+        "fail" => Ok(Some(Post::Fail {
+            kind: text(1)?,
+            message: text(2)?,
+            stack: text(3)?,
+        })),
+        other => cx.throw_error(format!("scf-sdk: unknown post '{other}'")),
     }
 }
 
@@ -284,15 +333,16 @@ fn ready(mut cx: FunctionContext) -> JsResult<JsPromise> {
     submit(cx, Command::Ready(init))
 }
 
-/// `next(handle)`.
-fn next(cx: FunctionContext) -> JsResult<JsPromise> {
-    submit(cx, Command::Next)
+/// `next(handle[, post…])`.
+fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
+    let post = post_args(&mut cx, 1)?;
+    submit(cx, Command::Next(post))
 }
 
 /// `respond(handle, body)`.
 fn respond(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let body = cx.argument::<JsString>(1)?.value(&mut cx);
-    submit(cx, Command::Respond(body))
+    submit(cx, Command::Post(Post::Respond(body)))
 }
 
 /// `fail(handle, kind, message, stack)`.
@@ -302,11 +352,11 @@ fn fail(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let stack = cx.argument::<JsString>(3)?.value(&mut cx);
     submit(
         cx,
-        Command::Fail {
+        Command::Post(Post::Fail {
             kind,
             message,
             stack,
-        },
+        }),
     )
 }
 

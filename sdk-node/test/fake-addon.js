@@ -13,15 +13,20 @@ exports.ready = (h, ms) => later(() => write({ type: 'ready', initFunctionMs: ty
 // Out of events: like a long poll that ends when the platform goes away (after FAKE_LINGER_MS).
 const linger = () => new Promise((resolve, reject) =>
   setTimeout(() => reject(Object.assign(new Error('no more events'), { code: 'SCF_DISCONNECTED' })), Number(process.env.FAKE_LINGER_MS || 200)));
-exports.next = () =>
-  n >= events.length ? linger() : later(() => {
+// With post arguments, next first posts the previous outcome (as the add-on does).
+const post = (kind, a, b, c) => {
+  if (kind === 'respond') write({ type: 'response', id: current, body: a });
+  else if (kind === 'fail') write({ type: 'error', id: current, kind: a, message: b, stack: c });
+};
+exports.next = (h, kind, a, b, c) =>
+  later(() => post(kind, a, b, c)).then(() => n >= events.length ? linger() : later(() => {
     const id = `req-${++n}`;
     current = id;
     const ctx = { memory_limit_in_mb: 128, time_limit_in_ms: 3000, request_id: id, environment: '{}', environ: '',
       function_version: '$LATEST', function_name: 'fake', namespace: 'default', tencentcloud_region: 'r',
       tencentcloud_appid: '1', tencentcloud_uin: '2' };
     return [id, events[n - 1], JSON.stringify(ctx), 3000];
-  });
+  }));
 exports.respond = (h, body) => later(() => write({ type: 'response', id: current, body }));
 exports.fail = (h, kind, message, stack) => later(() => write({ type: 'error', id: current, kind, message, stack }));
 exports.errorBody = undefined;
