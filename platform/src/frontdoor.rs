@@ -280,14 +280,17 @@ impl FrontDoor {
                     pool.config.memory_mb,
                     0,
                 );
-                Finished {
+                let finished = Finished {
                     request_id: request_id.clone(),
                     result: Err((e.kind, Bytes::from(body))),
                     log: log.text(),
                     duration: std::time::Duration::ZERO,
                     mem_usage: 0,
                     cold: false,
-                }
+                };
+                // A refused call is in the function's logs too, as on the platform.
+                pool.record(&finished, now_ms(), false, 0);
+                finished
             }
         };
         Ok(json!({ "Result": result_json(&finished, tail) }))

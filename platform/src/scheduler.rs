@@ -205,7 +205,7 @@ impl Pool {
         }
     }
 
-    fn record(&self, f: &Finished, start_ms: i64, asynchronous: bool, retry_num: i64) {
+    pub(crate) fn record(&self, f: &Finished, start_ms: i64, asynchronous: bool, retry_num: i64) {
         let (ret_code, ret_msg) = match &f.result {
             Ok(body) => (0, String::from_utf8_lossy(body).into_owned()),
             Err((kind, body)) => (

@@ -201,6 +201,21 @@ fn a_burst_over_the_concurrency_limit_gets_exact_432s_and_never_overshoots() {
             "Resource limit exceed for function [narrow]"
         );
     }
+    let logged = p.call(
+        "GetFunctionLogs",
+        &json!({"FunctionName": "narrow", "Filter": {"RetCode": "not0"}}),
+    );
+    assert_eq!(
+        logged["TotalCount"], 7,
+        "the refused calls are in the logs: {logged}"
+    );
+    assert!(
+        logged["Data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["RetCode"] == 432)
+    );
     let pids: std::collections::HashSet<String> = results
         .iter()
         .filter(|r| r["Result"]["InvokeResult"] == 0)
