@@ -4,6 +4,7 @@
 #   make build   the workspace, the example libraries and the language SDKs
 #   make lint    cargo fmt --check and clippy (warnings are errors)
 #   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
+#   make peers   AWS's Node.js and Rust runtime clients, for the Lambda-dialect tests (make test runs it)
 ROOT    := $(abspath .)
 CARGO   ?= cargo
 PYTHON  ?= python3
@@ -37,7 +38,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint build test-rust test-platform-python test-sdks
+test: lint build peers test-rust test-platform-python test-sdks
+
+# AWS's Node.js and Rust runtime clients, run on scf-local by tests/tests/lambda.rs.
+.PHONY: peers
+peers:
+	bench/peers/setup.sh
 
 test-rust:
 	$(CARGO) test --workspace

@@ -10,16 +10,5 @@ make -s venv
 make -s -C sdk-python build
 make -s -C sdk-node build PROFILE=release
 
-echo "== lambda_runtime (crates.io)"
-(cd bench/peers/rust && cargo build --release -q) || echo "bench: lambda_runtime did not build; its rows will be missing"
-
-echo "== aws-lambda-ric (npm; its native part needs cmake autoconf automake libtool g++)"
-need=()
-for pkg in cmake autoconf automake libtool g++; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null 2>&1 \
-    || echo "bench: could not install ${need[*]}"
-fi
-(cd bench/peers/node && npm install --no-audit --no-fund --loglevel=error) || echo "bench: aws-lambda-ric did not install; its rows will be missing"
+echo "== AWS's Node.js and Rust runtime clients (npm, crates.io)"
+bench/peers/setup.sh || echo "bench: a peer did not install; its rows will be missing"

@@ -158,3 +158,85 @@ fn scf_shim_speaks_the_lambda_dialect_python() {
     let body = run.expect_ok();
     assert!(body.to_string().contains("Lambda"), "{body}");
 }
+
+/// A peer runtime client installed by `make peers` (`bench/peers/setup.sh`).
+fn peer(path: &str) -> String {
+    let p = root().join("bench/peers").join(path);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make peers` (make test does)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+#[test]
+fn aws_lambda_ric_node_runs_on_scf_local() {
+    let dir = root().join("bench/functions/node");
+    let cmd = format!(
+        "node {} index.echo",
+        peer("node/node_modules/aws-lambda-ric/index.mjs")
+    );
+    let run = invoke(
+        &dir,
+        &[
+            "--handler",
+            "index.echo",
+            "--runtime",
+            "custom",
+            "--dialect",
+            "lambda",
+            "--command",
+            &cmd,
+            "--event",
+            r#"{"n":[1,"ü"]}"#,
+        ],
+    );
+    assert_eq!(run.expect_ok(), json!({"n": [1, "ü"]}));
+    let cmd = format!(
+        "node {} index.nothere",
+        peer("node/node_modules/aws-lambda-ric/index.mjs")
+    );
+    let run = invoke(
+        &dir,
+        &[
+            "--handler",
+            "index.nothere",
+            "--runtime",
+            "custom",
+            "--dialect",
+            "lambda",
+            "--command",
+            &cmd,
+        ],
+    );
+    let v = run.expect_error("InitError", 443);
+    assert!(
+        v["errorMessage"].as_str().unwrap().starts_with("Runtime."),
+        "{v}"
+    );
+}
+
+#[test]
+fn lambda_runtime_rust_runs_on_scf_local() {
+    let dir = native_code_dir("errors");
+    let cmd = format!("{} bench.echo", peer("rust/target/release/aws-rust-bench"));
+    let run = invoke(
+        &dir.0,
+        &[
+            "--handler",
+            "bench.echo",
+            "--runtime",
+            "custom",
+            "--dialect",
+            "lambda",
+            "--command",
+            &cmd,
+            "--event",
+            r#"{"deep":{"x":true}}"#,
+        ],
+    );
+    assert_eq!(run.expect_ok(), json!({"deep": {"x": true}}));
+    let log = run.log();
+    assert!(log[1].contains("Coldstart:"), "{log:?}");
+}
