@@ -244,11 +244,8 @@ impl Instance {
             .stdin(Stdio::null())
             .process_group(0)
             .kill_on_drop(true);
-        let stderr = log_write
-            .try_clone()
+        logs::attach(&mut cmd, log_write)
             .map_err(|e| fail(FunctionError::internal(format!("log pipe: {e}")), cold))?;
-        cmd.stdout(Stdio::from(log_write))
-            .stderr(Stdio::from(stderr));
         let spawned = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
             fail(

@@ -79,6 +79,14 @@ pub fn pipe() -> Result<(OwnedFd, Capture), PlatformError> {
     Ok((write, capture))
 }
 
+/// Gives `cmd` the pipe's write end as both stdout and stderr (one pipe keeps the lines in order).
+pub fn attach(cmd: &mut tokio::process::Command, write: OwnedFd) -> std::io::Result<()> {
+    let stderr = write.try_clone()?;
+    cmd.stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::from(stderr));
+    Ok(())
+}
+
 impl Capture {
     async fn read_loop(&self) {
         loop {

@@ -165,13 +165,7 @@ impl Pool {
             outcome.mem_usage,
         );
         if outcome.instance_gone {
-            self.untrack(&idle.instance);
-            let provisioned = idle.provisioned;
-            idle.instance.stop().await;
-            if provisioned {
-                let pool = self.clone();
-                tokio::spawn(async move { pool.start_provisioned().await });
-            }
+            self.retire(idle).await;
         } else if let Ok(mut pool) = self.idle.lock() {
             idle.since = Instant::now();
             pool.push(idle);
@@ -195,13 +189,18 @@ impl Pool {
             if idle.instance.is_usable() {
                 return Some(idle);
             }
-            self.untrack(&idle.instance);
-            let provisioned = idle.provisioned;
-            idle.instance.stop().await;
-            if provisioned {
-                let pool = self.clone();
-                tokio::spawn(async move { pool.start_provisioned().await });
-            }
+            self.retire(idle).await;
+        }
+    }
+
+    /// Stops an instance that is gone or must go; a provisioned one is replaced.
+    async fn retire(self: &Arc<Self>, idle: Idle) {
+        self.untrack(&idle.instance);
+        let provisioned = idle.provisioned;
+        idle.instance.stop().await;
+        if provisioned {
+            let pool = self.clone();
+            tokio::spawn(async move { pool.start_provisioned().await });
         }
     }
 

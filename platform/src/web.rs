@@ -456,11 +456,8 @@ impl WebPool {
             // SAFETY: the closure runs in the forked child before exec and makes only system calls.
             unsafe { cmd.pre_exec(netns::enter_new) };
         }
-        let stderr = log_write
-            .try_clone()
+        logs::attach(&mut cmd, log_write)
             .map_err(|e| fail(FunctionError::internal(format!("log pipe: {e}")), cold))?;
-        cmd.stdout(Stdio::from(log_write))
-            .stderr(Stdio::from(stderr));
         let spawned = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
             fail(
