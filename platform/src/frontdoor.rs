@@ -42,6 +42,23 @@ pub struct FrontDoor {
     pub web: HashMap<String, Arc<crate::web::WebPool>>,
 }
 
+/// A function the front door serves.
+enum Target<'a> {
+    /// An event function (`scheduler.rs`).
+    Event(&'a Arc<Pool>),
+    /// A web or image-style function (`web.rs`).
+    Http(&'a Arc<crate::web::WebPool>),
+}
+
+impl Target<'_> {
+    fn config(&self) -> &crate::config::FunctionConfig {
+        match self {
+            Target::Event(pool) => &pool.config,
+            Target::Http(web) => &web.config,
+        }
+    }
+}
+
 /// An API-level error: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -173,24 +190,30 @@ impl FrontDoor {
         }
     }
 
-    fn pool(&self, params: &Value) -> Result<&Arc<Pool>, ApiError> {
+    /// The function `params` names (an event function, or a web / image-style one), checked against its
+    /// `Namespace` and `Qualifier`.
+    fn target(&self, params: &Value) -> Result<Target<'_>, ApiError> {
         let name = str_param(params, "FunctionName")?
             .ok_or_else(|| api_error("MissingParameter", "FunctionName is required"))?;
-        let pool = self.pools.get(name).ok_or_else(|| {
-            api_error(
-                "ResourceNotFound.Function",
-                format!("function {name} does not exist (435 FunctionNotFound)"),
-            )
-        })?;
+        let target = match (self.pools.get(name), self.web.get(name)) {
+            (Some(pool), _) => Target::Event(pool),
+            (None, Some(web)) => Target::Http(web),
+            (None, None) => {
+                return Err(api_error(
+                    "ResourceNotFound.Function",
+                    format!("function {name} does not exist (435 FunctionNotFound)"),
+                ));
+            }
+        };
         let ns = str_param(params, "Namespace")?.unwrap_or("default");
-        if ns != pool.config.namespace {
+        if ns != target.config().namespace {
             return Err(api_error(
                 "ResourceNotFound.Namespace",
                 format!("function {name} is not in namespace {ns} (435 FunctionNotFound)"),
             ));
         }
         match str_param(params, "Qualifier")? {
-            None | Some("$LATEST") | Some("") => Ok(pool),
+            None | Some("$LATEST") | Some("") => Ok(target),
             Some(q) => Err(api_error(
                 "ResourceNotFound.Version",
                 format!("version {q} of {name} does not exist; scf-local serves $LATEST"),
@@ -204,10 +227,7 @@ impl FrontDoor {
         event: String,
         asynchronous: bool,
     ) -> Result<Value, ApiError> {
-        if let Some(web) = str_param(params, "FunctionName")?.and_then(|n| self.web.get(n)) {
-            return crate::web::invoke_api(web, params, event, asynchronous).await;
-        }
-        let pool = self.pool(params)?.clone();
+        let target = self.target(params)?;
         let tail = match str_param(params, "LogType")? {
             None | Some("None") => false,
             Some("Tail") => true,
@@ -239,6 +259,12 @@ impl FrontDoor {
                 "the event is not a JSON document (400)",
             ));
         }
+        let pool = match target {
+            Target::Http(web) => {
+                return crate::web::invoke_api(web, event, asynchronous, tail).await;
+            }
+            Target::Event(pool) => pool.clone(),
+        };
         let request_id = uuid::Uuid::new_v4().to_string();
         if asynchronous {
             let name = pool.config.name.clone();
@@ -297,11 +323,8 @@ impl FrontDoor {
     }
 
     fn logs(&self, params: &Value) -> Result<Value, ApiError> {
-        let web = str_param(params, "FunctionName")?.and_then(|n| self.web.get(n));
-        let pool_config = match web {
-            Some(w) => &w.config,
-            None => &self.pool(params)?.config,
-        };
+        let target = self.target(params)?;
+        let pool_config = target.config();
         let parse_time = |key: &str| -> Result<Option<i64>, ApiError> {
             match str_param(params, key)? {
                 None => Ok(None),

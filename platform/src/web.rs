@@ -42,7 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 pub use netns::NetMode;
 
 use crate::config::{FunctionConfig, HttpFunction, HttpKind};
-use crate::frontdoor::{ApiError, FrontDoor, api_error, result_json, str_param};
+use crate::frontdoor::{ApiError, FrontDoor, api_error, result_json};
 use crate::instance::Platform;
 use crate::logs::{self, Capture, ColdStart, RequestLog};
 use crate::scheduler::Finished;
@@ -1397,12 +1397,13 @@ async fn route(door: &FrontDoor, req: Request<Incoming>) -> Response<WebBody> {
     }
 }
 
-/// `Invoke` of a web or image-style function through the front door (`frontdoor.rs` hands it over).
+/// `Invoke` of a web or image-style function through the front door (`frontdoor.rs` checked the function,
+/// the parameters and the event, and hands it over).
 pub(crate) async fn invoke_api(
     pool: &Arc<WebPool>,
-    params: &Value,
     event: String,
     asynchronous: bool,
+    tail: bool,
 ) -> Result<Value, ApiError> {
     let name = &pool.config.name;
     if pool.is_web() {
@@ -1411,42 +1412,10 @@ pub(crate) async fn invoke_api(
             format!("{name} is a web function: send HTTP requests to /web/{name}/ instead"),
         ));
     }
-    let ns = str_param(params, "Namespace")?.unwrap_or("default");
-    if ns != pool.config.namespace {
-        return Err(api_error(
-            "ResourceNotFound.Namespace",
-            format!("function {name} is not in namespace {ns} (435 FunctionNotFound)"),
-        ));
-    }
-    let tail = match str_param(params, "LogType")? {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return Err(api_error(
-                "InvalidParameterValue.LogType",
-                format!("LogType {other}: expected None or Tail"),
-            ));
-        }
-    };
     if asynchronous {
         return Err(api_error(
             "InvalidParameterValue.InvocationType",
             "scf-local runs image-style functions synchronously only (InvocationType RequestResponse)",
-        ));
-    }
-    if event.len() > MAX_SYNC_EVENT_BYTES {
-        return Err(api_error(
-            "InvalidParameterValue.ClientContext",
-            format!(
-                "the event is {} bytes; the limit is {MAX_SYNC_EVENT_BYTES} bytes for sync invocations (406 RequestTooLarge)",
-                event.len()
-            ),
-        ));
-    }
-    if serde_json::from_str::<serde::de::IgnoredAny>(&event).is_err() {
-        return Err(api_error(
-            "InvalidParameterValue.ClientContext",
-            "the event is not a JSON document (400)",
         ));
     }
     let request_id = uuid::Uuid::new_v4().to_string();
