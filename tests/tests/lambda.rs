@@ -1,9 +1,11 @@
-//! The Lambda Runtime API dialect, both directions, through the real platform:
-//! AWS's own Python runtime client (`awslambdaric`, from PyPI) runs as an instance of `scf-local`, and our
-//! `scf-shim` (native and Python hosts) speaks the Lambda dialect to it.
+//! The Lambda Runtime API dialect, both directions, through the real platform: AWS's own runtime clients
+//! (`awslambdaric` from PyPI, `aws-lambda-ric` from npm, `lambda_runtime` from crates.io) run as instances of
+//! `scf-local`, and our `scf-shim` (native and Python hosts) speaks the Lambda dialect to it.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use scf_tests::{check_log_shape, invoke, invoke_with_env, native_code_dir, root};
+use std::path::Path;
+
+use scf_tests::{Run, check_log_shape, invoke, invoke_with_env, native_code_dir, root};
 use serde_json::json;
 
 fn venv_python() -> String {
@@ -16,33 +18,37 @@ fn venv_python() -> String {
     p.display().to_string()
 }
 
-fn aws_client_args(event: &str) -> Vec<String> {
-    let cmd = format!("{} -m awslambdaric index.handler", venv_python());
-    [
-        "--handler",
-        "index.handler",
-        "--runtime",
-        "custom",
-        "--dialect",
-        "lambda",
-        "--command",
-        &cmd,
-        "--name",
-        "awsfn",
-        "--event",
-        event,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+/// Runs `command` as a custom runtime speaking the Lambda dialect, with handler `handler`, on `event`.
+fn run_lambda_client(dir: &Path, handler: &str, command: &str, event: &str) -> Run {
+    invoke(
+        dir,
+        &[
+            "--handler",
+            handler,
+            "--runtime",
+            "custom",
+            "--dialect",
+            "lambda",
+            "--command",
+            command,
+            "--name",
+            "awsfn",
+            "--event",
+            event,
+        ],
+    )
+}
+
+/// awslambdaric running `handler` (a module of tests/fixtures/aws-python).
+fn awslambdaric(handler: &str, event: &str) -> Run {
+    let dir = root().join("tests/fixtures/aws-python");
+    let command = format!("{} -m awslambdaric {handler}", venv_python());
+    run_lambda_client(&dir, handler, &command, event)
 }
 
 #[test]
 fn awslambdaric_runs_on_scf_local() {
-    let dir = root().join("tests/fixtures/aws-python");
-    let args = aws_client_args(r#"{"a":1}"#);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = invoke(&dir, &args);
+    let run = awslambdaric("index.handler", r#"{"a":1}"#);
     let body = run.expect_ok();
     assert_eq!(
         body,
@@ -61,10 +67,7 @@ fn awslambdaric_runs_on_scf_local() {
 
 #[test]
 fn an_awslambdaric_exception_becomes_an_unhandled_error() {
-    let dir = root().join("tests/fixtures/aws-python");
-    let args = aws_client_args(r#"{"fail":true}"#);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = invoke(&dir, &args).expect_error("UnhandledError", 430);
+    let v = awslambdaric("index.handler", r#"{"fail":true}"#).expect_error("UnhandledError", 430);
     assert_eq!(v["errorMessage"], "user code exception caught");
     let trace = v["stackTrace"].as_str().unwrap();
     assert!(trace.starts_with("ValueError: bad value\n"), "{trace}");
@@ -73,21 +76,7 @@ fn an_awslambdaric_exception_becomes_an_unhandled_error() {
 
 #[test]
 fn an_awslambdaric_import_failure_is_a_load_error() {
-    let dir = root().join("tests/fixtures/aws-python");
-    let cmd = format!("{} -m awslambdaric nothere.handler", venv_python());
-    let run = invoke(
-        &dir,
-        &[
-            "--handler",
-            "nothere.handler",
-            "--runtime",
-            "custom",
-            "--dialect",
-            "lambda",
-            "--command",
-            &cmd,
-        ],
-    );
+    let run = awslambdaric("nothere.handler", "{}");
     let v = run.expect_error("InitError", 443);
     assert_eq!(v["errorMessage"], "Runtime.ImportModuleError");
     assert!(
@@ -173,42 +162,19 @@ fn peer(path: &str) -> String {
 #[test]
 fn aws_lambda_ric_node_runs_on_scf_local() {
     let dir = root().join("bench/functions/node");
-    let cmd = format!(
-        "node {} index.echo",
-        peer("node/node_modules/aws-lambda-ric/index.mjs")
-    );
-    let run = invoke(
+    let ric = peer("node/node_modules/aws-lambda-ric/index.mjs");
+    let run = run_lambda_client(
         &dir,
-        &[
-            "--handler",
-            "index.echo",
-            "--runtime",
-            "custom",
-            "--dialect",
-            "lambda",
-            "--command",
-            &cmd,
-            "--event",
-            r#"{"n":[1,"ü"]}"#,
-        ],
+        "index.echo",
+        &format!("node {ric} index.echo"),
+        r#"{"n":[1,"ü"]}"#,
     );
     assert_eq!(run.expect_ok(), json!({"n": [1, "ü"]}));
-    let cmd = format!(
-        "node {} index.nothere",
-        peer("node/node_modules/aws-lambda-ric/index.mjs")
-    );
-    let run = invoke(
+    let run = run_lambda_client(
         &dir,
-        &[
-            "--handler",
-            "index.nothere",
-            "--runtime",
-            "custom",
-            "--dialect",
-            "lambda",
-            "--command",
-            &cmd,
-        ],
+        "index.nothere",
+        &format!("node {ric} index.nothere"),
+        "{}",
     );
     let v = run.expect_error("InitError", 443);
     assert!(
@@ -221,21 +187,7 @@ fn aws_lambda_ric_node_runs_on_scf_local() {
 fn lambda_runtime_rust_runs_on_scf_local() {
     let dir = native_code_dir("errors");
     let cmd = format!("{} bench.echo", peer("rust/target/release/aws-rust-bench"));
-    let run = invoke(
-        &dir.0,
-        &[
-            "--handler",
-            "bench.echo",
-            "--runtime",
-            "custom",
-            "--dialect",
-            "lambda",
-            "--command",
-            &cmd,
-            "--event",
-            r#"{"deep":{"x":true}}"#,
-        ],
-    );
+    let run = run_lambda_client(&dir.0, "bench.echo", &cmd, r#"{"deep":{"x":true}}"#);
     assert_eq!(run.expect_ok(), json!({"deep": {"x": true}}));
     let log = run.log();
     assert!(log[1].contains("Coldstart:"), "{log:?}");
