@@ -81,8 +81,9 @@ fn hash_key(b: &[u8]) -> usize {
     (h ^ (h >> 29)) as usize & (CACHE_SLOTS - 1)
 }
 
-/// Bytes that end the fast scan of a string: the quote, the backslash, and control characters.
-static STOP: [bool; 256] = {
+/// Bytes with a meaning inside a JSON string: the quote, the backslash, and control characters. They end the
+/// decoder's fast scan of a string, and the encoder escapes them.
+pub(crate) static SPECIAL_IN_STRING: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -318,7 +319,7 @@ impl<'py> Parser<'_, 'py> {
     fn scan_plain(&self) -> usize {
         let s = self.s;
         let mut j = self.i;
-        while j < s.len() && !STOP[s[j] as usize] {
+        while j < s.len() && !SPECIAL_IN_STRING[s[j] as usize] {
             j += 1;
         }
         j

@@ -13,6 +13,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyAnyMethods;
 
+// Bytes that must be escaped in a JSON string (json.dumps with ensure_ascii=False): the same set that ends
+// the decoder's fast scan of a string.
+use crate::decode::SPECIAL_IN_STRING as ESCAPE;
+
 /// Nesting deeper than this is refused (a cycle is detected long before).
 pub const MAX_DEPTH: usize = 1000;
 /// From this depth on, each container is checked against the path to detect cycles.
@@ -462,19 +466,6 @@ impl<'py> Encoder<'py> {
         Ok(())
     }
 }
-
-/// Bytes that must be escaped in a JSON string (json.dumps with ensure_ascii=False).
-static ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
