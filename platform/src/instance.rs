@@ -54,12 +54,13 @@ impl Platform {
     }
 }
 
-/// A private directory that is removed with its instance.
+/// A private directory (mode 0700, with `tmp/` for the instance's temporary files) that is removed with
+/// its instance.
 #[derive(Debug)]
-struct InstanceDir(PathBuf);
+pub(crate) struct InstanceDir(pub(crate) PathBuf);
 
 impl InstanceDir {
-    fn create(parent: &Path, id: &str) -> std::io::Result<InstanceDir> {
+    pub(crate) fn create(parent: &Path, id: &str) -> std::io::Result<InstanceDir> {
         let dir = parent.join(format!("scf-instance-{id}"));
         std::fs::create_dir_all(dir.join("tmp"))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
@@ -82,6 +83,17 @@ pub struct StartFailure {
     pub lines: Vec<String>,
     /// How far the cold start got.
     pub cold: ColdStart,
+}
+
+impl StartFailure {
+    /// A start that failed before the instance printed anything.
+    pub fn early(error: FunctionError, cold: ColdStart) -> StartFailure {
+        StartFailure {
+            error,
+            lines: Vec::new(),
+            cold,
+        }
+    }
 }
 
 /// The outcome of one invocation.
@@ -123,11 +135,7 @@ impl Instance {
         platform: &Platform,
         function: &FunctionConfig,
     ) -> Result<Instance, StartFailure> {
-        let fail = |error: FunctionError, cold: ColdStart| StartFailure {
-            error,
-            lines: Vec::new(),
-            cold,
-        };
+        let fail = StartFailure::early;
         let t0 = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut cold = ColdStart::default();

@@ -43,7 +43,7 @@ pub use netns::NetMode;
 
 use crate::config::{FunctionConfig, HttpFunction, HttpKind};
 use crate::frontdoor::{ApiError, FrontDoor, api_error, result_json};
-use crate::instance::Platform;
+use crate::instance::{InstanceDir, Platform, StartFailure};
 use crate::logs::{self, Capture, ColdStart, RequestLog};
 use crate::scheduler::Finished;
 use crate::store::{LogRecord, Store, now_ms};
@@ -92,24 +92,6 @@ const HOP_BY_HOP: [&str; 8] = [
     "trailer",
     "transfer-encoding",
 ];
-
-/// A private directory that is removed with its instance.
-#[derive(Debug)]
-struct InstanceDir(PathBuf);
-
-impl Drop for InstanceDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A failed start: the classified error, what the instance printed, how far the cold start got.
-#[derive(Debug)]
-struct StartFailure {
-    error: FunctionError,
-    lines: Vec<String>,
-    cold: ColdStart,
-}
 
 /// How the platform reaches an instance's port.
 #[derive(Debug)]
@@ -380,11 +362,7 @@ impl WebPool {
     /// Starts an instance and waits until its port accepts a connection.
     async fn start(&self) -> Result<WebInstance, StartFailure> {
         let mut cold = ColdStart::default();
-        let fail = |error: FunctionError, cold: ColdStart| StartFailure {
-            error,
-            lines: Vec::new(),
-            cold,
-        };
+        let fail = StartFailure::early;
         let t0 = Instant::now();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let c = &self.config;
@@ -418,16 +396,12 @@ impl WebPool {
                 }
             }
         }
-        let dir = self.work_dir.join(format!("scf-instance-{id}"));
-        std::fs::create_dir_all(dir.join("tmp"))
-            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
-            .map_err(|e| {
-                fail(
-                    FunctionError::internal(format!("creating the instance directory: {e}")),
-                    cold,
-                )
-            })?;
-        let dir = InstanceDir(dir);
+        let dir = InstanceDir::create(&self.work_dir, &id).map_err(|e| {
+            fail(
+                FunctionError::internal(format!("creating the instance directory: {e}")),
+                cold,
+            )
+        })?;
         let mode = net_mode();
         let port = match mode {
             NetMode::Namespace => WEB_PORT,
