@@ -1,5 +1,5 @@
 //! Asynchronous invocation: the per-function FIFO queue's dispatcher and the retry policy
-//! (`spec/scf-facts.md` §5).
+//! (`docs/scf-platform.md` §5).
 //!
 //! - An execution error is retried `retryNum` times (default 2), `retryInterval` apart (default 60 s).
 //! - A 432 (concurrency) or 500 (platform) error does not count: it is retried until the event's maximum age.

@@ -9,55 +9,8 @@ use scf_protocol::limits;
 
 use crate::PlatformError;
 
-/// How the instance is started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeKind {
-    /// `scf-shim`, which picks the host from the handler's file (`index.py` → Python, `index.js` → Node.js,
-    /// otherwise native). The default when no runtime is named.
-    Auto,
-    /// `scf-shim` with a native handler library.
-    Native,
-    /// `scf-shim` hosting CPython.
-    Python,
-    /// `scf-shim` hosting Node.js.
-    Node,
-    /// The code directory's own executable `bootstrap` (the custom-runtime contract), served over TCP.
-    Custom,
-}
-
-impl RuntimeKind {
-    /// Maps a runtime name (`native`, `python3`, `Python3.9`, `nodejs`, `Nodejs16.13`, `custom`,
-    /// `CustomRuntime`, …, case-insensitive) to a kind.
-    pub fn parse(name: &str) -> Result<RuntimeKind, PlatformError> {
-        let n = name.to_ascii_lowercase();
-        if n.starts_with("python") {
-            Ok(RuntimeKind::Python)
-        } else if n.starts_with("node") {
-            Ok(RuntimeKind::Node)
-        } else if matches!(n.as_str(), "native" | "rust" | "c") {
-            Ok(RuntimeKind::Native)
-        } else if n == "auto" {
-            Ok(RuntimeKind::Auto)
-        } else if matches!(n.as_str(), "custom" | "customruntime") {
-            Ok(RuntimeKind::Custom)
-        } else {
-            Err(PlatformError::Config(format!(
-                "unknown runtime '{name}': expected auto, native, python3 (or Python3.x), nodejs (or Nodejs1x.y), custom (or CustomRuntime)"
-            )))
-        }
-    }
-
-    /// The runtime name the instance sees in `SCF_RUNTIME`.
-    pub fn env_name(self) -> &'static str {
-        match self {
-            RuntimeKind::Auto => "",
-            RuntimeKind::Native => "native",
-            RuntimeKind::Python => "python3",
-            RuntimeKind::Node => "nodejs",
-            RuntimeKind::Custom => "CustomRuntime",
-        }
-    }
-}
+/// How the instance is started: the runtime names of [`scf_protocol::runtime`], parsed there once.
+pub use scf_protocol::runtime::Runtime as RuntimeKind;
 
 /// Everything the platform knows about one function.
 #[derive(Debug, Clone)]
@@ -317,7 +270,8 @@ impl FunctionConfig {
                 .as_deref()
                 .or(i.runtime.as_deref())
                 .unwrap_or("auto"),
-        )?;
+        )
+        .map_err(|e| PlatformError::Config(e.message))?;
         let name = over.name.clone().or(i.name).unwrap_or_else(|| {
             dir.file_name()
                 .and_then(|n| n.to_str())
@@ -532,7 +486,7 @@ impl FunctionConfig {
     }
 }
 
-/// The platform's rules for a function's environment variables (`spec/scf-facts.md` §6).
+/// The platform's rules for a function's environment variables (`docs/scf-platform.md` §6).
 fn check_env(env: &BTreeMap<String, String>) -> Result<(), PlatformError> {
     let mut total = 0;
     for (k, v) in env {
@@ -652,18 +606,5 @@ mod tests {
         .expect("write");
         assert!(FunctionConfig::load(&dir, &Overrides::default()).is_err());
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn runtime_names() {
-        assert_eq!(
-            RuntimeKind::parse("Nodejs16.13").ok(),
-            Some(RuntimeKind::Node)
-        );
-        assert_eq!(
-            RuntimeKind::parse("CustomRuntime").ok(),
-            Some(RuntimeKind::Custom)
-        );
-        assert!(RuntimeKind::parse("cobol").is_err());
     }
 }

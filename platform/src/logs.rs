@@ -1,4 +1,4 @@
-//! The instance's output, and the request log in SCF's format (`spec/scf-facts.md` §4).
+//! The instance's output, and the request log in SCF's format (`docs/scf-platform.md` §4).
 //!
 //! The instance's stdout and stderr share one pipe, so the function's lines keep the order it wrote them
 //! in. A task reads the pipe as output arrives; [`Capture::take_lines`] first drains whatever is still in

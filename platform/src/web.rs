@@ -1,4 +1,4 @@
-//! Web functions and image-style event functions (`docs/web.md`, `spec/scf-facts.md` §7).
+//! Web functions and image-style event functions (`docs/web.md`, `docs/scf-platform.md` §7).
 //!
 //! The instance is the function's own HTTP server: the code directory's executable `scf_bootstrap` (or
 //! `inputs.image.command`), listening on port 9000. InitFunction ends when the port accepts a connection.

@@ -1,4 +1,4 @@
-//! The invocation context (`spec/scf-facts.md` §2).
+//! The invocation context (`docs/scf-platform.md` §2).
 
 use serde::{Deserialize, Serialize};
 

@@ -5,16 +5,23 @@
 //! - [`context`]: the invocation context handed to every handler;
 //! - [`api`]: the runtime API between an instance and the platform (paths, headers, messages);
 //! - [`abi`]: the C ABI between `scf-shim` and a native handler library;
-//! - [`limits`]: the platform's documented size limits.
+//! - [`handler`]: the handler string `file.method`, parsed once for every language;
+//! - [`runtime`]: runtime names (`Python3.9`, `nodejs`, `CustomRuntime`, …), parsed once;
+//! - [`json`]: JSON strings with the platform's escaping, and the event depth check;
+//! - [`limits`]: the platform's documented limits.
 #![warn(missing_docs)]
 
 pub mod abi;
 pub mod api;
 pub mod context;
 pub mod error;
+pub mod handler;
 pub mod json;
 pub mod limits;
+pub mod runtime;
 
 pub use context::Context;
 pub use error::{ErrorKind, FunctionError};
+pub use handler::HandlerName;
 pub use limits::MAX_RESPONSE_BYTES;
+pub use runtime::Runtime;

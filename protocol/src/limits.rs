@@ -1,4 +1,4 @@
-//! Limits of the real platform (`spec/scf-facts.md` §6).
+//! Limits of the real platform (`docs/scf-platform.md` §6).
 
 /// Largest result a function may return (407 above it).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -14,3 +14,10 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 3;
 pub const DEFAULT_MEMORY_MB: u32 = 128;
 /// Default init timeout in seconds.
 pub const DEFAULT_INIT_TIMEOUT_SECS: u64 = 60;
+/// Deepest nesting of arrays and objects an event may have (400 `InvalidEvent` beyond it). Every runtime
+/// parses at least this deep (serde_json stops at 127, so a Rust handler's own parser is the tightest), so an
+/// event the platform accepts is an event every language can read. Checked at the door by
+/// [`crate::json::check_depth`].
+pub const MAX_EVENT_DEPTH: usize = 100;
+/// Size of an instance's private `/tmp`, bytes (as on the cloud).
+pub const TMP_BYTES: u64 = 512 * 1024 * 1024;

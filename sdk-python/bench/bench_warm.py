@@ -9,7 +9,7 @@ small dict:
            JSON text, log flush (scf_sdk._core._bench_warm drives scf_shim::Host::invoke + flush_logs)
   stdlib   the same work in pure Python: json.loads + a context dict + the call + json.dumps + flushes
 and prints overhead = runtime - direct (target <= 5 us) and the ratio runtime / stdlib. The HTTP round trip
-to the platform (~17 us over a Unix socket, see BUILD-NOTES) is not included. Not a test.
+to the platform (~17 us over a Unix socket, the floor `make bench` measures) is not included. Not a test.
 """
 
 import argparse

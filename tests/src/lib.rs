@@ -152,7 +152,7 @@ pub fn invoke(code_dir: &Path, args: &[&str]) -> Run {
     invoke_with_env(code_dir, args, &[])
 }
 
-/// Asserts that the log has the request lines of `spec/scf-facts.md` §4 in order around the user's lines,
+/// Asserts that the log has the request lines of `docs/scf-platform.md` §4 in order around the user's lines,
 /// and returns the user's lines (between `Init Report` and `ERROR`/`Response`).
 pub fn check_log_shape(run: &Run) -> Vec<String> {
     let log = run.log();

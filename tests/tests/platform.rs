@@ -1,5 +1,5 @@
 //! `scf-local serve`: the instance model and invocation semantics, through the real platform, its front
-//! door and real instances (`spec/scf-facts.md` §3–6).
+//! door and real instances (`docs/scf-platform.md` §3–6).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use scf_tests::{Served, TempDir, native_function, wait_for};

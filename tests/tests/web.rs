@@ -1,5 +1,5 @@
 //! Web functions and image-style event functions through the real `scf-local serve` (`docs/web.md`,
-//! `spec/scf-facts.md` §7): the example servers in Python (stdlib), Node.js (`http`) and Rust (hyper), and
+//! `docs/scf-platform.md` §7): the example servers in Python (stdlib), Node.js (`http`) and Rust (hyper), and
 //! small `scf_bootstrap` scripts for the failure cases.
 #![allow(
     clippy::unwrap_used,

@@ -40,29 +40,17 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The host for `runtime` (case-insensitive: `python3`, `Python3.9`, `nodejs`, `Nodejs16.13`, `native`,
-    /// `rust`, `go`, …). With no runtime named, the handler's file decides: `FILE.py` → Python,
-    /// `FILE.js`/`.mjs`/`.cjs` → Node.js, otherwise native.
+    /// The host for the runtime named by `config.runtime` (the names of [`scf_protocol::runtime`]). With no
+    /// runtime named, or a custom runtime (the shim is then the function's `bootstrap`), the handler's file
+    /// decides (see [`Kind::detect`]).
     pub fn select(config: &Config) -> Result<Kind, String> {
-        let r = config.runtime.to_ascii_lowercase();
-        if r.starts_with("python") {
-            return Ok(Kind::Python);
+        use scf_protocol::Runtime;
+        match Runtime::parse(&config.runtime).map_err(|e| e.message)? {
+            Runtime::Python => Ok(Kind::Python),
+            Runtime::Node => Ok(Kind::Node),
+            Runtime::Native => Ok(Kind::Native),
+            Runtime::Auto | Runtime::Custom => Ok(Self::detect(&config.code_root, &config.handler)),
         }
-        if r.starts_with("node") {
-            return Ok(Kind::Node);
-        }
-        if matches!(r.as_str(), "native" | "rust" | "c" | "go" | "zig") {
-            return Ok(Kind::Native);
-        }
-        // No runtime named, or a custom runtime (the shim is then the function's `bootstrap`): the handler's
-        // file decides.
-        if !(r.is_empty() || r == "custom" || r == "customruntime") {
-            return Err(format!(
-                "unknown runtime '{}'; expected python3 (Python3.x), nodejs (Nodejs1x.y) or native",
-                config.runtime
-            ));
-        }
-        Ok(Self::detect(&config.code_root, &config.handler))
     }
 
     /// The host a handler's file calls for: `FILE.METHOD` with `FILE.py` in `code_root` (split at the last
