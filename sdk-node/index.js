@@ -31,15 +31,13 @@ class InvokeError extends Error {
 /** The eleven context fields with local defaults, overridden by `overrides`. */
 function defaultContext(overrides = {}) {
   const namespace = overrides.namespace ?? 'default';
-  const env = { SCF_NAMESPACE: namespace };
+  const [environment, environ] = native.encodeEnvironment([['SCF_NAMESPACE', namespace]]);
   return {
     memory_limit_in_mb: 128,
     time_limit_in_ms: 3000,
     request_id: crypto.randomUUID(),
-    environment: JSON.stringify(env),
-    environ: Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(';'),
+    environment,
+    environ,
     function_version: '$LATEST',
     function_name: 'local',
     namespace,

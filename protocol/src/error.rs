@@ -177,6 +177,16 @@ impl FunctionError {
         )
     }
 
+    /// 443: the handler's attribute `name` of the file `file` exists but is not a function; `what` says what it
+    /// is, in the language's own words (`a number`, `an object of type 'int'`).
+    pub fn handler_not_callable(name: &str, file: &str, what: &str) -> Self {
+        Self::new(
+            ErrorKind::HandlerNotCallable,
+            format!("Handler '{name}' of '{file}' is not callable: it is {what}"),
+            "",
+        )
+    }
+
     /// 443: the handler string is malformed.
     pub fn malformed_handler(handler: &str, why: &str) -> Self {
         Self::new(
@@ -366,6 +376,10 @@ mod tests {
         assert_eq!(
             FunctionError::handler_not_found("x").message,
             "'module' object has no attribute 'x'"
+        );
+        assert_eq!(
+            FunctionError::handler_not_callable("h", "index", "a number").message,
+            "Handler 'h' of 'index' is not callable: it is a number"
         );
         assert_eq!(
             FunctionError::module_not_found("y").message,

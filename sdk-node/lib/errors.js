@@ -37,6 +37,7 @@ class FunctionError extends Error {
 // The canonical errors, worded by the core.
 const user = (kind, stackTrace) => FunctionError.from(native.userError(kind, stackTrace));
 const handlerNotFound = (name) => FunctionError.from(native.handlerNotFound(name));
+const handlerNotCallable = (name, module, what) => FunctionError.from(native.handlerNotCallable(name, module, what));
 const moduleNotFound = (name, stack = '') => {
   const e = FunctionError.from(native.moduleNotFound(name));
   e.stackTrace = stack;
@@ -99,6 +100,7 @@ module.exports = {
   FunctionError,
   user,
   handlerNotFound,
+  handlerNotCallable,
   moduleNotFound,
   marshal,
   timeout,

@@ -187,11 +187,7 @@ async function loadHandler(codeRoot, handler) {
   const name = parsed.path.join('.');
   if (!found) throw errors.handlerNotFound(name);
   if (typeof found.fn !== 'function') {
-    throw new errors.FunctionError(
-      'HandlerNotCallable',
-      `Handler '${name}' of '${parsed.module}' is not callable: it is ${describe(found.fn)}`,
-      '',
-    );
+    throw errors.handlerNotCallable(name, parsed.module, describe(found.fn));
   }
   return { fn: found.fn, thisArg: found.parent, file: loaded.file };
 }

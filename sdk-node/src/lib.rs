@@ -32,8 +32,10 @@
 //! - `settle(requestId, eventText, outcome…) → {ok, statusCode, body, …}`: what the caller of production gets for
 //!   that outcome (for the local `invoke()`);
 //! - `parseHandler(handler) → {module, path}` (throws a `MalformedHandler` error);
-//! - `handlerNotFound(name)`, `moduleNotFound(name)`, `marshalError(detail)`, `userError(kind, trace)`,
-//!   `timeout(seconds)`, `invalidEvent(eventText)`: the canonical errors.
+//! - `handlerNotFound(name)`, `handlerNotCallable(name, module, what)`, `moduleNotFound(name)`,
+//!   `marshalError(detail)`, `userError(kind, trace)`,
+//!   `timeout(seconds)`, `invalidEvent(eventText)`: the canonical errors;
+//! - `encodeEnvironment([[key, value], …]) → [environment, environ]`: the context's environment views.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -527,6 +529,17 @@ canonical!(invalid_event, |text| FunctionError::invalid_event(
     text.as_bytes()
 ));
 
+/// `handlerNotCallable(name, module, what)`: the handler's property is not a function.
+fn handler_not_callable(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let name = cx.argument::<JsString>(0)?.value(&mut cx);
+    let module = cx.argument::<JsString>(1)?.value(&mut cx);
+    let what = cx.argument::<JsString>(2)?.value(&mut cx);
+    error_object(
+        &mut cx,
+        &FunctionError::handler_not_callable(&name, &module, &what),
+    )
+}
+
 /// `userError(kind, trace)`: a `HandledError`/`UnhandledError` with the canonical message.
 fn user_error(mut cx: FunctionContext) -> JsResult<JsObject> {
     let kind = cx.argument::<JsString>(0)?.value(&mut cx);
@@ -542,6 +555,28 @@ fn user_error(mut cx: FunctionContext) -> JsResult<JsObject> {
 fn timeout(mut cx: FunctionContext) -> JsResult<JsObject> {
     let secs = cx.argument::<JsNumber>(0)?.value(&mut cx);
     error_object(&mut cx, &FunctionError::timeout(secs, false))
+}
+
+/// `encodeEnvironment([[key, value], …]) → [environment, environ]`: the context's two views of the
+/// function's environment, built as the core builds them.
+fn encode_environment(mut cx: FunctionContext) -> JsResult<JsArray> {
+    let list = cx.argument::<JsArray>(0)?.to_vec(&mut cx)?;
+    let mut pairs = Vec::with_capacity(list.len());
+    for item in list {
+        let pair = item.downcast_or_throw::<JsArray, _>(&mut cx)?;
+        let k = pair.get::<JsString, _, _>(&mut cx, 0)?.value(&mut cx);
+        let v = pair.get::<JsString, _, _>(&mut cx, 1)?.value(&mut cx);
+        pairs.push((k, v));
+    }
+    let (environment, environ) = scf_shim::protocol::Context::encode_environment(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let out = cx.empty_array();
+    let v = cx.string(environment);
+    out.set(&mut cx, 0, v)?;
+    let v = cx.string(environ);
+    out.set(&mut cx, 1, v)?;
+    Ok(out)
 }
 
 /// `__panicOnNextPost()`: the worker panics when it next posts an outcome (for the test of the panic path).
@@ -565,7 +600,9 @@ fn main(mut cx: ModuleContext) -> NeonResult<()> {
     cx.export_function("marshalError", marshal_error)?;
     cx.export_function("invalidEvent", invalid_event)?;
     cx.export_function("userError", user_error)?;
+    cx.export_function("handlerNotCallable", handler_not_callable)?;
     cx.export_function("timeout", timeout)?;
+    cx.export_function("encodeEnvironment", encode_environment)?;
     cx.export_function("__panicOnNextPost", panic_on_next_post)?;
     let kinds = cx.empty_object();
     for k in ErrorKind::ALL {
