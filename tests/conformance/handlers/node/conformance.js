@@ -11,6 +11,7 @@ for (const name of [
   'echo_unicode_bmp', 'echo_unicode_astral', 'echo_unicode_escaped_input', 'echo_escapes', 'echo_control_chars',
   'echo_html_chars', 'echo_duplicate_keys', 'echo_large_1mb', 'number_big_integer', 'number_above_2_53',
   'number_floats', 'number_negative_zero', 'number_extremes', 'error_invalid_event', 'error_invalid_event_nan',
+  'echo_nested_100_deep',
 ]) {
   exports[name] = echo;
 }

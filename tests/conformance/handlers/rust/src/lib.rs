@@ -53,6 +53,7 @@ echo!(
     number_extremes,
     error_invalid_event,
     error_invalid_event_nan,
+    echo_nested_100_deep,
 );
 
 /// `{"length": <chars of event.data>, "head": <first 8>, "tail": <last 8>}`.
