@@ -2,7 +2,9 @@
 //! Paired by name with `python.rs` and `node.rs`.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use scf_tests::{TempDir, check_log_shape, invoke, native_code_dir};
+use scf_tests::{
+    MANY_LINES_EVENT, TempDir, check_log_shape, check_many_lines, invoke, native_code_dir,
+};
 use serde_json::{Value, json};
 
 #[test]
@@ -443,4 +445,21 @@ fn a_rust_bootstrap_built_with_scf_sdk_run_is_a_custom_runtime() {
         log[1].contains("InitRuntime: ") && log[1].contains("InitFunction: "),
         "{log:?}"
     );
+}
+
+#[test]
+fn every_line_printed_before_the_result_is_in_its_log() {
+    let dir = native_code_dir("conformance");
+    let run = invoke(
+        dir.path(),
+        &[
+            "--handler",
+            "conformance.logs_many_lines",
+            "--event",
+            MANY_LINES_EVENT,
+            "--timeout",
+            "60",
+        ],
+    );
+    check_many_lines(&run);
 }

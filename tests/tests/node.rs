@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use scf_tests::{Run, TempDir, check_log_shape, invoke_with_env, root};
+use scf_tests::{
+    MANY_LINES_EVENT, Run, TempDir, check_log_shape, check_many_lines, invoke_with_env, root,
+};
 use serde_json::{Value, json};
 
 fn addon_built() {
@@ -558,4 +560,36 @@ fn with_no_runtime_named_index_js_selects_node() {
     );
     let run = scf_tests::invoke(dir.path(), &["--handler", "index.handlers.main"]);
     assert_eq!(run.expect_ok(), "nested");
+}
+
+#[test]
+fn every_line_printed_before_the_result_is_in_its_log() {
+    let dir = root().join("tests/conformance/handlers/node");
+    let run = node_in(
+        &dir,
+        "conformance.logs_many_lines",
+        &["--event", MANY_LINES_EVENT, "--timeout", "60"],
+    );
+    check_many_lines(&run);
+}
+
+#[test]
+fn a_panic_in_the_add_on_s_worker_is_500_not_a_hang() {
+    // The handler reaches the add-on the bootstrap loaded (Node caches it by path) and arms its hidden test
+    // hook: the worker panics when it next posts an outcome, i.e. this invocation's.
+    let addon = root().join("sdk-node/index.node");
+    let js = format!(
+        "exports.h = async () => {{ require({:?}).__panicOnNextPost(); return 'never posted'; }};\n",
+        addon.display().to_string()
+    );
+    let dir = code("node-panic", &[("index.js", &js)]);
+    let run = node_in(dir.path(), "index.h", &[]);
+    let v = run.expect_error("InternalError", 500);
+    assert_eq!(v["errorMessage"], "InternalError", "{v}");
+    assert!(
+        v["stackTrace"].as_str().unwrap().contains(
+            "the Node.js add-on's worker panicked: a panic asked for by __panicOnNextPost()"
+        ),
+        "{v}"
+    );
 }

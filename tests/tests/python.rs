@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use scf_tests::{Run, TempDir, check_log_shape, invoke_with_env, root};
+use scf_tests::{
+    MANY_LINES_EVENT, Run, TempDir, check_log_shape, check_many_lines, invoke_with_env, root,
+};
 use serde_json::{Value, json};
 
 /// The interpreter with `scf_sdk` installed.
@@ -498,4 +500,15 @@ fn sys_exit_is_classified_and_the_warm_instance_lives_on() {
         "the same instance served after sys.exit()"
     );
     assert_eq!(after["n"], 3, "its globals survived");
+}
+
+#[test]
+fn every_line_printed_before_the_result_is_in_its_log() {
+    let dir = root().join("tests/conformance/handlers/python");
+    let run = py_in(
+        &dir,
+        "conformance.logs_many_lines",
+        &["--event", MANY_LINES_EVENT, "--timeout", "60"],
+    );
+    check_many_lines(&run);
 }

@@ -169,3 +169,13 @@ exports.async_handler = async () => {
   await new Promise((resolve) => setImmediate(resolve));
   return { awaited: true };
 };
+
+exports.logs_many_lines = async (event) => {
+  const n = Number(event.lines);
+  const width = Number(event.width);
+  for (let i = 0; i < n; i++) {
+    const head = `line ${i} `;
+    process.stdout.write(head + 'x'.repeat(width - head.length) + '\n');
+  }
+  return { printed: n };
+};

@@ -225,3 +225,11 @@ def logs_unicode(event, context):
 async def async_handler(event, context):
     await asyncio.sleep(0)
     return {"awaited": True}
+
+
+def logs_many_lines(event, context):
+    n, width = int(event["lines"]), int(event["width"])
+    for i in range(n):
+        head = "line %d " % i
+        print(head + "x" * (width - len(head)))
+    return {"printed": n}

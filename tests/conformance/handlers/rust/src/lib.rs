@@ -295,6 +295,16 @@ pub fn logs_long_line(_event: Value, _context: Context) -> Out {
     Ok(Value::from("done"))
 }
 
+pub fn logs_many_lines(event: Value, _context: Context) -> Out {
+    let n = event["lines"].as_u64().unwrap_or(0);
+    let width = usize::try_from(event["width"].as_u64().unwrap_or(0)).unwrap_or(0);
+    for i in 0..n {
+        let head = format!("line {i} ");
+        println!("{head}{}", "x".repeat(width.saturating_sub(head.len())));
+    }
+    Ok(json!({ "printed": n }))
+}
+
 pub fn logs_unicode(_event: Value, _context: Context) -> Out {
     println!("héllo 世界 😀");
     Ok(Value::from("done"))
@@ -332,3 +342,4 @@ scf_sdk::export!(logs_in_order);
 scf_sdk::export!(logs_before_exception);
 scf_sdk::export!(logs_long_line);
 scf_sdk::export!(logs_unicode);
+scf_sdk::export!(logs_many_lines);
