@@ -27,8 +27,27 @@ macro_rules! echo {
             pub fn $name(event: Value, _context: Context) -> Out {
                 Ok(event)
             }
-            scf_sdk::export!($name);
         )*
+    };
+}
+
+/// Exports every handler under its own name (the handler ABI `scf-shim` loads), and [`invoke_local`]: the
+/// same handlers through the SDK's local `invoke`, by case name, for `sdk-rust`'s conformance test.
+macro_rules! handlers {
+    ($($name:ident),* $(,)?) => {
+        $( scf_sdk::export!($name); )*
+
+        /// Runs the handler of the case `name` on `event` through [`scf_sdk::invoke`] (`None`: no such handler).
+        pub fn invoke_local(
+            name: &str,
+            event: &str,
+            context: Option<Context>,
+        ) -> Option<Result<String, scf_sdk::FunctionError>> {
+            match name {
+                $( stringify!($name) => Some(scf_sdk::invoke($name, event, context)), )*
+                _ => None,
+            }
+        }
     };
 }
 
@@ -310,36 +329,59 @@ pub fn logs_unicode(_event: Value, _context: Context) -> Out {
     Ok(Value::from("done"))
 }
 
-scf_sdk::export!(event_near_6mb);
-scf_sdk::export!(return_string);
-scf_sdk::export!(return_number);
-scf_sdk::export!(return_float);
-scf_sdk::export!(return_bool);
-scf_sdk::export!(return_null);
-scf_sdk::export!(return_nothing);
-scf_sdk::export!(return_list);
-scf_sdk::export!(return_key_order);
-scf_sdk::export!(return_unicode);
-scf_sdk::export!(context_fields);
-scf_sdk::export!(context_values);
-scf_sdk::export!(context_environment);
-scf_sdk::export!(env_from_config);
-scf_sdk::export!(env_platform);
-scf_sdk::export!(warm_globals);
-scf_sdk::export!(warm_tmp_dir);
-scf_sdk::export!(warm_after_error);
-scf_sdk::export!(fresh_after_exit);
-scf_sdk::export!(error_uncaught);
-scf_sdk::export!(error_returned);
-scf_sdk::export!(error_marshal);
-scf_sdk::export!(error_nan);
-scf_sdk::export!(error_timeout);
-scf_sdk::export!(error_memory);
-scf_sdk::export!(error_process_exit);
-scf_sdk::export!(error_response_too_large);
-scf_sdk::export!(error_message_escaping);
-scf_sdk::export!(logs_in_order);
-scf_sdk::export!(logs_before_exception);
-scf_sdk::export!(logs_long_line);
-scf_sdk::export!(logs_unicode);
-scf_sdk::export!(logs_many_lines);
+handlers!(
+    echo_nested,
+    echo_empty_object,
+    echo_empty_containers,
+    echo_string_event,
+    echo_array_event,
+    echo_unicode_bmp,
+    echo_unicode_astral,
+    echo_unicode_escaped_input,
+    echo_escapes,
+    echo_control_chars,
+    echo_html_chars,
+    echo_duplicate_keys,
+    echo_large_1mb,
+    number_big_integer,
+    number_above_2_53,
+    number_floats,
+    number_negative_zero,
+    number_extremes,
+    error_invalid_event,
+    error_invalid_event_nan,
+    echo_nested_100_deep,
+    event_near_6mb,
+    return_string,
+    return_number,
+    return_float,
+    return_bool,
+    return_null,
+    return_nothing,
+    return_list,
+    return_key_order,
+    return_unicode,
+    context_fields,
+    context_values,
+    context_environment,
+    env_from_config,
+    env_platform,
+    warm_globals,
+    warm_tmp_dir,
+    warm_after_error,
+    fresh_after_exit,
+    error_uncaught,
+    error_returned,
+    error_marshal,
+    error_nan,
+    error_timeout,
+    error_memory,
+    error_process_exit,
+    error_response_too_large,
+    error_message_escaping,
+    logs_in_order,
+    logs_before_exception,
+    logs_long_line,
+    logs_unicode,
+    logs_many_lines,
+);
