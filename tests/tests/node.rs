@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use scf_tests::{
     MANY_LINES_EVENT, Run, TempDir, check_log_shape, check_many_lines, invoke_with_env, root,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn addon_built() {
     let addon = root().join("sdk-node/index.node");
@@ -76,43 +76,6 @@ fn success_with_a_unicode_nested_event() {
     let body = run.expect_ok();
     assert_eq!(body["event"], event);
     assert!(check_log_shape(&run).is_empty());
-}
-
-#[test]
-fn the_context_has_all_eleven_fields_with_their_types() {
-    let dir = code("node-ctx", &[("index.js", ECHO)]);
-    let run = node_in(
-        dir.path(),
-        "index.echo",
-        &[
-            "--name",
-            "ctx-fn",
-            "--memory",
-            "256",
-            "--timeout",
-            "7",
-            "--env",
-            "GREETING=hi",
-        ],
-    );
-    let body = run.expect_ok();
-    let ctx = body["context"].as_object().unwrap();
-    assert_eq!(ctx.len(), 11, "methods are not enumerable: {ctx:?}");
-    assert_eq!(ctx["memory_limit_in_mb"], 256);
-    assert_eq!(ctx["time_limit_in_ms"], 7000);
-    assert_eq!(ctx["function_name"], "ctx-fn");
-    assert_eq!(ctx["function_version"], "$LATEST");
-    assert_eq!(ctx["namespace"], "default");
-    assert_eq!(ctx["request_id"], request_id(&run).as_str());
-    let environment: Value = serde_json::from_str(ctx["environment"].as_str().unwrap()).unwrap();
-    assert_eq!(environment["GREETING"], "hi");
-    assert!(
-        ctx["environ"]
-            .as_str()
-            .unwrap()
-            .split(';')
-            .any(|kv| kv == "GREETING=hi")
-    );
 }
 
 #[test]

@@ -96,47 +96,6 @@ fn success_with_a_unicode_nested_event() {
 }
 
 #[test]
-fn the_context_has_all_eleven_fields_with_their_types() {
-    let run = errors(
-        "index.echo",
-        &[
-            "--name",
-            "ctx-fn",
-            "--memory",
-            "256",
-            "--timeout",
-            "7",
-            "--env",
-            "GREETING=hi",
-        ],
-    );
-    let body = run.expect_ok();
-    let ctx = body["context"].as_object().unwrap();
-    assert_eq!(ctx.len(), 11, "{ctx:?}");
-    assert_eq!(ctx["memory_limit_in_mb"], 256);
-    assert_eq!(ctx["time_limit_in_ms"], 7000);
-    assert_eq!(ctx["function_name"], "ctx-fn");
-    assert_eq!(ctx["function_version"], "$LATEST");
-    assert_eq!(ctx["namespace"], "default");
-    for k in [
-        "request_id",
-        "environment",
-        "environ",
-        "tencentcloud_region",
-        "tencentcloud_appid",
-        "tencentcloud_uin",
-    ] {
-        assert!(ctx[k].is_string(), "{k} is a string: {ctx:?}");
-    }
-    let environment: Value = serde_json::from_str(ctx["environment"].as_str().unwrap()).unwrap();
-    assert_eq!(environment["GREETING"], "hi");
-    let rid = run.log()[0]
-        .trim_start_matches("START RequestId:")
-        .to_owned();
-    assert_eq!(ctx["request_id"], rid.as_str());
-}
-
-#[test]
 fn results_follow_json_dumps_rules() {
     let run = errors("index.returns_decimal_and_tuple", &[]);
     run.expect_ok();

@@ -53,6 +53,7 @@ exports.context_environment = async (event, context) => {
     APP_MODE: env.APP_MODE ?? null,
     EMPTY_VALUE: env.EMPTY_VALUE ?? null,
     WITH_EQUALS: env.WITH_EQUALS ?? null,
+    SCF_NAMESPACE: env.SCF_NAMESPACE ?? null,
     environ_has_app_mode: context.environ.split(';').includes('APP_MODE=conformance'),
   };
 };

@@ -95,6 +95,7 @@ def context_environment(event, context):
         "APP_MODE": env.get("APP_MODE"),
         "EMPTY_VALUE": env.get("EMPTY_VALUE"),
         "WITH_EQUALS": env.get("WITH_EQUALS"),
+        "SCF_NAMESPACE": env.get("SCF_NAMESPACE"),
         "environ_has_app_mode": "APP_MODE=conformance" in context["environ"].split(";"),
     }
 

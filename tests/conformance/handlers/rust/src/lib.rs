@@ -183,6 +183,7 @@ pub fn context_environment(_event: Value, c: Context) -> Out {
         "APP_MODE": env.get("APP_MODE"),
         "EMPTY_VALUE": env.get("EMPTY_VALUE"),
         "WITH_EQUALS": env.get("WITH_EQUALS"),
+        "SCF_NAMESPACE": env.get("SCF_NAMESPACE"),
         "environ_has_app_mode": c.environ.split(';').any(|p| p == "APP_MODE=conformance"),
     }))
 }
