@@ -374,6 +374,17 @@ mod tests {
         }
     }
 
+    /// Answers the pending `next` of `core` with the invocation `id` of `event`, which the host must run.
+    fn start(core: &mut Core, dialect: Dialect, id: &str, event: &str) -> Invocation {
+        invoked(answer(
+            core,
+            200,
+            &next_headers(dialect, id, EPOCH),
+            event,
+            Instant::now(),
+        ))
+    }
+
     /// A core of `dialect` that is ready and has asked for the next invocation.
     fn polling(dialect: Dialect, load: Result<(), FunctionError>) -> Core {
         let mut core = Core::new(&config(dialect, ""), Duration::from_micros(1500));
@@ -476,13 +487,7 @@ mod tests {
             ),
         ] {
             let mut core = polling(dialect, Ok(()));
-            invoked(answer(
-                &mut core,
-                200,
-                &next_headers(dialect, "req-1", EPOCH),
-                "{}",
-                Instant::now(),
-            ));
+            start(&mut core, dialect, "req-1", "{}");
             let post = core.outcome(Ok(b"\"hi\"".to_vec())).expect("outcome");
             assert_eq!(
                 (post.call, post.method, post.path.as_str(), &post.body[..]),
@@ -498,13 +503,7 @@ mod tests {
     fn errors_have_scf_s_canonical_body_or_lambda_s_shape_and_header() {
         let err = FunctionError::user(ErrorKind::UnhandledError, "Error: <boom>");
         let mut core = polling(Dialect::Scf, Ok(()));
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Scf, "req-1", EPOCH),
-            "{}",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Scf, "req-1", "{}");
         let post = core.outcome(Err(err.clone())).expect("outcome");
         assert_eq!(
             (post.path.as_str(), post.body.clone()),
@@ -516,13 +515,7 @@ mod tests {
         assert!(post.headers.is_empty());
 
         let mut core = polling(Dialect::Lambda, Ok(()));
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Lambda, "req-2", EPOCH),
-            "{}",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Lambda, "req-2", "{}");
         let post = core.outcome(Err(err.clone())).expect("outcome");
         assert_eq!(post.path, "/2018-06-01/runtime/invocation/req-2/error");
         assert_eq!(
@@ -541,13 +534,7 @@ mod tests {
     #[test]
     fn a_result_over_6_mb_is_posted_as_407() {
         let mut core = polling(Dialect::Scf, Ok(()));
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Scf, "r", EPOCH),
-            "{}",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Scf, "r", "{}");
         let big = vec![b'x'; scf_protocol::MAX_RESPONSE_BYTES + 1];
         let post = core.outcome(Ok(big)).expect("outcome");
         assert_eq!(post.call, Call::Error);
@@ -561,13 +548,7 @@ mod tests {
     #[test]
     fn an_invalid_event_gets_the_canonical_text_whatever_the_host_said() {
         let mut core = polling(Dialect::Scf, Ok(()));
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Scf, "r", EPOCH),
-            "{not json",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Scf, "r", "{not json");
         let post = core
             .outcome(Err(FunctionError::new(
                 ErrorKind::InvalidEvent,
@@ -632,13 +613,7 @@ mod tests {
         ));
 
         let mut core = polling(Dialect::Scf, Ok(()));
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Scf, "r", EPOCH),
-            "{}",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Scf, "r", "{}");
         core.outcome(Ok(b"1".to_vec())).expect("outcome");
         let e = answer(&mut core, 400, &[], "already answered", Instant::now())
             .expect_err("400 on a result");
@@ -687,13 +662,7 @@ mod tests {
         let mut core = Core::new(&config(Dialect::Lambda, "/.rt"), Duration::ZERO);
         let next = core.loaded(Ok(()), Duration::ZERO).expect("loaded");
         assert_eq!(next.path, "/.rt/2018-06-01/runtime/invocation/next");
-        invoked(answer(
-            &mut core,
-            200,
-            &next_headers(Dialect::Lambda, "id-9", EPOCH),
-            "{}",
-            Instant::now(),
-        ));
+        start(&mut core, Dialect::Lambda, "id-9", "{}");
         let post = core.outcome(Ok(b"1".to_vec())).expect("outcome");
         assert_eq!(
             post.path,

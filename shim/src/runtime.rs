@@ -67,15 +67,7 @@ impl Runtime {
             self.pending = Some(request);
             return Ok(());
         }
-        match self.exchange(request)? {
-            Step::Send(next) => {
-                self.pending = Some(next);
-                Ok(())
-            }
-            Step::Invoke(_) => Err(ShimError::Protocol(
-                "the core asked for an invocation in answer to init/ready".into(),
-            )),
-        }
+        self.send_then_hold(request)
     }
 
     /// Posts `outcome` (the previous invocation's, if given), then waits for the next invocation the host must
@@ -104,14 +96,21 @@ impl Runtime {
     /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it.
     pub fn post(&mut self, outcome: Outcome) -> Result<(), ShimError> {
         let request = self.core.outcome(outcome)?;
+        self.send_then_hold(request)
+    }
+
+    /// Sends `request` (ready, or a result), whose answer the core follows with the next `next`: that request
+    /// is held until [`Runtime::next`] sends it.
+    fn send_then_hold(&mut self, request: Request) -> Result<(), ShimError> {
+        let call = request.call;
         match self.exchange(request)? {
             Step::Send(next) => {
                 self.pending = Some(next);
                 Ok(())
             }
-            Step::Invoke(_) => Err(ShimError::Protocol(
-                "the core asked for an invocation in answer to a result".into(),
-            )),
+            Step::Invoke(_) => Err(ShimError::Protocol(format!(
+                "the core asked for an invocation in answer to {call:?}"
+            ))),
         }
     }
 

@@ -19,21 +19,19 @@ use serde_json::{Value, json};
 
 type Out = Result<Value, String>;
 
-/// Cases whose handler returns its event unchanged.
-macro_rules! echo {
-    ($($name:ident),* $(,)?) => {
+/// Exports every handler under its own name (the handler ABI `scf-shim` loads), and [`invoke_local`]: the
+/// same handlers through the SDK's local `invoke`, by case name, for `sdk-rust`'s conformance test.
+/// `echo: [...]` names the cases whose handler returns its event unchanged; they are defined here too.
+macro_rules! handlers {
+    (echo: [$($echo:ident),* $(,)?], $($name:ident),* $(,)?) => {
         $(
             /// Returns the event unchanged.
-            pub fn $name(event: Value, _context: Context) -> Out {
+            pub fn $echo(event: Value, _context: Context) -> Out {
                 Ok(event)
             }
         )*
+        handlers!($($echo,)* $($name),*);
     };
-}
-
-/// Exports every handler under its own name (the handler ABI `scf-shim` loads), and [`invoke_local`]: the
-/// same handlers through the SDK's local `invoke`, by case name, for `sdk-rust`'s conformance test.
-macro_rules! handlers {
     ($($name:ident),* $(,)?) => {
         $( scf_sdk::export!($name); )*
 
@@ -50,30 +48,6 @@ macro_rules! handlers {
         }
     };
 }
-
-echo!(
-    echo_nested,
-    echo_empty_object,
-    echo_empty_containers,
-    echo_string_event,
-    echo_array_event,
-    echo_unicode_bmp,
-    echo_unicode_astral,
-    echo_unicode_escaped_input,
-    echo_escapes,
-    echo_control_chars,
-    echo_html_chars,
-    echo_duplicate_keys,
-    echo_large_1mb,
-    number_big_integer,
-    number_above_2_53,
-    number_floats,
-    number_negative_zero,
-    number_extremes,
-    error_invalid_event,
-    error_invalid_event_nan,
-    echo_nested_100_deep,
-);
 
 /// `{"length": <chars of event.data>, "head": <first 8>, "tail": <last 8>}`.
 pub fn event_near_6mb(event: Value, _context: Context) -> Out {
@@ -331,27 +305,29 @@ pub fn logs_unicode(_event: Value, _context: Context) -> Out {
 }
 
 handlers!(
-    echo_nested,
-    echo_empty_object,
-    echo_empty_containers,
-    echo_string_event,
-    echo_array_event,
-    echo_unicode_bmp,
-    echo_unicode_astral,
-    echo_unicode_escaped_input,
-    echo_escapes,
-    echo_control_chars,
-    echo_html_chars,
-    echo_duplicate_keys,
-    echo_large_1mb,
-    number_big_integer,
-    number_above_2_53,
-    number_floats,
-    number_negative_zero,
-    number_extremes,
-    error_invalid_event,
-    error_invalid_event_nan,
-    echo_nested_100_deep,
+    echo: [
+        echo_nested,
+        echo_empty_object,
+        echo_empty_containers,
+        echo_string_event,
+        echo_array_event,
+        echo_unicode_bmp,
+        echo_unicode_astral,
+        echo_unicode_escaped_input,
+        echo_escapes,
+        echo_control_chars,
+        echo_html_chars,
+        echo_duplicate_keys,
+        echo_large_1mb,
+        number_big_integer,
+        number_above_2_53,
+        number_floats,
+        number_negative_zero,
+        number_extremes,
+        error_invalid_event,
+        error_invalid_event_nan,
+        echo_nested_100_deep,
+    ],
     event_near_6mb,
     return_string,
     return_number,
