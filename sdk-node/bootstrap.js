@@ -1,7 +1,8 @@
 'use strict';
-// The Node host's entry point. `scf-shim` execs `node <this file>` (same process, same environment);
-// this file loads the Rust core as a neon add-on and runs the instance loop:
-//   open (InitRuntime ends) → load the handler (InitFunction) → ready → next → invoke → respond/fail → next …
+// The Node host's entry point. `scf-shim` execs `node <this file>` (same process, same environment); this
+// file loads the Rust core as a neon add-on, whose worker thread drives the invocation core (ready, the
+// load-error replay, the context, results and their classification). What is left here is JavaScript's own:
+//   open (InitRuntime ends) → load the handler (InitFunction) → ready → [next → run it in JS → outcome] …
 // Events and results cross the add-on boundary as JSON text; JSON.parse/JSON.stringify run here, in V8.
 
 const native = require('./lib/native').load();
@@ -33,6 +34,7 @@ async function main() {
   const rt = native.open();
   const config = native.config(rt);
   logging.install();
+  logging.blockingStdio();
   process.on('uncaughtException', (err) => onFatal('Uncaught exception', err));
   process.on('unhandledRejection', (reason) => onFatal('Unhandled promise rejection', reason));
   process.on('beforeExit', () => {
@@ -45,55 +47,54 @@ async function main() {
   try {
     handler = await loadHandler(config.codeRoot, config.handler);
   } catch (e) {
-    loadError = e instanceof errors.FunctionError ? e : new errors.FunctionError('InitError', String(e), errors.traceOf(e));
+    loadError = errors.asLoadError(e);
   }
   const initFunctionMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  await native.ready(rt, initFunctionMs);
+  // With a load error the core answers every invocation itself: `next` below then never resolves.
+  await native.ready(rt, initFunctionMs, ...(loadError ? [loadError.kind, loadError.message, loadError.stackTrace] : []));
 
-  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...post)`): the worker
+  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the worker
   // thread posts it first, then waits for the next event, so the JS thread is woken once per invocation.
-  let post = [];
+  let outcome = [];
   for (;;) {
     let next;
     try {
-      next = await native.next(rt, ...post);
+      next = await native.next(rt, ...outcome);
     } catch (e) {
-      if (e && e.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: ${e.message}\n`);
-      process.exit(e && e.code === 'SCF_DISCONNECTED' ? 0 : 1); // the platform went away: nothing more to serve
+      end(e);
     }
-    post = [];
-    const [requestId, eventText, contextJson, remainingMs, postError] = next;
-    if (postError !== undefined) reportPostFailure({ message: postError });
+    const [requestId, eventText, contextJson, remainingMs] = next;
     logging.setRequestId(requestId);
-    if (loadError) {
-      post = ['fail', loadError.kind, loadError.message, loadError.stackTrace];
-      continue;
-    }
     let event;
     try {
-      if (eventText === null) throw new Error('not UTF-8');
+      if (eventText === null) throw new Error('the event is not UTF-8');
       event = JSON.parse(eventText);
-    } catch {
-      post = ['fail', 'InvalidEvent', '', '']; // the core derives the canonical message
+    } catch (e) {
+      outcome = ['fail', 'InvalidEvent', String(e && e.message), '']; // the core words the canonical message
       continue;
     }
     const inv = new Invocation(handler, event, JSON.parse(contextJson), Date.now() + remainingMs);
     current = inv;
-    const outcome = await inv.run();
+    const done = await inv.run();
     current = null;
-    const e = outcome.error;
-    post = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', outcome.body];
+    const e = done.error;
+    outcome = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body];
     if (exitAfterPost) {
-      await (e ? native.fail(rt, e.kind, e.message, e.stackTrace) : native.respond(rt, outcome.body)).catch(reportPostFailure);
+      await native.post(rt, ...outcome).catch((err) => {
+        if (err && err.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: posting the result failed: ${err.message}\n`);
+      });
       console.error('Uncaught exception during the invocation: the error was reported and the instance exits');
       process.exit(1);
     }
   }
 }
 
-function reportPostFailure(e) {
-  if (e && e.code === 'SCF_DISCONNECTED') return; // the next long poll sees it too and ends the loop
-  process.stderr.write(`scf-sdk bootstrap: posting the result failed: ${e && e.message}\n`);
+/** The add-on's worker cannot go on: the platform went away (exit 0), or it broke the protocol or the worker
+ * panicked (the core has reported what it could; exit 1 so the platform replaces the instance). */
+function end(e) {
+  if (e && e.code === 'SCF_DISCONNECTED') process.exit(0);
+  process.stderr.write(`scf-sdk bootstrap: ${e && e.message}\n`);
+  process.exit(1);
 }
 
 main().catch((e) => {

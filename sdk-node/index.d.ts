@@ -172,7 +172,7 @@ export interface CLBEvent {
 
 // ---- errors -------------------------------------------------------------------------------------------------
 
-/** errorType names of the taxonomy (see docs/errors.md). */
+/** errorType names of the taxonomy (see docs/errors.md; test/invoke.test.js checks this list against the core's). */
 export type ErrorType =
   | 'HandledError'
   | 'UnhandledError'
@@ -190,12 +190,14 @@ export type ErrorType =
   | 'SyntaxError'
   | 'InitError'
   | 'InitTimeout'
+  | 'BootstrapError'
+  | 'PortBindingFailed'
   | 'InvalidEvent'
   | 'RequestTooLarge'
   | 'ResponseTooLarge'
   | 'InternalError';
 
-/** errorType → statusCode. */
+/** errorType → statusCode, from the core (the add-on). */
 export declare const ErrorKinds: Readonly<Record<ErrorType, number>>;
 
 /** What a local invocation gave, as the caller would see it. */

@@ -1,7 +1,7 @@
 'use strict';
 // scf-sdk: the Node SDK for SCF-style functions.
-// - `invoke(handler, event, context?, options?)`: run a handler locally, with production's marshalling
-//   and error classification (for unit tests);
+// - `invoke(handler, event, context?, options?)`: run a handler locally through production's path (the same
+//   loader and invoker as the bootstrap, and the core's outcome rule and error bodies, from the add-on);
 // - `apiGatewayResponse(body, options?)`: the API Gateway trigger's response shape;
 // - the error taxonomy (`ErrorKinds`, `InvokeError`).
 // Types: index.d.ts (CommonJS) and index.d.mts (ES module).
@@ -12,7 +12,7 @@ const errors = require('./lib/errors');
 const { loadHandler } = require('./lib/handler');
 const { Invocation } = require('./lib/invocation');
 const { apiGatewayResponse } = require('./lib/apigw');
-const native = require('./lib/native');
+const native = require('./lib/native').load();
 
 /** A failed local invocation: the same errorType, statusCode and body production would give. */
 class InvokeError extends Error {
@@ -31,15 +31,13 @@ class InvokeError extends Error {
 /** The eleven context fields with local defaults, overridden by `overrides`. */
 function defaultContext(overrides = {}) {
   const namespace = overrides.namespace ?? 'default';
-  const env = { SCF_NAMESPACE: namespace };
+  const [environment, environ] = native.encodeEnvironment([['SCF_NAMESPACE', namespace]]);
   return {
     memory_limit_in_mb: 128,
     time_limit_in_ms: 3000,
     request_id: crypto.randomUUID(),
-    environment: JSON.stringify(env),
-    environ: Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(';'),
+    environment,
+    environ,
     function_version: '$LATEST',
     function_name: 'local',
     namespace,
@@ -50,13 +48,22 @@ function defaultContext(overrides = {}) {
   };
 }
 
-function errorBody(err, requestId) {
-  const addon = native.tryLoad();
-  if (addon && typeof addon.errorBody === 'function') {
-    return addon.errorBody(err.kind, err.message, err.stackTrace, requestId);
-  }
-  return errors.toBody(err, requestId);
+/** What the caller of production gets for this outcome (the core's rule: the 6 MB limit, the error body). */
+function settled(requestId, eventText, outcome) {
+  const r = native.settle(requestId, eventText, ...outcome);
+  if (r.ok) return { ok: true, statusCode: 200, body: r.body, requestId };
+  return {
+    ok: false,
+    statusCode: r.statusCode,
+    body: r.body,
+    requestId,
+    errorType: r.kind,
+    errorMessage: r.message,
+    stackTrace: r.stackTrace,
+  };
 }
+
+const failed = (e) => ['fail', e.kind, e.message, e.stackTrace];
 
 /**
  * Runs a handler once and reports what the caller would see.
@@ -66,26 +73,6 @@ function errorBody(err, requestId) {
 async function invokeRaw(handler, event, context = {}, options = {}) {
   const fields = defaultContext(context);
   const requestId = fields.request_id;
-  const fail = (err) => ({
-    ok: false,
-    statusCode: errors.STATUS[err.kind] ?? 500,
-    body: errorBody(err, requestId),
-    requestId,
-    errorType: err.kind,
-    errorMessage: err.message,
-    stackTrace: err.stackTrace,
-  });
-
-  let resolved;
-  if (typeof handler === 'function') {
-    resolved = { fn: handler, thisArg: undefined };
-  } else {
-    try {
-      resolved = await loadHandler(path.resolve(options.codeRoot ?? process.cwd()), handler);
-    } catch (e) {
-      return fail(e instanceof errors.FunctionError ? e : new errors.FunctionError('InitError', String(e), errors.traceOf(e)));
-    }
-  }
 
   // The event crosses as JSON text, as in production.
   let text;
@@ -95,11 +82,23 @@ async function invokeRaw(handler, event, context = {}, options = {}) {
     text = JSON.stringify(event === undefined ? null : event);
     if (text === undefined) throw new TypeError('invoke(): the event has no JSON form');
   }
+
+  let resolved;
+  if (typeof handler === 'function') {
+    resolved = { fn: handler, thisArg: undefined };
+  } else {
+    try {
+      resolved = await loadHandler(path.resolve(options.codeRoot ?? process.cwd()), handler);
+    } catch (e) {
+      return settled(requestId, text, failed(errors.asLoadError(e)));
+    }
+  }
+
   let parsed;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    return fail(new errors.FunctionError('InvalidEvent', `Invalid event: not a JSON document (${e.message})`, ''));
+    return settled(requestId, text, ['fail', 'InvalidEvent', String(e.message), '']);
   }
 
   const limitMs = options.timeoutMs ?? fields.time_limit_in_ms;
@@ -111,10 +110,7 @@ async function invokeRaw(handler, event, context = {}, options = {}) {
   } finally {
     clearTimeout(timer);
   }
-  if (outcome.error) return fail(outcome.error);
-  const size = Buffer.byteLength(outcome.body);
-  if (size > errors.MAX_RESPONSE_BYTES) return fail(errors.responseTooLarge(size));
-  return { ok: true, statusCode: 200, body: outcome.body, requestId };
+  return settled(requestId, text, outcome.error ? failed(outcome.error) : ['respond', outcome.body]);
 }
 
 /**

@@ -109,11 +109,7 @@ impl ErrorDoc {
                 FunctionError::new(ErrorKind::MarshalError, self.error_message, "")
             }
             Some(ErrorKind::InvalidEvent) => {
-                if serde_json::from_slice::<serde::de::IgnoredAny>(event).is_err() {
-                    FunctionError::invalid_event(event)
-                } else {
-                    FunctionError::new(ErrorKind::InvalidEvent, self.error_message, "")
-                }
+                FunctionError::new(ErrorKind::InvalidEvent, self.error_message, "").for_event(event)
             }
             _ => FunctionError::user(ErrorKind::UnhandledError, trace),
         }

@@ -6,7 +6,7 @@
 //! through this one model, so a dialect is an encoding, not another code path.
 
 /// One call an instance makes to the platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     /// Initialisation finished; the instance can take invocations. (SCF: `POST /runtime/init/ready`.
     /// Lambda has no such call: the first `next` means ready.)

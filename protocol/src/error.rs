@@ -177,6 +177,16 @@ impl FunctionError {
         )
     }
 
+    /// 443: the handler's attribute `name` of the file `file` exists but is not a function; `what` says what it
+    /// is, in the language's own words (`a number`, `an object of type 'int'`).
+    pub fn handler_not_callable(name: &str, file: &str, what: &str) -> Self {
+        Self::new(
+            ErrorKind::HandlerNotCallable,
+            format!("Handler '{name}' of '{file}' is not callable: it is {what}"),
+            "",
+        )
+    }
+
     /// 443: the handler string is malformed.
     pub fn malformed_handler(handler: &str, why: &str) -> Self {
         Self::new(
@@ -207,6 +217,18 @@ impl FunctionError {
             format!("Invalid event: not a JSON document ({detail})"),
             "",
         )
+    }
+
+    /// This error as reported for `event`: an `InvalidEvent` about an event that is not JSON gets the canonical
+    /// wording of [`FunctionError::invalid_event`], whatever the host said (so every language gives the same
+    /// text); one about a JSON event that does not fit a handler's type keeps its message (the deserialiser's).
+    pub fn for_event(self, event: &[u8]) -> FunctionError {
+        if self.kind == ErrorKind::InvalidEvent
+            && serde_json::from_slice::<serde::de::IgnoredAny>(event).is_err()
+        {
+            return FunctionError::invalid_event(event);
+        }
+        self
     }
 
     /// 407: the result is larger than the platform returns.
@@ -294,6 +316,23 @@ impl FunctionError {
     }
 }
 
+/// The outcome of one invocation as the caller sees it, from what the host produced for `event`: a result over
+/// [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES) becomes a 407, an error is reported
+/// [`for the event`](FunctionError::for_event). Every host's outcome goes through this one rule, in production
+/// (the shim's core) and in each SDK's local `invoke`.
+pub fn settle<B: AsRef<[u8]>>(
+    event: &[u8],
+    outcome: Result<B, FunctionError>,
+) -> Result<B, FunctionError> {
+    match outcome {
+        Ok(body) if body.as_ref().len() > crate::MAX_RESPONSE_BYTES => {
+            Err(FunctionError::response_too_large(body.as_ref().len()))
+        }
+        Ok(body) => Ok(body),
+        Err(e) => Err(e.for_event(event)),
+    }
+}
+
 /// Seconds as the platform prints them: whole numbers without a fraction.
 fn fmt_secs(secs: f64) -> String {
     if secs.fract() == 0.0 {
@@ -339,6 +378,10 @@ mod tests {
             "'module' object has no attribute 'x'"
         );
         assert_eq!(
+            FunctionError::handler_not_callable("h", "index", "a number").message,
+            "Handler 'h' of 'index' is not callable: it is a number"
+        );
+        assert_eq!(
             FunctionError::module_not_found("y").message,
             "global name 'y' is not defined"
         );
@@ -362,6 +405,38 @@ mod tests {
             "{}",
             e.message
         );
+    }
+}
+
+#[cfg(test)]
+mod settle_tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_and_the_invalid_event_wording_apply_to_every_outcome() {
+        assert_eq!(
+            settle(b"{}", Ok::<_, FunctionError>(b"1".to_vec())),
+            Ok(b"1".to_vec())
+        );
+        let big = vec![b'x'; crate::MAX_RESPONSE_BYTES + 1];
+        let e = settle(b"{}", Ok(big)).expect_err("too large");
+        assert_eq!(e.kind, ErrorKind::ResponseTooLarge);
+        assert_eq!(e.message, RESPONSE_TOO_LARGE_MESSAGE);
+        let exact = vec![b'x'; crate::MAX_RESPONSE_BYTES];
+        assert!(
+            settle(b"{}", Ok(exact)).is_ok(),
+            "the limit itself is allowed"
+        );
+        // A host's own words for a non-JSON event are replaced by the canonical text …
+        let host = FunctionError::new(ErrorKind::InvalidEvent, "Unexpected token n", "");
+        let e = settle::<Vec<u8>>(b"{not json", Err(host)).expect_err("invalid");
+        assert_eq!(e, FunctionError::invalid_event(b"{not json"));
+        // … while a JSON event that does not fit a type keeps the deserialiser's message.
+        let typed = FunctionError::new(ErrorKind::InvalidEvent, "missing field `n`", "");
+        let e = settle::<Vec<u8>>(b"{}", Err(typed.clone())).expect_err("typed");
+        assert_eq!(e, typed);
+        let user = FunctionError::user(ErrorKind::UnhandledError, "trace");
+        assert_eq!(settle::<Vec<u8>>(b"{bad", Err(user.clone())), Err(user));
     }
 }
 

@@ -1,38 +1,15 @@
 'use strict';
-// The error taxonomy as seen from JavaScript: kind names, status codes and canonical messages.
-// The Rust core (crate scf-protocol, src/error.rs) is the truth; this file mirrors it so that the local
-// `invoke()` helper classifies exactly as production does even where the add-on is not built. In
-// production the caller-visible body is always rendered by the core (`FunctionError::to_body`).
+// Errors as JavaScript sees them. The taxonomy itself (kinds, status codes, canonical messages, the body and
+// its escaping) is the Rust core's and comes from the add-on; what is here is JavaScript's own: an Error
+// class to throw and catch, and the language-native `stackTrace` (a thrown value's trace, the SDK's own frames
+// trimmed).
 
+const path = require('node:path');
 const util = require('node:util');
+const native = require('./native').load();
 
-/** errorType name → statusCode (scf-protocol `ErrorKind`). */
-const STATUS = Object.freeze({
-  HandledError: 430,
-  UnhandledError: 430,
-  MarshalError: 430,
-  ConcurrencyLimit: 432,
-  Timeout: 433,
-  MemoryLimitExceeded: 434,
-  FunctionNotFound: 435,
-  InvalidParameter: 436,
-  HandlerNotFound: 437,
-  ProcessExit: 439,
-  ModuleNotFound: 443,
-  MalformedHandler: 443,
-  HandlerNotCallable: 443,
-  SyntaxError: 443,
-  InitError: 443,
-  InitTimeout: 450,
-  InvalidEvent: 400,
-  RequestTooLarge: 406,
-  ResponseTooLarge: 407,
-  InternalError: 500,
-});
-
-const USER_CODE_EXCEPTION = 'user code exception caught';
-const RESPONSE_TOO_LARGE_MESSAGE = 'The size of response exceeds the upper limit (6MB)';
-const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+/** errorType name → statusCode, from the core. */
+const STATUS = native.KINDS;
 
 /**
  * A classified failure: what crosses into the core as (kind, message, stack).
@@ -47,28 +24,42 @@ class FunctionError extends Error {
     super(message);
     this.name = 'FunctionError';
     this.kind = kind;
-    this.statusCode = STATUS[kind] ?? 500;
+    this.statusCode = STATUS[kind] ?? STATUS.InternalError;
     this.stackTrace = stackTrace ?? '';
+  }
+
+  /** A FunctionError from the core's `{kind, message, stackTrace}`. */
+  static from(e) {
+    return new FunctionError(e.kind, e.message, e.stackTrace);
   }
 }
 
-const user = (kind, stackTrace) => new FunctionError(kind, USER_CODE_EXCEPTION, stackTrace);
-const handlerNotFound = (name, stack = '') =>
-  new FunctionError('HandlerNotFound', `'module' object has no attribute '${name}'`, stack);
-const moduleNotFound = (name, stack = '') =>
-  new FunctionError('ModuleNotFound', `global name '${name}' is not defined`, stack);
-const malformedHandler = (handler, why) =>
-  new FunctionError('MalformedHandler', `Bad handler '${handler}': ${why}`, '');
-const marshal = (detail) => new FunctionError('MarshalError', `Unable to marshal response: ${detail}`, '');
-const responseTooLarge = (len) =>
-  new FunctionError(
-    'ResponseTooLarge',
-    RESPONSE_TOO_LARGE_MESSAGE,
-    `response of ${len} bytes; the limit is ${MAX_RESPONSE_BYTES} bytes`,
-  );
-const timeout = (secs) => new FunctionError('Timeout', `Invoking task timed out after ${secs} seconds`, '');
+// The canonical errors, worded by the core.
+const user = (kind, stackTrace) => FunctionError.from(native.userError(kind, stackTrace));
+const handlerNotFound = (name) => FunctionError.from(native.handlerNotFound(name));
+const handlerNotCallable = (name, module, what) => FunctionError.from(native.handlerNotCallable(name, module, what));
+const moduleNotFound = (name, stack = '') => {
+  const e = FunctionError.from(native.moduleNotFound(name));
+  e.stackTrace = stack;
+  return e;
+};
+const marshal = (detail) => FunctionError.from(native.marshalError(detail));
+const timeout = (secs) => FunctionError.from(native.timeout(secs));
 
-const path = require('node:path');
+/**
+ * The handler string split as Node resolves it (module before the first dot, then a property path), by the
+ * core's one parser; a malformed string throws its `MalformedHandler` FunctionError.
+ * @param {string} handler
+ * @returns {{module: string, path: string[]}}
+ */
+function parseHandler(handler) {
+  try {
+    return native.parseHandler(String(handler ?? ''));
+  } catch (e) {
+    if (e && typeof e.kind === 'string') throw new FunctionError(e.kind, e.message, e.stackTrace);
+    throw e;
+  }
+}
 
 const SDK = path.resolve(__dirname, '..');
 const RUNTIME_FILES = [path.join(SDK, 'lib') + path.sep, path.join(SDK, 'bootstrap.js'), path.join(SDK, 'index.js')];
@@ -98,36 +89,23 @@ function traceOf(value) {
   return `Uncaught ${util.inspect(value, { depth: 4, breakLength: Infinity })}`;
 }
 
-/** Go's encoding/json escaping (scf-protocol json.rs), for the fallback body below. */
-function goString(s) {
-  return JSON.stringify(String(s)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * The caller-visible body, byte-identical to `FunctionError::to_body` (used only when the add-on is absent).
- * @param {FunctionError} err
- * @param {string} requestId
- */
-function toBody(err, requestId) {
-  return (
-    `{"errorCode":-1,"errorMessage":${goString(err.message)},"errorType":${goString(err.kind)},` +
-    `"requestId":${goString(requestId)},"stackTrace":${goString(err.stackTrace)},"statusCode":${STATUS[err.kind] ?? 500}}`
-  );
+/** Anything thrown while loading a function, as a FunctionError (InitError unless already classified). */
+function asLoadError(e) {
+  return e instanceof FunctionError ? e : new FunctionError('InitError', String(e), traceOf(e));
 }
 
 module.exports = {
   STATUS,
-  USER_CODE_EXCEPTION,
-  MAX_RESPONSE_BYTES,
+  MAX_RESPONSE_BYTES: native.MAX_RESPONSE_BYTES,
   FunctionError,
   user,
   handlerNotFound,
+  handlerNotCallable,
   moduleNotFound,
-  malformedHandler,
   marshal,
-  responseTooLarge,
   timeout,
+  parseHandler,
   traceOf,
   trimRuntimeFrames,
-  toBody,
+  asLoadError,
 };

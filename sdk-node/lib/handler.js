@@ -4,7 +4,8 @@
 //
 // Rules (those of the best Node peer, aws-lambda-ric):
 // - module = the text before the FIRST dot (it may contain `/`), the rest is a property path
-//   (`index.handlers.main`); `..` anywhere, an absolute module path or an empty part is refused;
+//   (`index.handlers.main`); the core parses it (`..` anywhere, an absolute module path or an empty part is
+//   refused, with the same texts as in every language);
 // - load order: the extensionless file; `<module>.js` (ES module when the nearest package.json says
 //   `"type": "module"`, CommonJS otherwise); `<module>.mjs`; `<module>.cjs`; a directory (its index);
 //   finally `require.resolve` from the code root (a handler inside node_modules);
@@ -21,28 +22,7 @@ const errors = require('./errors');
  * @param {string} handler e.g. "index.main_handler", "dir/app.handlers.main"
  * @returns {{module: string, path: string[]}}
  */
-function parseHandler(handler) {
-  if (typeof handler !== 'string' || handler.length === 0) {
-    throw errors.malformedHandler(String(handler ?? ''), 'the handler is empty');
-  }
-  if (handler.includes('..')) {
-    throw errors.malformedHandler(handler, "'..' is not allowed in a handler");
-  }
-  if (handler.startsWith('/') || handler.startsWith('\\')) {
-    throw errors.malformedHandler(handler, 'the file must be relative to the code root');
-  }
-  const dot = handler.indexOf('.');
-  if (dot < 0) {
-    throw errors.malformedHandler(handler, "expected 'file.function'");
-  }
-  const module = handler.slice(0, dot);
-  const rest = handler.slice(dot + 1);
-  const segments = rest.split('.');
-  if (module.length === 0 || module.endsWith('/') || segments.some((s) => s.length === 0)) {
-    throw errors.malformedHandler(handler, "expected 'file.function'");
-  }
-  return { module, path: segments };
-}
+const parseHandler = errors.parseHandler;
 
 function isFile(p) {
   try {
@@ -207,11 +187,7 @@ async function loadHandler(codeRoot, handler) {
   const name = parsed.path.join('.');
   if (!found) throw errors.handlerNotFound(name);
   if (typeof found.fn !== 'function') {
-    throw new errors.FunctionError(
-      'HandlerNotCallable',
-      `Handler '${name}' of '${parsed.module}' is not callable: it is ${describe(found.fn)}`,
-      '',
-    );
+    throw errors.handlerNotCallable(name, parsed.module, describe(found.fn));
   }
   return { fn: found.fn, thisArg: found.parent, file: loaded.file };
 }

@@ -11,7 +11,8 @@
 //   `context.*` answer at once (as the AWS client does);
 // - otherwise (sync function): its return value is the result, unless it already answered through
 //   `context.*`; `undefined` becomes `null`.
-// A promise that never settles, or a callback never called, once the loop is empty → UnhandledError.
+// A promise that never settles, or a callback never called, once the loop is empty → UnhandledError (its
+// stackTrace says which).
 
 const errors = require('./errors');
 const util = require('node:util');
@@ -176,11 +177,11 @@ class Invocation {
       this._succeed(this.pendingResult);
       return;
     }
-    const message =
+    const why =
       this.mode === 'promise'
         ? "The handler's promise never settled and the event loop is empty: nothing is left that could settle it"
         : 'The handler never called its callback (or context.succeed/fail/done) and the event loop is empty';
-    this._settle({ error: new errors.FunctionError('UnhandledError', message, '') });
+    this._settle({ error: errors.user('UnhandledError', why) });
   }
 
   /**

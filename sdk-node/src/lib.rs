@@ -1,57 +1,87 @@
 //! `scf-sdk-node`: the shim core as a Node.js add-on (`index.node`), loaded by the Node SDK's `bootstrap.js`.
 //!
-//! It wraps [`scf_shim::Runtime`] (pull style: ready / next / respond / fail). The runtime's calls block
-//! (`next` is a long poll), so the runtime lives on a worker thread that owns it; every call from JavaScript
-//! is a command sent to that thread and answered by settling a Promise through a neon [`Channel`]. Each
-//! pending call holds a referenced channel, so Node's event loop stays alive exactly while a call is
-//! pending: between calls (while a handler runs) the add-on keeps nothing alive, which is what lets the
-//! bootstrap notice that the event loop has drained (`callbackWaitsForEmptyEventLoop`).
+//! Two halves:
+//! - **The instance.** A worker thread owns a [`scf_shim::Runtime`], the blocking driver of the invocation
+//!   core ([`scf_shim::core`]): the same machine `scf-shim`'s own loop and the Python module drive. Its calls
+//!   block (`next` is a long poll), so every call from JavaScript is a command sent to that thread and answered
+//!   by settling a Promise through a neon [`Channel`]. A pending call holds a referenced channel, so Node's
+//!   event loop stays alive exactly while a call is pending: between calls (while a handler runs) the add-on
+//!   keeps nothing alive, which is what lets the bootstrap notice that the event loop has drained
+//!   (`callbackWaitsForEmptyEventLoop`). The worker's work runs under `catch_unwind`: a panic settles the
+//!   pending promise with an `InternalError` (500), which the core first posts for the invocation in flight.
+//! - **The taxonomy.** What JavaScript needs of the rules, from the one Rust copy: kind names → status codes,
+//!   the canonical errors, the caller-visible body, the outcome rule (the 6 MB limit, the `InvalidEvent`
+//!   text) and handler parsing ([`scf_shim::HandlerName::parse_module_path`]).
 //!
 //! Events and results cross as JSON **text**: `JSON.parse`/`JSON.stringify` happen in V8.
 //!
-//! JavaScript API (all used by `bootstrap.js`, documented in `docs/node.md`):
-//! - `open() → handle` — reads the configuration and connects (the end of InitRuntime); throws on failure;
+//! JavaScript API (documented in `docs/node.md`). An error crosses as `(kind, message, stack)`; an outcome as
+//! `'respond', body` or `'fail', kind, message, stack`; a classified error comes back as
+//! `{kind, message, stackTrace, statusCode}`.
+//! - `open() → handle`: reads the configuration and connects (the end of InitRuntime); throws on failure;
 //! - `config(handle) → {handler, runtime, codeRoot}`;
-//! - `ready(handle, initFunctionMs) → Promise<void>`;
-//! - `next(handle[, post…]) → Promise<[requestId, eventText | null, contextJson, remainingMs, postError?]>`
-//!   (`null`: not UTF-8). With `post` = `'respond', body` or `'fail', kind, message, stack` it first posts the
-//!   previous invocation's outcome: one call and one wake-up of the JS thread per invocation instead of two;
-//!   a failed post that did not end the connection comes back as `postError`;
-//! - `respond(handle, body) → Promise<void>` (the core applies the 6 MB limit);
-//! - `fail(handle, kind, message, stack) → Promise<void>` (kind `InvalidEvent`: the core words the message);
-//! - `errorBody(kind, message, stack, requestId) → string` — the caller-visible error body.
+//! - `ready(handle, initFunctionMs[, kind, message, stack]) → Promise<void>`: the function loaded (or failed
+//!   to, with that error: the core then answers every invocation with it, and `next` never resolves);
+//! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, contextJson, remainingMs]>` (`null`: not
+//!   UTF-8): posts the previous invocation's outcome first, so the JS thread is woken once per invocation;
+//! - `post(handle, outcome…) → Promise<void>`: posts an outcome and waits only for it to be accepted;
+//!   rejections carry `code`: `SCF_DISCONNECTED` (the platform went away), `SCF_RUNTIME_API` (it broke the
+//!   protocol), `SCF_INTERNAL` (the worker panicked; `kind` `InternalError`, `statusCode` 500);
+//! - `KINDS` (`{errorType: statusCode}`), `MAX_RESPONSE_BYTES`;
+//! - `errorBody(kind, message, stack, requestId) → string`: the caller-visible body;
+//! - `settle(requestId, eventText, outcome…) → {ok, statusCode, body, …}`: what the caller of production gets for
+//!   that outcome (for the local `invoke()`);
+//! - `parseHandler(handler) → {module, path}` (throws a `MalformedHandler` error);
+//! - `handlerNotFound(name)`, `handlerNotCallable(name, module, what)`, `moduleNotFound(name)`,
+//!   `marshalError(detail)`, `userError(kind, trace)`,
+//!   `timeout(seconds)`, `invalidEvent(eventText)`: the canonical errors;
+//! - `encodeEnvironment([[key, value], …]) → [environment, environ]`: the context's environment views.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use neon::prelude::*;
 use neon::types::Deferred;
-use scf_shim::protocol::{ErrorKind, FunctionError};
-use scf_shim::{Config, Invocation, Runtime, ShimError};
+use scf_shim::protocol::error::settle as settle_outcome;
+use scf_shim::protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
+use scf_shim::{Config, HandlerName, Invocation, Outcome, Runtime, ShimError};
 
-/// A call from JavaScript, with the promise it settles.
+/// A call from JavaScript.
 enum Command {
-    Ready(Duration),
-    /// Post the previous outcome (if any), then wait for the next invocation.
-    Next(Option<Post>),
-    Post(Post),
-}
-
-/// The outcome of the current invocation.
-enum Post {
-    Respond(String),
-    Fail {
-        kind: String,
-        message: String,
-        stack: String,
+    Ready {
+        init_function: Duration,
+        loaded: Result<(), FunctionError>,
     },
+    /// Post the previous outcome (if any), then wait for the next invocation.
+    Next(Option<Outcome>),
+    Post(Outcome),
 }
 
 struct Call {
     command: Command,
     deferred: Deferred,
     channel: Channel,
+}
+
+/// Why a call failed, as JavaScript sees it (`err.code`).
+#[derive(Clone, Copy)]
+enum Failure {
+    Disconnected,
+    RuntimeApi,
+    Internal,
+}
+
+impl Failure {
+    fn code(self) -> &'static str {
+        match self {
+            Failure::Disconnected => "SCF_DISCONNECTED",
+            Failure::RuntimeApi => "SCF_RUNTIME_API",
+            Failure::Internal => "SCF_INTERNAL",
+        }
+    }
 }
 
 /// What a call produced, turned into a JavaScript value on the JS thread.
@@ -63,12 +93,10 @@ enum Reply {
         event: bytes::Bytes,
         context: String,
         remaining_ms: f64,
-        /// Why posting the previous outcome failed, when it did without ending the connection.
-        post_error: Option<String>,
     },
     Failed {
         message: String,
-        disconnected: bool,
+        failure: Failure,
     },
 }
 
@@ -90,7 +118,11 @@ fn kind_of(kind: &str) -> ErrorKind {
 fn failed(e: &ShimError) -> Reply {
     Reply::Failed {
         message: e.to_string(),
-        disconnected: e.is_disconnect(),
+        failure: if e.is_disconnect() {
+            Failure::Disconnected
+        } else {
+            Failure::RuntimeApi
+        },
     }
 }
 
@@ -99,161 +131,177 @@ fn failed(e: &ShimError) -> Reply {
 /// time. Used by `sdk-node/bench/bench.js`; unset, it costs one branch per invocation.
 const TIMINGS_ENV: &str = "SCF_NODE_TIMINGS";
 
+/// Set by the hidden `__panicOnNextPost()`: the worker panics when it next posts an outcome (the test of the
+/// panic path; one atomic load per post otherwise).
+static PANIC_ON_NEXT_POST: AtomicBool = AtomicBool::new(false);
+
 /// The worker thread: owns the runtime, serves calls in order.
-fn serve(mut runtime: Runtime, calls: &mpsc::Receiver<Call>) {
-    let mut current: Option<Invocation> = None;
-    let mut timings = std::env::var_os(TIMINGS_ENV).and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .ok()
-    });
-    let mut arrived = Instant::now();
-    while let Ok(Call {
-        command,
-        deferred,
-        channel,
-    }) = calls.recv()
-    {
+struct Worker {
+    runtime: Runtime,
+    timings: Option<std::fs::File>,
+    arrived: Instant,
+    /// Set once the worker panicked: the runtime's state is unknown, every later call is refused.
+    poisoned: Option<String>,
+}
+
+impl Worker {
+    fn serve(mut self, calls: &mpsc::Receiver<Call>) {
+        while let Ok(Call {
+            command,
+            deferred,
+            channel,
+        }) = calls.recv()
+        {
+            let reply = match &self.poisoned {
+                Some(message) => Reply::Failed {
+                    message: message.clone(),
+                    failure: Failure::Internal,
+                },
+                None => match catch_unwind(AssertUnwindSafe(|| self.handle(command))) {
+                    Ok(reply) => reply,
+                    Err(payload) => self.panicked(payload.as_ref()),
+                },
+            };
+            deferred.settle_with(&channel, move |mut cx| reply.into_js(&mut cx));
+            // `channel` drops here: once its settle closure has run, the event loop is free to drain again.
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Reply {
         if let (Some(file), Command::Post(_) | Command::Next(Some(_))) =
-            (timings.as_mut(), &command)
+            (self.timings.as_mut(), &command)
         {
             use std::io::Write as _;
-            let _ = writeln!(file, "{}", arrived.elapsed().as_nanos());
+            let _ = writeln!(file, "{}", self.arrived.elapsed().as_nanos());
         }
-        let reply = match command {
-            Command::Ready(init_function) => match runtime.ready(init_function) {
+        if matches!(command, Command::Post(_) | Command::Next(Some(_)))
+            && PANIC_ON_NEXT_POST.swap(false, Ordering::Relaxed)
+        {
+            panic!("a panic asked for by __panicOnNextPost()");
+        }
+        match command {
+            Command::Ready {
+                init_function,
+                loaded,
+            } => match self.runtime.ready(loaded, init_function) {
                 Ok(()) => Reply::Done,
                 Err(e) => failed(&e),
             },
-            Command::Next(post) => {
-                let post_error = match post.map(|p| send_post(&mut runtime, &mut current, p)) {
-                    Some(Err(e)) if e.is_disconnect() => Some(Err(failed(&e))),
-                    Some(Err(e)) => Some(Ok(e.to_string())),
-                    Some(Ok(())) | None => None,
-                };
-                match post_error {
-                    Some(Err(reply)) => reply,
-                    post_error => match runtime.next() {
-                        Ok(inv) => {
-                            arrived = Instant::now();
-                            let reply = Reply::Invocation {
-                                request_id: inv.request_id.clone(),
-                                event: inv.event.clone(),
-                                context: inv.context.to_json(),
-                                remaining_ms: inv
-                                    .deadline
-                                    .saturating_duration_since(Instant::now())
-                                    .as_secs_f64()
-                                    * 1000.0,
-                                post_error: post_error.and_then(Result::ok),
-                            };
-                            current = Some(inv);
-                            reply
-                        }
-                        Err(e) => failed(&e),
-                    },
+            Command::Next(outcome) => match self.runtime.next(outcome) {
+                Ok(inv) => {
+                    self.arrived = Instant::now();
+                    invocation_reply(inv)
                 }
-            }
-            Command::Post(post) => match send_post(&mut runtime, &mut current, post) {
+                Err(e) => failed(&e),
+            },
+            Command::Post(outcome) => match self.runtime.post(outcome) {
                 Ok(()) => Reply::Done,
                 Err(e) => failed(&e),
             },
-        };
-        deferred.settle_with(&channel, move |mut cx| -> JsResult<JsValue> {
-            match reply {
-                Reply::Done => Ok(cx.undefined().upcast()),
-                Reply::Invocation {
-                    request_id,
-                    event,
-                    context,
-                    remaining_ms,
-                    post_error,
-                } => {
-                    let out = cx.empty_array();
-                    let v = cx.string(request_id);
-                    out.set(&mut cx, 0, v)?;
-                    let v: Handle<JsValue> = match std::str::from_utf8(&event) {
-                        Ok(text) => cx.string(text).upcast(),
-                        Err(_) => cx.null().upcast(),
-                    };
-                    out.set(&mut cx, 1, v)?;
-                    let v = cx.string(context);
-                    out.set(&mut cx, 2, v)?;
-                    let v = cx.number(remaining_ms);
-                    out.set(&mut cx, 3, v)?;
-                    if let Some(message) = post_error {
-                        let v = cx.string(message);
-                        out.set(&mut cx, 4, v)?;
-                    }
-                    Ok(out.upcast())
-                }
-                Reply::Failed {
-                    message,
-                    disconnected,
-                } => {
-                    let err = cx.error(message)?;
-                    let code = cx.string(if disconnected {
-                        "SCF_DISCONNECTED"
-                    } else {
-                        "SCF_RUNTIME_API"
-                    });
-                    err.set(&mut cx, "code", code)?;
-                    cx.throw(err)
-                }
-            }
-        });
-        // `channel` drops here: once its settle closure has run, the event loop is free to drain again.
+        }
     }
-}
 
-/// Posts the current invocation's outcome.
-fn send_post(
-    runtime: &mut Runtime,
-    current: &mut Option<Invocation>,
-    post: Post,
-) -> Result<(), ShimError> {
-    let Some(inv) = current.take() else {
-        return Err(ShimError::Protocol(
-            "no invocation is in progress (respond/fail must follow next)".into(),
-        ));
-    };
-    match post {
-        Post::Respond(body) => runtime.respond(&inv, body.as_bytes()),
-        Post::Fail {
-            kind,
+    /// A panic during a call: the invocation in flight (if the runtime still has one) is answered with an
+    /// `InternalError`, and the worker refuses everything from now on.
+    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) -> Reply {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        let err = FunctionError::internal(format!("the Node.js add-on's worker panicked: {what}"));
+        if self.runtime.is_running() {
+            let runtime = &mut self.runtime;
+            let _ = catch_unwind(AssertUnwindSafe(|| runtime.post(Err(err.clone()))));
+        }
+        let message = format!("scf-sdk: {}: {}", err.message, err.stack_trace);
+        self.poisoned = Some(message.clone());
+        Reply::Failed {
             message,
-            stack,
-        } => {
-            let err = match kind_of(&kind) {
-                ErrorKind::InvalidEvent => FunctionError::invalid_event(&inv.event),
-                k => FunctionError::new(k, message, stack),
-            };
-            runtime.fail(&inv, &err)
+            failure: Failure::Internal,
         }
     }
 }
 
-/// The optional post arguments of `next` (from index 1): `'respond', body` or `'fail', kind, message, stack`.
-fn post_args(cx: &mut FunctionContext, from: usize) -> NeonResult<Option<Post>> {
-    let Some(kind) = cx.argument_opt(from) else {
+fn invocation_reply(inv: Invocation) -> Reply {
+    Reply::Invocation {
+        remaining_ms: inv
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+            * 1000.0,
+        context: inv.context.to_json(),
+        request_id: inv.request_id,
+        event: inv.event,
+    }
+}
+
+impl Reply {
+    fn into_js<'a>(self, cx: &mut TaskContext<'a>) -> JsResult<'a, JsValue> {
+        match self {
+            Reply::Done => Ok(cx.undefined().upcast()),
+            Reply::Invocation {
+                request_id,
+                event,
+                context,
+                remaining_ms,
+            } => {
+                let out = cx.empty_array();
+                let v = cx.string(request_id);
+                out.set(cx, 0, v)?;
+                let v: Handle<JsValue> = match std::str::from_utf8(&event) {
+                    Ok(text) => cx.string(text).upcast(),
+                    Err(_) => cx.null().upcast(),
+                };
+                out.set(cx, 1, v)?;
+                let v = cx.string(context);
+                out.set(cx, 2, v)?;
+                let v = cx.number(remaining_ms);
+                out.set(cx, 3, v)?;
+                Ok(out.upcast())
+            }
+            Reply::Failed { message, failure } => {
+                let err = cx.error(message)?;
+                let code = cx.string(failure.code());
+                err.set(cx, "code", code)?;
+                if let Failure::Internal = failure {
+                    let kind = cx.string(ErrorKind::InternalError.name());
+                    err.set(cx, "kind", kind)?;
+                    let status = cx.number(ErrorKind::InternalError.status_code());
+                    err.set(cx, "statusCode", status)?;
+                }
+                cx.throw(err)
+            }
+        }
+    }
+}
+
+/// An error given as `(kind, message, stack)` from argument `from` on.
+fn error_args(cx: &mut FunctionContext, from: usize) -> NeonResult<FunctionError> {
+    let kind = cx.argument::<JsString>(from)?.value(cx);
+    let message = cx.argument::<JsString>(from + 1)?.value(cx);
+    let stack = cx.argument::<JsString>(from + 2)?.value(cx);
+    Ok(FunctionError::new(kind_of(&kind), message, stack))
+}
+
+/// An optional outcome from argument `from` on: `'respond', body` or `'fail', kind, message, stack`.
+fn outcome_args(cx: &mut FunctionContext, from: usize) -> NeonResult<Option<Outcome>> {
+    let Some(what) = cx.argument_opt(from) else {
         return Ok(None);
     };
-    if kind.is_a::<JsUndefined, _>(cx) || kind.is_a::<JsNull, _>(cx) {
+    if what.is_a::<JsUndefined, _>(cx) || what.is_a::<JsNull, _>(cx) {
         return Ok(None);
     }
-    let kind = kind.downcast_or_throw::<JsString, _>(cx)?.value(cx);
-    let mut text =
-        |i: usize| -> NeonResult<String> { Ok(cx.argument::<JsString>(from + i)?.value(cx)) };
-    match kind.as_str() {
-        "respond" => Ok(Some(Post::Respond(text(1)?))),
-        "fail" => Ok(Some(Post::Fail {
-            kind: text(1)?,
-            message: text(2)?,
-            stack: text(3)?,
-        })),
-        other => cx.throw_error(format!("scf-sdk: unknown post '{other}'")),
+    let what = what.downcast_or_throw::<JsString, _>(cx)?.value(cx);
+    match what.as_str() {
+        "respond" => Ok(Some(Ok(cx
+            .argument::<JsString>(from + 1)?
+            .value(cx)
+            .into_bytes()))),
+        "fail" => Ok(Some(Err(error_args(cx, from + 1)?))),
+        other => cx.throw_error(format!(
+            "scf-sdk: unknown outcome '{other}' (expected 'respond' or 'fail')"
+        )),
     }
 }
 
@@ -263,14 +311,34 @@ fn open(mut cx: FunctionContext) -> JsResult<JsBox<Instance>> {
     let (opened_tx, opened_rx) = mpsc::sync_channel::<Result<Config, String>>(1);
     let spawned = thread::Builder::new()
         .name("scf-runtime-api".into())
-        .spawn(move || match Runtime::from_env() {
-            Ok(runtime) => {
-                if opened_tx.send(Ok(runtime.config().clone())).is_ok() {
-                    serve(runtime, &calls_rx);
+        .spawn(move || {
+            let started = catch_unwind(Runtime::from_env).unwrap_or_else(|_| {
+                Err(ShimError::Protocol(
+                    "the runtime API client panicked while connecting".into(),
+                ))
+            });
+            match started {
+                Ok(runtime) => {
+                    if opened_tx.send(Ok(runtime.config().clone())).is_ok() {
+                        let timings = std::env::var_os(TIMINGS_ENV).and_then(|p| {
+                            std::fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(p)
+                                .ok()
+                        });
+                        Worker {
+                            runtime,
+                            timings,
+                            arrived: Instant::now(),
+                            poisoned: None,
+                        }
+                        .serve(&calls_rx);
+                    }
                 }
-            }
-            Err(e) => {
-                let _ = opened_tx.send(Err(e.to_string()));
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e.to_string()));
+                }
             }
         });
     if let Err(e) = spawned {
@@ -316,58 +384,205 @@ fn submit(mut cx: FunctionContext, command: Command) -> JsResult<JsPromise> {
         })
         .is_err()
     {
-        // The worker is gone (it could not connect): the promise's deferred went with it, so answer anew.
+        // The worker is gone: the promise's deferred went with it, so answer anew.
         return cx.throw_error("scf-sdk: the runtime API thread has ended");
     }
     Ok(promise)
 }
 
-/// `ready(handle, initFunctionMs)`.
+/// `ready(handle, initFunctionMs[, kind, message, stack])`.
 fn ready(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let ms = cx.argument::<JsNumber>(1)?.value(&mut cx);
-    let init = Duration::from_secs_f64(if ms.is_finite() && ms > 0.0 {
+    let init_function = Duration::from_secs_f64(if ms.is_finite() && ms > 0.0 {
         ms / 1000.0
     } else {
         0.0
     });
-    submit(cx, Command::Ready(init))
-}
-
-/// `next(handle[, post…])`.
-fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
-    let post = post_args(&mut cx, 1)?;
-    submit(cx, Command::Next(post))
-}
-
-/// `respond(handle, body)`.
-fn respond(mut cx: FunctionContext) -> JsResult<JsPromise> {
-    let body = cx.argument::<JsString>(1)?.value(&mut cx);
-    submit(cx, Command::Post(Post::Respond(body)))
-}
-
-/// `fail(handle, kind, message, stack)`.
-fn fail(mut cx: FunctionContext) -> JsResult<JsPromise> {
-    let kind = cx.argument::<JsString>(1)?.value(&mut cx);
-    let message = cx.argument::<JsString>(2)?.value(&mut cx);
-    let stack = cx.argument::<JsString>(3)?.value(&mut cx);
+    let loaded = match cx.argument_opt(2) {
+        Some(v) if v.is_a::<JsString, _>(&mut cx) => Err(error_args(&mut cx, 2)?),
+        _ => Ok(()),
+    };
     submit(
         cx,
-        Command::Post(Post::Fail {
-            kind,
-            message,
-            stack,
-        }),
+        Command::Ready {
+            init_function,
+            loaded,
+        },
     )
+}
+
+/// `next(handle[, outcome…])`.
+fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
+    let outcome = outcome_args(&mut cx, 1)?;
+    submit(cx, Command::Next(outcome))
+}
+
+/// `post(handle, outcome…)`.
+fn post(mut cx: FunctionContext) -> JsResult<JsPromise> {
+    let Some(outcome) = outcome_args(&mut cx, 1)? else {
+        return cx.throw_error("scf-sdk: post needs an outcome ('respond', body or 'fail', …)");
+    };
+    submit(cx, Command::Post(outcome))
+}
+
+/// `{kind, message, stackTrace, statusCode}` for `e`.
+fn error_object<'a>(cx: &mut impl Context<'a>, e: &FunctionError) -> JsResult<'a, JsObject> {
+    let out = cx.empty_object();
+    let v = cx.string(e.kind.name());
+    out.set(cx, "kind", v)?;
+    let v = cx.string(&e.message);
+    out.set(cx, "message", v)?;
+    let v = cx.string(&e.stack_trace);
+    out.set(cx, "stackTrace", v)?;
+    let v = cx.number(e.kind.status_code());
+    out.set(cx, "statusCode", v)?;
+    Ok(out)
 }
 
 /// `errorBody(kind, message, stack, requestId)`: the canonical caller-visible body.
 fn error_body(mut cx: FunctionContext) -> JsResult<JsString> {
-    let kind = cx.argument::<JsString>(0)?.value(&mut cx);
-    let message = cx.argument::<JsString>(1)?.value(&mut cx);
-    let stack = cx.argument::<JsString>(2)?.value(&mut cx);
+    let err = error_args(&mut cx, 0)?;
     let request_id = cx.argument::<JsString>(3)?.value(&mut cx);
-    let body = FunctionError::new(kind_of(&kind), message, stack).to_body(&request_id);
-    Ok(cx.string(body))
+    Ok(cx.string(err.to_body(&request_id)))
+}
+
+/// `settle(requestId, eventText, outcome…)`: what the caller gets for this outcome of an invocation of
+/// `eventText`, by the rule production applies: `{ok: true, statusCode: 200, body}` or `{ok: false, statusCode,
+/// body, kind, message, stackTrace}`.
+fn settle(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let request_id = cx.argument::<JsString>(0)?.value(&mut cx);
+    let event = cx.argument::<JsString>(1)?.value(&mut cx);
+    let Some(outcome) = outcome_args(&mut cx, 2)? else {
+        return cx.throw_error("scf-sdk: settle needs an outcome ('respond', body or 'fail', …)");
+    };
+    match settle_outcome(event.as_bytes(), outcome) {
+        Ok(body) => {
+            let out = cx.empty_object();
+            let v = cx.boolean(true);
+            out.set(&mut cx, "ok", v)?;
+            let v = cx.number(200);
+            out.set(&mut cx, "statusCode", v)?;
+            let v = cx.string(String::from_utf8_lossy(&body));
+            out.set(&mut cx, "body", v)?;
+            Ok(out)
+        }
+        Err(e) => {
+            let out = error_object(&mut cx, &e)?;
+            let v = cx.boolean(false);
+            out.set(&mut cx, "ok", v)?;
+            let v = cx.string(e.to_body(&request_id));
+            out.set(&mut cx, "body", v)?;
+            Ok(out)
+        }
+    }
+}
+
+/// Throws `e` as a JavaScript `Error` carrying `kind`, `stackTrace` and `statusCode`.
+fn throw_function_error<'a, T: Value>(
+    cx: &mut FunctionContext<'a>,
+    e: &FunctionError,
+) -> JsResult<'a, T> {
+    let err = cx.error(&e.message)?;
+    let v = cx.string(e.kind.name());
+    err.set(cx, "kind", v)?;
+    let v = cx.string(&e.stack_trace);
+    err.set(cx, "stackTrace", v)?;
+    let v = cx.number(e.kind.status_code());
+    err.set(cx, "statusCode", v)?;
+    cx.throw(err)
+}
+
+/// `parseHandler(handler)`: `{module, path}` (split at the first dot), or throws the `MalformedHandler` error.
+fn parse_handler(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let handler = cx.argument::<JsString>(0)?.value(&mut cx);
+    let name = match HandlerName::parse_module_path(&handler) {
+        Ok(name) => name,
+        Err(e) => return throw_function_error(&mut cx, &e),
+    };
+    let out = cx.empty_object();
+    let v = cx.string(&name.file);
+    out.set(&mut cx, "module", v)?;
+    let path = cx.empty_array();
+    for (i, segment) in name.method_path().enumerate() {
+        let v = cx.string(segment);
+        path.set(&mut cx, u32::try_from(i).unwrap_or(u32::MAX), v)?;
+    }
+    out.set(&mut cx, "path", path)?;
+    Ok(out)
+}
+
+/// Exports `name(arg: string)` returning the error `make(arg)` as an object.
+macro_rules! canonical {
+    ($fn_name:ident, $make:expr) => {
+        fn $fn_name(mut cx: FunctionContext) -> JsResult<JsObject> {
+            let arg = cx.argument::<JsString>(0)?.value(&mut cx);
+            let make: fn(&str) -> FunctionError = $make;
+            error_object(&mut cx, &make(&arg))
+        }
+    };
+}
+
+canonical!(handler_not_found, FunctionError::handler_not_found);
+canonical!(module_not_found, FunctionError::module_not_found);
+canonical!(marshal_error, FunctionError::marshal);
+canonical!(invalid_event, |text| FunctionError::invalid_event(
+    text.as_bytes()
+));
+
+/// `handlerNotCallable(name, module, what)`: the handler's property is not a function.
+fn handler_not_callable(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let name = cx.argument::<JsString>(0)?.value(&mut cx);
+    let module = cx.argument::<JsString>(1)?.value(&mut cx);
+    let what = cx.argument::<JsString>(2)?.value(&mut cx);
+    error_object(
+        &mut cx,
+        &FunctionError::handler_not_callable(&name, &module, &what),
+    )
+}
+
+/// `userError(kind, trace)`: a `HandledError`/`UnhandledError` with the canonical message.
+fn user_error(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let kind = cx.argument::<JsString>(0)?.value(&mut cx);
+    let trace = cx.argument::<JsString>(1)?.value(&mut cx);
+    let kind = match kind_of(&kind) {
+        k @ (ErrorKind::HandledError | ErrorKind::UnhandledError) => k,
+        _ => ErrorKind::UnhandledError,
+    };
+    error_object(&mut cx, &FunctionError::user(kind, trace))
+}
+
+/// `timeout(seconds)`: the synchronous invocation's `Timeout`.
+fn timeout(mut cx: FunctionContext) -> JsResult<JsObject> {
+    let secs = cx.argument::<JsNumber>(0)?.value(&mut cx);
+    error_object(&mut cx, &FunctionError::timeout(secs, false))
+}
+
+/// `encodeEnvironment([[key, value], …]) → [environment, environ]`: the context's two views of the
+/// function's environment, built as the core builds them.
+fn encode_environment(mut cx: FunctionContext) -> JsResult<JsArray> {
+    let list = cx.argument::<JsArray>(0)?.to_vec(&mut cx)?;
+    let mut pairs = Vec::with_capacity(list.len());
+    for item in list {
+        let pair = item.downcast_or_throw::<JsArray, _>(&mut cx)?;
+        let k = pair.get::<JsString, _, _>(&mut cx, 0)?.value(&mut cx);
+        let v = pair.get::<JsString, _, _>(&mut cx, 1)?.value(&mut cx);
+        pairs.push((k, v));
+    }
+    let (environment, environ) = scf_shim::protocol::Context::encode_environment(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let out = cx.empty_array();
+    let v = cx.string(environment);
+    out.set(&mut cx, 0, v)?;
+    let v = cx.string(environ);
+    out.set(&mut cx, 1, v)?;
+    Ok(out)
+}
+
+/// `__panicOnNextPost()`: the worker panics when it next posts an outcome (for the test of the panic path).
+fn panic_on_next_post(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    PANIC_ON_NEXT_POST.store(true, Ordering::Relaxed);
+    Ok(cx.undefined())
 }
 
 #[neon::main]
@@ -376,8 +591,26 @@ fn main(mut cx: ModuleContext) -> NeonResult<()> {
     cx.export_function("config", config)?;
     cx.export_function("ready", ready)?;
     cx.export_function("next", next)?;
-    cx.export_function("respond", respond)?;
-    cx.export_function("fail", fail)?;
+    cx.export_function("post", post)?;
     cx.export_function("errorBody", error_body)?;
+    cx.export_function("settle", settle)?;
+    cx.export_function("parseHandler", parse_handler)?;
+    cx.export_function("handlerNotFound", handler_not_found)?;
+    cx.export_function("moduleNotFound", module_not_found)?;
+    cx.export_function("marshalError", marshal_error)?;
+    cx.export_function("invalidEvent", invalid_event)?;
+    cx.export_function("userError", user_error)?;
+    cx.export_function("handlerNotCallable", handler_not_callable)?;
+    cx.export_function("timeout", timeout)?;
+    cx.export_function("encodeEnvironment", encode_environment)?;
+    cx.export_function("__panicOnNextPost", panic_on_next_post)?;
+    let kinds = cx.empty_object();
+    for k in ErrorKind::ALL {
+        let v = cx.number(k.status_code());
+        kinds.set(&mut cx, k.name(), v)?;
+    }
+    cx.export_value("KINDS", kinds)?;
+    let limit = cx.number(u32::try_from(MAX_RESPONSE_BYTES).unwrap_or(u32::MAX));
+    cx.export_value("MAX_RESPONSE_BYTES", limit)?;
     Ok(())
 }

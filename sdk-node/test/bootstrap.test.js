@@ -42,19 +42,23 @@ test('callbackWaitsForEmptyEventLoop: true waits for the loop to drain, false an
 test('never-settling promise and never-called callback → UnhandledError once the loop drains', () => {
   const p = runBootstrap(root, 'index.never', ['{}']);
   assert.equal(p.posts[1].kind, 'UnhandledError');
-  assert.match(p.posts[1].message, /promise never settled/);
+  assert.equal(p.posts[1].message, 'user code exception caught');
+  assert.match(p.posts[1].stack, /promise never settled/);
   const c = runBootstrap(root, 'index.never_callback', ['{}']);
   assert.equal(c.posts[1].kind, 'UnhandledError');
-  assert.match(c.posts[1].message, /never called its callback/);
+  assert.match(c.posts[1].stack, /never called its callback/);
 });
 
-test('a load error is posted for every invocation after ready', () => {
+test('a load error goes to the core with ready, and no invocation reaches JavaScript', () => {
   const r = runBootstrap(path.join(FIXTURES, 'errs'), 'nohandler.main_handler', ['{}', '{}']);
-  assert.equal(r.posts[0].type, 'ready');
-  assert.deepEqual(
-    r.posts.slice(1).map((p) => [p.type, p.kind, p.message]),
-    Array(2).fill(['error', 'HandlerNotFound', "'module' object has no attribute 'main_handler'"]),
-  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.posts, [
+    {
+      type: 'ready',
+      initFunctionMs: 'number',
+      loadError: { kind: 'HandlerNotFound', message: "'module' object has no attribute 'main_handler'" },
+    },
+  ]);
 });
 
 test('an event that is not JSON → InvalidEvent, and the instance keeps serving', () => {

@@ -3,7 +3,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { invoke, invokeRaw, InvokeError, apiGatewayResponse } = require('..');
+const fs = require('node:fs');
+const { invoke, invokeRaw, InvokeError, apiGatewayResponse, ErrorKinds } = require('..');
 const { FIXTURES } = require('./helpers');
 
 const h = require('./fixtures/cjs/index.js');
@@ -137,4 +138,12 @@ test('ESM entry exports the same API', async () => {
   const m = await import('../index.mjs');
   assert.equal(m.invoke, invoke);
   assert.equal(m.default.apiGatewayResponse, apiGatewayResponse);
+});
+
+test("the ErrorType of index.d.ts names exactly the core's kinds", () => {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8');
+  const union = /export type ErrorType =([^;]*);/.exec(dts)[1];
+  const names = [...union.matchAll(/'([A-Za-z]+)'/g)].map((m) => m[1]).sort();
+  assert.deepEqual(names, Object.keys(ErrorKinds).sort());
+  assert.equal(ErrorKinds.PortBindingFailed, 446);
 });

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 use pyo3::{IntoPyObjectExt, intern};
-use scf_protocol::{Context, ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
+use scf_protocol::{Context, ErrorKind, FunctionError};
 use scf_shim::{Config, HandlerName, Host, Invocation};
 
 use crate::{decode, encode};
@@ -119,8 +119,7 @@ impl Host for PythonHost {
             if !self.logging_ready {
                 self.logging_ready = setup_logging(py);
             }
-            let event = decode::loads(py, &inv.event)
-                .map_err(|_| FunctionError::invalid_event(&inv.event))?;
+            let event = decode::loads(py, &inv.event).map_err(invalid_event(&inv.event))?;
             let context = self.context_dict(py, &inv.context)?;
             call_handler(py, handler.bind(py), event, context.into_any())
         })
@@ -129,6 +128,12 @@ impl Host for PythonHost {
     fn flush_logs(&mut self) {
         Python::attach(flush_stdio);
     }
+}
+
+/// An event the decoder refused: the canonical `InvalidEvent` (worded from one parser, the same in every
+/// language).
+pub fn invalid_event(event: &[u8]) -> impl FnOnce(decode::DecodeError) -> FunctionError + '_ {
+    move |_| FunctionError::invalid_event(event)
 }
 
 /// Flushes `sys.stdout` and `sys.stderr` (whatever they are now), ignoring failures: a function may have
@@ -235,13 +240,10 @@ pub fn load_handler(
             .name()
             .map(|n| n.to_string())
             .unwrap_or_default();
-        return Err(FunctionError::new(
-            ErrorKind::HandlerNotCallable,
-            format!(
-                "handler '{}' of module '{module_name}' is not callable (it is a {t})",
-                name.method
-            ),
-            "",
+        return Err(FunctionError::handler_not_callable(
+            &name.method,
+            &name.file,
+            &format!("an object of type '{t}'"),
         ));
     }
     Ok(attr.unbind())
@@ -294,6 +296,7 @@ fn load_traceback_error(py: Python<'_>, kind: ErrorKind, e: &PyErr) -> FunctionE
 }
 
 /// Calls the handler and encodes its result. Awaitable results run to completion on the instance's event loop.
+/// (The response limit is the core's: [`scf_protocol::error::settle`].)
 pub fn call_handler(
     py: Python<'_>,
     handler: &Bound<'_, PyAny>,
@@ -308,11 +311,7 @@ pub fn call_handler(
     } else {
         result
     };
-    let body = encode::dumps(&result).map_err(|e| FunctionError::marshal(&e.detail()))?;
-    if body.len() > MAX_RESPONSE_BYTES {
-        return Err(FunctionError::response_too_large(body.len()));
-    }
-    Ok(body)
+    encode::dumps(&result).map_err(|e| FunctionError::marshal(&e.detail()))
 }
 
 fn needs_await(v: &Bound<'_, PyAny>) -> bool {

@@ -119,13 +119,21 @@ fn invoke<'py>(
 ) -> PyResult<(bool, String)> {
     let event = text_bytes(event_json)?;
     let outcome = decode::loads(py, &event)
-        .map_err(|_| FunctionError::invalid_event(&event))
+        .map_err(host::invalid_event(&event))
         .and_then(|ev| host::call_handler(py, handler, ev, context.clone().into_any()));
     host::flush_stdio(py);
-    Ok(match outcome {
+    // The outcome rule of production (the core's): the 6 MB limit, the canonical InvalidEvent text.
+    Ok(match scf_protocol::error::settle(&event, outcome) {
         Ok(body) => (true, String::from_utf8_lossy(&body).into_owned()),
         Err(e) => (false, e.to_body(request_id)),
     })
+}
+
+/// `encode_environment(pairs) -> (environment, environ)`: the context's two views of the function's
+/// environment (a JSON object as a string, and `K=V;K=V`), built as the core builds them.
+#[pyfunction]
+fn encode_environment(pairs: Vec<(String, String)>) -> (String, String) {
+    Context::encode_environment(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 /// `_bench_warm(handler, event_json, n) -> seconds per invocation`: the warm path of the production host
@@ -178,6 +186,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(resolve, m)?)?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_environment, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_warm, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

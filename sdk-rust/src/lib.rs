@@ -33,7 +33,7 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use scf_protocol::abi;
-pub use scf_protocol::{Context, ErrorKind, FunctionError};
+pub use scf_protocol::{Context, ErrorKind, FunctionError, HandlerName};
 
 use scf_protocol::abi::{ErrorDoc, ScfBuffer, ScfRequest};
 
@@ -133,10 +133,11 @@ where
         environment: "{}".to_owned(),
         ..Context::default()
     });
-    match call_json(handler, event.as_bytes(), context.to_json().as_bytes()) {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(doc) => Err(doc.into_function_error(event.as_bytes())),
-    }
+    let outcome = call_json(handler, event.as_bytes(), context.to_json().as_bytes())
+        .map_err(|doc| doc.into_function_error(event.as_bytes()));
+    // The outcome rule of production (the 6 MB limit, the canonical InvalidEvent text).
+    scf_protocol::error::settle(event.as_bytes(), outcome)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn doc(kind: ErrorKind, message: impl Into<String>, trace: impl Into<String>) -> ErrorDoc {
@@ -255,7 +256,7 @@ where
     struct ClosureHost<F>(F);
     impl<F: FnMut(&[u8], &[u8]) -> Outcome> scf_shim::Host for ClosureHost<F> {
         fn load(&mut self, config: &scf_shim::Config) -> Result<(), FunctionError> {
-            scf_shim::HandlerName::parse(&config.handler).map(|_| ())
+            HandlerName::parse(&config.handler).map(|_| ())
         }
         fn invoke(&mut self, inv: &scf_shim::Invocation) -> Result<Vec<u8>, FunctionError> {
             (self.0)(&inv.event, inv.context.to_json().as_bytes())

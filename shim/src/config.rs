@@ -47,6 +47,35 @@ impl Endpoint {
     }
 }
 
+/// The endpoint and path prefix named by `AWS_LAMBDA_RUNTIME_API`: `host:port`, optionally followed by a path
+/// (`127.0.0.1:9000/.rt`, as Lambda emulators give it), which then prefixes every call's path.
+pub fn lambda_api(value: &str) -> Result<(Endpoint, String), ShimError> {
+    let value = value.trim();
+    let (hostport, path) = match value.find('/') {
+        Some(i) => value.split_at(i),
+        None => (value, ""),
+    };
+    let bad = |why: &str| {
+        ShimError::Config(format!(
+            "AWS_LAMBDA_RUNTIME_API '{value}' is not HOST:PORT[/PATH]: {why}"
+        ))
+    };
+    let Some((host, port)) = hostport.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(bad(&format!("'{port}' is not a port number")));
+    }
+    let prefix = path.trim_end_matches('/');
+    if prefix.contains(['?', '#']) || prefix.chars().any(char::is_whitespace) {
+        return Err(bad("the path may not hold a query, a fragment or spaces"));
+    }
+    Ok((Endpoint::Tcp(hostport.to_owned()), prefix.to_owned()))
+}
+
 /// Everything the shim needs to know about its instance.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +89,8 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// How the runtime API is spoken: SCF's, or Lambda's when only `AWS_LAMBDA_RUNTIME_API` names it.
     pub dialect: scf_protocol::api::Dialect,
+    /// Prepended to every call's path (`AWS_LAMBDA_RUNTIME_API=host:port/prefix`); empty for none.
+    pub path_prefix: String,
     /// Memory size in MB for dialects that do not send it per invocation (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
     pub memory_mb: u32,
     /// `SCF_FUNCTIONNAME`.
@@ -112,10 +143,14 @@ impl Config {
         };
         let scf_api = get("SCF_RUNTIME_API").filter(|v| !v.is_empty());
         let lambda_api = get("AWS_LAMBDA_RUNTIME_API").filter(|v| !v.is_empty());
-        let (endpoint, dialect) = match (scf_api, lambda_api) {
-            (None, Some(hostport)) => (Endpoint::Tcp(hostport), scf_protocol::api::Dialect::Lambda),
+        let (endpoint, path_prefix, dialect) = match (scf_api, lambda_api) {
+            (None, Some(value)) => {
+                let (endpoint, prefix) = self::lambda_api(&value)?;
+                (endpoint, prefix, scf_protocol::api::Dialect::Lambda)
+            }
             (api, _) => (
                 Endpoint::from_vars(api.as_deref(), get("SCF_RUNTIME_API_PORT").as_deref())?,
+                String::new(),
                 scf_protocol::api::Dialect::Scf,
             ),
         };
@@ -148,6 +183,7 @@ impl Config {
             code_root,
             endpoint,
             dialect,
+            path_prefix,
             memory_mb: first(&["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128")
                 .parse()
                 .unwrap_or(128),
@@ -193,6 +229,45 @@ mod tests {
             Some(Endpoint::Tcp("10.0.0.1:9000".into()))
         );
         assert!(Endpoint::from_vars(None, Some("x")).is_err());
+    }
+
+    #[test]
+    fn lambda_api_may_carry_a_path_prefix() {
+        for (value, hostport, prefix) in [
+            ("127.0.0.1:9001", "127.0.0.1:9001", ""),
+            ("127.0.0.1:9000/.rt", "127.0.0.1:9000", "/.rt"),
+            ("localhost:9000/a/b/", "localhost:9000", "/a/b"),
+            ("[::1]:9000/", "[::1]:9000", ""),
+        ] {
+            let (endpoint, p) = lambda_api(value).expect(value);
+            assert_eq!(endpoint, Endpoint::Tcp(hostport.into()), "{value}");
+            assert_eq!(p, prefix, "{value}");
+        }
+        for value in [
+            "127.0.0.1",
+            "127.0.0.1:x/.rt",
+            ":9000",
+            "h:70000",
+            "h:1/a b",
+            "h:1/a?b",
+        ] {
+            let e = lambda_api(value).expect_err(value);
+            assert!(
+                matches!(&e, ShimError::Config(m) if m.contains("AWS_LAMBDA_RUNTIME_API")),
+                "{e}"
+            );
+        }
+        let c = cfg(&[
+            ("_HANDLER", "index.main"),
+            ("USER_CODE_ROOT", "/code"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9000/.rt"),
+        ])
+        .expect("config");
+        assert_eq!(c.dialect, scf_protocol::api::Dialect::Lambda);
+        assert_eq!(
+            (c.endpoint, c.path_prefix.as_str()),
+            (Endpoint::Tcp("127.0.0.1:9000".into()), "/.rt")
+        );
     }
 
     #[test]

@@ -6,22 +6,25 @@
 //! over the runtime API ([`Runtime`]) and answers each with a JSON result or a classified
 //! [`FunctionError`](scf_protocol::FunctionError), until the platform stops it.
 //!
-//! The invocation loop ([`run`]) is written once, over the [`Host`] trait; the native host lives in this
-//! crate, the Python and Node.js hosts in their SDKs (which link this crate) and reach it through
-//! [`host::python::exec`] and [`host::node::exec`].
+//! The invocation rules live once, in the sans-IO state machine [`core`]; [`Runtime`] is its blocking driver
+//! over the runtime API client, and [`run`] the one invocation loop, over the [`Host`] trait. The native host
+//! lives in this crate, the Python and Node.js hosts in their SDKs (which link this crate and drive the same
+//! core) and reach it through [`host::python::exec`] and [`host::node::exec`].
 
 mod client;
 mod clock;
 mod config;
+pub mod core;
 mod handler;
 pub mod host;
 mod runtime;
 
 pub use clock::{SHIM_START_ENV, monotonic_ns};
-pub use config::{Config, Endpoint};
+pub use config::{Config, Endpoint, lambda_api};
+pub use core::{Core, Invocation, Request, Step};
 pub use handler::HandlerName;
 pub use host::Host;
-pub use runtime::{Invocation, Runtime, run};
+pub use runtime::{Outcome, Runtime, run};
 pub use scf_protocol as protocol;
 
 /// Why the shim could not do its job. Failures of the function itself are not `ShimError`s: they are

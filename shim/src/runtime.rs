@@ -1,38 +1,32 @@
-//! The instance side of the runtime API and the invocation loop.
+//! The blocking driver of the invocation core, and the invocation loop.
+//!
+//! [`Runtime`] sends the requests the [`Core`] asks for over the runtime API client (hyper, one kept-alive
+//! connection) and feeds it the answers; [`run`] is the one invocation loop, over a [`Host`]. The Node.js
+//! add-on drives the same [`Runtime`] from its worker thread, call by call.
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use scf_protocol::api::{Call, Dialect, InvocationMeta, READY_BODY, headers, lambda_error_body};
-use scf_protocol::{Context, FunctionError, MAX_RESPONSE_BYTES};
+use scf_protocol::FunctionError;
 
-use crate::client::{Answer, Client};
+use crate::client::Client;
+use crate::core::{Core, Invocation, Request, Step};
 use crate::{Config, Host, ShimError};
 
-/// One invocation pulled from the platform.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// Id of the invocation.
-    pub request_id: String,
-    /// The event, as the JSON text the platform sent (not validated: hosts parse it once, and report
-    /// [`FunctionError::invalid_event`] when it is not JSON).
-    pub event: Bytes,
-    /// The context handed to the handler.
-    pub context: Context,
-    /// When the execution timeout runs out.
-    pub deadline: Instant,
-}
+/// What a host produced for one invocation: the result's JSON text, or a classified error.
+pub type Outcome = Result<Vec<u8>, FunctionError>;
 
-/// The instance's connection to the platform, call by call (pull style).
+/// The instance's connection to the platform, driving the invocation core.
 ///
-/// [`run`] drives it for hosts that can block; a host that must keep its own event loop turning (Node.js)
-/// calls these methods itself, from a worker thread.
+/// Lifecycle: [`Runtime::ready`] once the function has loaded (or failed to), then [`Runtime::next`] for each
+/// invocation, handing back the previous one's outcome; [`Runtime::post`] posts an outcome without waiting for
+/// another invocation (a host that must exit after it).
 #[derive(Debug)]
 pub struct Runtime {
     config: Config,
     client: Client,
-    dialect: Dialect,
-    init_runtime: Duration,
+    core: Core,
+    /// The request the core asked for and that is not sent yet (the next `next`).
+    pending: Option<Request>,
 }
 
 impl Runtime {
@@ -49,9 +43,9 @@ impl Runtime {
         let client = Client::connect(config.endpoint.clone())?;
         Ok(Runtime {
             client,
-            dialect: config.dialect,
+            core: Core::new(&config, init_runtime),
             config,
-            init_runtime,
+            pending: None,
         })
     }
 
@@ -60,124 +54,87 @@ impl Runtime {
         &self.config
     }
 
-    /// Tells the platform that initialisation is over; `init_function` is how long loading the function took.
-    /// (In the Lambda dialect there is no such call: the first `next` says it.)
-    pub fn ready(&mut self, init_function: Duration) -> Result<(), ShimError> {
-        if self.dialect.route(&Call::InitReady, "").is_none() {
+    /// Reports that loading the function is over (`loaded`, after `init_function`): posts `init/ready` (SCF;
+    /// Lambda has no such call). A function that failed to load becomes ready too; the core then answers every
+    /// invocation with that error, and [`Runtime::next`] never returns one to the host.
+    pub fn ready(
+        &mut self,
+        loaded: Result<(), FunctionError>,
+        init_function: Duration,
+    ) -> Result<(), ShimError> {
+        let request = self.core.loaded(loaded, init_function)?;
+        if request.call != scf_protocol::api::Call::InitReady {
+            self.pending = Some(request);
             return Ok(());
         }
-        let hs = [
-            (
-                headers::INIT_RUNTIME_US,
-                self.init_runtime.as_micros().to_string(),
-            ),
-            (
-                headers::INIT_FUNCTION_US,
-                init_function.as_micros().to_string(),
-            ),
-        ];
-        self.call(Call::InitReady, &hs, Bytes::from_static(READY_BODY))
-            .map(|_| ())
+        self.send_then_hold(request)
     }
 
-    /// Waits for the next invocation.
+    /// Posts `outcome` (the previous invocation's, if given), then waits for the next invocation the host must
+    /// run. Blocks for as long as the platform has none (a long poll).
     #[allow(
         clippy::should_implement_trait,
         reason = "named after the protocol's `next` call"
     )]
-    pub fn next(&mut self) -> Result<Invocation, ShimError> {
-        let answer = self.call(Call::Next, &[], Bytes::new())?;
-        let received = Instant::now();
-        let meta = InvocationMeta::from_headers(
-            self.dialect,
-            |name| answer.headers.get(name).and_then(|v| v.to_str().ok()),
-            epoch_ms(),
-            self.config.memory_mb,
-        )
-        .map_err(ShimError::Protocol)?;
-        let c = &self.config;
-        let context = Context {
-            memory_limit_in_mb: meta.memory_limit_in_mb,
-            time_limit_in_ms: meta.time_limit_in_ms,
-            request_id: meta.request_id.clone(),
-            environment: c.context_env.0.clone(),
-            environ: c.context_env.1.clone(),
-            function_version: c.function_version.clone(),
-            function_name: c.function_name.clone(),
-            namespace: c.namespace.clone(),
-            tencentcloud_region: c.region.clone(),
-            tencentcloud_appid: c.appid.clone(),
-            tencentcloud_uin: c.uin.clone(),
-        };
-        Ok(Invocation {
-            request_id: meta.request_id,
-            event: answer.body,
-            context,
-            deadline: received + Duration::from_millis(meta.time_limit_in_ms),
-        })
-    }
-
-    /// Posts the result of `inv`. A result over the platform's limit is reported as a 407 error instead.
-    pub fn respond(&mut self, inv: &Invocation, body: &[u8]) -> Result<(), ShimError> {
-        if body.len() > MAX_RESPONSE_BYTES {
-            return self.fail(inv, &FunctionError::response_too_large(body.len()));
+    pub fn next(&mut self, outcome: Option<Outcome>) -> Result<Invocation, ShimError> {
+        if let Some(outcome) = outcome {
+            self.post(outcome)?;
         }
-        self.call_for(
-            Call::Response,
-            &inv.request_id,
-            &[],
-            Bytes::copy_from_slice(body),
-        )
-        .map(|_| ())
-    }
-
-    /// Posts the failure of `inv`: the canonical error body (SCF), or Lambda's error body and error-type header.
-    pub fn fail(&mut self, inv: &Invocation, err: &FunctionError) -> Result<(), ShimError> {
-        match self.dialect {
-            Dialect::Scf => {
-                let body = err.to_body(&inv.request_id);
-                self.call_for(Call::Error, &inv.request_id, &[], Bytes::from(body))
-            }
-            Dialect::Lambda => {
-                let hs = [(headers::LAMBDA_ERROR_TYPE, err.kind.name().to_owned())];
-                let body = lambda_error_body(err);
-                self.call_for(Call::Error, &inv.request_id, &hs, Bytes::from(body))
-            }
-        }
-        .map(|_| ())
-    }
-
-    fn call(
-        &mut self,
-        call: Call,
-        hs: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, ShimError> {
-        self.call_for(call, "", hs, body)
-    }
-
-    fn call_for(
-        &mut self,
-        call: Call,
-        request_id: &str,
-        hs: &[(&str, String)],
-        body: Bytes,
-    ) -> Result<Answer, ShimError> {
-        let (method, path) = self.dialect.route(&call, request_id).ok_or_else(|| {
-            ShimError::Protocol(format!(
-                "the {:?} dialect has no {call:?} call",
-                self.dialect
-            ))
+        let mut request = self.pending.take().ok_or_else(|| {
+            ShimError::Protocol(
+                "next was called before ready, or with an invocation still running".into(),
+            )
         })?;
-        let answer = self.client.call(method, &path, hs, body)?;
-        if !answer.status.is_success() {
-            let text = String::from_utf8_lossy(&answer.body);
-            return Err(ShimError::Protocol(format!(
-                "{method} {path} answered {}: {text}",
-                answer.status
-            )));
+        loop {
+            match self.exchange(request)? {
+                Step::Send(r) => request = r,
+                Step::Invoke(inv) => return Ok(inv),
+            }
         }
-        Ok(answer)
+    }
+
+    /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it.
+    pub fn post(&mut self, outcome: Outcome) -> Result<(), ShimError> {
+        let request = self.core.outcome(outcome)?;
+        self.send_then_hold(request)
+    }
+
+    /// Sends `request` (ready, or a result), whose answer the core follows with the next `next`: that request
+    /// is held until [`Runtime::next`] sends it.
+    fn send_then_hold(&mut self, request: Request) -> Result<(), ShimError> {
+        let call = request.call;
+        match self.exchange(request)? {
+            Step::Send(next) => {
+                self.pending = Some(next);
+                Ok(())
+            }
+            Step::Invoke(_) => Err(ShimError::Protocol(format!(
+                "the core asked for an invocation in answer to {call:?}"
+            ))),
+        }
+    }
+
+    /// Whether an invocation is in flight and waits for its outcome.
+    pub fn is_running(&self) -> bool {
+        self.core.is_running()
+    }
+
+    /// Sends `request` and hands the answer to the core.
+    fn exchange(&mut self, request: Request) -> Result<Step, ShimError> {
+        let answer = self.client.call(
+            request.method,
+            &request.path,
+            &request.headers,
+            request.body,
+        )?;
+        let received = Instant::now();
+        self.core.answered(
+            answer.status.as_u16(),
+            |name| answer.headers.get(name).and_then(|v| v.to_str().ok()),
+            answer.body,
+            received,
+            epoch_ms(),
+        )
     }
 }
 
@@ -191,34 +148,24 @@ fn epoch_ms() -> u64 {
 /// Runs an instance to its end: connect, load the function through `host` (InitFunction), post
 /// `init/ready`, then answer invocations until the platform closes the connection.
 ///
-/// A function that fails to load still posts ready, then answers every invocation with its load error,
-/// as the platform's own runtimes do.
+/// A function that fails to load still posts ready; the core then answers every invocation with its load
+/// error, as the platform's own runtimes do, without calling the host.
 pub fn run<H: Host>(mut host: H) -> Result<(), ShimError> {
     let mut runtime = Runtime::from_env()?;
     let started = Instant::now();
     let loaded = host.load(runtime.config());
     let init_function = started.elapsed();
     host.flush_logs();
-    runtime.ready(init_function)?;
+    runtime.ready(loaded, init_function)?;
+    let mut outcome = None;
     loop {
-        let inv = match runtime.next() {
+        let inv = match runtime.next(outcome.take()) {
             Ok(inv) => inv,
             Err(e) if e.is_disconnect() => return Ok(()),
             Err(e) => return Err(e),
         };
-        let outcome = match &loaded {
-            Ok(()) => host.invoke(&inv),
-            Err(load_error) => Err(load_error.clone()),
-        };
+        let result = host.invoke(&inv);
         host.flush_logs();
-        let posted = match outcome {
-            Ok(body) => runtime.respond(&inv, &body),
-            Err(err) => runtime.fail(&inv, &err),
-        };
-        match posted {
-            Ok(()) => {}
-            Err(e) if e.is_disconnect() => return Ok(()),
-            Err(e) => return Err(e),
-        }
+        outcome = Some(result);
     }
 }

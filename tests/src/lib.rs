@@ -384,3 +384,34 @@ pub fn native_function(name: &str, yml: &str) -> TempDir {
     .unwrap();
     dir
 }
+
+/// The event of the conformance handler `logs_many_lines`: 5,000 lines of 200 bytes (about 1 MB).
+pub const MANY_LINES_EVENT: &str = r#"{"lines":5000,"width":200}"#;
+
+/// Asserts that `run` (the conformance handler `logs_many_lines` on [`MANY_LINES_EVENT`]) succeeded and that
+/// every line it printed is in the request's log, in order, before its `Response` line.
+pub fn check_many_lines(run: &Run) {
+    assert_eq!(
+        run.expect_ok(),
+        serde_json::json!({"printed": 5000}),
+        "{}",
+        run.stdout
+    );
+    let got = check_log_shape(run);
+    let want = (0..5000).map(|i| {
+        let head = format!("line {i} ");
+        let pad = 200 - head.len();
+        format!("{head}{}", "x".repeat(pad))
+    });
+    let mut n = 0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(*g == w, "log line {i} is {g:?}, not {w:?}");
+        n += 1;
+    }
+    assert_eq!(
+        (n, got.len()),
+        (5000, 5000),
+        "5,000 lines printed, {} in the request's log",
+        got.len()
+    );
+}

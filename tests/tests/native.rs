@@ -2,8 +2,10 @@
 //! Paired by name with `python.rs` and `node.rs`.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use scf_tests::{TempDir, check_log_shape, invoke, native_code_dir};
-use serde_json::{Value, json};
+use scf_tests::{
+    MANY_LINES_EVENT, TempDir, check_log_shape, check_many_lines, invoke, native_code_dir,
+};
+use serde_json::json;
 
 #[test]
 fn success_with_a_unicode_nested_event() {
@@ -17,56 +19,6 @@ fn success_with_a_unicode_nested_event() {
     assert_eq!(body["event"], event);
     let user_lines = check_log_shape(&run);
     assert!(user_lines.is_empty(), "{user_lines:?}");
-}
-
-#[test]
-fn the_context_has_all_eleven_fields_with_their_types() {
-    let dir = native_code_dir("errors");
-    let run = invoke(
-        dir.path(),
-        &[
-            "--handler",
-            "errors.echo",
-            "--name",
-            "ctx-fn",
-            "--memory",
-            "256",
-            "--timeout",
-            "7",
-            "--env",
-            "GREETING=hi",
-        ],
-    );
-    let body = run.expect_ok();
-    let ctx = body["context"].as_object().unwrap();
-    assert_eq!(ctx.len(), 11, "{ctx:?}");
-    assert_eq!(ctx["memory_limit_in_mb"], 256);
-    assert_eq!(ctx["time_limit_in_ms"], 7000);
-    assert_eq!(ctx["function_name"], "ctx-fn");
-    assert_eq!(ctx["function_version"], "$LATEST");
-    assert_eq!(ctx["namespace"], "default");
-    for k in [
-        "request_id",
-        "environment",
-        "environ",
-        "tencentcloud_region",
-        "tencentcloud_appid",
-        "tencentcloud_uin",
-    ] {
-        assert!(ctx[k].is_string(), "{k} is a string: {ctx:?}");
-    }
-    let environment: Value = serde_json::from_str(ctx["environment"].as_str().unwrap()).unwrap();
-    assert_eq!(environment["GREETING"], "hi");
-    assert_eq!(environment["SCF_NAMESPACE"], "default");
-    let environ = ctx["environ"].as_str().unwrap();
-    assert!(
-        environ.split(';').any(|kv| kv == "GREETING=hi"),
-        "{environ}"
-    );
-    let rid = run.log()[0]
-        .trim_start_matches("START RequestId:")
-        .to_owned();
-    assert_eq!(ctx["request_id"], rid.as_str());
 }
 
 #[test]
@@ -443,4 +395,21 @@ fn a_rust_bootstrap_built_with_scf_sdk_run_is_a_custom_runtime() {
         log[1].contains("InitRuntime: ") && log[1].contains("InitFunction: "),
         "{log:?}"
     );
+}
+
+#[test]
+fn every_line_printed_before_the_result_is_in_its_log() {
+    let dir = native_code_dir("conformance");
+    let run = invoke(
+        dir.path(),
+        &[
+            "--handler",
+            "conformance.logs_many_lines",
+            "--event",
+            MANY_LINES_EVENT,
+            "--timeout",
+            "60",
+        ],
+    );
+    check_many_lines(&run);
 }

@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use scf_tests::{Run, TempDir, check_log_shape, invoke_with_env, root};
+use scf_tests::{
+    MANY_LINES_EVENT, Run, TempDir, check_log_shape, check_many_lines, invoke_with_env, root,
+};
 use serde_json::{Value, json};
 
 /// The interpreter with `scf_sdk` installed.
@@ -91,47 +93,6 @@ fn success_with_a_unicode_nested_event() {
         "big integers stay exact: {}",
         run.stdout
     );
-}
-
-#[test]
-fn the_context_has_all_eleven_fields_with_their_types() {
-    let run = errors(
-        "index.echo",
-        &[
-            "--name",
-            "ctx-fn",
-            "--memory",
-            "256",
-            "--timeout",
-            "7",
-            "--env",
-            "GREETING=hi",
-        ],
-    );
-    let body = run.expect_ok();
-    let ctx = body["context"].as_object().unwrap();
-    assert_eq!(ctx.len(), 11, "{ctx:?}");
-    assert_eq!(ctx["memory_limit_in_mb"], 256);
-    assert_eq!(ctx["time_limit_in_ms"], 7000);
-    assert_eq!(ctx["function_name"], "ctx-fn");
-    assert_eq!(ctx["function_version"], "$LATEST");
-    assert_eq!(ctx["namespace"], "default");
-    for k in [
-        "request_id",
-        "environment",
-        "environ",
-        "tencentcloud_region",
-        "tencentcloud_appid",
-        "tencentcloud_uin",
-    ] {
-        assert!(ctx[k].is_string(), "{k} is a string: {ctx:?}");
-    }
-    let environment: Value = serde_json::from_str(ctx["environment"].as_str().unwrap()).unwrap();
-    assert_eq!(environment["GREETING"], "hi");
-    let rid = run.log()[0]
-        .trim_start_matches("START RequestId:")
-        .to_owned();
-    assert_eq!(ctx["request_id"], rid.as_str());
 }
 
 #[test]
@@ -498,4 +459,15 @@ fn sys_exit_is_classified_and_the_warm_instance_lives_on() {
         "the same instance served after sys.exit()"
     );
     assert_eq!(after["n"], 3, "its globals survived");
+}
+
+#[test]
+fn every_line_printed_before_the_result_is_in_its_log() {
+    let dir = root().join("tests/conformance/handlers/python");
+    let run = py_in(
+        &dir,
+        "conformance.logs_many_lines",
+        &["--event", MANY_LINES_EVENT, "--timeout", "60"],
+    );
+    check_many_lines(&run);
 }

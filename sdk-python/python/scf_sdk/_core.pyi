@@ -1,6 +1,6 @@
 """Stubs for the native core of scf_sdk (built from sdk-python/src with pyo3)."""
 
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 __version__: str
 
@@ -30,3 +30,6 @@ def invoke(handler: Any, event_json: _Text, context: Dict[str, Any], request_id:
 
 def _bench_warm(handler: Any, event_json: _Text, n: int) -> float:
     """Seconds per warm invocation of the production host path."""
+
+def encode_environment(pairs: List[Tuple[str, str]]) -> Tuple[str, str]:
+    """The context's environment views built as the core builds them: (JSON object text, "K=V;K=V")."""

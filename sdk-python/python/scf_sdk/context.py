@@ -39,16 +39,17 @@ def make_context(
 ) -> Context:
     """A context as the platform would build it, for tests and local runs."""
     if not environment:
-        pairs = [
-            ("SCF_NAMESPACE", namespace),
-            ("SCF_FUNCTIONNAME", function_name),
-            ("SCF_FUNCTIONVERSION", function_version),
-            ("TENCENTCLOUD_REGION", region),
-        ]
-        from scf_sdk._core import dumps
+        from scf_sdk._core import encode_environment
 
-        environment = dumps({k: v for k, v in pairs})
-        environ = environ or ";".join(f"{k}={v}" for k, v in pairs)
+        environment, built = encode_environment(
+            [
+                ("SCF_NAMESPACE", namespace),
+                ("SCF_FUNCTIONNAME", function_name),
+                ("SCF_FUNCTIONVERSION", function_version),
+                ("TENCENTCLOUD_REGION", region),
+            ]
+        )
+        environ = environ or built
     return Context(
         memory_limit_in_mb=memory_limit_in_mb,
         time_limit_in_ms=time_limit_in_ms,

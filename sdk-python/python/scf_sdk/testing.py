@@ -53,11 +53,17 @@ def invoke_raw(
     code_root: Optional[str] = None,
 ) -> str:
     """Like :func:`invoke`, but returns the result's JSON text, exactly the body the platform returns."""
-    fn: Any = resolve(handler, code_root) if isinstance(handler, str) else handler
     ctx: Dict[str, Any] = dict(make_context())
     if context:
         ctx.update(context)
     request_id = str(ctx.get("request_id", "local-request-id"))
+    fn: Any = handler
+    if isinstance(handler, str):
+        # A load error's body names this invocation's request id, as production's does.
+        ok, found = _core.resolve(handler, code_root, request_id)
+        if not ok:
+            raise FunctionError(found)
+        fn = found
     event_json: Union[str, bytes] = raw_event if raw_event is not None else _core.dumps(event)
     ok, body = _core.invoke(fn, event_json, ctx, request_id)
     if not ok:

@@ -11,6 +11,7 @@ for (const name of [
   'echo_unicode_bmp', 'echo_unicode_astral', 'echo_unicode_escaped_input', 'echo_escapes', 'echo_control_chars',
   'echo_html_chars', 'echo_duplicate_keys', 'echo_large_1mb', 'number_big_integer', 'number_above_2_53',
   'number_floats', 'number_negative_zero', 'number_extremes', 'error_invalid_event', 'error_invalid_event_nan',
+  'echo_nested_100_deep',
 ]) {
   exports[name] = echo;
 }
@@ -52,6 +53,7 @@ exports.context_environment = async (event, context) => {
     APP_MODE: env.APP_MODE ?? null,
     EMPTY_VALUE: env.EMPTY_VALUE ?? null,
     WITH_EQUALS: env.WITH_EQUALS ?? null,
+    SCF_NAMESPACE: env.SCF_NAMESPACE ?? null,
     environ_has_app_mode: context.environ.split(';').includes('APP_MODE=conformance'),
   };
 };
@@ -167,4 +169,14 @@ exports.logs_console_format = async () => {
 exports.async_handler = async () => {
   await new Promise((resolve) => setImmediate(resolve));
   return { awaited: true };
+};
+
+exports.logs_many_lines = async (event) => {
+  const n = Number(event.lines);
+  const width = Number(event.width);
+  for (let i = 0; i < n; i++) {
+    const head = `line ${i} `;
+    process.stdout.write(head + 'x'.repeat(width - head.length) + '\n');
+  }
+  return { printed: n };
 };

@@ -19,7 +19,7 @@ echo_nested = echo_empty_object = echo_empty_containers = echo_string_event = _e
 echo_array_event = echo_unicode_bmp = echo_unicode_astral = echo_unicode_escaped_input = _echo
 echo_escapes = echo_control_chars = echo_html_chars = echo_duplicate_keys = echo_large_1mb = _echo
 number_big_integer = number_above_2_53 = number_floats = number_negative_zero = number_extremes = _echo
-error_invalid_event = error_invalid_event_nan = _echo
+error_invalid_event = error_invalid_event_nan = echo_nested_100_deep = _echo
 
 
 def event_near_6mb(event, context):
@@ -95,6 +95,7 @@ def context_environment(event, context):
         "APP_MODE": env.get("APP_MODE"),
         "EMPTY_VALUE": env.get("EMPTY_VALUE"),
         "WITH_EQUALS": env.get("WITH_EQUALS"),
+        "SCF_NAMESPACE": env.get("SCF_NAMESPACE"),
         "environ_has_app_mode": "APP_MODE=conformance" in context["environ"].split(";"),
     }
 
@@ -225,3 +226,11 @@ def logs_unicode(event, context):
 async def async_handler(event, context):
     await asyncio.sleep(0)
     return {"awaited": True}
+
+
+def logs_many_lines(event, context):
+    n, width = int(event["lines"]), int(event["width"])
+    for i in range(n):
+        head = "line %d " % i
+        print(head + "x" * (width - len(head)))
+    return {"printed": n}

@@ -19,41 +19,35 @@ use serde_json::{Value, json};
 
 type Out = Result<Value, String>;
 
-/// Cases whose handler returns its event unchanged.
-macro_rules! echo {
-    ($($name:ident),* $(,)?) => {
+/// Exports every handler under its own name (the handler ABI `scf-shim` loads), and [`invoke_local`]: the
+/// same handlers through the SDK's local `invoke`, by case name, for `sdk-rust`'s conformance test.
+/// `echo: [...]` names the cases whose handler returns its event unchanged; they are defined here too.
+macro_rules! handlers {
+    (echo: [$($echo:ident),* $(,)?], $($name:ident),* $(,)?) => {
         $(
             /// Returns the event unchanged.
-            pub fn $name(event: Value, _context: Context) -> Out {
+            pub fn $echo(event: Value, _context: Context) -> Out {
                 Ok(event)
             }
-            scf_sdk::export!($name);
         )*
+        handlers!($($echo,)* $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $( scf_sdk::export!($name); )*
+
+        /// Runs the handler of the case `name` on `event` through [`scf_sdk::invoke`] (`None`: no such handler).
+        pub fn invoke_local(
+            name: &str,
+            event: &str,
+            context: Option<Context>,
+        ) -> Option<Result<String, scf_sdk::FunctionError>> {
+            match name {
+                $( stringify!($name) => Some(scf_sdk::invoke($name, event, context)), )*
+                _ => None,
+            }
+        }
     };
 }
-
-echo!(
-    echo_nested,
-    echo_empty_object,
-    echo_empty_containers,
-    echo_string_event,
-    echo_array_event,
-    echo_unicode_bmp,
-    echo_unicode_astral,
-    echo_unicode_escaped_input,
-    echo_escapes,
-    echo_control_chars,
-    echo_html_chars,
-    echo_duplicate_keys,
-    echo_large_1mb,
-    number_big_integer,
-    number_above_2_53,
-    number_floats,
-    number_negative_zero,
-    number_extremes,
-    error_invalid_event,
-    error_invalid_event_nan,
-);
 
 /// `{"length": <chars of event.data>, "head": <first 8>, "tail": <last 8>}`.
 pub fn event_near_6mb(event: Value, _context: Context) -> Out {
@@ -163,6 +157,7 @@ pub fn context_environment(_event: Value, c: Context) -> Out {
         "APP_MODE": env.get("APP_MODE"),
         "EMPTY_VALUE": env.get("EMPTY_VALUE"),
         "WITH_EQUALS": env.get("WITH_EQUALS"),
+        "SCF_NAMESPACE": env.get("SCF_NAMESPACE"),
         "environ_has_app_mode": c.environ.split(';').any(|p| p == "APP_MODE=conformance"),
     }))
 }
@@ -294,40 +289,76 @@ pub fn logs_long_line(_event: Value, _context: Context) -> Out {
     Ok(Value::from("done"))
 }
 
+pub fn logs_many_lines(event: Value, _context: Context) -> Out {
+    let n = event["lines"].as_u64().unwrap_or(0);
+    let width = usize::try_from(event["width"].as_u64().unwrap_or(0)).unwrap_or(0);
+    for i in 0..n {
+        let head = format!("line {i} ");
+        println!("{head}{}", "x".repeat(width.saturating_sub(head.len())));
+    }
+    Ok(json!({ "printed": n }))
+}
+
 pub fn logs_unicode(_event: Value, _context: Context) -> Out {
     println!("héllo 世界 😀");
     Ok(Value::from("done"))
 }
 
-scf_sdk::export!(event_near_6mb);
-scf_sdk::export!(return_string);
-scf_sdk::export!(return_number);
-scf_sdk::export!(return_float);
-scf_sdk::export!(return_bool);
-scf_sdk::export!(return_null);
-scf_sdk::export!(return_nothing);
-scf_sdk::export!(return_list);
-scf_sdk::export!(return_key_order);
-scf_sdk::export!(return_unicode);
-scf_sdk::export!(context_fields);
-scf_sdk::export!(context_values);
-scf_sdk::export!(context_environment);
-scf_sdk::export!(env_from_config);
-scf_sdk::export!(env_platform);
-scf_sdk::export!(warm_globals);
-scf_sdk::export!(warm_tmp_dir);
-scf_sdk::export!(warm_after_error);
-scf_sdk::export!(fresh_after_exit);
-scf_sdk::export!(error_uncaught);
-scf_sdk::export!(error_returned);
-scf_sdk::export!(error_marshal);
-scf_sdk::export!(error_nan);
-scf_sdk::export!(error_timeout);
-scf_sdk::export!(error_memory);
-scf_sdk::export!(error_process_exit);
-scf_sdk::export!(error_response_too_large);
-scf_sdk::export!(error_message_escaping);
-scf_sdk::export!(logs_in_order);
-scf_sdk::export!(logs_before_exception);
-scf_sdk::export!(logs_long_line);
-scf_sdk::export!(logs_unicode);
+handlers!(
+    echo: [
+        echo_nested,
+        echo_empty_object,
+        echo_empty_containers,
+        echo_string_event,
+        echo_array_event,
+        echo_unicode_bmp,
+        echo_unicode_astral,
+        echo_unicode_escaped_input,
+        echo_escapes,
+        echo_control_chars,
+        echo_html_chars,
+        echo_duplicate_keys,
+        echo_large_1mb,
+        number_big_integer,
+        number_above_2_53,
+        number_floats,
+        number_negative_zero,
+        number_extremes,
+        error_invalid_event,
+        error_invalid_event_nan,
+        echo_nested_100_deep,
+    ],
+    event_near_6mb,
+    return_string,
+    return_number,
+    return_float,
+    return_bool,
+    return_null,
+    return_nothing,
+    return_list,
+    return_key_order,
+    return_unicode,
+    context_fields,
+    context_values,
+    context_environment,
+    env_from_config,
+    env_platform,
+    warm_globals,
+    warm_tmp_dir,
+    warm_after_error,
+    fresh_after_exit,
+    error_uncaught,
+    error_returned,
+    error_marshal,
+    error_nan,
+    error_timeout,
+    error_memory,
+    error_process_exit,
+    error_response_too_large,
+    error_message_escaping,
+    logs_in_order,
+    logs_before_exception,
+    logs_long_line,
+    logs_unicode,
+    logs_many_lines,
+);
