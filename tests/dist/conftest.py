@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = Path(os.environ.get("SCF_DIST_DIR", ROOT / "target" / "dist-debug"))
+DIST = Path(os.environ.get("SCF_DIST_DIR", ROOT / "target" / "dist-debug")).resolve()
 VERSION = json.loads((ROOT / "sdk-node" / "package.json").read_text())["version"]
 # What a machine has with nothing installed by the user: no cargo, no venv, no SDK, no variables.
 SYSTEM_PATH = "/usr/bin:/bin"
