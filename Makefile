@@ -2,7 +2,7 @@
 #   make demo    build everything, then invoke the example functions through scf-local
 #   make test    every test tier (unit → platform → per-language hosts), after lint
 #   make build   the workspace, the example libraries and the language SDKs
-#   make lint    cargo fmt --check and clippy (warnings are errors)
+#   make lint    cargo fmt --check, clippy and cargo doc (warnings, broken doc links included, are errors)
 #   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
 #   make peers   AWS's Node.js and Rust runtime clients, for the Lambda-dialect tests (make test runs it)
 #   make dist    the release artifacts in dist/: the runtime tarball, the Python wheel, the npm package
@@ -39,6 +39,7 @@ demo: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
 test: lint build peers test-rust test-platform-python test-sdks test-dist
 
