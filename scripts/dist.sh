@@ -10,7 +10,8 @@
 #
 # Usage: scripts/dist.sh [release|debug] [OUT_DIR]       (defaults: release, dist/)
 # Needs the repository's .venv with maturin, ziglang and cargo-zigbuild (`make venv`), cargo, node and npm.
-# SCF_BUILD_COMMIT (default: git rev-parse --short=12 HEAD) is the commit `--version` prints.
+# SCF_BUILD_COMMIT (default: git rev-parse --short=12 HEAD) is the commit `--version` prints; CARGO_TARGET_DIR
+# is honoured (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +20,7 @@ OUT=${2:-$ROOT/dist}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 VENV=$ROOT/.venv
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 TRIPLE=x86_64-unknown-linux-gnu
 GLIBC=2.17
 PLATFORM=x86_64-linux
@@ -67,13 +69,13 @@ trap 'rm -rf "$WORK"' EXIT
 
 # 1. The binaries and the Node add-on: one cargo-zigbuild run, linked against glibc 2.17's symbols.
 cargo zigbuild --target "$TRIPLE.$GLIBC" "${CARGO_PROFILE[@]}" -p scf-shim -p scf-local -p scf-sdk-node
-BIN=$ROOT/target/$TRIPLE/$PROFILE_DIR
+BIN=$TARGET/$TRIPLE/$PROFILE_DIR
 
 # 2. The wheel: maturin with zig, manylinux2014. Its own target directory: maturin's zig linker differs
 #    from cargo-zigbuild's, and sharing one would rebuild every crate on each switch.
 rm -f "$OUT"/scf_sdk-*.whl
 (cd sdk-python && maturin build --zig --compatibility manylinux2014 --target "$TRIPLE" "${CARGO_PROFILE[@]}" \
-  --target-dir "$ROOT/target/dist-python" --out "$OUT")
+  --target-dir "$TARGET/dist-python" --out "$OUT")
 WHEEL=$(ls "$OUT"/scf_sdk-"$VERSION"-cp39-abi3-manylinux*.whl)
 
 # 3. The npm package: what `npm pack` selects from sdk-node (package.json "files"), plus the prebuilt
