@@ -57,7 +57,7 @@ dist-debug: venv
 # /usr/bin and /bin only; the wheel in a fresh venv and the npm package in a fresh folder, with no cargo.
 test-dist: dist-debug build-rust venv
 	SCF_DIST_DIR=$(DIST_DEBUG) $(VENV)/bin/python -m pytest -q tests/dist
-	$(VENV)/bin/mypy --strict tests/dist
+	$(VENV)/bin/mypy --strict tests/dist sdk-python/build_backend
 
 # AWS's Node.js and Rust runtime clients, run on scf-local by tests/tests/lambda.rs.
 .PHONY: peers

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 # Before maturin is imported: its hooks read this to decide whether to fetch a toolchain.
 os.environ["MATURIN_NO_INSTALL_RUST"] = "1"
 
-import maturin  # noqa: E402
+import maturin  # type: ignore[import-untyped]  # noqa: E402  (maturin ships no type information)
 
 NO_RUST = (
     "scf-sdk: building from source needs Rust (cargo on PATH), and this build does not download a toolchain "
