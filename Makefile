@@ -2,9 +2,11 @@
 #   make demo    build everything, then invoke the example functions through scf-local
 #   make test    every test tier (unit → platform → per-language hosts), after lint
 #   make build   the workspace, the example libraries and the language SDKs
-#   make lint    cargo fmt --check and clippy (warnings are errors)
+#   make lint    cargo fmt --check, clippy and cargo doc (warnings, broken doc links included, are errors)
 #   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
 #   make peers   AWS's Node.js and Rust runtime clients, for the Lambda-dialect tests (make test runs it)
+#   make dist    the release artifacts in dist/: the runtime tarball, the Python wheel, the npm package
+#                (every binary for glibc 2.17; docs/install.md)
 ROOT    := $(abspath .)
 CARGO   ?= cargo
 PYTHON  ?= python3
@@ -37,8 +39,25 @@ demo: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
-test: lint build peers test-rust test-platform-python test-sdks
+test: lint build peers test-rust test-platform-python test-sdks test-dist
+
+# The release artifacts (release profile) in dist/.
+.PHONY: dist dist-debug test-dist
+dist: venv
+	scripts/dist.sh release $(ROOT)/dist
+
+# The same artifacts in the debug profile, for the tests.
+DIST_DEBUG := $(ROOT)/target/dist-debug
+dist-debug: venv
+	scripts/dist.sh debug $(DIST_DEBUG)
+
+# The artifacts as a user gets them: the tarball extracted into a prefix and run with a PATH of that prefix,
+# /usr/bin and /bin only; the wheel in a fresh venv and the npm package in a fresh folder, with no cargo.
+test-dist: dist-debug build-rust venv
+	SCF_DIST_DIR=$(DIST_DEBUG) $(VENV)/bin/python -m pytest -q tests/dist
+	$(VENV)/bin/mypy --strict tests/dist sdk-python/build_backend
 
 # AWS's Node.js and Rust runtime clients, run on scf-local by tests/tests/lambda.rs.
 .PHONY: peers
@@ -69,4 +88,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv sdk-node/index.node sdk-node/node_modules
+	rm -rf .venv dist sdk-node/index.node sdk-node/node_modules

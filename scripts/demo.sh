@@ -13,7 +13,6 @@ mkdir -p "$WORK/rust-hello" "$WORK/rust-errors"
 cp "$BIN/libindex.so" "$WORK/rust-hello/"
 cp "$BIN/liberrors.so" "$WORK/rust-errors/"
 
-export SCF_PYTHON="$ROOT/.venv/bin/python"
 unset RUST_BACKTRACE
 
 show() {

@@ -1,7 +1,7 @@
 'use strict';
 // Builds the neon add-on (crate scf-sdk-node) with cargo and copies it to index.node beside package.json.
-// Run by `npm install` (the package's install script) and by `make -C sdk-node build`.
-// SCF_SDK_SKIP_BUILD=1 skips it (the pure-JS parts — invoke(), types — work without the add-on);
+// Run by `make -C sdk-node build`, and by `npm install` from a checkout when no prebuilt add-on fits
+// (scripts/install.js). Needs the workspace around it: the released package does not carry it.
 // SCF_SDK_PROFILE=debug builds a debug add-on.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -9,11 +9,6 @@ const path = require('node:path');
 
 const here = path.resolve(__dirname, '..');
 const out = path.join(here, 'index.node');
-
-if (process.env.SCF_SDK_SKIP_BUILD === '1') {
-  console.log('scf-sdk: SCF_SDK_SKIP_BUILD=1, not building the add-on');
-  process.exit(0);
-}
 
 const cargo = process.env.CARGO || 'cargo';
 const profile = process.env.SCF_SDK_PROFILE === 'debug' ? [] : ['--release'];

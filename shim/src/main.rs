@@ -22,7 +22,14 @@ fn main() -> ExitCode {
     {
         let _ = std::io::Write::write_all(
             &mut std::io::stdout(),
-            concat!("scf-shim ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
+            concat!(
+                "scf-shim ",
+                env!("CARGO_PKG_VERSION"),
+                " (commit ",
+                env!("SCF_BUILD_COMMIT"),
+                ")\n"
+            )
+            .as_bytes(),
         );
         return ExitCode::SUCCESS;
     }

@@ -366,12 +366,16 @@ fn handler_forms_and_vendored_dependencies() {
 
 #[test]
 fn an_interpreter_without_the_sdk_fails_with_a_classified_443() {
-    // A wrapper that starts the same interpreter with `-S`: no site-packages, so no scf_sdk.
+    // A wrapper that starts the same interpreter with `-S` (no site-packages) and without the runtime
+    // layout's bundled copy (`_SCF_SDK_PATH`), so no scf_sdk.
     let dir = TempDir::new("py-nosdk");
     let wrapper = dir.path().join("python-without-sdk");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\nexec '{}' -S \"$@\"\n", python()),
+        format!(
+            "#!/bin/sh\nunset _SCF_SDK_PATH\nexec '{}' -S \"$@\"\n",
+            python()
+        ),
     )
     .unwrap();
     {

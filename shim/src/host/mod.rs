@@ -4,6 +4,7 @@
 //! never two at a time. The native host runs inside the shim; the Python and Node.js hosts live in their
 //! SDKs' native modules, and the shim reaches them by replacing itself with the language's interpreter.
 
+pub mod layout;
 pub mod native;
 pub mod node;
 pub mod python;

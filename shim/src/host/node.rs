@@ -1,15 +1,14 @@
 //! The Node.js host: replaces the shim (exec, same process id, same environment) with
-//! `node <sdk-node/bootstrap.js>`. The bootstrap loads the shim core as a neon add-on (`sdk-node/index.node`)
-//! and runs the invocation loop from Node's event loop (see `sdk-node/` and `docs/node.md`).
+//! `node <bootstrap.js>`. The bootstrap loads the shim core as a neon add-on and runs the invocation loop
+//! from Node's event loop (see `sdk-node/` and `docs/node.md`).
 //!
 //! - The Node binary: `SCF_NODE` if set, else `node` looked up on `PATH`.
-//! - The bootstrap, first that exists: `SCF_NODE_BOOTSTRAP` (must exist if set);
-//!   `<dir of scf-shim>/../../sdk-node/bootstrap.js` (a dev checkout: `target/<profile>/scf-shim`);
-//!   `<dir of scf-shim>/../lib/scf-sdk/bootstrap.js` (an installed layout);
-//!   `<code root>/node_modules/scf-sdk/bootstrap.js` (the function ships the SDK);
-//!   the checkout this shim was built from (`sdk-node/bootstrap.js` beside `shim/`).
-//! - The add-on must sit beside the bootstrap as `index.node` (or be named by `SCF_NODE_ADDON`); a
-//!   missing one is reported here, before exec, with the command that builds it.
+//! - The bootstrap, the first that exists: `SCF_NODE_BOOTSTRAP` (must exist if set); the function's own
+//!   copy of the SDK, `<code root>/node_modules/scf-sdk/bootstrap.js` (as a vendored `scf_sdk` wins for
+//!   Python); the runtime layout's copy (`lib/scf-runtime/node` beside `bin/scf-shim`, or the checkout's
+//!   `sdk-node`: see [`super::layout`]).
+//! - The add-on is the package's business: its `lib/native.js` finds it (a prebuilt one for the platform, or
+//!   a local build) and, when there is none, fails the instance's start with a message saying what to do.
 //!
 //! Nothing in the environment is changed: the shim has already set `_SCF_SHIM_START_NS`, which the core
 //! inside the add-on reads to measure InitRuntime.
@@ -18,43 +17,33 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
+use super::layout::{self, NotFound, Piece};
 use crate::{Config, ShimError};
 
 /// Names the Node.js binary (default: `node` on `PATH`).
 pub const NODE_ENV: &str = "SCF_NODE";
 /// Names the Node SDK's bootstrap file.
 pub const BOOTSTRAP_ENV: &str = "SCF_NODE_BOOTSTRAP";
-/// Names the add-on file, when it is not `index.node` beside the bootstrap.
-pub const ADDON_ENV: &str = "SCF_NODE_ADDON";
+/// Where a function's own copy of the Node SDK is, under its code root.
+pub const VENDORED_BOOTSTRAP: &str = "node_modules/scf-sdk/bootstrap.js";
 
 /// Replaces this process with the Node.js host. Returns only on failure.
 pub fn exec(config: &Config) -> ShimError {
-    let exe = std::env::current_exe().ok();
     let bootstrap = match locate_bootstrap(
         std::env::var_os(BOOTSTRAP_ENV),
-        exe.as_deref(),
         &config.code_root,
+        layout::locate_here(Piece::Node),
     ) {
         Ok(p) => p,
         Err(message) => return ShimError::Config(message),
     };
-    if std::env::var_os(ADDON_ENV).is_none_or(|v| v.is_empty()) {
-        let addon = bootstrap.with_file_name("index.node");
-        if !addon.is_file() {
-            return ShimError::Config(format!(
-                "the Node SDK's add-on {} is not built: run `make -C sdk-node build` (cargo build -p scf-sdk-node \
-                 --release, then copy libscf_sdk_node.so to that path), or name one with {ADDON_ENV}",
-                addon.display()
-            ));
-        }
-    }
     let node = std::env::var_os(NODE_ENV)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| OsString::from("node"));
     let source = std::process::Command::new(&node).arg(&bootstrap).exec();
     ShimError::Exec {
         what: format!(
-            "{} {} (set {NODE_ENV} to the node binary, or put node on PATH)",
+            "{} {} (install Node.js 18 or later, or set {NODE_ENV} to the node binary)",
             Path::new(&node).display(),
             bootstrap.display()
         ),
@@ -62,11 +51,12 @@ pub fn exec(config: &Config) -> ShimError {
     }
 }
 
-/// Where the Node SDK's bootstrap is (see the module documentation for the order).
+/// Where the Node SDK's bootstrap is (see the module documentation for the order); `runtime` is the
+/// runtime layout's Node folder, or why there is none.
 pub fn locate_bootstrap(
     explicit: Option<OsString>,
-    exe: Option<&Path>,
     code_root: &Path,
+    runtime: Result<PathBuf, NotFound>,
 ) -> Result<PathBuf, String> {
     if let Some(p) = explicit.filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
@@ -76,57 +66,69 @@ pub fn locate_bootstrap(
             Err(format!("{BOOTSTRAP_ENV}={} is not a file", p.display()))
         };
     }
-    let mut tried = Vec::new();
-    if let Some(dir) = exe.and_then(Path::parent) {
-        tried.push(dir.join("../../sdk-node/bootstrap.js"));
-        tried.push(dir.join("../lib/scf-sdk/bootstrap.js"));
+    let vendored = code_root.join(VENDORED_BOOTSTRAP);
+    if vendored.is_file() {
+        return Ok(vendored);
     }
-    tried.push(code_root.join("node_modules/scf-sdk/bootstrap.js"));
-    tried.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk-node/bootstrap.js"));
-    if let Some(found) = tried.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
+    match runtime {
+        Ok(dir) => Ok(dir.join(Piece::Node.marker())),
+        Err(not_found) => Err(format!(
+            "cannot find the Node SDK's bootstrap.js: install the scf-runtime release (its lib/scf-runtime/node \
+             sits beside bin/scf-shim), or `npm install scf-sdk` in the function's directory ({} is not there \
+             either), or set {BOOTSTRAP_ENV}; {not_found}",
+            vendored.display()
+        )),
     }
-    let list = tried
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    Err(format!(
-        "cannot find the Node SDK's bootstrap.js: set {BOOTSTRAP_ENV}, or install scf-sdk in the function's \
-         node_modules (tried {list})"
-    ))
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
-    #[test]
-    fn explicit_bootstrap_must_exist() {
-        let err = locate_bootstrap(Some("/nonexistent/b.js".into()), None, Path::new("/tmp"));
-        assert!(err.is_err_and(|e| e.contains(BOOTSTRAP_ENV)));
-        let this = PathBuf::from(file!());
-        let abs = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&this);
-        if abs.is_file() {
-            assert_eq!(
-                locate_bootstrap(Some(abs.clone().into()), None, Path::new("/tmp")).ok(),
-                Some(abs)
-            );
-        }
+    fn nowhere() -> Result<PathBuf, NotFound> {
+        Err(NotFound {
+            piece: Piece::Node,
+            tried: vec![PathBuf::from("/opt/scf/lib/scf-runtime/node")],
+        })
     }
 
     #[test]
-    fn falls_back_to_the_checkout_or_explains() {
-        match locate_bootstrap(
-            None,
-            Some(Path::new("/nonexistent/bin/scf-shim")),
-            Path::new("/nonexistent"),
-        ) {
-            Ok(p) => assert!(p.ends_with("sdk-node/bootstrap.js"), "{}", p.display()),
-            Err(e) => assert!(
-                e.contains("bootstrap.js") && e.contains(BOOTSTRAP_ENV),
-                "{e}"
-            ),
-        }
+    fn explicit_bootstrap_must_exist() {
+        let err = locate_bootstrap(
+            Some("/nonexistent/b.js".into()),
+            Path::new("/tmp"),
+            nowhere(),
+        );
+        assert!(err.is_err_and(|e| e.contains(BOOTSTRAP_ENV)));
+        let this = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/host/node.rs");
+        assert_eq!(
+            locate_bootstrap(Some(this.clone().into()), Path::new("/tmp"), nowhere()).ok(),
+            Some(this)
+        );
+    }
+
+    #[test]
+    fn the_functions_own_copy_wins_over_the_runtime_layout() {
+        let dir = std::env::temp_dir().join(format!("scf-node-vendored-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let vendored = dir.join(VENDORED_BOOTSTRAP);
+        std::fs::create_dir_all(vendored.parent().unwrap()).unwrap();
+        let layout = Ok(PathBuf::from("/opt/scf/lib/scf-runtime/node"));
+        assert_eq!(
+            locate_bootstrap(None, &dir, layout.clone()).unwrap(),
+            PathBuf::from("/opt/scf/lib/scf-runtime/node/bootstrap.js")
+        );
+        std::fs::write(&vendored, "").unwrap();
+        assert_eq!(locate_bootstrap(None, &dir, layout).unwrap(), vendored);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn nowhere_explains_every_way_to_get_it() {
+        let e = locate_bootstrap(None, Path::new("/nonexistent"), nowhere()).unwrap_err();
+        assert!(e.contains("npm install scf-sdk"), "{e}");
+        assert!(e.contains("/opt/scf/lib/scf-runtime/node"), "{e}");
+        assert!(e.contains(BOOTSTRAP_ENV), "{e}");
     }
 }
