@@ -51,6 +51,11 @@ fn shapes() -> Vec<Shape> {
     }
     let mut ws_connect = sample(Kind::WebSocketConnect);
     ws_connect["requestContext"]["serviceId"] = json!("service-6vc3d9qk");
+    ws_connect["requestContext"]["identity"]["secretId"] = json!("AKIDEXAMPLE");
+    // A closing message a function posts may carry a data type and data (Tencent: "optional").
+    let mut ws_close = sample(Kind::WebSocketClose);
+    ws_close["websocket"]["dataType"] = json!("text");
+    ws_close["websocket"]["data"] = json!("bye");
     let event = |kind: Kind, full: Value, check| Shape {
         name: kind.name(),
         type_name: kind.info().type_name,
@@ -105,7 +110,7 @@ fn shapes() -> Vec<Shape> {
         ),
         event(
             Kind::WebSocketClose,
-            sample(Kind::WebSocketClose),
+            ws_close,
             through::<WebSocketMessageEvent>,
         ),
     ]
