@@ -217,19 +217,12 @@ export type CLBResponse = APIGatewayResponse;
 export type WebSocketAction = 'connecting' | 'closing' | 'data send' | 'data recv';
 
 /**
- * `requestContext` of a WebSocket connection request. Tencent's documentation names the service
- * `serviceName`, its Go type `serviceId`: either may be there.
+ * `requestContext` of a WebSocket connection request: API Gateway's, but Tencent's documentation names the
+ * service `serviceName` and its Go type `serviceId`: either may be there.
  */
-export interface WebSocketRequestContext {
+export interface WebSocketRequestContext extends Omit<APIGatewayRequestContext, 'serviceId'> {
   serviceId?: string;
   serviceName?: string;
-  path: string;
-  httpMethod: string;
-  requestId: string;
-  identity: APIGatewayIdentity;
-  sourceIp: string;
-  stage: string;
-  websocketEnable?: boolean;
 }
 
 /** `websocket` of a connection request (what the client asks for) or of its answer (what is chosen). */

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use scf_sdk::events::{self, ApiGatewayEvent, ApiGatewayResponse, HeaderValue, Kind};
+use scf_sdk::events::{
+    self, ApiGatewayEvent, ApiGatewayResponse, EventType, EventTypeVisitor, HeaderValue, Kind,
+};
 use scf_sdk::{Context, ErrorKind};
 use serde_json::Value;
 
@@ -70,30 +72,21 @@ fn an_api_gateway_handler_answers_with_the_integrated_response() {
     );
 }
 
-/// A handler that takes `T` and gives it back, as a function typed with the event would.
-fn echo<T: serde::de::DeserializeOwned + serde::Serialize>(
-    event: &Value,
-) -> Result<Value, scf_sdk::FunctionError> {
-    let out = scf_sdk::invoke(
-        |e: T, _: Context| Ok::<T, String>(e),
-        &event.to_string(),
-        None,
-    )?;
-    Ok(serde_json::from_str(&out).unwrap())
-}
-
+/// A handler typed with the kind's event type that gives the event back, run on `event`.
 fn echo_as(kind: Kind, event: &Value) -> Result<Value, scf_sdk::FunctionError> {
-    use events::*;
-    match kind {
-        Kind::ApiGateway => echo::<ApiGatewayEvent>(event),
-        Kind::Timer => echo::<TimerEvent>(event),
-        Kind::Cos => echo::<CosEvent>(event),
-        Kind::Cmq => echo::<CmqTopicEvent>(event),
-        Kind::Ckafka => echo::<CkafkaEvent>(event),
-        Kind::Clb => echo::<ClbEvent>(event),
-        Kind::WebSocketConnect => echo::<WebSocketConnectEvent>(event),
-        Kind::WebSocketData | Kind::WebSocketClose => echo::<WebSocketMessageEvent>(event),
+    struct Echo<'a>(&'a Value);
+    impl EventTypeVisitor for Echo<'_> {
+        type Output = Result<Value, scf_sdk::FunctionError>;
+        fn visit<T: EventType>(self) -> Self::Output {
+            let out = scf_sdk::invoke(
+                |e: T, _: Context| Ok::<T, String>(e),
+                &self.0.to_string(),
+                None,
+            )?;
+            Ok(serde_json::from_str(&out).unwrap())
+        }
     }
+    kind.visit_type(Echo(event))
 }
 
 #[test]

@@ -273,22 +273,49 @@ impl Kind {
     /// Reads `event` as this kind's type and writes it back: the document as the type sees it, or why
     /// the type refuses it (a field missing, of the wrong type, …).
     pub fn check(self, event: &Value) -> Result<Value, serde_json::Error> {
-        fn through<T: serde::de::DeserializeOwned + serde::Serialize>(
-            event: &Value,
-        ) -> Result<Value, serde_json::Error> {
-            serde_json::to_value(T::deserialize(event)?)
+        struct Through<'a>(&'a Value);
+        impl EventTypeVisitor for Through<'_> {
+            type Output = Result<Value, serde_json::Error>;
+            fn visit<T: EventType>(self) -> Self::Output {
+                serde_json::to_value(T::deserialize(self.0)?)
+            }
         }
+        self.visit_type(Through(event))
+    }
+
+    /// Calls `visitor` with this kind's event type: code that works on any event type (a typed handler
+    /// in a test, a check) is written once for every kind.
+    pub fn visit_type<V: EventTypeVisitor>(self, visitor: V) -> V::Output {
         match self {
-            Kind::ApiGateway => through::<ApiGatewayEvent>(event),
-            Kind::Timer => through::<TimerEvent>(event),
-            Kind::Cos => through::<CosEvent>(event),
-            Kind::Cmq => through::<CmqTopicEvent>(event),
-            Kind::Ckafka => through::<CkafkaEvent>(event),
-            Kind::Clb => through::<ClbEvent>(event),
-            Kind::WebSocketConnect => through::<WebSocketConnectEvent>(event),
-            Kind::WebSocketData | Kind::WebSocketClose => through::<WebSocketMessageEvent>(event),
+            Kind::ApiGateway => visitor.visit::<ApiGatewayEvent>(),
+            Kind::Timer => visitor.visit::<TimerEvent>(),
+            Kind::Cos => visitor.visit::<CosEvent>(),
+            Kind::Cmq => visitor.visit::<CmqTopicEvent>(),
+            Kind::Ckafka => visitor.visit::<CkafkaEvent>(),
+            Kind::Clb => visitor.visit::<ClbEvent>(),
+            Kind::WebSocketConnect => visitor.visit::<WebSocketConnectEvent>(),
+            Kind::WebSocketData | Kind::WebSocketClose => visitor.visit::<WebSocketMessageEvent>(),
         }
     }
+}
+
+/// What every event type is: read from and written to JSON, compared, printed.
+pub trait EventType:
+    serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq + fmt::Debug + 'static
+{
+}
+
+impl<T> EventType for T where
+    T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq + fmt::Debug + 'static
+{
+}
+
+/// Work done with an event type chosen by a [`Kind`] at run time ([`Kind::visit_type`]).
+pub trait EventTypeVisitor {
+    /// What the work gives.
+    type Output;
+    /// Does the work with the event type `T`.
+    fn visit<T: EventType>(self) -> Self::Output;
 }
 
 impl fmt::Display for Kind {

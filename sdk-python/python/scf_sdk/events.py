@@ -18,14 +18,17 @@ class ApiGatewayIdentity(TypedDict, total=False):
     secretId: str
 
 
-class _ApiGatewayRequestContextRequired(TypedDict):
-    serviceId: str
+class _RequestContextRequired(TypedDict):
     path: str
     httpMethod: str
     requestId: str
     identity: ApiGatewayIdentity
     sourceIp: str
     stage: str
+
+
+class _ApiGatewayRequestContextRequired(_RequestContextRequired):
+    serviceId: str
 
 
 class ApiGatewayRequestContext(_ApiGatewayRequestContextRequired, total=False):
@@ -233,18 +236,9 @@ WebSocketAction = Literal["connecting", "closing", "data send", "data recv"]
 """``websocket.action``."""
 
 
-class _WebSocketRequestContextRequired(TypedDict):
-    path: str
-    httpMethod: str
-    requestId: str
-    identity: ApiGatewayIdentity
-    sourceIp: str
-    stage: str
-
-
-class WebSocketRequestContext(_WebSocketRequestContextRequired, total=False):
-    """``requestContext`` of a connection request. Tencent's documentation names the service
-    ``serviceName``, its Go type ``serviceId``: either may be there."""
+class WebSocketRequestContext(_RequestContextRequired, total=False):
+    """``requestContext`` of a connection request: API Gateway's, but Tencent's documentation names the
+    service ``serviceName`` and its Go type ``serviceId``: either may be there."""
 
     serviceId: str
     serviceName: str
