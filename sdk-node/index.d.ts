@@ -57,117 +57,208 @@ export type Handler<TEvent = any, TResult = unknown> =
   | SyncHandler<TEvent, TResult>;
 
 // ---- trigger events --------------------------------------------------------------------------------------
+// The same description as the Rust types of scf_protocol::events (docs/events.md): an optional property may
+// be absent, every other is always there. test/events.test.js type-checks the samples the Rust types
+// generate against these interfaces with `tsc --strict`.
 
-/** API Gateway trigger (integration request). */
-export interface APIGatewayEvent {
-  requestContext: {
-    serviceId: string;
-    path: string;
-    httpMethod: string;
-    requestId: string;
-    identity?: { secretId?: string; [k: string]: unknown };
-    sourceIp: string;
-    stage: string;
-    [k: string]: unknown;
-  };
-  headers: Record<string, string>;
-  body?: string;
-  isBase64Encoded?: boolean;
-  pathParameters: Record<string, string>;
-  queryStringParameters: Record<string, string>;
-  headerParameters: Record<string, string>;
-  stageVariables: Record<string, string>;
-  path: string;
-  queryString: Record<string, string | string[]>;
-  httpMethod: string;
+/** `requestContext.identity`: `secretId` is there for an API protected by a key pair. */
+export interface APIGatewayIdentity {
+  secretId?: string;
 }
 
-/** What an API Gateway-triggered function returns (integration response). */
-export interface APIGatewayResponse {
-  isBase64Encoded: boolean;
-  statusCode: number;
+/** `requestContext` of an API Gateway event: the gateway's side of the request. */
+export interface APIGatewayRequestContext {
+  /** The gateway service's id (`service-…`). */
+  serviceId: string;
+  /** The API's declared path (`/hello/{name}`). */
+  path: string;
+  /** The API's declared method (`ANY` for every method). */
+  httpMethod: string;
+  requestId: string;
+  identity: APIGatewayIdentity;
+  sourceIp: string;
+  /** `release`, `prepub` or `test`. */
+  stage: string;
+  websocketEnable?: boolean;
+}
+
+/** One value of `queryString`: `a=1` as `'1'`, a repeated key as a list, a key without `=` as `true`. */
+export type QueryValue = string | string[] | boolean;
+
+/** API Gateway trigger (integration request), invoked synchronously. */
+export interface APIGatewayEvent {
+  requestContext: APIGatewayRequestContext;
   headers: Record<string, string>;
+  /** The body as text (base64 when `isBase64Encoded`); absent for a request without one. */
+  body?: string;
+  pathParameters?: Record<string, string>;
+  queryStringParameters?: Record<string, string>;
+  headerParameters?: Record<string, string>;
+  stageVariables?: Record<string, string>;
+  /** The request's full path. */
+  path: string;
+  /** The request's whole query. */
+  queryString: Record<string, QueryValue>;
+  httpMethod: string;
+  isBase64Encoded?: boolean;
+}
+
+/** One header of an integration response: a list sends the header once per value. */
+export type HeaderValue = string | string[];
+
+/** What an event function behind API Gateway (or CLB) returns with integrated responses. */
+export interface APIGatewayResponse {
+  /** Whether `body` is base64 of binary content; absent means false. */
+  isBase64Encoded?: boolean;
+  statusCode: number;
+  headers: Record<string, HeaderValue>;
   body: string;
 }
 
-/** COS (object storage) trigger. */
-export interface COSEvent {
-  Records: Array<{
-    cos: {
-      cosSchemaVersion: string;
-      cosObject: {
-        url: string;
-        meta: Record<string, string>;
-        vid: string;
-        key: string;
-        size: number;
-      };
-      cosBucket: { region: string; name: string; appid: string };
-      cosNotificationId: string;
-    };
-    event: {
-      eventName: string;
-      eventVersion: string;
-      eventTime: number;
-      eventSource: string;
-      requestParameters: { requestSourceIP: string; requestHeaders: Record<string, string> };
-      eventQueue: string;
-      reservedInfo: string;
-      reqid: number;
-    };
-  }>;
-}
-
-/** Timer trigger. */
+/** Timer trigger, invoked asynchronously. */
 export interface TimerEvent {
-  Type: 'Timer';
+  /** `'Timer'`. */
+  Type: string;
   TriggerName: string;
-  /** ISO-8601 time of the trigger. */
+  /** When it fired: UTC ISO 8601 (`2024-06-10T08:00:00Z`). */
   Time: string;
-  /** The trigger's additional message. */
+  /** The trigger's configured message (its `argument`). */
   Message: string;
 }
 
-/** CMQ topic trigger. */
+/** `cos.cosObject`: `key` is `/<appid>/<bucket>/<key>`, `size` in bytes, `vid` the version id. */
+export interface COSObject {
+  url: string;
+  meta: Record<string, string>;
+  vid: string;
+  key: string;
+  size: number;
+}
+
+/** `cos.cosBucket`: `region` in COS's short form (`gz`), `name` without the appid. */
+export interface COSBucket {
+  region: string;
+  name: string;
+  appid: string;
+}
+
+/** `cos` of a record: the object and its bucket. */
+export interface COSEntity {
+  cosSchemaVersion: string;
+  cosObject: COSObject;
+  cosBucket: COSBucket;
+  cosNotificationId: string;
+}
+
+/** `event` of a record: `eventName` (`cos:ObjectCreated:Put`, …), `eventTime` in Unix seconds. */
+export interface COSEventInfo {
+  eventName: string;
+  eventVersion: string;
+  eventTime: number;
+  eventSource: string;
+  requestParameters: { requestSourceIP: string; requestHeaders: Record<string, string> };
+  eventQueue: string;
+  reservedInfo: string;
+  reqid: number;
+}
+
+/** COS (object storage) trigger, invoked asynchronously: one record per object created or deleted. */
+export interface COSEvent {
+  Records: Array<{ cos: COSEntity; event: COSEventInfo }>;
+}
+
+/** `CMQ` of a record. `msgTag` is the tags joined into one string (`'tag1,tag2'`), or a list. */
+export interface CMQMessage {
+  type: string;
+  topicOwner: number;
+  topicName: string;
+  subscriptionName: string;
+  publishTime: string;
+  msgId: string;
+  requestId: string;
+  msgBody: string;
+  msgTag: string | string[];
+}
+
+/** CMQ topic trigger, invoked asynchronously. */
 export interface CMQEvent {
-  Records: Array<{
-    CMQ: {
-      type: 'topic' | string;
-      topicOwner: number;
-      topicName: string;
-      subscriptionName: string;
-      publishTime: string;
-      msgId: string;
-      requestId: string;
-      msgBody: string;
-      msgTag: string[] | string;
-    };
-  }>;
+  Records: Array<{ CMQ: CMQMessage }>;
 }
 
-/** CKafka trigger. */
+/** `Ckafka` of a record: `msgKey` is `'None'` for a message without a key. */
+export interface CKafkaMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  msgKey: string;
+  msgBody: string;
+}
+
+/** CKafka trigger, invoked synchronously: a batch of messages from one topic. */
 export interface CKafkaEvent {
-  Records: Array<{
-    Ckafka: {
-      topic: string;
-      partition: number;
-      offset: number;
-      msgKey: string;
-      msgBody: string;
-    };
-  }>;
+  Records: Array<{ Ckafka: CKafkaMessage }>;
 }
 
-/** CLB (load balancer) trigger. */
+/**
+ * CLB (load balancer) trigger, invoked synchronously: the request's headers (the method and path are the
+ * `X-Method` and `X-Uri` headers when the listener adds them) and its payload.
+ */
 export interface CLBEvent {
   headers: Record<string, string>;
-  body?: string;
+  /** The body: a JSON body as its document, else the text; base64 when `isBase64Encoded`. */
+  payload?: unknown;
   isBase64Encoded?: boolean;
-  httpMethod: string;
-  path: string;
-  queryString?: Record<string, string | string[]>;
-  requestContext?: Record<string, unknown>;
-  [k: string]: unknown;
+}
+
+/** CLB takes the same integrated response as API Gateway. */
+export type CLBResponse = APIGatewayResponse;
+
+/** `websocket.action`. */
+export type WebSocketAction = 'connecting' | 'closing' | 'data send' | 'data recv';
+
+/**
+ * `requestContext` of a WebSocket connection request: API Gateway's, but Tencent's documentation names the
+ * service `serviceName` and its Go type `serviceId`: either may be there.
+ */
+export interface WebSocketRequestContext extends Omit<APIGatewayRequestContext, 'serviceId'> {
+  serviceId?: string;
+  serviceName?: string;
+}
+
+/** `websocket` of a connection request (what the client asks for) or of its answer (what is chosen). */
+export interface WebSocketConnection {
+  action: WebSocketAction;
+  secConnectionID: string;
+  secWebSocketProtocol?: string;
+  secWebSocketExtensions?: string;
+}
+
+/** API Gateway WebSocket, the registration function's event: a client asks to connect. */
+export interface WebSocketConnectEvent {
+  requestContext: WebSocketRequestContext;
+  websocket: WebSocketConnection;
+}
+
+/** What the registration function answers: `errNo` 0 accepts the connection. */
+export interface WebSocketConnectResponse {
+  errNo: number;
+  errMsg: string;
+  websocket: WebSocketConnection;
+}
+
+/** `websocket` of a transfer or cleanup event: `dataType` and `data` are absent when closing. */
+export interface WebSocketMessage {
+  action: WebSocketAction;
+  secConnectionID: string;
+  /** `'text'` or `'binary'`. */
+  dataType?: string;
+  /** The text, or base64 of the binary data. */
+  data?: string;
+}
+
+/** API Gateway WebSocket, the transfer (`'data send'`) and cleanup (`'closing'`) functions' event. */
+export interface WebSocketMessageEvent {
+  websocket: WebSocketMessage;
 }
 
 // ---- errors -------------------------------------------------------------------------------------------------

@@ -8,13 +8,15 @@
 //! - [`handler`]: the handler string `file.method`, parsed once for every language;
 //! - [`runtime`]: runtime names (`Python3.9`, `nodejs`, `CustomRuntime`, …), parsed once;
 //! - [`json`]: JSON strings with the platform's escaping, and the event depth check;
-//! - [`limits`]: the platform's documented limits.
+//! - [`limits`]: the platform's documented limits;
+//! - [`events`]: the trigger events (API Gateway, Timer, COS, CMQ, CKafka, CLB, WebSocket) and their samples.
 #![warn(missing_docs)]
 
 pub mod abi;
 pub mod api;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod handler;
 pub mod json;
 pub mod limits;

@@ -144,9 +144,18 @@ def test_apigw_response_helper() -> None:
     r = apigw.response(b"\x00\x01")
     assert r["isBase64Encoded"] is True and r["body"] == "AAE="
     event: ApiGatewayEvent = {
-        "requestContext": {"httpMethod": "POST"},
+        "requestContext": {
+            "serviceId": "service-1",
+            "path": "/",
+            "httpMethod": "POST",
+            "requestId": "r",
+            "identity": {},
+            "sourceIp": "203.0.113.10",
+            "stage": "release",
+        },
         "headers": {},
         "path": "/",
+        "queryString": {},
         "httpMethod": "POST",
         "body": '{"x": 1}',
     }

@@ -24,8 +24,43 @@
 //! - An event that does not fit the event type is an `InvalidEvent` (400); a result that cannot be
 //!   serialised is a `MarshalError` (430).
 //! - [`invoke`] runs a handler exactly as the shim would, for unit tests.
+//! - [`events`] has the event of every trigger (API Gateway, Timer, COS, CMQ, CKafka, CLB, WebSocket) as a
+//!   serde type, and [`events::generate`] builds each one's documented sample for tests.
 //! - With the `runtime` feature, [`run`] turns a binary into a custom-runtime `bootstrap` that speaks the
 //!   runtime API itself, through the same protocol code as `scf-shim`.
+//!
+//! ## Trigger events
+//!
+//! A handler behind a trigger takes that trigger's event type; behind API Gateway (or CLB) it answers with
+//! an [`ApiGatewayResponse`](events::ApiGatewayResponse), which the gateway turns into the HTTP response:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//!
+//! use scf_sdk::Context;
+//! use scf_sdk::events::{self, ApiGatewayEvent, ApiGatewayResponse, HeaderValue, Kind};
+//!
+//! fn main_handler(event: ApiGatewayEvent, _context: Context) -> Result<ApiGatewayResponse, String> {
+//!     let name = event.path_parameters.as_ref().and_then(|p| p.get("name"));
+//!     let content_type = HeaderValue::One("text/plain; charset=utf-8".to_owned());
+//!     Ok(ApiGatewayResponse {
+//!         is_base64_encoded: Some(false),
+//!         status_code: 200,
+//!         headers: BTreeMap::from([("Content-Type".to_owned(), content_type)]),
+//!         body: format!("Hello, {}!", name.map_or("world", String::as_str)),
+//!     })
+//! }
+//!
+//! scf_sdk::export!(main_handler);
+//!
+//! // In a unit test: the gateway's event for GET /hello/SCF, through production's marshalling.
+//! let event = events::generate(Kind::ApiGateway, &[("method", "GET"), ("path", "/hello/SCF"),
+//!                                                  ("resource", "/hello/{name}")])?;
+//! let answer = scf_sdk::invoke(main_handler, &event.to_string(), None)?;
+//! let answer: ApiGatewayResponse = serde_json::from_str(&answer)?;
+//! assert_eq!((answer.status_code, answer.body.as_str()), (200, "Hello, SCF!"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 use std::cell::RefCell;
@@ -33,6 +68,8 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 pub use scf_protocol::abi;
+/// The trigger events (`docs/events.md`): one serde type per event, and a generator of samples.
+pub use scf_protocol::events;
 pub use scf_protocol::{Context, ErrorKind, FunctionError, HandlerName};
 
 use scf_protocol::abi::{ErrorDoc, ScfBuffer, ScfRequest};
