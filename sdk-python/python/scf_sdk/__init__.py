@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from scf_sdk.events import CmqTopicEvent as CmqTopicEvent
     from scf_sdk.events import CosEvent as CosEvent
     from scf_sdk.events import TimerEvent as TimerEvent
+    from scf_sdk.events import WebSocketMessageEvent as WebSocketMessageEvent
+    from scf_sdk.events import WebSocketConnectResponse as WebSocketConnectResponse
+    from scf_sdk.events import WebSocketConnectEvent as WebSocketConnectEvent
+    from scf_sdk.events import ClbResponse as ClbResponse
     from scf_sdk.testing import FunctionError as FunctionError
     from scf_sdk.testing import invoke as invoke
     from scf_sdk.testing import invoke_raw as invoke_raw
@@ -37,11 +41,15 @@ __all__ = [
     "ApiGatewayResponse",
     "CkafkaEvent",
     "ClbEvent",
+    "ClbResponse",
     "CmqTopicEvent",
     "Context",
     "CosEvent",
     "FunctionError",
     "TimerEvent",
+    "WebSocketConnectEvent",
+    "WebSocketConnectResponse",
+    "WebSocketMessageEvent",
     "apigw",
     "dumps",
     "events",
@@ -64,6 +72,10 @@ _WHERE = {
     "CmqTopicEvent": "scf_sdk.events",
     "CosEvent": "scf_sdk.events",
     "TimerEvent": "scf_sdk.events",
+    "WebSocketMessageEvent": "scf_sdk.events",
+    "WebSocketConnectResponse": "scf_sdk.events",
+    "WebSocketConnectEvent": "scf_sdk.events",
+    "ClbResponse": "scf_sdk.events",
     "FunctionError": "scf_sdk.testing",
     "invoke": "scf_sdk.testing",
     "invoke_raw": "scf_sdk.testing",
