@@ -126,7 +126,8 @@ pub struct PlatformFigures {
     pub p99_us: f64,
 }
 
-fn status_mb(pid: u32, field: &str) -> f64 {
+/// A `/proc/PID/status` figure given in kB (`VmRSS:`, `VmHWM:`), in MB.
+pub fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

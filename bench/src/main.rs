@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use scf_local::config::{FunctionConfig, Overrides};
-use scf_local::instance::{Instance, Platform, rss_bytes};
+use scf_platform::config::{FunctionConfig, Overrides};
+use scf_platform::{EventInstance, Platform};
 
 mod floor;
 
@@ -105,11 +105,13 @@ async fn cold_start(
     let config = runner.config("noop", 30.0)?;
     let (mut times, mut rss) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let instance = Instance::start(platform, &config)
+        let instance = EventInstance::start(platform, &config)
             .await
             .map_err(|f| anyhow::anyhow!("{}: {} {:?}", runner.label, f.error, f.lines))?;
-        times.push(ms(instance.cold.init_runtime + instance.cold.init_function));
-        rss.push(instance.ready_mem as f64 / (1024.0 * 1024.0));
+        let cold = instance.cold_start();
+        times.push(ms(cold.init_runtime + cold.init_function));
+        // VmRSS, the same figure as for AWS's clients and the bare interpreters.
+        rss.push(floor::status_mb(instance.pid(), "VmRSS:"));
         instance.stop().await;
     }
     Ok((Sample(times), Sample(rss)))
@@ -124,7 +126,7 @@ async fn warm(
     n: usize,
 ) -> anyhow::Result<Sample> {
     let config = runner.config(method, 60.0)?;
-    let mut instance = Instance::start(platform, &config)
+    let instance = EventInstance::start(platform, &config)
         .await
         .map_err(|f| anyhow::anyhow!("{}: {} {:?}", runner.label, f.error, f.lines))?;
     let mut out = Vec::with_capacity(n);
@@ -143,7 +145,6 @@ async fn warm(
             out.push(us);
         }
     }
-    let _ = instance.take_lines().await;
     instance.stop().await;
     Ok(Sample(out))
 }
@@ -159,7 +160,7 @@ async fn throughput(
     let mut started = Vec::new();
     for _ in 0..instances {
         started.push(
-            Instance::start(platform, &config)
+            EventInstance::start(platform, &config)
                 .await
                 .map_err(|f| anyhow::anyhow!("{}", f.error))?,
         );
@@ -167,7 +168,7 @@ async fn throughput(
     let t = Instant::now();
     let tasks: Vec<_> = started
         .into_iter()
-        .map(|mut inst| {
+        .map(|inst| {
             tokio::spawn(async move {
                 for _ in 0..n {
                     let _ = inst.invoke("bench", Bytes::from_static(b"{}"), false).await;
@@ -207,7 +208,7 @@ fn idle_rss(argv: &[&str]) -> anyhow::Result<f64> {
         .stdout(Stdio::null())
         .spawn()?;
     std::thread::sleep(Duration::from_millis(300));
-    let rss = rss_bytes(child.id()) as f64 / (1024.0 * 1024.0);
+    let rss = floor::status_mb(child.id(), "VmRSS:");
     let _ = child.kill();
     let _ = child.wait();
     Ok(rss)
