@@ -7,8 +7,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{DeadLetter, EnqueueError, LogQuery, LogRecord, QueuedEvent, StoreError};
 
-/// How long a statement waits for another process's lock on the database before it fails.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a statement waits for another process's lock on the database before it fails. The store's
+/// thread is the database's one writer; another writer is a short external job or a mistake, and the
+/// writes the platform must not lose are tried again (logs by this thread, queue changes by the
+/// dispatcher; an event that cannot be accepted is refused, so the caller knows).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 const SCHEMA: &str = "PRAGMA journal_mode=WAL;
      PRAGMA synchronous=NORMAL;
