@@ -207,8 +207,8 @@ impl CgroupRoot {
     }
 }
 
-/// Removes `scf-local-<pid>` cgroups of platforms that are no longer running (and their empty instance
-/// cgroups).
+/// Removes the `scf-local-<pid>` cgroups of platforms that are no longer running, with their instance
+/// cgroups, killing what is still running in them (instances of a platform that was killed with `kill -9`).
 fn clear_stale(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
@@ -224,11 +224,31 @@ fn clear_stale(parent: &Path) {
         if let Ok(children) = std::fs::read_dir(entry.path()) {
             for c in children.flatten() {
                 if c.path().is_dir() {
+                    kill_all_in(&c.path());
                     let _ = std::fs::remove_dir(c.path());
                 }
             }
         }
         let _ = std::fs::remove_dir(entry.path());
+    }
+}
+
+/// Kills every process the cgroup `dir` lists until it lists none (at most a second; v2's `cgroup.kill`
+/// first, where the kernel has it). Blocking.
+fn kill_all_in(dir: &Path) {
+    let _ = write_file(&dir.join("cgroup.kill"), "1");
+    for _ in 0..200 {
+        let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let mut any = false;
+        for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+            any = true;
+            // SAFETY: kill(2) of a process listed in an instance's cgroup; no memory involved.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if !any {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -341,22 +361,7 @@ impl Cgroup {
     /// Kills every process in the cgroup (v2: `cgroup.kill` where the kernel has it) and waits until it is
     /// empty, then removes it. Blocking.
     pub(crate) fn kill_and_remove(&self) {
-        if self.version == Version::V2 {
-            let _ = write_file(&self.dir.join("cgroup.kill"), "1");
-        }
-        for _ in 0..200 {
-            let pids = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            let mut any = false;
-            for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
-                any = true;
-                // SAFETY: kill(2) of a process listed in this instance's cgroup; no memory involved.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if !any && std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        kill_all_in(&self.dir);
         let _ = std::fs::remove_dir(&self.dir);
     }
 

@@ -680,6 +680,27 @@ fn an_exit_during_a_request_is_439_and_the_next_request_gets_a_new_instance() {
     assert_ne!(r.json()["pid"], pid);
 }
 
+#[test]
+fn instances_of_a_platform_killed_with_kill_9_are_stopped_by_the_next_start() {
+    let f = example("web-python", None);
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let pid = get(&p.addr, "/web/web-python/").json()["pid"]
+        .as_u64()
+        .unwrap();
+    p.kill9();
+    assert!(
+        !scf_tests::process_gone(pid),
+        "a web server outlives a platform killed with kill -9"
+    );
+    // The next platform on this machine finds the dead one's instances in their memory cgroups.
+    let again = Served::start(data.path(), &[f.path()], &[]);
+    scf_tests::wait_for(120, "the orphaned instance to be stopped", || {
+        scf_tests::process_gone(pid).then_some(())
+    });
+    drop(again);
+}
+
 /// Starts `scf-local serve` with `env` added (for the network fallback); returns it and its address.
 fn serve_with_env(
     data: &Path,
@@ -799,7 +820,11 @@ fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Network: no network namespaces"), "{text}");
     assert!(text.contains(&id));
-    let _ = child.kill();
+    // A clean stop (SIGTERM): the platform stops its instances too.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
 }
 
