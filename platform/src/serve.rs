@@ -36,7 +36,11 @@ pub struct ServeOptions {
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
 /// requests, then a line per function and what protects the instances.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
-    let platform = Platform::discover()?;
+    // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
+    // store.
+    let platform = tokio::task::spawn_blocking(Platform::discover)
+        .await
+        .map_err(|e| PlatformError::Config(e.to_string()))??;
     let data_dir = opts.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
