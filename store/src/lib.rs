@@ -2,11 +2,12 @@
 //! dead-letter store and the request logs.
 //!
 //! The database lives on its own thread; [`Store`] is a handle that sends it requests over a channel and
-//! awaits the replies, so no SQLite call ever runs on a thread that serves requests. Request logs are sent
-//! without a reply ([`Store::record_log`]); the thread writes whatever has queued up in one transaction,
-//! before it answers the next request (so a read of the logs sees every log recorded before it). A log
-//! batch that cannot be written is kept and tried again; at most [`MAX_PENDING_LOGS`] records wait, after
-//! which `record_log` waits for room.
+//! awaits the replies, so no SQLite call ever runs on a thread that serves requests. Request logs are not
+//! requests: [`Store::record_log`] adds the record to a batch (waking the thread only for a batch's first
+//! record), and the thread writes the batch in one transaction [`LOG_BATCH`] later, or before it answers
+//! its next request (so a read of the logs sees every log recorded before it). A batch that cannot be
+//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records wait, after which `record_log`
+//! waits for room.
 //!
 //! The database runs in WAL mode with `synchronous=NORMAL`: a committed write survives the platform's
 //! process being killed (`kill -9`), which is the promise the platform makes: an event it acknowledged is
@@ -30,6 +31,9 @@ use db::Db;
 const DB_FILE: &str = "scf-local.db";
 /// Log records that may wait for the store's thread at once.
 pub const MAX_PENDING_LOGS: usize = 10_000;
+/// How long the first record of a batch of logs waits for others before the batch is written (group
+/// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
+pub const LOG_BATCH: Duration = Duration::from_millis(5);
 /// How soon a log batch that failed to be written is tried again.
 const LOG_RETRY: Duration = Duration::from_millis(500);
 
@@ -183,9 +187,12 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 enum Msg {
     /// Run this on the database (it sends its own reply).
     Call(Job),
-    /// Write this log record (with the next batch).
-    Log(Box<LogRecord>, OwnedSemaphorePermit),
+    /// A batch of logs has begun.
+    Logs,
 }
+
+/// Log records waiting for the store's thread, each holding its room.
+type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
 
 /// A handle to the store's thread. Cheap to clone; the thread ends when every handle is gone, after writing
 /// the logs still queued.
@@ -193,6 +200,7 @@ enum Msg {
 pub struct Store {
     tx: mpsc::Sender<Msg>,
     log_room: Arc<Semaphore>,
+    logs: Arc<std::sync::Mutex<Pending>>,
 }
 
 impl Store {
@@ -214,12 +222,14 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (opened_tx, opened_rx) = mpsc::channel();
+        let logs: Arc<std::sync::Mutex<Pending>> = Arc::default();
+        let batch = logs.clone();
         std::thread::Builder::new()
             .name("scf-store".into())
             .spawn(move || match open() {
                 Ok(db) => {
                     let _ = opened_tx.send(Ok(()));
-                    run(db, &rx);
+                    run(db, &rx, &batch);
                 }
                 Err(e) => {
                     let _ = opened_tx.send(Err(e));
@@ -230,6 +240,7 @@ impl Store {
         Ok(Store {
             tx,
             log_room: Arc::new(Semaphore::new(MAX_PENDING_LOGS)),
+            logs,
         })
     }
 
@@ -325,55 +336,75 @@ impl Store {
         self.call(move |db| db.logs(&q)).await?
     }
 
-    /// Queues one request's log; the store's thread writes it with the next batch, off the invocation's
-    /// path. Waits only when [`MAX_PENDING_LOGS`] records are waiting already.
+    /// Queues one request's log; the store's thread writes it with its batch, off the invocation's path.
+    /// Waits only when [`MAX_PENDING_LOGS`] records are waiting already.
     pub async fn record_log(&self, rec: LogRecord) {
         let Ok(room) = self.log_room.clone().acquire_owned().await else {
             return;
         };
-        let _ = self.tx.send(Msg::Log(Box::new(rec), room));
+        let first = {
+            let mut logs = self
+                .logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            logs.push((rec, room));
+            logs.len() == 1
+        };
+        if first {
+            let _ = self.tx.send(Msg::Logs);
+        }
     }
 }
 
-/// The store's thread: runs requests in order; log records that arrive together are written in one
-/// transaction before the next request runs.
-fn run(mut db: Db, rx: &mpsc::Receiver<Msg>) {
-    let mut pending: Vec<(LogRecord, OwnedSemaphorePermit)> = Vec::new();
+/// The store's thread: runs requests in order; writes the batch of logs [`LOG_BATCH`] after its first
+/// record, or before the next request, whichever comes first.
+fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) {
+    let mut pending: Pending = Vec::new();
     let mut failing = false;
+    // When the batch that has begun is due.
+    let mut due: Option<std::time::Instant> = None;
     loop {
-        let first = if pending.is_empty() {
-            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
-        } else {
-            rx.recv_timeout(LOG_RETRY)
+        let msg = match (due, failing) {
+            (None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            (Some(at), false) => {
+                rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            (_, true) => rx.recv_timeout(LOG_RETRY),
         };
-        let mut next = match first {
-            Ok(msg) => Some(msg),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
+        match msg {
+            Ok(Msg::Logs) => {
+                due.get_or_insert_with(|| std::time::Instant::now() + LOG_BATCH);
+            }
+            Ok(Msg::Call(job)) => {
+                take(batch, &mut pending);
+                due = None;
+                write_logs(&mut db, &mut pending, &mut failing);
+                job(&mut db);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                take(batch, &mut pending);
+                due = None;
+                write_logs(&mut db, &mut pending, &mut failing);
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
+                take(batch, &mut pending);
                 write_logs(&mut db, &mut pending, &mut failing);
                 return;
             }
-        };
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Log(rec, room) => pending.push((*rec, room)),
-                Msg::Call(job) => {
-                    write_logs(&mut db, &mut pending, &mut failing);
-                    job(&mut db);
-                }
-            }
-            next = rx.try_recv().ok();
         }
-        write_logs(&mut db, &mut pending, &mut failing);
     }
 }
 
+/// Moves the records that have queued up into `pending`.
+fn take(batch: &std::sync::Mutex<Pending>, pending: &mut Pending) {
+    let mut b = batch
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pending.append(&mut b);
+}
+
 /// Writes the pending log records in one transaction; on failure keeps them (and says so once).
-fn write_logs(
-    db: &mut Db,
-    pending: &mut Vec<(LogRecord, OwnedSemaphorePermit)>,
-    failing: &mut bool,
-) {
+fn write_logs(db: &mut Db, pending: &mut Pending, failing: &mut bool) {
     if pending.is_empty() {
         return;
     }
