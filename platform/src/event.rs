@@ -20,7 +20,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::config::{FunctionConfig, RuntimeKind};
 use crate::instance::Platform;
 use crate::instance::{self, Instance, Readiness, StartErrors, StartFailure};
-use crate::pool::{Finished, Pool, Route, Source};
+use crate::pool::{Closing, Finished, Pool, Route, Source};
 
 /// How the platform reaches an event instance: its runtime API.
 #[derive(Debug)]
@@ -386,15 +386,15 @@ impl Pool<EventRoute> {
             log.user_lines(std::mem::take(&mut carried));
             log.user_lines(outcome.lines);
             return self
-                .finish(
-                    request_id,
+                .finish(Closing {
+                    request_id: request_id.to_owned(),
                     start_ms,
                     log,
-                    outcome.result,
-                    outcome.duration,
-                    outcome.mem_usage,
+                    result: outcome.result,
+                    duration: outcome.duration,
+                    mem_usage: outcome.mem_usage,
                     source,
-                )
+                })
                 .await;
         }
     }

@@ -31,8 +31,8 @@ use scf_supervisor::{Isolation, NetMode, Network, SpawnSpec, Work};
 
 use crate::config::{FunctionConfig, HttpKind};
 use crate::instance::Platform;
-use crate::instance::{self, Instance, Readiness, StartErrors, StartFailure};
-use crate::pool::{Finished, Lease, Pool, Route, Source};
+use crate::instance::{self, Instance, LAST_WORDS, Readiness, StartErrors, StartFailure};
+use crate::pool::{Closing, Finished, Lease, Pool, Route, Source};
 use crate::requestlog::RequestLog;
 
 /// The port every instance listens on, as on the cloud.
@@ -592,39 +592,61 @@ struct Done {
 }
 
 impl Done {
-    /// Closes the request with `result`: its instance's output so far, the closing lines, the record.
-    async fn close(mut self, result: Result<Bytes, (ErrorKind, Bytes)>) -> Finished {
+    /// Closes the request with `result`: its instance's output so far (after its last words when it is
+    /// gone), the closing lines, the record.
+    async fn close(self, result: Result<Bytes, (ErrorKind, Bytes)>) -> Finished {
+        if !self.lease.instance.is_usable() {
+            self.lease
+                .instance
+                .process
+                .output()
+                .closed(LAST_WORDS)
+                .await;
+        }
+        self.close_now(result)
+    }
+
+    /// [`Done::close`] without waiting for last words: the record is queued before this returns.
+    fn close_now(self, result: Result<Bytes, (ErrorKind, Bytes)>) -> Finished {
         let Done {
             pool,
             request_id,
             start_ms,
             started,
-            log,
+            mut log,
             lease,
             work,
-        } = &mut self;
-        drop(std::mem::replace(work, Work::none()));
-        let duration = started.elapsed();
-        let mut log = std::mem::take(log);
-        log.user_lines(lease.instance.lines().await);
-        let mem = lease.instance.process.memory();
-        pool.finish(
+        } = self;
+        drop(work);
+        let output = lease.instance.process.output();
+        log.user_lines(output.take_lines(!lease.instance.is_usable()));
+        let mem_usage = lease.instance.process.memory();
+        pool.finish_now(Closing {
             request_id,
-            *start_ms,
+            start_ms,
             log,
             result,
-            duration,
-            mem,
-            Source::SYNC,
-        )
-        .await
+            duration: started.elapsed(),
+            mem_usage,
+            source: Source::SYNC,
+        })
     }
 
-    /// Fails the request with `e`: closes it (in the background) and answers the caller with the error.
+    /// Closes the request now when its instance lives on (so a read of the logs after the answer sees it),
+    /// else once the gone instance's last words are in.
+    fn end(self, result: Result<Bytes, (ErrorKind, Bytes)>) {
+        if self.lease.instance.is_usable() {
+            self.close_now(result);
+        } else {
+            tokio::spawn(self.close(result));
+        }
+    }
+
+    /// Fails the request with `e`: closes it and answers the caller with the error.
     fn fail(self, e: FunctionError) -> Response<WebBody> {
         let response = error_response(&self.request_id, &e);
         let body = Bytes::from(e.to_body(&self.request_id));
-        tokio::spawn(self.close(Err((e.kind, body))));
+        self.end(Err((e.kind, body)));
         response
     }
 }
@@ -648,7 +670,7 @@ impl Finish {
             }
             Some(e) => Err((e.kind, Bytes::from(e.to_body(&request_id)))),
         };
-        tokio::spawn(self.done.close(result));
+        self.done.end(result);
     }
 }
 

@@ -53,6 +53,19 @@ pub struct Finished {
     pub mem_usage: u64,
 }
 
+/// One request's account, to close its log and record it.
+pub(crate) struct Closing {
+    pub(crate) request_id: String,
+    /// Its start, ms since the epoch.
+    pub(crate) start_ms: i64,
+    /// Its log so far.
+    pub(crate) log: RequestLog,
+    pub(crate) result: Result<Bytes, (ErrorKind, Bytes)>,
+    pub(crate) duration: Duration,
+    pub(crate) mem_usage: u64,
+    pub(crate) source: Source,
+}
+
 /// How a request was made, for its log record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Source {
@@ -239,33 +252,72 @@ impl<R: Route> Pool<R> {
     }
 
     /// Closes a request's log with its result and stores it.
-    #[allow(clippy::too_many_arguments, reason = "one request's whole account")]
-    pub(crate) async fn finish(
-        &self,
-        request_id: &str,
-        start_ms: i64,
-        mut log: RequestLog,
-        result: Result<Bytes, (ErrorKind, Bytes)>,
-        duration: Duration,
-        mem_usage: u64,
-        source: Source,
-    ) -> Finished {
-        log.finish(
+    pub(crate) async fn finish(&self, c: Closing) -> Finished {
+        let (finished, rec) = self.close(c);
+        self.store.record_log(rec).await;
+        finished
+    }
+
+    /// [`Pool::finish`] without waiting: the log is queued for the store now (or, when the store is behind
+    /// by its whole bound, as soon as there is room).
+    pub(crate) fn finish_now(&self, c: Closing) -> Finished {
+        let (finished, rec) = self.close(c);
+        if let Err(rec) = self.store.try_record_log(rec) {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.record_log(*rec).await });
+        }
+        finished
+    }
+
+    fn close(&self, c: Closing) -> (Finished, LogRecord) {
+        let Closing {
             request_id,
+            start_ms,
+            mut log,
+            result,
+            duration,
+            mem_usage,
+            source,
+        } = c;
+        log.finish(
+            &request_id,
             &result,
             duration,
             self.config.memory_mb,
             mem_usage,
         );
+        let (ret_code, ret_msg) = match &result {
+            Ok(body) => (0, String::from_utf8_lossy(body).into_owned()),
+            Err((kind, body)) => (
+                i64::from(kind.status_code()),
+                String::from_utf8_lossy(body).into_owned(),
+            ),
+        };
         let finished = Finished {
-            request_id: request_id.to_owned(),
+            request_id,
             result,
             log: log.text(),
             duration,
             mem_usage,
         };
-        self.record(&finished, start_ms, source).await;
-        finished
+        let rec = LogRecord {
+            function: self.config.name.clone(),
+            request_id: finished.request_id.clone(),
+            start_ms,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            mem_usage: i64::try_from(mem_usage).unwrap_or(i64::MAX),
+            ret_code,
+            ret_msg,
+            log: finished.log.clone(),
+            invocation_type: if source.asynchronous {
+                "Event"
+            } else {
+                "RequestResponse"
+            }
+            .to_owned(),
+            retry_num: source.retry_num,
+        };
+        (finished, rec)
     }
 
     /// A request that never ran on an instance (refused, or its instance did not start): its log and record.
@@ -283,45 +335,16 @@ impl<R: Route> Pool<R> {
             log.user_lines(f.lines);
         }
         let body = Bytes::from(error.to_body(request_id));
-        self.finish(
-            request_id,
+        self.finish(Closing {
+            request_id: request_id.to_owned(),
             start_ms,
             log,
-            Err((error.kind, body)),
-            Duration::ZERO,
-            0,
+            result: Err((error.kind, body)),
+            duration: Duration::ZERO,
+            mem_usage: 0,
             source,
-        )
+        })
         .await
-    }
-
-    async fn record(&self, f: &Finished, start_ms: i64, source: Source) {
-        let (ret_code, ret_msg) = match &f.result {
-            Ok(body) => (0, String::from_utf8_lossy(body).into_owned()),
-            Err((kind, body)) => (
-                i64::from(kind.status_code()),
-                String::from_utf8_lossy(body).into_owned(),
-            ),
-        };
-        self.store
-            .record_log(LogRecord {
-                function: self.config.name.clone(),
-                request_id: f.request_id.clone(),
-                start_ms,
-                duration_ms: f.duration.as_secs_f64() * 1000.0,
-                mem_usage: i64::try_from(f.mem_usage).unwrap_or(i64::MAX),
-                ret_code,
-                ret_msg,
-                log: f.log.clone(),
-                invocation_type: if source.asynchronous {
-                    "Event"
-                } else {
-                    "RequestResponse"
-                }
-                .to_owned(),
-                retry_num: source.retry_num,
-            })
-            .await;
     }
 
     /// Starts one provisioned instance and logs its `Provisioned Report`.

@@ -342,6 +342,22 @@ impl Store {
         let Ok(room) = self.log_room.clone().acquire_owned().await else {
             return;
         };
+        self.queue_log(rec, room);
+    }
+
+    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records are waiting already (then it is
+    /// handed back).
+    pub fn try_record_log(&self, rec: LogRecord) -> Result<(), Box<LogRecord>> {
+        match self.log_room.clone().try_acquire_owned() {
+            Ok(room) => {
+                self.queue_log(rec, room);
+                Ok(())
+            }
+            Err(_) => Err(Box::new(rec)),
+        }
+    }
+
+    fn queue_log(&self, rec: LogRecord, room: OwnedSemaphorePermit) {
         let first = {
             let mut logs = self
                 .logs

@@ -202,7 +202,8 @@ fn bootstrap_function(name: &str, script: &str, mode: u32, extra: &str) -> TempD
 
 /// A web server (Python's stdlib) whose answers wait for the test: `/stream?go=F` sends a first chunk, then
 /// waits until the file `F` exists before the second (`released`, or `gave-up` after two minutes);
-/// `/hold?dir=D&go=F` marks its start with a file in `D`, then waits for `F` and answers its pid and port.
+/// `/hold?dir=D&go=F` marks its start with a file in `D`, then waits for `F` and answers its pid and port;
+/// any other path answers them at once.
 const HELD_SERVER: &str = r#"import http.server, json, os, time, urllib.parse, uuid
 
 def wait(path):
@@ -234,8 +235,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
-        open(os.path.join(q["dir"], uuid.uuid4().hex), "w").close()
-        wait(q["go"])
+        if url.path == "/hold":
+            open(os.path.join(q["dir"], uuid.uuid4().hex), "w").close()
+            wait(q["go"])
         body = json.dumps({"pid": os.getpid(), "port": int(os.environ["PORT"])}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -811,15 +813,19 @@ fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
     ports.dedup();
     assert_eq!(ports.len(), 3, "three instances, three ports: {got:?}");
     let r = get(&addr, "/web/fallback/");
+    assert_eq!(r.status, 200, "{r:?}");
     let id = r.header("x-scf-request-id").unwrap().to_owned();
-    let out = Command::new(bin("scf-local"))
-        .args(["logs", "fallback", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Another process reads the logs: it sees a record a moment after its response.
+    let text = scf_tests::wait_for(60, "the request's log", || {
+        let out = Command::new(bin("scf-local"))
+            .args(["logs", "fallback", "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&id).then_some(text)
+    });
     assert!(text.contains("Network: no network namespaces"), "{text}");
-    assert!(text.contains(&id));
     // A clean stop (SIGTERM): the platform stops its instances too.
     let _ = Command::new("kill")
         .arg("-TERM")
