@@ -168,10 +168,20 @@ impl CgroupRoot {
         }
     }
 
-    /// Makes the cgroup of instance `id` with `limit` bytes. Blocking.
+    /// Makes the cgroup of instance `id` with `limit` bytes (and the platform's own again, if another
+    /// supervisor of this process removed it when it ended). Blocking.
     pub(crate) fn create(&self, id: &str, limit: u64) -> std::io::Result<Cgroup> {
         let dir = self.dir.join(format!("instance-{id}"));
-        std::fs::create_dir(&dir)?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            std::fs::create_dir_all(&self.dir)?;
+            if self.version == Version::V2 {
+                write_file(&self.dir.join("cgroup.subtree_control"), "+memory")?;
+            }
+            std::fs::create_dir(&dir)?;
+        }
         let made = || -> std::io::Result<Cgroup> {
             let usage = match self.version {
                 Version::V1 => {
