@@ -168,7 +168,6 @@ impl Instance<EventRoute> {
             cwd: function.code_dir.clone(),
             env,
             env_remove: vec!["_SCF_SHIM_START_NS".into()],
-            memory_mb: function.memory_mb,
             isolation: Isolation::default(),
         };
         let init_timeout = function.init_timeout;

@@ -162,7 +162,6 @@ async fn start(
         cwd: c.code_dir.clone(),
         env,
         env_remove: Vec::new(),
-        memory_mb: c.memory_mb,
         isolation: Isolation {
             network: Network::Own,
         },

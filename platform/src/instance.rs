@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::path::PathBuf;
 
 use scf_protocol::FunctionError;
-use scf_supervisor::{Exit, InstanceDir, Process, SpawnError, SpawnSpec, Supervisor};
+use scf_supervisor::{Exit, Prepared, Process, SpawnError, SpawnSpec, Supervisor};
 
 use crate::PlatformError;
 use crate::config::FunctionConfig;
@@ -157,7 +157,8 @@ impl<R> Instance<R> {
 /// A cold start in progress: PullCode done.
 pub(crate) struct Starting {
     pub(crate) id: String,
-    pub(crate) dir: InstanceDir,
+    /// The private directory and the memory cgroup.
+    pub(crate) dir: Prepared,
     pub(crate) cold: ColdStart,
     t0: Instant,
 }
@@ -172,7 +173,8 @@ pub(crate) struct StartErrors {
     pub(crate) timeout: Box<dyn Fn() -> FunctionError + Send + Sync>,
 }
 
-/// PullCode's common part: the code directory is there and the instance's private directory is made.
+/// PullCode's common part: the code directory is there, the instance's private directory and memory cgroup
+/// are made.
 pub(crate) async fn pull_code(
     platform: &Platform,
     function: &FunctionConfig,
@@ -193,12 +195,11 @@ pub(crate) async fn pull_code(
             cold,
         ));
     }
-    let dir = platform.supervisor.instance_dir(&id).await.map_err(|e| {
-        StartFailure::early(
-            FunctionError::internal(format!("creating the instance directory: {e}")),
-            cold,
-        )
-    })?;
+    let dir = platform
+        .supervisor
+        .prepare(&id, function.memory_mb)
+        .await
+        .map_err(|e| StartFailure::early(FunctionError::internal(e.to_string()), cold))?;
     Ok(Starting { id, dir, cold, t0 })
 }
 
@@ -229,11 +230,7 @@ where
 {
     starting.cold.pull_code = starting.t0.elapsed();
     let spawned = Instant::now();
-    let process = match platform
-        .supervisor
-        .spawn(&starting.id, spec, starting.dir)
-        .await
-    {
+    let process = match platform.supervisor.spawn(spec, starting.dir).await {
         Ok(p) => p,
         Err(e) => return Err(StartFailure::early((errors.spawn)(e), starting.cold)),
     };

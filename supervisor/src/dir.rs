@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A private directory that is removed with its instance (off the event loop when dropped in one).
 #[derive(Debug)]
-pub struct InstanceDir(Option<PathBuf>);
+pub(crate) struct InstanceDir(Option<PathBuf>);
 
 impl InstanceDir {
     /// Makes `parent/scf-instance-<id>` (mode 0700) and its `tmp/`. Blocking: call it off the event loop.
@@ -18,13 +18,8 @@ impl InstanceDir {
     }
 
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.0.as_deref().unwrap_or(Path::new(""))
-    }
-
-    /// The instance's temporary directory (`TMPDIR`).
-    pub fn tmp(&self) -> PathBuf {
-        self.path().join("tmp")
     }
 
     /// Removes the directory now (blocking).

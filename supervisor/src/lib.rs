@@ -2,7 +2,8 @@
 //! server, an image's command), and everything the platform does to it that is not HTTP or the runtime
 //! API:
 //!
-//! - a private directory (mode 0700, with `tmp/`), made and removed off the event loop ([`InstanceDir`]);
+//! - a private directory (mode 0700, with `tmp/`) and a memory cgroup, made ([`Supervisor::prepare`]) and
+//!   removed off the event loop;
 //! - the spawn, off the event loop, in its own process group, with stdout and stderr on one pipe
 //!   ([`Output`]), as a [`SpawnSpec`] says: program, arguments, environment, and the [`Isolation`] it gets
 //!   (today: its own network namespace, where the machine allows it);
@@ -26,12 +27,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use dir::InstanceDir;
 pub use exit::{Exit, ExitHow};
 pub use memory::MemoryMode;
 pub use netns::NetMode;
 pub use output::Output;
-pub use process::{Process, Work};
+pub use process::{Prepared, Process, Work};
 
 /// What to start as an instance, and how it is set apart from the rest of the machine.
 #[derive(Debug, Clone)]
@@ -46,8 +46,6 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// Variables of the platform's environment it must not see.
     pub env_remove: Vec<String>,
-    /// The function's memory size, MB: the instance's limit.
-    pub memory_mb: u32,
     /// How it is isolated.
     pub isolation: Isolation,
 }
@@ -82,6 +80,9 @@ pub enum SpawnError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The private directory could not be made.
+    #[error("the instance's directory: {0}")]
+    Dir(std::io::Error),
     /// The output pipe could not be made.
     #[error("the instance's log pipe: {0}")]
     Output(std::io::Error),

@@ -95,39 +95,83 @@ impl Work {
     }
 }
 
-impl Supervisor {
-    /// Makes a private directory (mode 0700, with `tmp/`) for instance `id`, off the event loop.
-    pub async fn instance_dir(&self, id: &str) -> std::io::Result<InstanceDir> {
-        let (parent, id) = (self.inner.work_dir.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || InstanceDir::create(&parent, &id))
-            .await
-            .map_err(std::io::Error::other)?
+/// An instance prepared to be started: its private directory (mode 0700, with `tmp/`) and, where the
+/// platform has them, its memory cgroup with the function's memory size as its limit. Dropped unused, both
+/// are removed (off the event loop).
+#[derive(Debug)]
+pub struct Prepared {
+    dir: Option<InstanceDir>,
+    cgroup: Option<Cgroup>,
+    limit: u64,
+}
+
+impl Prepared {
+    /// The private directory.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new(""), InstanceDir::path)
     }
 
-    /// Starts `spec` as instance `id` in `dir` (which it then owns): in its own process group, in its own
-    /// memory cgroup where the platform has them, in its own network namespace when asked and possible,
-    /// with stdout and stderr on one pipe. The fork and exec happen off the event loop.
-    pub async fn spawn(
-        &self,
-        id: &str,
-        spec: SpawnSpec,
-        dir: InstanceDir,
-    ) -> Result<Process, SpawnError> {
-        let (write, output) = crate::output::pipe().map_err(SpawnError::Output)?;
-        let limit = u64::from(spec.memory_mb) * 1024 * 1024;
-        let own_net =
-            spec.isolation.network == Network::Own && *self.net_mode() == netns::NetMode::Namespace;
+    /// The private temporary directory (`TMPDIR`).
+    pub fn tmp(&self) -> PathBuf {
+        self.path().join("tmp")
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some(c) = self.cgroup.take() {
+            crate::off_loop(move || c.kill_and_remove());
+        }
+    }
+}
+
+impl Supervisor {
+    /// Prepares instance `id` of a function of `memory_mb` MB, off the event loop: its private directory
+    /// and its memory cgroup.
+    pub async fn prepare(&self, id: &str, memory_mb: u32) -> Result<Prepared, SpawnError> {
+        let (parent, id) = (self.inner.work_dir.clone(), id.to_owned());
+        let limit = u64::from(memory_mb) * 1024 * 1024;
         let root = match &self.inner.memory {
             Memory::Cgroup(root) => Some(root.clone()),
             Memory::Sampled(..) => None,
         };
-        let id = id.to_owned();
-        let spawned = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            let dir = InstanceDir::create(&parent, &id).map_err(SpawnError::Dir)?;
             let cgroup = root
                 .map(|r| r.create(&id, limit))
                 .transpose()
                 .map_err(SpawnError::Cgroup)?;
-            let child = start(&spec, write, cgroup.as_ref().map(Cgroup::procs_fd), own_net)?;
+            Ok(Prepared {
+                dir: Some(dir),
+                cgroup,
+                limit,
+            })
+        })
+        .await
+        .map_err(|e| SpawnError::Dir(std::io::Error::other(e)))?
+    }
+
+    /// Starts `spec` as the instance `prepared` (which it then owns): in its own process group, in its
+    /// memory cgroup where the platform has them, in its own network namespace when asked and possible,
+    /// with stdout and stderr on one pipe. The fork and exec happen off the event loop.
+    pub async fn spawn(
+        &self,
+        spec: SpawnSpec,
+        mut prepared: Prepared,
+    ) -> Result<Process, SpawnError> {
+        let (write, output) = crate::output::pipe().map_err(SpawnError::Output)?;
+        let limit = prepared.limit;
+        let own_net =
+            spec.isolation.network == Network::Own && *self.net_mode() == netns::NetMode::Namespace;
+        let cgroup = prepared.cgroup.take();
+        let dir = prepared.dir.take();
+        let spawned = tokio::task::spawn_blocking(move || {
+            let child = start(&spec, write, cgroup.as_ref().map(Cgroup::procs_fd), own_net)
+                .inspect_err(|_| {
+                    if let Some(c) = &cgroup {
+                        c.kill_and_remove();
+                    }
+                })?;
             let pid = child.id();
             drop(child); // std's handle neither waits nor kills; the platform reaps the leader itself
             let leader =
@@ -176,7 +220,7 @@ impl Supervisor {
             output,
             memory,
             connector,
-            dir: Some(dir),
+            dir,
             torn_down: false,
         })
     }

@@ -13,14 +13,13 @@ fn work_dir(name: &str) -> PathBuf {
     d
 }
 
-fn sh(script: &str, memory_mb: u32) -> SpawnSpec {
+fn sh(script: &str) -> SpawnSpec {
     SpawnSpec {
         program: "/bin/sh".into(),
         args: vec!["-c".into(), script.into()],
         cwd: "/".into(),
         env: vec![("FROM_SPEC".into(), "yes".into())],
         env_remove: vec![],
-        memory_mb,
         isolation: Default::default(),
     }
 }
@@ -44,15 +43,11 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 #[tokio::test]
 async fn an_exit_is_seen_with_its_output_and_the_directory_goes_with_the_instance() {
     let sup = Supervisor::new(work_dir("exit"));
-    let dir = sup.instance_dir("exit").await.unwrap();
+    let dir = sup.prepare("exit", 64).await.unwrap();
     let path = dir.path().to_path_buf();
     assert!(dir.tmp().is_dir());
     let p = sup
-        .spawn(
-            "exit",
-            sh("echo out $FROM_SPEC; echo err >&2; exit 3", 64),
-            dir,
-        )
+        .spawn(sh("echo out $FROM_SPEC; echo err >&2; exit 3"), dir)
         .await
         .unwrap();
     let exit = p.exited().await;
@@ -67,11 +62,8 @@ async fn an_exit_is_seen_with_its_output_and_the_directory_goes_with_the_instanc
 #[tokio::test]
 async fn a_kill_is_described_with_its_signal() {
     let sup = Supervisor::new(work_dir("kill"));
-    let dir = sup.instance_dir("kill").await.unwrap();
-    let p = sup
-        .spawn("kill", sh("exec sleep 600", 64), dir)
-        .await
-        .unwrap();
+    let dir = sup.prepare("kill", 64).await.unwrap();
+    let p = sup.spawn(sh("exec sleep 600"), dir).await.unwrap();
     assert!(p.exit().is_none());
     p.kill();
     assert_eq!(p.exited().await.describe(), "killed by signal 9 (SIGKILL)");
@@ -79,14 +71,10 @@ async fn a_kill_is_described_with_its_signal() {
 }
 
 async fn over_the_memory_size(sup: &Supervisor) {
-    let dir = sup.instance_dir("hog").await.unwrap();
+    let dir = sup.prepare("hog", 64).await.unwrap();
     let p = sup
         .spawn(
-            "hog",
-            sh(
-                "exec python3 -c 'import time; b = bytearray(300 * 1024 * 1024); time.sleep(60)'",
-                64,
-            ),
+            sh("exec python3 -c 'import time; b = bytearray(300 * 1024 * 1024); time.sleep(60)'"),
             dir,
         )
         .await
@@ -120,15 +108,14 @@ async fn memory_over_the_size_kills_the_instance_by_sampling() {
 }
 
 async fn children_of(sup: &Supervisor, script: &str) -> (u32, u32) {
-    let dir = sup.instance_dir("tree").await.unwrap();
+    let dir = sup.prepare("tree", 64).await.unwrap();
     let marker = dir.tmp().join("child");
     let p = sup
         .spawn(
-            "tree",
-            sh(
-                &format!("{script} & echo $! > {}; exec sleep 600", marker.display()),
-                64,
-            ),
+            sh(&format!(
+                "{script} & echo $! > {}; exec sleep 600",
+                marker.display()
+            )),
             dir,
         )
         .await
@@ -161,12 +148,9 @@ async fn teardown_kills_what_the_instance_started() {
 #[tokio::test]
 async fn dropping_an_instance_kills_it_too() {
     let sup = Supervisor::new(work_dir("drop"));
-    let dir = sup.instance_dir("drop").await.unwrap();
+    let dir = sup.prepare("drop", 64).await.unwrap();
     let path = dir.path().to_path_buf();
-    let p = sup
-        .spawn("drop", sh("exec sleep 600", 64), dir)
-        .await
-        .unwrap();
+    let p = sup.spawn(sh("exec sleep 600"), dir).await.unwrap();
     let pid = p.pid();
     drop(p);
     until("the dropped instance to be gone", || {
