@@ -155,6 +155,8 @@ pub async fn platform_rss(
     )?;
     let data = fdir.join("data");
     let mut child = Command::new(root.join("target/release/scf-local"))
+        // As users run it: memory cgroups where the machine allows them.
+        .env_remove("SCF_LOCAL_CGROUP")
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(&data)
         .arg(&fdir)

@@ -33,7 +33,7 @@ const DB_FILE: &str = "scf-local.db";
 pub const MAX_PENDING_LOGS: usize = 10_000;
 /// How long the first record of a batch of logs waits for others before the batch is written (group
 /// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
-pub const LOG_BATCH: Duration = Duration::from_millis(5);
+pub const LOG_BATCH: Duration = Duration::from_millis(50);
 /// How soon a log batch that failed to be written is tried again.
 const LOG_RETRY: Duration = Duration::from_millis(500);
 

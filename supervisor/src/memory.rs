@@ -433,8 +433,10 @@ impl Sampler {
 
     /// Work starts on `w`: the sampler reads it until the guard is dropped.
     pub(crate) fn busy(&self, w: &Arc<Watched>) -> Busy {
-        w.busy.fetch_add(1, Ordering::SeqCst);
-        self.shared.1.notify_all();
+        // Only the start of work wakes the sampler (it looks again every period while anything works).
+        if w.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.shared.1.notify_all();
+        }
         Busy(w.clone())
     }
 }
