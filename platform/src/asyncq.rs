@@ -38,14 +38,17 @@ pub(crate) async fn dispatch(
         if *shutdown.borrow() {
             return;
         }
-        let permit = tokio::select! {
-            p = pool.permit() => match p { Some(p) => p, None => return },
-            _ = shutdown.changed() => return,
-        };
         let now = now_ms();
+        // The event is leased first, then waits for a permit: a permit is only ever held by an event that
+        // runs (holding one while asking the store would make a sync call see the function as full).
         match store.lease_next(&name, now).await {
             Ok(Some(ev)) => {
                 backoff.recovered("leasing the next event", &name);
+                let permit = tokio::select! {
+                    p = pool.permit() => match p { Some(p) => p, None => return },
+                    // The lease is cleared when the store opens next: the event runs after the restart.
+                    _ = shutdown.changed() => return,
+                };
                 let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
                 tokio::spawn(async move {
                     deliver(&pool, &store, ev, permit).await;
@@ -53,7 +56,6 @@ pub(crate) async fn dispatch(
                 });
             }
             Ok(None) => {
-                drop(permit);
                 let due = store.next_due_ms(&name).await;
                 let wait = async {
                     match due {
@@ -72,10 +74,7 @@ pub(crate) async fn dispatch(
                 }
             }
             Err(StoreError::Closed) => return,
-            Err(e) => {
-                drop(permit);
-                backoff.failed("leasing the next event", &name, &e).await;
-            }
+            Err(e) => backoff.failed("leasing the next event", &name, &e).await,
         }
     }
 }
