@@ -246,21 +246,26 @@ fn start(
     for k in &spec.env_remove {
         cmd.env_remove(k);
     }
-    // SAFETY: the closure runs in the forked child before exec and makes only system calls (write(2) to a
-    // descriptor opened before the fork, unshare(2), socket/ioctl/close), which are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(fd) = cgroup_procs {
-                // "0": the writing process itself joins the instance's cgroup, before it can start others.
-                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
+    // Only when there is something to do between fork and exec: without a pre_exec hook the standard
+    // library starts the child with posix_spawn (vfork-like), which is faster from a large parent.
+    if cgroup_procs.is_some() || own_net {
+        // SAFETY: the closure runs in the forked child before exec and makes only system calls (write(2)
+        // to a descriptor opened before the fork, unshare(2), socket/ioctl/close), which are
+        // async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if let Some(fd) = cgroup_procs {
+                    // "0": the writing process itself joins the instance's cgroup, before it can start others.
+                    if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
-            }
-            if own_net {
-                netns::enter_new()?;
-            }
-            Ok(())
-        });
+                if own_net {
+                    netns::enter_new()?;
+                }
+                Ok(())
+            });
+        }
     }
     let child = cmd.spawn().map_err(|source| SpawnError::Spawn {
         program: spec.program.clone(),
