@@ -229,7 +229,24 @@ async fn handshake(stream: tokio::net::TcpStream) -> Result<SendRequest<WebBody>
     Ok(sender)
 }
 
+/// Ports given to instances when they share the machine's network: below the kernel's usual ephemeral range
+/// (32768–60999), so that the connections every process opens do not take a port between the platform's
+/// check and the instance's bind.
+const SHARED_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// A port for an instance on the machine's network: a random one of [`SHARED_PORTS`] that is free now.
 async fn free_port() -> std::io::Result<u16> {
+    for _ in 0..64 {
+        let span = u128::from(SHARED_PORTS.end - SHARED_PORTS.start);
+        let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap_or(0);
+        let port = SHARED_PORTS.start + offset;
+        if tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(port);
+        }
+    }
     let l = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     Ok(l.local_addr()?.port())
 }
