@@ -187,6 +187,29 @@ def main_handler(event, context):
     return {"finished": True, "pid": os.getpid()}
 "#;
 
+/// A platform serving one Python function `name` running [`HELD`] (with `yml`), and the files its calls
+/// name: where a call marks its start, and the file that lets it go.
+struct Held {
+    p: Served,
+    started: std::path::PathBuf,
+    go: std::path::PathBuf,
+    _dirs: [TempDir; 3],
+}
+
+fn held(name: &str, yml: &str) -> Held {
+    let f = function_dir(name, "Python3.9", "index.py", HELD, yml);
+    let data = TempDir::new("data");
+    let p = serve_python(&data, &[f.path()]);
+    let files = TempDir::new(&format!("{name}-files"));
+    let (started, go) = (files.path().join("started"), files.path().join("go"));
+    Held {
+        p,
+        started,
+        go,
+        _dirs: [f, data, files],
+    }
+}
+
 /// The platform with Python functions (`HELD`) and the native ones.
 fn serve_python(data: &TempDir, dirs: &[&std::path::Path]) -> Served {
     Served::start_with_env(data.path(), dirs, &[], &[("SCF_PYTHON", &python_sdk())])
@@ -581,17 +604,12 @@ fn call_and_leave(addr: &str, action: &str, params: &Value) -> std::net::TcpStre
 
 #[test]
 fn a_sync_call_runs_to_completion_when_its_caller_goes_away() {
-    let f = function_dir(
-        "abandoned",
-        "Python3.9",
-        "index.py",
-        HELD,
-        "  timeout: 900\n",
-    );
-    let data = TempDir::new("data");
-    let p = serve_python(&data, &[f.path()]);
-    let files = TempDir::new("abandoned-files");
-    let (started, go) = (files.path().join("started"), files.path().join("go"));
+    let Held {
+        p,
+        started,
+        go,
+        _dirs,
+    } = held("abandoned", "  timeout: 900\n");
     let event = json!({"started": started, "go": go});
     let caller = call_and_leave(
         &p.addr,
@@ -628,17 +646,9 @@ fn a_sync_call_runs_to_completion_when_its_caller_goes_away() {
 
 #[test]
 fn an_async_event_whose_dead_letter_cannot_be_written_is_written_once_the_store_can() {
-    let f = function_dir(
-        "stranded",
-        "Python3.9",
-        "index.py",
-        HELD,
-        "  timeout: 900\n  retryNum: 0\n",
-    );
-    let data = TempDir::new("data");
-    let p = serve_python(&data, &[f.path()]);
-    let files = TempDir::new("stranded-files");
-    let (started, go) = (files.path().join("started"), files.path().join("go"));
+    let held = held("stranded", "  timeout: 900\n  retryNum: 0\n");
+    let (p, started, go) = (&held.p, &held.started, &held.go);
+    let data_dir = p.data_dir.clone();
     let id = p.invoke_async(
         "stranded",
         &json!({"started": started, "go": go, "fail": true}),
@@ -652,7 +662,7 @@ fn an_async_event_whose_dead_letter_cannot_be_written_is_written_once_the_store_
             "-c",
             "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\nc.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.readline()\nc.execute('ROLLBACK')\n",
         ])
-        .arg(data.path().join("scf-local.db"))
+        .arg(data_dir.join("scf-local.db"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -664,7 +674,7 @@ fn an_async_event_whose_dead_letter_cannot_be_written_is_written_once_the_store_
     )
     .unwrap();
     assert_eq!(line.trim(), "locked");
-    std::fs::write(&go, "").unwrap();
+    std::fs::write(go, "").unwrap();
     wait_for(120, "the failed write to be said", || {
         p.stderr()
             .contains(&format!(
@@ -675,7 +685,7 @@ fn an_async_event_whose_dead_letter_cannot_be_written_is_written_once_the_store_
     drop(holder.stdin.take()); // the lock holder rolls back and exits
     holder.wait().unwrap();
     let letters = wait_for(120, "the dead letter", || {
-        let l = dead_letters(&p, "stranded");
+        let l = dead_letters(p, "stranded");
         (!l.is_empty()).then_some(l)
     });
     assert_eq!(letters[0]["RequestId"], id.as_str());
