@@ -10,7 +10,6 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use scf_tests::{Served, TempDir, bin, root};
@@ -703,46 +702,6 @@ fn instances_of_a_platform_killed_with_kill_9_are_stopped_by_the_next_start() {
     drop(again);
 }
 
-/// Starts `scf-local serve` with `env` added (for the network fallback); returns it and its address.
-fn serve_with_env(
-    data: &Path,
-    dirs: &[&Path],
-    env: &[(&str, &str)],
-) -> (std::process::Child, String, String) {
-    let mut cmd = Command::new(bin("scf-local"));
-    cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data)
-        .args(dirs)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut banner = String::new();
-    let mut addr = String::new();
-    loop {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap() == 0 {
-            panic!("scf-local serve did not start: {banner}");
-        }
-        banner.push_str(&line);
-        if let Some(a) = line.trim().strip_prefix("scf-local: listening on http://") {
-            addr = a.to_owned();
-        }
-        if line.starts_with("scf-local: data in") {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = err.read_to_string(&mut sink);
-    });
-    (child, addr, banner)
-}
-
 /// `n` requests at once, each holding its instance until all have started: the (pid, port) of each.
 fn concurrent_ports(addr: &str, function: &str, n: usize) -> Vec<(u64, u64)> {
     let files = TempDir::new("held-requests");
@@ -804,8 +763,12 @@ fn several_instances_listen_on_port_9000_at_once_in_their_own_network_namespaces
 fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
     let f = held_web("fallback");
     let data = TempDir::new("data");
-    let (mut child, addr, banner) =
-        serve_with_env(data.path(), &[f.path()], &[("SCF_LOCAL_NETNS", "off")]);
+    // Stopped with SIGTERM when dropped (even when an assertion fails): its instances go with it.
+    let p = Served::start_with_env(data.path(), &[f.path()], &[], &[("SCF_LOCAL_NETNS", "off")]);
+    let addr = p.addr.clone();
+    let banner = scf_tests::wait_for(60, "the banner", || {
+        Some(p.stderr()).filter(|b| b.contains("scf-local: data in"))
+    });
     assert!(
         banner.contains("no network namespaces (SCF_LOCAL_NETNS=off): each instance listens on the free port given in PORT"),
         "{banner}"
@@ -829,12 +792,6 @@ fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
         text.contains(&id).then_some(text)
     });
     assert!(text.contains("Network: no network namespaces"), "{text}");
-    // A clean stop (SIGTERM): the platform stops its instances too.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
 }
 
 #[test]
