@@ -126,7 +126,8 @@ pub struct PlatformFigures {
     pub p99_us: f64,
 }
 
-fn status_mb(pid: u32, field: &str) -> f64 {
+/// A `/proc/PID/status` figure given in kB (`VmRSS:`, `VmHWM:`), in MB.
+pub fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -154,6 +155,8 @@ pub async fn platform_rss(
     )?;
     let data = fdir.join("data");
     let mut child = Command::new(root.join("target/release/scf-local"))
+        // As users run it: memory cgroups where the machine allows them.
+        .env_remove("SCF_LOCAL_CGROUP")
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(&data)
         .arg(&fdir)

@@ -6,36 +6,49 @@
 //! - An event older than `msgTTL` (default 6 h), or out of retries, goes to the dead-letter store.
 //! - An async event waits for a free instance slot rather than failing with 432, and new events keep flowing
 //!   while retries wait.
+//! - What happened to a delivered event is written to the store before the event is let go; a write that
+//!   fails is said on stderr and tried again until it succeeds, so no event stays leased and forgotten.
+//!
+//! The dispatcher sleeps until an event arrives or a retry is due: an idle queue costs nothing.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use scf_protocol::ErrorKind;
+use scf_store::{DeadLetter, QueuedEvent, Store, StoreError, now_ms};
 use tokio::sync::{Notify, watch};
 
-use crate::scheduler::Pool;
-use crate::store::{DeadLetter, QueuedEvent, Store, now_ms};
+use crate::event::EventPool;
+use crate::pool::Source;
+
+/// The longest wait between two tries of a store write that failed.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs `pool`'s queue until `shutdown` turns true.
-pub async fn dispatch(
-    pool: Arc<Pool>,
-    store: Arc<Store>,
+pub(crate) async fn dispatch(
+    pool: Arc<EventPool>,
+    store: Store,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = pool.config.name.clone();
+    let mut backoff = Backoff::default();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let permit = tokio::select! {
-            p = pool.permit() => match p { Some(p) => p, None => return },
-            _ = shutdown.changed() => return,
-        };
         let now = now_ms();
-        match store.lease_next(&name, now) {
+        // The event is leased first, then waits for a permit: a permit is only ever held by an event that
+        // runs (holding one while asking the store would make a sync call see the function as full).
+        match store.lease_next(&name, now).await {
             Ok(Some(ev)) => {
+                backoff.recovered("leasing the next event", &name);
+                let permit = tokio::select! {
+                    p = pool.permit() => match p { Some(p) => p, None => return },
+                    // The lease is cleared when the store opens next: the event runs after the restart.
+                    _ = shutdown.changed() => return,
+                };
                 let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
                 tokio::spawn(async move {
                     deliver(&pool, &store, ev, permit).await;
@@ -43,26 +56,31 @@ pub async fn dispatch(
                 });
             }
             Ok(None) => {
-                drop(permit);
-                let wait = match store.next_due_ms(&name) {
-                    Ok(Some(due)) => Duration::from_millis(
-                        u64::try_from((due - now).clamp(1, 1000)).unwrap_or(1000),
-                    ),
-                    _ => Duration::from_secs(1),
+                let due = store.next_due_ms(&name).await;
+                let wait = async {
+                    match due {
+                        Ok(Some(due)) => {
+                            let ms = u64::try_from((due - now).max(1)).unwrap_or(1);
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        Ok(None) => std::future::pending().await,
+                        Err(_) => tokio::time::sleep(MAX_BACKOFF).await,
+                    }
                 };
                 tokio::select! {
                     _ = wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = wait => {}
                     _ = shutdown.changed() => return,
                 }
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(StoreError::Closed) => return,
+            Err(e) => backoff.failed("leasing the next event", &name, &e).await,
         }
     }
 }
 
 async fn deliver(
-    pool: &Arc<Pool>,
+    pool: &Arc<EventPool>,
     store: &Store,
     ev: QueuedEvent,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -75,23 +93,19 @@ async fn deliver(
             "the event passed its maximum age (msgTTL {} s) before it could be delivered",
             serve.msg_ttl.as_secs_f64()
         );
-        bury(pool, store, &ev, 0, message);
+        bury(pool, store, &ev, 0, message).await;
         return;
     }
+    let source = Source {
+        asynchronous: true,
+        retry_num: ev.attempts,
+    };
     let finished = pool
-        .invoke(
-            permit,
-            &ev.request_id,
-            Bytes::from(ev.body.clone()),
-            true,
-            ev.attempts,
-        )
+        .invoke(permit, &ev.request_id, ev.body.clone(), source)
         .await;
     let now = now_ms();
     match finished.result {
-        Ok(_) => {
-            let _ = store.complete(ev.seq);
-        }
+        Ok(_) => settle("its delivery", &ev, || store.complete(ev.seq)).await,
         Err((kind, body)) => {
             let body = String::from_utf8_lossy(&body).into_owned();
             let uncounted = matches!(kind, ErrorKind::ConcurrencyLimit | ErrorKind::InternalError);
@@ -104,15 +118,24 @@ async fn deliver(
             let too_old = now + interval_ms - ev.enqueued_ms > ttl_ms;
             if out_of_retries || too_old {
                 let ev = QueuedEvent { attempts, ..ev };
-                bury(pool, store, &ev, i64::from(kind.status_code()), body);
+                bury(pool, store, &ev, i64::from(kind.status_code()), body).await;
             } else {
-                let _ = store.retry_later(ev.seq, attempts, now + interval_ms);
+                settle("its retry", &ev, || {
+                    store.retry_later(ev.seq, attempts, now + interval_ms)
+                })
+                .await;
             }
         }
     }
 }
 
-fn bury(pool: &Pool, store: &Store, ev: &QueuedEvent, error_code: i64, error_message: String) {
+async fn bury(
+    pool: &EventPool,
+    store: &Store,
+    ev: &QueuedEvent,
+    error_code: i64,
+    error_message: String,
+) {
     let c = &pool.config;
     let letter = DeadLetter {
         request_id: ev.request_id.clone(),
@@ -129,5 +152,58 @@ fn bury(pool: &Pool, store: &Store, ev: &QueuedEvent, error_code: i64, error_mes
             "EnqueueTime": ev.enqueued_ms,
         }),
     };
-    let _ = store.bury(ev, &letter, now_ms());
+    settle("its dead letter", ev, || store.bury(ev, &letter, now_ms())).await;
+}
+
+/// Writes what happened to `ev` (`what`), trying again until the store takes it. Only a store that has
+/// stopped (the platform is shutting down) ends the tries: the event's lease is then cleared at the next
+/// start and it runs again.
+async fn settle<F, Fut>(what: &str, ev: &QueuedEvent, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let mut backoff = Backoff::default();
+    let about = format!("{what} of async event {}", ev.request_id);
+    loop {
+        match write().await {
+            Ok(()) => {
+                backoff.recovered(&about, &ev.function);
+                return;
+            }
+            Err(StoreError::Closed) => return,
+            Err(e) => backoff.failed(&about, &ev.function, &e).await,
+        }
+    }
+}
+
+/// Tries again after a failed store call, waiting longer each time, and says so on stderr.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    async fn failed(&mut self, what: &str, function: &str, e: &StoreError) {
+        if self.failures == 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "scf-local: function {function}: the store failed writing {what} ({e}); trying again until it works"
+            );
+        }
+        self.failures += 1;
+        let wait = Duration::from_millis(50 << self.failures.min(7)).min(MAX_BACKOFF);
+        tokio::time::sleep(wait).await;
+    }
+
+    fn recovered(&mut self, what: &str, function: &str) {
+        if self.failures > 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "scf-local: function {function}: the store took {what} after {} failed tries",
+                self.failures
+            );
+        }
+        self.failures = 0;
+    }
 }

@@ -1,22 +1,39 @@
-//! The front door: HTTP on loopback, shaped like the TencentCloud API (`POST /` with `X-TC-Action`, JSON
-//! bodies, `{"Response": {…, "RequestId"}}` answers), so the official TencentCloud SDKs work against it.
+//! The front door: shaped like the TencentCloud API (`POST /` with `X-TC-Action`, JSON bodies,
+//! `{"Response": {…, "RequestId"}}` answers), so the official TencentCloud SDKs work against it.
 //!
 //! Actions: `Invoke` (`InvocationType` `RequestResponse` or `Event`, `ClientContext`, `LogType: Tail`,
 //! `Qualifier`, `Namespace`), `InvokeFunction` (sync, `Event`), `GetFunctionLogs`.
+//!
+//! The body is read once (bounded), its signature checked, and parsed once: the parameters are borrowed
+//! from it as raw JSON, and the event (a JSON string holding JSON) is decoded once and checked (size,
+//! nesting depth, validity) without building a value of it. Bodies larger than [`INLINE_BODY`] are handled
+//! off the event loop. A sync invocation runs as its own task: a caller that goes away does not stop it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use scf_protocol::limits::{MAX_ASYNC_EVENT_BYTES, MAX_SYNC_EVENT_BYTES};
+use scf_protocol::limits::{MAX_ASYNC_EVENT_BYTES, MAX_EVENT_DEPTH, MAX_SYNC_EVENT_BYTES};
+use scf_store::{EnqueueError, LogQuery, LogRecord, Store, now_ms};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::scheduler::{Finished, Pool};
-use crate::store::{EnqueueError, LogQuery, Store, now_ms};
+use crate::config::FunctionConfig;
+use crate::functions::{Function, Functions};
+use crate::pool::{Finished, Source};
+
+/// Bodies up to this size are parsed (and answers serialised) on the event loop; larger ones off it. A small
+/// body takes microseconds, less than the hand-over to another thread would.
+pub const INLINE_BODY: usize = 64 * 1024;
+/// The largest body the front door reads: a 6 MB event written as a JSON string, escapes and all.
+const MAX_BODY: usize = 8 * MAX_SYNC_EVENT_BYTES;
 
 /// Credentials the front door checks signatures against.
 #[derive(Debug, Clone)]
@@ -29,63 +46,70 @@ pub struct Credentials {
 
 /// What the front door serves.
 #[derive(Debug)]
-pub struct FrontDoor {
-    /// The functions, by name.
-    pub pools: HashMap<String, Arc<Pool>>,
-    /// Wakes each function's async dispatcher.
-    pub wakes: HashMap<String, Arc<Notify>>,
-    /// The database.
-    pub store: Arc<Store>,
+pub(crate) struct FrontDoor {
+    pub(crate) functions: Arc<Functions>,
+    /// Wakes each event function's async dispatcher.
+    pub(crate) wakes: HashMap<String, Arc<Notify>>,
+    pub(crate) store: Store,
     /// Signatures are verified when set.
-    pub credentials: Option<Credentials>,
-    /// Web and image-style functions, by name (`web.rs`).
-    pub web: HashMap<String, Arc<crate::web::WebPool>>,
-}
-
-/// A function the front door serves.
-enum Target<'a> {
-    /// An event function (`scheduler.rs`).
-    Event(&'a Arc<Pool>),
-    /// A web or image-style function (`web.rs`).
-    Http(&'a Arc<crate::web::WebPool>),
-}
-
-impl Target<'_> {
-    fn config(&self) -> &crate::config::FunctionConfig {
-        match self {
-            Target::Event(pool) => &pool.config,
-            Target::Http(web) => &web.config,
-        }
-    }
+    pub(crate) credentials: Option<Credentials>,
 }
 
 /// An API-level error: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug)]
-pub(crate) struct ApiError {
+struct ApiError {
     code: &'static str,
     message: String,
 }
 
-pub(crate) fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
+fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError {
         code,
         message: message.into(),
     }
 }
 
-fn json_response(v: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
+/// A request's parameters, borrowed from its body as raw JSON.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawParams<'a> {
+    #[serde(borrow)]
+    function_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    invocation_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    client_context: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow)]
+    log_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    namespace: Option<&'a RawValue>,
+    #[serde(borrow)]
+    qualifier: Option<&'a RawValue>,
+    #[serde(borrow)]
+    function_request_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    start_time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    end_time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    offset: Option<&'a RawValue>,
+    #[serde(borrow)]
+    limit: Option<&'a RawValue>,
+    #[serde(borrow)]
+    order: Option<&'a RawValue>,
+    #[serde(borrow)]
+    filter: Option<&'a RawValue>,
 }
 
-pub(crate) fn str_param<'a>(p: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
-    match p.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+/// A string parameter: absent (or null), or a string, decoded without a copy when it has no escapes.
+fn str_param<'a>(raw: Option<&'a RawValue>, key: &str) -> Result<Option<Cow<'a, str>>, ApiError> {
+    match raw.map(RawValue::get) {
+        None | Some("null") => Ok(None),
+        Some(text) if text.starts_with('"') => serde_json::from_str::<Cow<'a, str>>(text)
+            .map(Some)
+            .map_err(|e| api_error("InvalidParameterValue", format!("{key}: {e}"))),
         Some(_) => Err(api_error(
             "InvalidParameterValue",
             format!("{key} must be a string"),
@@ -93,127 +117,300 @@ pub(crate) fn str_param<'a>(p: &'a Value, key: &str) -> Result<Option<&'a str>, 
     }
 }
 
+fn owned(raw: Option<&RawValue>, key: &str) -> Result<Option<String>, ApiError> {
+    Ok(str_param(raw, key)?.map(Cow::into_owned))
+}
+
+/// A parameter that is one of two words: `[no, yes]` (absent: `no`).
+fn choice(
+    raw: Option<&RawValue>,
+    key: &str,
+    code: &'static str,
+    [no, yes]: [&str; 2],
+) -> Result<bool, ApiError> {
+    match str_param(raw, key)?.as_deref() {
+        None => Ok(false),
+        Some(v) if v == no => Ok(false),
+        Some(v) if v == yes => Ok(true),
+        Some(other) => Err(api_error(
+            code,
+            format!("{key} {other}: expected {no} or {yes}"),
+        )),
+    }
+}
+
+fn int_param(raw: Option<&RawValue>, key: &str, default: i64) -> Result<i64, ApiError> {
+    match raw.map(RawValue::get) {
+        None | Some("null") => Ok(default),
+        Some(text) => serde_json::from_str::<i64>(text)
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                api_error(
+                    "InvalidParameterValue",
+                    format!("{key} must be a non-negative integer"),
+                )
+            }),
+    }
+}
+
+/// What a request asks for, decoded from its body.
+#[derive(Debug)]
+enum Action {
+    Invoke {
+        target: Target,
+        event: Bytes,
+        asynchronous: bool,
+        tail: bool,
+    },
+    Logs {
+        target: Target,
+        query: Query,
+    },
+}
+
+/// The function a request names, with its namespace and qualifier.
+#[derive(Debug)]
+struct Target {
+    name: Option<String>,
+    namespace: Option<String>,
+    qualifier: Option<String>,
+}
+
+/// `GetFunctionLogs`' parameters.
+#[derive(Debug)]
+struct Query {
+    request_id: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    offset: i64,
+    limit: i64,
+    ascending: bool,
+    ret_code: Option<String>,
+}
+
+/// The request's signature, action and parameters: checked and parsed once (blocking work for a large body).
+fn decode(
+    head: &hyper::http::request::Parts,
+    body: &[u8],
+    credentials: Option<&Credentials>,
+) -> Result<Action, ApiError> {
+    let header = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Some(c) = credentials {
+        let signed = crate::tc3::SignedRequest {
+            method: head.method.as_str(),
+            uri: head.uri.path(),
+            query: head.uri.query().unwrap_or(""),
+            header: &header,
+            body,
+        };
+        crate::tc3::verify(&signed, &c.secret_id, &c.secret_key, now_ms() / 1000)
+            .map_err(|why| api_error("AuthFailure.SignatureFailure", why))?;
+    }
+    let action = header("x-tc-action")
+        .ok_or_else(|| api_error("MissingParameter", "the X-TC-Action header is missing"))?;
+    let p: RawParams<'_> = if body.iter().all(u8::is_ascii_whitespace) {
+        RawParams::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            if e.is_data() {
+                api_error("InvalidParameter", "the body must be a JSON object")
+            } else {
+                api_error("InvalidParameter", format!("the body is not JSON: {e}"))
+            }
+        })?
+    };
+    let target = Target {
+        name: owned(p.function_name, "FunctionName")?,
+        namespace: owned(p.namespace, "Namespace")?,
+        qualifier: owned(p.qualifier, "Qualifier")?,
+    };
+    let (event, asynchronous) = match action.as_str() {
+        "Invoke" => {
+            let asynchronous = choice(
+                p.invocation_type,
+                "InvocationType",
+                "InvalidParameterValue.InvocationType",
+                ["RequestResponse", "Event"],
+            )?;
+            (str_param(p.client_context, "ClientContext")?, asynchronous)
+        }
+        "InvokeFunction" => (str_param(p.event, "Event")?, false),
+        "GetFunctionLogs" => {
+            let ret_code = match p.filter {
+                None => None,
+                Some(f) => serde_json::from_str::<Value>(f.get())
+                    .ok()
+                    .and_then(|v| v.get("RetCode").and_then(Value::as_str).map(str::to_owned)),
+            };
+            let query = Query {
+                request_id: owned(p.function_request_id, "FunctionRequestId")?,
+                start: owned(p.start_time, "StartTime")?,
+                end: owned(p.end_time, "EndTime")?,
+                offset: int_param(p.offset, "Offset", 0)?,
+                limit: int_param(p.limit, "Limit", 10000)?.min(10000),
+                ascending: matches!(
+                    str_param(p.order, "Order")?.as_deref(),
+                    Some("asc") | Some("ASC")
+                ),
+                ret_code,
+            };
+            return Ok(Action::Logs { target, query });
+        }
+        other => {
+            return Err(api_error(
+                "InvalidAction",
+                format!("the action {other} is not supported by scf-local"),
+            ));
+        }
+    };
+    let tail = choice(
+        p.log_type,
+        "LogType",
+        "InvalidParameterValue.LogType",
+        ["None", "Tail"],
+    )?;
+    let event = event.unwrap_or(Cow::Borrowed("{}"));
+    check_event(&event, asynchronous)?;
+    let event = match event {
+        Cow::Owned(s) => Bytes::from(s),
+        Cow::Borrowed(s) => Bytes::copy_from_slice(s.as_bytes()),
+    };
+    Ok(Action::Invoke {
+        target,
+        event,
+        asynchronous,
+        tail,
+    })
+}
+
+/// The event's size, nesting and validity, checked without building a value of it.
+fn check_event(event: &str, asynchronous: bool) -> Result<(), ApiError> {
+    let limit = if asynchronous {
+        MAX_ASYNC_EVENT_BYTES
+    } else {
+        MAX_SYNC_EVENT_BYTES
+    };
+    if event.len() > limit {
+        return Err(api_error(
+            "InvalidParameterValue.ClientContext",
+            format!(
+                "the event is {} bytes; the limit is {limit} bytes for {} invocations (406 RequestTooLarge)",
+                event.len(),
+                if asynchronous { "async" } else { "sync" }
+            ),
+        ));
+    }
+    if let Err(e) = scf_protocol::json::check_depth(event.as_bytes(), MAX_EVENT_DEPTH) {
+        return Err(api_error(
+            "InvalidParameterValue.ClientContext",
+            format!("{e}: the limit is {MAX_EVENT_DEPTH} levels (400)"),
+        ));
+    }
+    if serde_json::from_str::<serde::de::IgnoredAny>(event).is_err() {
+        return Err(api_error(
+            "InvalidParameterValue.ClientContext",
+            "the event is not a JSON document (400)",
+        ));
+    }
+    Ok(())
+}
+
+/// What an action answers (inside `Response`, beside `RequestId`).
+enum Reply {
+    Value(Value),
+    Invoked { finished: Finished, tail: bool },
+    Logs(Vec<(i64, LogRecord)>),
+}
+
 impl FrontDoor {
     /// Answers one request to the front door.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        match self.handle_inner(req).await {
-            Ok(mut response) => {
-                if let Some(o) = response.as_object_mut() {
-                    o.insert("RequestId".into(), Value::String(request_id.clone()));
-                }
-                json_response(&json!({ "Response": response }))
-            }
-            Err(e) => json_response(&json!({
-                "Response": { "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id }
-            })),
-        }
+        let reply = self.handle_inner(req).await;
+        let large = matches!(&reply, Ok(Reply::Invoked { finished, .. })
+            if finished.log.len() + result_len(finished) > INLINE_BODY)
+            || matches!(&reply, Ok(Reply::Logs(_)));
+        let body = if large {
+            tokio::task::spawn_blocking(move || envelope(&request_id, reply))
+                .await
+                .unwrap_or_default()
+        } else {
+            envelope(&request_id, reply)
+        };
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        r
     }
 
-    async fn handle_inner(&self, req: Request<Incoming>) -> Result<Value, ApiError> {
+    async fn handle_inner(&self, req: Request<Incoming>) -> Result<Reply, ApiError> {
         if req.method() != hyper::Method::POST {
             return Err(api_error(
                 "UnsupportedOperation",
                 "use POST / with X-TC-Action and a JSON body",
             ));
         }
-        let (parts, body) = req.into_parts();
-        let body = body
+        let (head, body) = req.into_parts();
+        let body = Limited::new(body, MAX_BODY)
             .collect()
             .await
             .map_err(|e| api_error("InvalidParameter", format!("reading the body: {e}")))?
             .to_bytes();
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        if let Some(c) = &self.credentials {
-            let signed = crate::tc3::SignedRequest {
-                method: parts.method.as_str(),
-                uri: parts.uri.path(),
-                query: parts.uri.query().unwrap_or(""),
-                header: &header,
-                body: &body,
-            };
-            let now = now_ms() / 1000;
-            crate::tc3::verify(&signed, &c.secret_id, &c.secret_key, now)
-                .map_err(|why| api_error("AuthFailure.SignatureFailure", why))?;
-        }
-        let action = header("x-tc-action")
-            .ok_or_else(|| api_error("MissingParameter", "the X-TC-Action header is missing"))?;
-        let params: Value = if body.is_empty() {
-            json!({})
+        let credentials = self.credentials.clone();
+        let action = if body.len() > INLINE_BODY {
+            tokio::task::spawn_blocking(move || decode(&head, &body, credentials.as_ref()))
+                .await
+                .map_err(|e| api_error("InternalError", e.to_string()))??
         } else {
-            serde_json::from_slice(&body)
-                .map_err(|e| api_error("InvalidParameter", format!("the body is not JSON: {e}")))?
+            decode(&head, &body, credentials.as_ref())?
         };
-        if !params.is_object() {
-            return Err(api_error(
-                "InvalidParameter",
-                "the body must be a JSON object",
-            ));
-        }
-        match action.as_str() {
-            "Invoke" => {
-                let event = str_param(&params, "ClientContext")?
-                    .unwrap_or("{}")
-                    .to_owned();
-                let asynchronous = match str_param(&params, "InvocationType")?
-                    .unwrap_or("RequestResponse")
-                {
-                    "RequestResponse" => false,
-                    "Event" => true,
-                    other => {
-                        return Err(api_error(
-                            "InvalidParameterValue.InvocationType",
-                            format!("InvocationType {other}: expected RequestResponse or Event"),
-                        ));
-                    }
-                };
-                self.invoke(&params, event, asynchronous).await
+        match action {
+            Action::Invoke {
+                target,
+                event,
+                asynchronous,
+                tail,
+            } => {
+                let function = self.target(&target)?;
+                self.invoke(function, event, asynchronous, tail).await
             }
-            "InvokeFunction" => {
-                let event = str_param(&params, "Event")?.unwrap_or("{}").to_owned();
-                self.invoke(&params, event, false).await
+            Action::Logs { target, query } => {
+                let function = self.target(&target)?;
+                self.logs(function.config(), query).await
             }
-            "GetFunctionLogs" => {
-                self.store.flush_logs().await;
-                self.logs(&params)
-            }
-            other => Err(api_error(
-                "InvalidAction",
-                format!("the action {other} is not supported by scf-local"),
-            )),
         }
     }
 
-    /// The function `params` names (an event function, or a web / image-style one), checked against its
+    /// The function `target` names (an event function, or a web / image-style one), checked against its
     /// `Namespace` and `Qualifier`.
-    fn target(&self, params: &Value) -> Result<Target<'_>, ApiError> {
-        let name = str_param(params, "FunctionName")?
+    fn target(&self, target: &Target) -> Result<Function, ApiError> {
+        let name = target
+            .name
+            .as_deref()
             .ok_or_else(|| api_error("MissingParameter", "FunctionName is required"))?;
-        let target = match (self.pools.get(name), self.web.get(name)) {
-            (Some(pool), _) => Target::Event(pool),
-            (None, Some(web)) => Target::Http(web),
-            (None, None) => {
-                return Err(api_error(
-                    "ResourceNotFound.Function",
-                    format!("function {name} does not exist (435 FunctionNotFound)"),
-                ));
-            }
-        };
-        let ns = str_param(params, "Namespace")?.unwrap_or("default");
-        if ns != target.config().namespace {
+        let function = self.functions.get(name).ok_or_else(|| {
+            api_error(
+                "ResourceNotFound.Function",
+                format!("function {name} does not exist (435 FunctionNotFound)"),
+            )
+        })?;
+        let ns = target.namespace.as_deref().unwrap_or("default");
+        if ns != function.config().namespace {
             return Err(api_error(
                 "ResourceNotFound.Namespace",
                 format!("function {name} is not in namespace {ns} (435 FunctionNotFound)"),
             ));
         }
-        match str_param(params, "Qualifier")? {
-            None | Some("$LATEST") | Some("") => Ok(target),
+        match target.qualifier.as_deref() {
+            None | Some("$LATEST") | Some("") => Ok(function),
             Some(q) => Err(api_error(
                 "ResourceNotFound.Version",
                 format!("version {q} of {name} does not exist; scf-local serves $LATEST"),
@@ -223,112 +420,85 @@ impl FrontDoor {
 
     async fn invoke(
         &self,
-        params: &Value,
-        event: String,
+        function: Function,
+        event: Bytes,
         asynchronous: bool,
-    ) -> Result<Value, ApiError> {
-        let target = self.target(params)?;
-        let tail = match str_param(params, "LogType")? {
-            None | Some("None") => false,
-            Some("Tail") => true,
-            Some(other) => {
-                return Err(api_error(
-                    "InvalidParameterValue.LogType",
-                    format!("LogType {other}: expected None or Tail"),
-                ));
-            }
-        };
-        let limit = if asynchronous {
-            MAX_ASYNC_EVENT_BYTES
-        } else {
-            MAX_SYNC_EVENT_BYTES
-        };
-        if event.len() > limit {
-            return Err(api_error(
-                "InvalidParameterValue.ClientContext",
-                format!(
-                    "the event is {} bytes; the limit is {limit} bytes for {} invocations (406 RequestTooLarge)",
-                    event.len(),
-                    if asynchronous { "async" } else { "sync" }
-                ),
-            ));
-        }
-        if serde_json::from_str::<serde::de::IgnoredAny>(&event).is_err() {
-            return Err(api_error(
-                "InvalidParameterValue.ClientContext",
-                "the event is not a JSON document (400)",
-            ));
-        }
-        let pool = match target {
-            Target::Http(web) => {
-                return crate::web::invoke_api(web, event, asynchronous, tail).await;
-            }
-            Target::Event(pool) => pool.clone(),
-        };
+        tail: bool,
+    ) -> Result<Reply, ApiError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        if asynchronous {
-            let name = pool.config.name.clone();
-            self.store
-                .enqueue(
-                    &name,
-                    &request_id,
-                    event.as_bytes(),
-                    now_ms(),
-                    pool.config.serve.queue_limit,
-                )
-                .map_err(|e| match e {
-                    EnqueueError::Full { .. } => {
-                        api_error("LimitExceeded.AsyncQueue", e.to_string())
-                    }
-                    EnqueueError::Store(_) => api_error("InternalError", e.to_string()),
-                })?;
-            if let Some(w) = self.wakes.get(&name) {
-                w.notify_one();
+        let run = match function {
+            Function::Http(pool) => {
+                let name = &pool.config.name;
+                if pool.is_web() {
+                    return Err(api_error(
+                        "InvalidParameterValue",
+                        format!(
+                            "{name} is a web function: send HTTP requests to /web/{name}/ instead"
+                        ),
+                    ));
+                }
+                if asynchronous {
+                    return Err(api_error(
+                        "InvalidParameterValue.InvocationType",
+                        "scf-local runs image-style functions synchronously only (InvocationType RequestResponse)",
+                    ));
+                }
+                let id = request_id.clone();
+                tokio::spawn(async move { pool.invoke_event(&id, event).await })
             }
-            return Ok(json!({ "Result": {
-                "FunctionRequestId": request_id, "MemUsage": 0, "Log": "", "RetMsg": "", "BillDuration": 0,
-                "Duration": 0, "ErrMsg": "", "InvokeResult": 0
-            }}));
-        }
-        let finished = match pool.try_permit() {
-            Some(permit) => {
-                pool.invoke(permit, &request_id, Bytes::from(event), false, 0)
-                    .await
-            }
-            None => {
-                let e = pool.throttled();
-                let body = e.to_body(&request_id);
-                let mut log = crate::logs::RequestLog::start(&request_id);
-                log.finish(
-                    &request_id,
-                    &Err(body.clone()),
-                    std::time::Duration::ZERO,
-                    pool.config.memory_mb,
-                    0,
-                );
-                let finished = Finished {
-                    request_id: request_id.clone(),
-                    result: Err((e.kind, Bytes::from(body))),
-                    log: log.text(),
-                    duration: std::time::Duration::ZERO,
-                    mem_usage: 0,
-                    cold: false,
+            Function::Event(pool) => {
+                if asynchronous {
+                    return self.enqueue(&pool.config, &request_id, event).await;
+                }
+                let Some(permit) = pool.try_permit() else {
+                    // A refused call is in the function's logs too, as on the platform.
+                    let e = pool.throttled();
+                    let finished = pool
+                        .refuse(&request_id, now_ms(), e, None, Source::SYNC)
+                        .await;
+                    return Ok(Reply::Invoked { finished, tail });
                 };
-                // A refused call is in the function's logs too, as on the platform.
-                pool.record(&finished, now_ms(), false, 0);
-                finished
+                let id = request_id.clone();
+                tokio::spawn(async move { pool.invoke(permit, &id, event, Source::SYNC).await })
             }
         };
-        Ok(json!({ "Result": result_json(&finished, tail) }))
+        // The invocation is its own task: if the caller goes away, it runs to completion and is logged.
+        let mut watch = CallerWatch(Some(request_id));
+        let finished = run
+            .await
+            .map_err(|e| api_error("InternalError", e.to_string()))?;
+        watch.0 = None;
+        Ok(Reply::Invoked { finished, tail })
     }
 
-    fn logs(&self, params: &Value) -> Result<Value, ApiError> {
-        let target = self.target(params)?;
-        let pool_config = target.config();
-        let parse_time = |key: &str| -> Result<Option<i64>, ApiError> {
-            match str_param(params, key)? {
+    async fn enqueue(
+        &self,
+        config: &FunctionConfig,
+        request_id: &str,
+        event: Bytes,
+    ) -> Result<Reply, ApiError> {
+        let name = &config.name;
+        self.store
+            .enqueue(name, request_id, event, now_ms(), config.serve.queue_limit)
+            .await
+            .map_err(|e| match e {
+                EnqueueError::Full { .. } => api_error("LimitExceeded.AsyncQueue", e.to_string()),
+                EnqueueError::Store(_) => api_error("InternalError", e.to_string()),
+            })?;
+        if let Some(w) = self.wakes.get(name) {
+            w.notify_one();
+        }
+        Ok(Reply::Value(json!({ "Result": {
+            "FunctionRequestId": request_id, "MemUsage": 0, "Log": "", "RetMsg": "", "BillDuration": 0,
+            "Duration": 0, "ErrMsg": "", "InvokeResult": 0
+        }})))
+    }
+
+    async fn logs(&self, config: &FunctionConfig, q: Query) -> Result<Reply, ApiError> {
+        let time = |key: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
+            match v {
                 None => Ok(None),
-                Some(s) => parse_datetime(s).map(Some).ok_or_else(|| {
+                Some(s) => parse_datetime(&s).map(Some).ok_or_else(|| {
                     api_error(
                         "InvalidParameterValue",
                         format!("{key} {s}: expected YYYY-MM-DD HH:MM:SS (UTC)"),
@@ -336,18 +506,7 @@ impl FrontDoor {
                 }),
             }
         };
-        let int = |key: &str, default: i64| -> Result<i64, ApiError> {
-            match params.get(key) {
-                None | Some(Value::Null) => Ok(default),
-                Some(v) => v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                    api_error(
-                        "InvalidParameterValue",
-                        format!("{key} must be a non-negative integer"),
-                    )
-                }),
-            }
-        };
-        let failed = match params.pointer("/Filter/RetCode").and_then(Value::as_str) {
+        let failed = match q.ret_code.as_deref() {
             None => None,
             Some("is0") => Some(false),
             Some("not0") => Some(true),
@@ -358,58 +517,164 @@ impl FrontDoor {
                 ));
             }
         };
-        let q = LogQuery {
-            function: pool_config.name.clone(),
-            request_id: str_param(params, "FunctionRequestId")?.map(str::to_owned),
-            from_ms: parse_time("StartTime")?,
-            to_ms: parse_time("EndTime")?,
+        let query = LogQuery {
+            function: config.name.clone(),
+            request_id: q.request_id,
+            from_ms: time("StartTime", q.start)?,
+            to_ms: time("EndTime", q.end)?,
             after_seq: 0,
             failed,
-            newest_first: !matches!(str_param(params, "Order")?, Some("asc") | Some("ASC")),
-            limit: int("Limit", 10000)?.min(10000),
-            offset: int("Offset", 0)?,
+            newest_first: !q.ascending,
+            limit: q.limit,
+            offset: q.offset,
         };
         let records = self
             .store
-            .logs(&q)
+            .logs(query)
+            .await
             .map_err(|e| api_error("InternalError", e.to_string()))?;
-        let data: Vec<Value> = records
-            .iter()
-            .map(|(_, r)| {
-                json!({
-                    "FunctionName": r.function, "RetMsg": r.ret_msg, "RequestId": r.request_id,
-                    "StartTime": format_datetime(r.start_ms), "RetCode": r.ret_code, "InvokeFinished": 1,
-                    "Duration": r.duration_ms, "BillDuration": r.duration_ms.ceil() as i64, "MemUsage": r.mem_usage,
-                    "Log": r.log, "Level": if r.ret_code == 0 { "INFO" } else { "ERROR" }, "Source": r.invocation_type,
-                    "RetryNum": r.retry_num
-                })
-            })
-            .collect();
-        Ok(json!({ "TotalCount": data.len(), "Data": data }))
+        Ok(Reply::Logs(records))
     }
 }
 
-/// The `Result` object of a sync invocation.
-pub(crate) fn result_json(f: &Finished, tail: bool) -> Value {
-    let (ret_msg, err_msg, invoke_result) = match &f.result {
-        Ok(body) => (String::from_utf8_lossy(body).into_owned(), String::new(), 0),
-        Err((_, body)) => (
-            String::new(),
-            String::from_utf8_lossy(body).into_owned(),
-            -1,
-        ),
+/// Says so when the caller of a sync invocation went away before its answer (the invocation goes on).
+struct CallerWatch(Option<String>);
+
+impl Drop for CallerWatch {
+    fn drop(&mut self) {
+        if let Some(id) = self.0.take() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "scf-local: the caller of request {id} went away; the invocation runs to completion and is logged"
+            );
+        }
+    }
+}
+
+fn result_len(f: &Finished) -> usize {
+    match &f.result {
+        Ok(b) | Err((_, b)) => b.len(),
+    }
+}
+
+/// The `Result` object of a sync invocation (keys in the order the answers have always had).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InvokeResult<'a> {
+    bill_duration: i64,
+    duration: f64,
+    err_msg: Cow<'a, str>,
+    function_request_id: &'a str,
+    invoke_result: i32,
+    log: &'a str,
+    mem_usage: u64,
+    ret_msg: Cow<'a, str>,
+}
+
+impl<'a> InvokeResult<'a> {
+    fn of(f: &'a Finished, tail: bool) -> InvokeResult<'a> {
+        let (ret_msg, err_msg, invoke_result) = match &f.result {
+            Ok(body) => (String::from_utf8_lossy(body), Cow::Borrowed(""), 0),
+            Err((_, body)) => (Cow::Borrowed(""), String::from_utf8_lossy(body), -1),
+        };
+        let ms = f.duration.as_secs_f64() * 1000.0;
+        InvokeResult {
+            bill_duration: ms.ceil() as i64,
+            duration: (ms * 1000.0).round() / 1000.0,
+            err_msg,
+            function_request_id: &f.request_id,
+            invoke_result,
+            log: if tail { &f.log } else { "" },
+            mem_usage: f.mem_usage,
+            ret_msg,
+        }
+    }
+}
+
+/// One record of `GetFunctionLogs`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LogEntry<'a> {
+    bill_duration: i64,
+    duration: f64,
+    function_name: &'a str,
+    invoke_finished: i32,
+    level: &'a str,
+    log: &'a str,
+    mem_usage: i64,
+    request_id: &'a str,
+    ret_code: i64,
+    ret_msg: &'a str,
+    retry_num: i64,
+    source: &'a str,
+    start_time: String,
+}
+
+/// `{"Response": {…, "RequestId"}}`, or `{"Response": {"Error": …, "RequestId"}}`, as JSON text.
+fn envelope(request_id: &str, reply: Result<Reply, ApiError>) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Envelope<T> {
+        response: T,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Invoked<'a> {
+        request_id: &'a str,
+        result: InvokeResult<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Logs<'a> {
+        data: Vec<LogEntry<'a>>,
+        request_id: &'a str,
+        total_count: usize,
+    }
+    let text = match reply {
+        Ok(Reply::Invoked { finished, tail }) => serde_json::to_vec(&Envelope {
+            response: Invoked {
+                request_id,
+                result: InvokeResult::of(&finished, tail),
+            },
+        }),
+        Ok(Reply::Logs(records)) => {
+            let data: Vec<LogEntry<'_>> = records
+                .iter()
+                .map(|(_, r)| LogEntry {
+                    bill_duration: r.duration_ms.ceil() as i64,
+                    duration: r.duration_ms,
+                    function_name: &r.function,
+                    invoke_finished: 1,
+                    level: if r.ret_code == 0 { "INFO" } else { "ERROR" },
+                    log: &r.log,
+                    mem_usage: r.mem_usage,
+                    request_id: &r.request_id,
+                    ret_code: r.ret_code,
+                    ret_msg: &r.ret_msg,
+                    retry_num: r.retry_num,
+                    source: &r.invocation_type,
+                    start_time: format_datetime(r.start_ms),
+                })
+                .collect();
+            serde_json::to_vec(&Envelope {
+                response: Logs {
+                    total_count: data.len(),
+                    data,
+                    request_id,
+                },
+            })
+        }
+        Ok(Reply::Value(mut v)) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("RequestId".into(), Value::String(request_id.to_owned()));
+            }
+            serde_json::to_vec(&json!({ "Response": v }))
+        }
+        Err(e) => serde_json::to_vec(&json!({
+            "Response": { "Error": { "Code": e.code, "Message": e.message }, "RequestId": request_id }
+        })),
     };
-    let ms = f.duration.as_secs_f64() * 1000.0;
-    json!({
-        "MemUsage": f.mem_usage,
-        "Log": if tail { f.log.clone() } else { String::new() },
-        "RetMsg": ret_msg,
-        "BillDuration": ms.ceil() as i64,
-        "FunctionRequestId": f.request_id,
-        "Duration": (ms * 1000.0).round() / 1000.0,
-        "ErrMsg": err_msg,
-        "InvokeResult": invoke_result,
-    })
+    text.unwrap_or_default()
 }
 
 const DATETIME: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -436,5 +701,54 @@ mod tests {
         let ms = parse_datetime("2026-11-26 15:04:05").expect("parses");
         assert_eq!(format_datetime(ms), "2026-11-26 15:04:05");
         assert_eq!(parse_datetime("yesterday"), None);
+    }
+
+    fn head(action: &str) -> hyper::http::request::Parts {
+        let (parts, ()) = Request::post("/")
+            .header("x-tc-action", action)
+            .body(())
+            .expect("request")
+            .into_parts();
+        parts
+    }
+
+    #[test]
+    fn the_event_is_decoded_once_and_checked() {
+        let body = br#"{"FunctionName":"f","ClientContext":"{\"k\":[1,2]}","LogType":"Tail"}"#;
+        match decode(&head("Invoke"), body, None) {
+            Ok(Action::Invoke {
+                event,
+                asynchronous,
+                tail,
+                target,
+            }) => {
+                assert_eq!(&event[..], br#"{"k":[1,2]}"#);
+                assert_eq!((asynchronous, tail), (false, true));
+                assert_eq!(target.name.as_deref(), Some("f"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let deep = format!(
+            r#"{{"FunctionName":"f","ClientContext":"{}{}"}}"#,
+            "[".repeat(MAX_EVENT_DEPTH + 1),
+            "]".repeat(MAX_EVENT_DEPTH + 1)
+        );
+        let e = decode(&head("Invoke"), deep.as_bytes(), None).expect_err("too deep");
+        assert_eq!(e.code, "InvalidParameterValue.ClientContext");
+        assert!(
+            e.message.contains(&format!("{MAX_EVENT_DEPTH} levels")),
+            "{}",
+            e.message
+        );
+        let e = decode(&head("Invoke"), br#"{"FunctionName":7}"#, None).expect_err("a number");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("InvalidParameterValue", "FunctionName must be a string")
+        );
+        let e = decode(&head("Invoke"), b"[1]", None).expect_err("not an object");
+        assert_eq!(e.code, "InvalidParameter");
+        let e = decode(&head("Invoke"), br#"{"ClientContext":"{not json"}"#, None)
+            .expect_err("not JSON");
+        assert_eq!(e.code, "InvalidParameterValue.ClientContext");
     }
 }

@@ -1,11 +1,11 @@
 //! One invocation on a fresh instance, as `scf-local invoke` runs it.
 
 use bytes::Bytes;
-use scf_protocol::FunctionError;
 
 use crate::config::FunctionConfig;
-use crate::instance::{Instance, Platform};
-use crate::logs::RequestLog;
+use crate::event::EventInstance;
+use crate::instance::Platform;
+use crate::requestlog::RequestLog;
 
 /// What one invocation produced.
 #[derive(Debug)]
@@ -25,53 +25,37 @@ pub async fn invoke_once(platform: &Platform, function: &FunctionConfig, event: 
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut log = RequestLog::start(&request_id);
     let memory = function.memory_mb;
-    let (body, failed) = match Instance::start(platform, function).await {
+    let result = match EventInstance::start(platform, function).await {
         Err(failure) => {
             log.init_report(&request_id, &failure.cold, memory, 0);
             log.user_lines(failure.lines);
-            let body = failure.error.to_body(&request_id);
-            log.finish(
-                &request_id,
-                &Err(body.clone()),
-                failure.cold.total(),
-                memory,
-                0,
-            );
-            (Bytes::from(body), true)
+            let result = Err((
+                failure.error.kind,
+                Bytes::from(failure.error.to_body(&request_id)),
+            ));
+            log.finish(&request_id, &result, failure.cold.total(), memory, 0);
+            result
         }
-        Ok(mut instance) => {
+        Ok(instance) => {
             log.init_report(&request_id, &instance.cold, memory, instance.ready_mem);
             let outcome = instance.invoke(&request_id, event, false).await;
-            log.user_lines(instance.take_lines().await);
-            let (body, failed) = match outcome.result {
-                Ok(body) => (body, false),
-                Err((_, body)) => (body, true),
-            };
-            let shown = if failed {
-                Err(String::from_utf8_lossy(&body).into_owned())
-            } else {
-                Ok(body.to_vec())
-            };
+            log.user_lines(outcome.lines);
             log.finish(
                 &request_id,
-                &shown,
+                &outcome.result,
                 outcome.duration,
                 memory,
                 outcome.mem_usage,
             );
             instance.stop().await;
-            (body, failed)
+            outcome.result
         }
     };
+    let (body, failed) = crate::event::caller_body(result);
     Invoked {
         request_id,
         body,
         failed,
         log,
     }
-}
-
-/// The error body for a request that never reached an instance (an unreadable event file, say).
-pub fn platform_error_body(request_id: &str, error: &FunctionError) -> String {
-    error.to_body(request_id)
 }

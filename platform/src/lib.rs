@@ -1,31 +1,35 @@
-//! `scf-local`: the SCF platform on a developer's machine.
+//! `scf-platform`: the SCF platform on a developer's machine, as a library (`scf-local` is its command).
 //!
 //! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have);
-//! - [`api`]: the runtime API server one instance talks to (`docs/protocol.md`);
-//! - [`instance`]: one instance: its process, its private directories, its init phases, its limits;
-//! - [`logs`]: capture of the instance's output and the request log in SCF's format;
-//! - [`invoke`]: one invocation on a fresh instance, as `scf-local invoke` runs it;
-//! - [`scheduler`]: a function's instances: cold and warm, concurrency, idle repossession, provisioned;
-//! - [`asyncq`]: asynchronous invocation: the durable queue's dispatcher and the retry policy;
-//! - [`store`]: the durable state (queues, dead letters, logs) in SQLite;
-//! - [`frontdoor`]: the TencentCloud-API-shaped HTTP front door, and [`tc3`], its request signatures;
-//! - [`serve`]: `scf-local serve`, all of the above running together.
-//! - [`web`]: web functions and image-style event functions (an HTTP server as the instance).
-//! - [`conformance`]: `scf-local conformance`, the cross-language conformance suite's runner.
+//! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
+//!   (`scf-supervisor`);
+//! - [`EventInstance`]: one instance of an event function, started, invoked and stopped: what
+//!   [`invoke_once`] (`scf-local invoke`), the conformance kit and the benchmarks use;
+//! - [`serve`]: `scf-local serve`: the pools of instances (event functions over the runtime API, web and
+//!   image-style functions over HTTP), the async queue with its retries, the TencentCloud-API front door and
+//!   the web functions behind one listener, the request logs in the store (`scf-store`);
+//! - [`RequestLog`]: the request log in SCF's format.
 
-pub mod api;
-pub mod asyncq;
+mod asyncq;
 pub mod config;
-pub mod conformance;
-pub mod frontdoor;
-pub mod instance;
-pub mod invoke;
-pub mod logs;
-pub mod scheduler;
-pub mod serve;
-pub mod store;
-pub mod tc3;
-pub mod web;
+mod event;
+mod frontdoor;
+mod functions;
+mod http;
+mod instance;
+mod invoke;
+mod pool;
+mod requestlog;
+mod router;
+mod serve;
+mod tc3;
+
+pub use event::{EventInstance, Outcome, caller_body};
+pub use frontdoor::Credentials;
+pub use instance::{Platform, StartFailure};
+pub use invoke::{Invoked, invoke_once};
+pub use requestlog::{ColdStart, RequestLog};
+pub use serve::{DEFAULT_PORT, ServeOptions, serve};
 
 /// Failures of the platform itself (not of the function, which are classified
 /// [`FunctionError`](scf_protocol::FunctionError)s).
@@ -42,10 +46,14 @@ pub enum PlatformError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] scf_store::StoreError),
 }
 
 impl PlatformError {
-    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PlatformError {
+    /// An I/O failure while doing `context`.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PlatformError {
         let context = context.into();
         move |source| PlatformError::Io { context, source }
     }

@@ -5,16 +5,17 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
+use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
 use crate::config::{FunctionConfig, Overrides};
+use crate::event::EventPool;
 use crate::frontdoor::{Credentials, FrontDoor};
+use crate::functions::Functions;
+use crate::http::HttpPool;
 use crate::instance::Platform;
-use crate::scheduler::Pool;
-use crate::store::Store;
 
 /// The front door's default port.
 pub const DEFAULT_PORT: u16 = 9100;
@@ -33,42 +34,48 @@ pub struct ServeOptions {
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
-/// requests.
+/// requests, then a line per function and what protects the instances.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
-    let platform = Platform::discover()?;
-    let store = Arc::new(Store::open(&opts.data_dir)?);
-    store.start_log_writer();
-    let mut pools: HashMap<String, Arc<Pool>> = HashMap::new();
-    let mut web: HashMap<String, Arc<crate::web::WebPool>> = HashMap::new();
+    // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
+    // store.
+    let platform = tokio::task::spawn_blocking(Platform::discover)
+        .await
+        .map_err(|e| PlatformError::Config(e.to_string()))??;
+    let data_dir = opts.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
+        .await
+        .map_err(|e| PlatformError::Config(e.to_string()))??;
+    let mut functions = Functions::default();
     for dir in &opts.function_dirs {
         let config = FunctionConfig::load(dir, &Overrides::default())?;
-        if pools.contains_key(&config.name) || web.contains_key(&config.name) {
+        if functions.contains(&config.name) {
             return Err(PlatformError::Config(format!(
                 "two functions are named {}",
                 config.name
             )));
         }
+        let name = config.name.clone();
         if config.http.is_some() {
-            let name = config.name.clone();
-            if let Some(w) = crate::web::WebPool::new(config, &platform, store.clone()) {
-                web.insert(name, w);
-            }
-            continue;
+            functions
+                .http
+                .insert(name, HttpPool::new(config, platform.clone(), store.clone()));
+        } else {
+            functions.events.insert(
+                name,
+                EventPool::new(config, platform.clone(), store.clone()),
+            );
         }
-        pools.insert(
-            config.name.clone(),
-            Pool::new(config, platform.clone(), store.clone()),
-        );
     }
-    if pools.is_empty() && web.is_empty() {
+    if functions.is_empty() {
         return Err(PlatformError::Config(
             "no function directories given".into(),
         ));
     }
+    let functions = Arc::new(functions);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut wakes = HashMap::new();
     let mut tasks = Vec::new();
-    for (name, pool) in &pools {
+    for (name, pool) in &functions.events {
         let wake = Arc::new(Notify::new());
         wakes.insert(name.clone(), wake.clone());
         tasks.push(tokio::spawn(crate::asyncq::dispatch(
@@ -81,24 +88,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             let pool = pool.clone();
             tasks.push(tokio::spawn(async move { pool.start_provisioned().await }));
         }
-        let pool = pool.clone();
-        let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let tick = (pool.config.serve.idle_timeout / 4)
-                .clamp(Duration::from_millis(50), Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(tick) => pool.reap_idle().await,
-                    _ = stop.changed() => return,
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
-    if !web.is_empty() {
-        tasks.push(tokio::spawn(crate::web::reap(
-            web.values().cloned().collect(),
-            shutdown_rx.clone(),
-        )));
+    for pool in functions.http.values() {
+        tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -108,19 +101,42 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         .local_addr()
         .map_err(PlatformError::io("reading the bound address"))?;
     let door = Arc::new(FrontDoor {
-        pools: pools.clone(),
+        functions: functions.clone(),
         wakes,
         store,
         credentials: opts.credentials.clone(),
-        web: web.clone(),
     });
-    let server = tokio::spawn(crate::web::serve(listener, door));
+    let server = tokio::spawn(crate::router::serve(listener, door));
+    let _ = std::io::stderr().write_all(banner(&opts, &platform, &functions, local).as_bytes());
 
+    wait_for_signal().await;
+    let _ = std::io::stderr()
+        .write_all(b"scf-local: shutting down; queued events stay in the data directory\n");
+    server.abort();
+    let _ = shutdown_tx.send(true);
+    for t in tasks {
+        t.abort();
+    }
+    for pool in functions.events.values() {
+        pool.stop_all().await;
+    }
+    for pool in functions.http.values() {
+        pool.stop_all().await;
+    }
+    Ok(())
+}
+
+fn banner(
+    opts: &ServeOptions,
+    platform: &Platform,
+    functions: &Functions,
+    local: SocketAddr,
+) -> String {
     let mut banner = format!("scf-local: listening on http://{local}\n");
-    let mut names: Vec<&String> = pools.keys().collect();
+    let mut names: Vec<&String> = functions.events.keys().collect();
     names.sort();
     for name in names {
-        let c = &pools[name].config;
+        let c = &functions.events[name].config;
         banner.push_str(&format!(
             "scf-local: function {name} ({} {}, {} MB, timeout {} s, concurrency {}, provisioned {}) from {}\n",
             match c.runtime.env_name() {
@@ -135,10 +151,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             c.code_dir.display()
         ));
     }
-    let mut web_names: Vec<&String> = web.keys().collect();
+    let mut web_names: Vec<&String> = functions.http.keys().collect();
     web_names.sort();
     for name in &web_names {
-        let w = &web[*name];
+        let w = &functions.http[*name];
         let c = &w.config;
         banner.push_str(&format!(
             "scf-local: {} function {name} ({}, {} MB, timeout {} s, concurrency {}, {} per instance){}\n",
@@ -155,11 +171,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             },
         ));
     }
-    if !web_names.is_empty() {
-        banner.push_str(&format!(
-            "scf-local: web instances: {}\n",
-            crate::web::net_mode().describe()
-        ));
+    for line in platform.describe() {
+        if web_names.is_empty() && line.starts_with("web instances:") {
+            continue;
+        }
+        banner.push_str(&format!("scf-local: {line}\n"));
     }
     banner.push_str(&format!(
         "scf-local: data in {}; signatures {}\n",
@@ -170,23 +186,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             "not checked"
         }
     ));
-    let _ = std::io::stderr().write_all(banner.as_bytes());
-
-    wait_for_signal().await;
-    let _ = std::io::stderr()
-        .write_all(b"scf-local: shutting down; queued events stay in the data directory\n");
-    server.abort();
-    let _ = shutdown_tx.send(true);
-    for pool in pools.values() {
-        pool.kill_all();
-    }
-    for pool in web.values() {
-        pool.kill_all();
-    }
-    for t in tasks {
-        t.abort();
-    }
-    Ok(())
+    banner
 }
 
 async fn wait_for_signal() {

@@ -359,7 +359,8 @@ pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     raw[split + 4..].to_vec()
 }
 
-/// Polls `f` every 50 ms until it returns `Some`, for at most `secs` seconds.
+/// Polls `f` every 50 ms until it returns `Some`; fails loudly after `secs` seconds (a generous bound: the
+/// tests wait on state, and a loaded machine only makes them slower).
 pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
@@ -414,4 +415,42 @@ pub fn check_many_lines(run: &Run) {
         "5,000 lines printed, {} in the request's log",
         got.len()
     );
+}
+
+/// The interpreter with the Python SDK (`scf_sdk`): `SCF_PYTHON`, else the checkout's `.venv` (`make build`
+/// creates it).
+pub fn python_sdk() -> String {
+    if let Ok(p) = std::env::var("SCF_PYTHON")
+        && !p.is_empty()
+    {
+        return p;
+    }
+    let venv = root().join(".venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "{} is missing: run `make build` (it creates .venv with scf_sdk), or set SCF_PYTHON",
+        venv.display()
+    );
+    venv.display().to_string()
+}
+
+/// A code directory holding `file` with `code` and a `serverless.yml` for function `name` of `runtime`
+/// (handler `index.main_handler`) with `yml` added under `inputs`.
+pub fn function_dir(name: &str, runtime: &str, file: &str, code: &str, yml: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    std::fs::write(dir.path().join(file), code).unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        format!(
+            "component: scf\ninputs:\n  name: {name}\n  runtime: {runtime}\n  handler: index.main_handler\n{yml}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Whether process `pid` is gone (or a zombie nobody has reaped yet).
+pub fn process_gone(pid: u64) -> bool {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.is_empty() || s.contains("State:\tZ")
 }

@@ -12,30 +12,14 @@
 
 use std::process::{Command, Output, Stdio};
 
-use scf_tests::{TempDir, bin, root};
-
-/// The interpreter with `scf_sdk` installed.
-fn python() -> String {
-    if let Ok(p) = std::env::var("SCF_PYTHON")
-        && !p.is_empty()
-    {
-        return p;
-    }
-    let venv = root().join(".venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `make -C sdk-python build` (or set SCF_PYTHON)",
-        venv.display()
-    );
-    venv.to_string_lossy().into_owned()
-}
+use scf_tests::{TempDir, bin, python_sdk, root};
 
 fn conformance(args: &[&str]) -> Output {
     bin("libconformance.so");
     let out = Command::new(bin("scf-local"))
         .arg("conformance")
         .args(args)
-        .env("SCF_PYTHON", python())
+        .env("SCF_PYTHON", python_sdk())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::null())

@@ -2,7 +2,9 @@
 //! door and real instances (`docs/scf-platform.md` §3–6).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use scf_tests::{Served, TempDir, native_function, wait_for};
+use scf_tests::{
+    Served, TempDir, function_dir, native_function, process_gone, python_sdk, wait_for,
+};
 use serde_json::{Value, json};
 
 fn result(r: &Value) -> &Value {
@@ -59,8 +61,12 @@ fn cold_then_warm_reuse_keeps_globals_and_tmp_then_idle_instances_are_repossesse
         "no Init Report when warm"
     );
 
-    // Idle for longer than idleTimeout: repossessed; the next call is a cold start on a fresh instance.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Idle for longer than idleTimeout: repossessed (its process is gone); the next call is a cold start on
+    // a fresh instance.
+    let pid = b1["pid"].as_u64().unwrap();
+    wait_for(120, "the idle instance to be repossessed", || {
+        process_gone(pid).then_some(())
+    });
     let third = p.invoke("counter", &json!({}));
     let b3 = ok_body(&third);
     assert_ne!(b3["pid"], b1["pid"]);
@@ -164,26 +170,95 @@ fn init_timeout_is_450() {
     );
 }
 
+/// A Python handler that marks its start (a file in `event.started_dir`, or the file `event.started`) and
+/// holds its instance until the file `event.go` exists; then prints its last line and answers.
+const HELD: &str = r#"import os, time, uuid
+
+def main_handler(event, context):
+    if "started_dir" in event:
+        open(os.path.join(event["started_dir"], uuid.uuid4().hex), "w").close()
+    if "started" in event:
+        open(event["started"], "w").close()
+    while not os.path.exists(event["go"]):
+        time.sleep(0.01)
+    print("last line of", context["request_id"])
+    if event.get("fail"):
+        raise ValueError("fails on purpose")
+    return {"finished": True, "pid": os.getpid()}
+"#;
+
+/// A platform serving one Python function `name` running [`HELD`] (with `yml`), and the files its calls
+/// name: where a call marks its start, and the file that lets it go.
+struct Held {
+    p: Served,
+    started: std::path::PathBuf,
+    go: std::path::PathBuf,
+    _dirs: [TempDir; 3],
+}
+
+fn held(name: &str, yml: &str) -> Held {
+    let f = function_dir(name, "Python3.9", "index.py", HELD, yml);
+    let data = TempDir::new("data");
+    let p = serve_python(&data, &[f.path()]);
+    let files = TempDir::new(&format!("{name}-files"));
+    let (started, go) = (files.path().join("started"), files.path().join("go"));
+    Held {
+        p,
+        started,
+        go,
+        _dirs: [f, data, files],
+    }
+}
+
+/// The platform with Python functions (`HELD`) and the native ones.
+fn serve_python(data: &TempDir, dirs: &[&std::path::Path]) -> Served {
+    Served::start_with_env(data.path(), dirs, &[], &[("SCF_PYTHON", &python_sdk())])
+}
+
 #[test]
 fn a_burst_over_the_concurrency_limit_gets_exact_432s_and_never_overshoots() {
-    let f = native_function(
+    let f = function_dir(
         "narrow",
-        "  handler: errors.counter\n  timeout: 30\n  local:\n    concurrency: 3\n",
+        "Python3.9",
+        "index.py",
+        HELD,
+        "  timeout: 900\n  local:\n    concurrency: 3\n",
     );
     let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
-    let p = std::sync::Arc::new(p);
+    let p = std::sync::Arc::new(serve_python(&data, &[f.path()]));
+    let started = TempDir::new("started");
+    let go = started.path().join("go");
+    let event = json!({"started_dir": started.path().join("in"), "go": go});
+    std::fs::create_dir_all(started.path().join("in")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
     let handles: Vec<_> = (0..10)
         .map(|_| {
-            let (p, barrier) = (p.clone(), barrier.clone());
+            let (p, barrier, tx, event) = (p.clone(), barrier.clone(), tx.clone(), event.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                p.invoke("narrow", &json!({"sleep_ms": 3000}))
+                let _ = tx.send(p.invoke("narrow", &event));
             })
         })
         .collect();
-    let results: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // Every call either runs (its handler has started and holds its instance) or was answered: only then
+    // are the handlers let go, so the calls overlap however slowly they arrive.
+    let mut results: Vec<Value> = Vec::new();
+    wait_for(300, "every call to run or be refused", || {
+        results.extend(rx.try_iter());
+        let running = std::fs::read_dir(started.path().join("in"))
+            .unwrap()
+            .count();
+        (running + results.len() == 10).then_some(())
+    });
+    let running = std::fs::read_dir(started.path().join("in"))
+        .unwrap()
+        .count();
+    std::fs::write(&go, "").unwrap();
+    for h in handles {
+        h.join().unwrap();
+    }
+    results.extend(rx.try_iter());
     let ok = results
         .iter()
         .filter(|r| r["Result"]["InvokeResult"] == 0)
@@ -193,7 +268,7 @@ fn a_burst_over_the_concurrency_limit_gets_exact_432s_and_never_overshoots() {
         .filter(|r| r["Result"]["InvokeResult"] == -1)
         .map(err_body)
         .collect();
-    assert_eq!((ok, throttled.len()), (3, 7), "{results:#?}");
+    assert_eq!((running, ok, throttled.len()), (3, 3, 7), "{results:#?}");
     for e in throttled {
         assert_eq!(e["statusCode"], 432);
         assert_eq!(
@@ -348,7 +423,13 @@ fn kill_9_with_a_backlog_loses_nothing() {
     let ids: Vec<String> = (0..20)
         .map(|i| p.invoke_async("durable", &json!({"i": i, "sleep_ms": 100})))
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Killed once delivery is under way (one event done), with the rest still queued.
+    wait_for(120, "the first event delivered", || {
+        attempts_of(&p, "durable", &ids[0])
+            .iter()
+            .any(|a| a["RetCode"] == 0)
+            .then_some(())
+    });
     p.kill9();
     let p = Served::start(data.path(), &[f.path()], &[]);
     for id in &ids {
@@ -472,8 +553,148 @@ fn sigterm_stops_the_platform_and_its_instances() {
             s.contains("State:\tZ")
         }
     );
-    wait_for(10, "the instance to be gone", || {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        (s.is_empty() || s.contains("State:\tZ")).then_some(())
+    wait_for(60, "the instance to be gone", || {
+        process_gone(pid).then_some(())
+    });
+}
+
+#[test]
+fn an_instance_that_dies_after_answering_is_never_handed_the_next_call() {
+    // The Node host posts an uncaught async exception as the invocation's error, then its process exits;
+    // this one takes a moment to exit (its `exit` listener works for 150 ms), so the next call arrives
+    // while it is still alive but will never pull another invocation.
+    let f = function_dir(
+        "thrower",
+        "Nodejs16.13",
+        "index.js",
+        "process.on('exit', () => { const end = Date.now() + 150; while (Date.now() < end) {} });\n\
+         exports.main_handler = () => {\n  setTimeout(() => { throw new Error('async boom'); }, 0);\n  return new Promise(() => {});\n};\n",
+        "",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    for i in 0..10 {
+        let e = err_body(&p.invoke("thrower", &json!({"i": i})));
+        assert_eq!(
+            (e["statusCode"].as_u64(), e["errorType"].as_str()),
+            (Some(430), Some("UnhandledError")),
+            "call {i} ran on an instance of its own: {e}"
+        );
+        assert!(
+            e["stackTrace"].as_str().unwrap().contains("async boom"),
+            "{e}"
+        );
+    }
+}
+
+/// Sends one request to the front door; the caller goes away (without reading the answer) when the
+/// returned connection is dropped.
+fn call_and_leave(addr: &str, action: &str, params: &Value) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let body = params.to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-TC-Action: {action}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn a_sync_call_runs_to_completion_when_its_caller_goes_away() {
+    let Held {
+        p,
+        started,
+        go,
+        _dirs,
+    } = held("abandoned", "  timeout: 900\n");
+    let event = json!({"started": started, "go": go});
+    let caller = call_and_leave(
+        &p.addr,
+        "Invoke",
+        &json!({"FunctionName": "abandoned", "ClientContext": event.to_string()}),
+    );
+    wait_for(120, "the handler to start", || {
+        started.exists().then_some(())
+    });
+    // The caller goes away while the handler runs; the platform notices, and the invocation goes on.
+    drop(caller);
+    wait_for(120, "the platform to notice the caller left", || {
+        p.stderr()
+            .contains("went away; the invocation runs to completion")
+            .then_some(())
+    });
+    std::fs::write(&go, "").unwrap();
+    let logged = wait_for(120, "the abandoned call's log", || {
+        let r = p.call("GetFunctionLogs", &json!({"FunctionName": "abandoned"}));
+        r["Data"].as_array().and_then(|d| d.first().cloned())
+    });
+    assert_eq!(logged["RetCode"], 0, "{logged}");
+    let log = logged["Log"].as_str().unwrap();
+    assert!(
+        log.contains("last line of"),
+        "the handler's last line ran: {log}"
+    );
+    let pid =
+        serde_json::from_str::<Value>(logged["RetMsg"].as_str().unwrap()).unwrap()["pid"].clone();
+    // Its instance was kept, as after any successful call.
+    let again = ok_body(&p.invoke("abandoned", &event));
+    assert_eq!(again["pid"], pid, "the instance is reused");
+}
+
+#[test]
+fn an_async_event_whose_dead_letter_cannot_be_written_is_written_once_the_store_can() {
+    let held = held("stranded", "  timeout: 900\n  retryNum: 0\n");
+    let (p, started, go) = (&held.p, &held.started, &held.go);
+    let data_dir = p.data_dir.clone();
+    let id = p.invoke_async(
+        "stranded",
+        &json!({"started": started, "go": go, "fail": true}),
+    );
+    wait_for(120, "the event to be leased and running", || {
+        started.exists().then_some(())
+    });
+    // Another process takes the database's write lock while the event runs: its outcome cannot be written.
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\nc.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.readline()\nc.execute('ROLLBACK')\n",
+        ])
+        .arg(data_dir.join("scf-local.db"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    std::fs::write(go, "").unwrap();
+    wait_for(120, "the failed write to be said", || {
+        p.stderr()
+            .contains(&format!(
+                "the store failed writing its dead letter of async event {id}"
+            ))
+            .then_some(())
+    });
+    drop(holder.stdin.take()); // the lock holder rolls back and exits
+    holder.wait().unwrap();
+    let letters = wait_for(120, "the dead letter", || {
+        let l = dead_letters(p, "stranded");
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(letters[0]["RequestId"], id.as_str());
+    assert_eq!(letters[0]["ErrorCode"], 430);
+    wait_for(60, "the recovery to be said", || {
+        p.stderr()
+            .contains(&format!(
+                "the store took its dead letter of async event {id} after"
+            ))
+            .then_some(())
     });
 }

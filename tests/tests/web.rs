@@ -10,9 +10,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use scf_tests::{Served, TempDir, bin, root};
 use serde_json::{Value, json};
@@ -201,6 +199,66 @@ fn bootstrap_function(name: &str, script: &str, mode: u32, extra: &str) -> TempD
     dir
 }
 
+/// A web server (Python's stdlib) whose answers wait for the test: `/stream?go=F` sends a first chunk, then
+/// waits until the file `F` exists before the second (`released`, or `gave-up` after two minutes);
+/// `/hold?dir=D&go=F` marks its start with a file in `D`, then waits for `F` and answers its pid and port;
+/// any other path answers them at once.
+const HELD_SERVER: &str = r#"import http.server, json, os, time, urllib.parse, uuid
+
+def wait(path):
+    for _ in range(12000):
+        if os.path.exists(path):
+            return True
+        time.sleep(0.01)
+    return False
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        if url.path == "/stream":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.chunk(b"first\n")
+            self.chunk(b"released\n" if wait(q["go"]) else b"gave-up\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        if url.path == "/hold":
+            open(os.path.join(q["dir"], uuid.uuid4().hex), "w").close()
+            wait(q["go"])
+        body = json.dumps({"pid": os.getpid(), "port": int(os.environ["PORT"])}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+http.server.HTTPServer(("0.0.0.0", int(os.environ.get("PORT", "9000"))), Handler).serve_forever()
+"#;
+
+/// A web function `name` running [`HELD_SERVER`].
+fn held_web(name: &str) -> TempDir {
+    let dir = bootstrap_function(
+        name,
+        "#!/bin/bash\nexec python3 server.py\n",
+        0o755,
+        "  timeout: 900\n",
+    );
+    std::fs::write(dir.path().join("server.py"), HELD_SERVER).unwrap();
+    dir
+}
+
 fn logs(p: &Served, function: &str) -> Vec<Value> {
     let r = p.call(
         "GetFunctionLogs",
@@ -313,42 +371,38 @@ fn python_web_function_gets_methods_paths_queries_headers_and_bodies_as_sent() {
 
 #[test]
 fn responses_stream_to_the_caller_as_the_function_writes_them() {
-    let f = example("web-python", None);
+    let f = held_web("streamer");
     let data = TempDir::new("data");
     let p = Served::start(data.path(), &[f.path()], &[]);
+    let files = TempDir::new("stream-files");
+    let go = files.path().join("go");
     let mut s = TcpStream::connect(&p.addr).unwrap();
     write!(
         s,
-        "GET /web/web-python/stream?n=3&pause=0.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /web/streamer/stream?go={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        go.display()
     )
     .unwrap();
     let mut r = BufReader::new(s);
     let (status, _) = read_head(&mut r);
     assert_eq!(status, 200);
-    let mut chunks = Vec::new();
-    loop {
+    let mut chunk = || {
         let mut size = String::new();
         r.read_line(&mut size).unwrap();
         let n = usize::from_str_radix(size.trim(), 16).unwrap();
-        let mut chunk = vec![0; n + 2];
-        r.read_exact(&mut chunk).unwrap();
-        if n == 0 {
-            break;
-        }
-        let received = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        let text = String::from_utf8_lossy(&chunk[..n]).into_owned();
-        let written: f64 = text.trim().rsplit(' ').next().unwrap().parse().unwrap();
-        chunks.push((written, received));
-    }
-    assert_eq!(chunks.len(), 3);
-    // The first chunk reached the caller before the function wrote the last one.
-    assert!(
-        chunks[0].1 < chunks[2].0,
-        "the first chunk was held back until the end: {chunks:?}"
+        let mut data = vec![0; n + 2];
+        r.read_exact(&mut data).unwrap();
+        String::from_utf8_lossy(&data[..n]).into_owned()
+    };
+    // The first chunk reaches the caller while the function waits: only then is the function let go.
+    assert_eq!(chunk(), "first\n");
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(
+        chunk(),
+        "released\n",
+        "the first chunk was held back until the end"
     );
+    assert_eq!(chunk(), "");
 }
 
 #[test]
@@ -468,7 +522,6 @@ fn one_instance_takes_several_requests_at_once_and_a_timeout_fails_only_its_own(
     let pid = get(&p.addr, "/web/multi/").json()["pid"].clone();
     let addr = p.addr.clone();
     let slow = std::thread::spawn(move || get(&addr, "/web/multi/sleep?s=10"));
-    std::thread::sleep(Duration::from_millis(200));
     let quick: Vec<_> = (0..3)
         .map(|_| {
             let addr = p.addr.clone();
@@ -628,52 +681,40 @@ fn an_exit_during_a_request_is_439_and_the_next_request_gets_a_new_instance() {
     assert_ne!(r.json()["pid"], pid);
 }
 
-/// Starts `scf-local serve` with `env` added (for the network fallback); returns it and its address.
-fn serve_with_env(
-    data: &Path,
-    dirs: &[&Path],
-    env: &[(&str, &str)],
-) -> (std::process::Child, String, String) {
-    let mut cmd = Command::new(bin("scf-local"));
-    cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data)
-        .args(dirs)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut banner = String::new();
-    let mut addr = String::new();
-    loop {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap() == 0 {
-            panic!("scf-local serve did not start: {banner}");
-        }
-        banner.push_str(&line);
-        if let Some(a) = line.trim().strip_prefix("scf-local: listening on http://") {
-            addr = a.to_owned();
-        }
-        if line.starts_with("scf-local: data in") {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = err.read_to_string(&mut sink);
+#[test]
+fn instances_of_a_platform_killed_with_kill_9_are_stopped_by_the_next_start() {
+    let f = example("web-python", None);
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let pid = get(&p.addr, "/web/web-python/").json()["pid"]
+        .as_u64()
+        .unwrap();
+    p.kill9();
+    assert!(
+        !scf_tests::process_gone(pid),
+        "a web server outlives a platform killed with kill -9"
+    );
+    // The next platform on this machine finds the dead one's instances in their memory cgroups.
+    let again = Served::start(data.path(), &[f.path()], &[]);
+    scf_tests::wait_for(120, "the orphaned instance to be stopped", || {
+        scf_tests::process_gone(pid).then_some(())
     });
-    (child, addr, banner)
+    drop(again);
 }
 
-/// `n` requests at once, each holding its instance for a second: the (pid, port) of each instance.
+/// `n` requests at once, each holding its instance until all have started: the (pid, port) of each.
 fn concurrent_ports(addr: &str, function: &str, n: usize) -> Vec<(u64, u64)> {
+    let files = TempDir::new("held-requests");
+    let (started, go) = (files.path().join("started"), files.path().join("go"));
+    std::fs::create_dir_all(&started).unwrap();
     let threads: Vec<_> = (0..n)
         .map(|_| {
             let addr = addr.to_owned();
-            let path = format!("/web/{function}/sleep?s=1");
+            let path = format!(
+                "/web/{function}/hold?dir={}&go={}",
+                started.display(),
+                go.display()
+            );
             std::thread::spawn(move || {
                 let r = get(&addr, &path);
                 assert_eq!(r.status, 200, "{r:?}");
@@ -682,15 +723,22 @@ fn concurrent_ports(addr: &str, function: &str, n: usize) -> Vec<(u64, u64)> {
             })
         })
         .collect();
+    // Until every request is on an instance (or one has already failed: its answer says why).
+    scf_tests::wait_for(300, "every request to be on an instance", || {
+        (std::fs::read_dir(&started).unwrap().count() == n
+            || threads.iter().any(|t| t.is_finished()))
+        .then_some(())
+    });
+    std::fs::write(&go, "").unwrap();
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 #[test]
 fn several_instances_listen_on_port_9000_at_once_in_their_own_network_namespaces() {
-    let f = python_web("ns", "  timeout: 5\n");
+    let f = held_web("ns");
     let data = TempDir::new("data");
     let p = Served::start(data.path(), &[f.path()], &[]);
-    let banner = scf_tests::wait_for(10, "the banner", || {
+    let banner = scf_tests::wait_for(60, "the banner", || {
         Some(p.stderr()).filter(|b| b.contains("scf-local: data in"))
     });
     // This machine runs the tests as root: namespaces are expected, and the banner must say which mode ran.
@@ -713,10 +761,14 @@ fn several_instances_listen_on_port_9000_at_once_in_their_own_network_namespaces
 
 #[test]
 fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
-    let f = python_web("fallback", "  timeout: 5\n");
+    let f = held_web("fallback");
     let data = TempDir::new("data");
-    let (mut child, addr, banner) =
-        serve_with_env(data.path(), &[f.path()], &[("SCF_LOCAL_NETNS", "off")]);
+    // Stopped with SIGTERM when dropped (even when an assertion fails): its instances go with it.
+    let p = Served::start_with_env(data.path(), &[f.path()], &[], &[("SCF_LOCAL_NETNS", "off")]);
+    let addr = p.addr.clone();
+    let banner = scf_tests::wait_for(60, "the banner", || {
+        Some(p.stderr()).filter(|b| b.contains("scf-local: data in"))
+    });
     assert!(
         banner.contains("no network namespaces (SCF_LOCAL_NETNS=off): each instance listens on the free port given in PORT"),
         "{banner}"
@@ -727,17 +779,19 @@ fn without_namespaces_each_instance_gets_a_free_port_and_the_log_says_so() {
     ports.dedup();
     assert_eq!(ports.len(), 3, "three instances, three ports: {got:?}");
     let r = get(&addr, "/web/fallback/");
+    assert_eq!(r.status, 200, "{r:?}");
     let id = r.header("x-scf-request-id").unwrap().to_owned();
-    let out = Command::new(bin("scf-local"))
-        .args(["logs", "fallback", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Another process reads the logs: it sees a record a moment after its response.
+    let text = scf_tests::wait_for(60, "the request's log", || {
+        let out = Command::new(bin("scf-local"))
+            .args(["logs", "fallback", "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&id).then_some(text)
+    });
     assert!(text.contains("Network: no network namespaces"), "{text}");
-    assert!(text.contains(&id));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `scf-local`: the SCF platform on a developer's machine.
+//! `scf-local`: the SCF platform on a developer's machine. A thin command over `scf-platform` (invoke, serve),
+//! `scf-store` (logs, dead letters) and `scf-conformance`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -7,11 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use scf_local::config::{FunctionConfig, Overrides, parse_env_pair};
-use scf_local::frontdoor::Credentials;
-use scf_local::instance::Platform;
-use scf_local::serve::ServeOptions;
-use scf_local::store::{LogQuery, Store};
+use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
+use scf_platform::{Credentials, Platform, ServeOptions};
+use scf_store::{LogQuery, Store};
 
 /// Exit code of a function error (the error body is on stdout).
 const EXIT_FUNCTION_ERROR: u8 = 1;
@@ -83,7 +82,7 @@ enum Command {
         #[arg(required = true)]
         function_dirs: Vec<PathBuf>,
         /// Port of the front door on 127.0.0.1 (0: any free port).
-        #[arg(long, default_value_t = scf_local::serve::DEFAULT_PORT)]
+        #[arg(long, default_value_t = scf_platform::DEFAULT_PORT)]
         port: u16,
         /// Where async queues, dead letters and logs are kept.
         #[arg(long, default_value = ".scf-local")]
@@ -126,7 +125,7 @@ enum Command {
     },
     /// Run the cross-language conformance suite (tests/conformance) and print the matrix, case ×
     /// language; exits 1 on any failure. With --runtime-cmd, against any runtime API implementation.
-    Conformance(scf_local::conformance::Args),
+    Conformance(scf_conformance::Args),
 }
 
 fn main() -> ExitCode {
@@ -181,11 +180,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 (None, None) => Bytes::from_static(b"{}"),
             };
-            let platform = Platform::discover()?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let invoked = rt.block_on(scf_local::invoke::invoke_once(&platform, &function, event));
+            let rt = event_loop()?;
+            let invoked = rt.block_on(async {
+                let platform = Platform::discover()?;
+                anyhow::Ok(scf_platform::invoke_once(&platform, &function, event).await)
+            })?;
             let mut err = std::io::stderr().lock();
             err.write_all(invoked.log.text().as_bytes())?;
             let mut out = std::io::stdout().lock();
@@ -218,10 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 function_dirs,
                 credentials,
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(scf_local::serve::serve(opts))?;
+            event_loop()?.block_on(scf_platform::serve(opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs {
@@ -233,27 +229,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open_existing(&data_dir)?;
             let mut q = LogQuery::all(&function);
             q.request_id = request_id;
-            let mut out = std::io::stdout().lock();
-            loop {
-                for (seq, rec) in store.logs(&q)? {
-                    out.write_all(rec.log.as_bytes())?;
-                    q.after_seq = q.after_seq.max(seq);
+            event_loop()?.block_on(async {
+                loop {
+                    let records = store.logs(q.clone()).await?;
+                    let mut out = std::io::stdout().lock();
+                    for (seq, rec) in records {
+                        out.write_all(rec.log.as_bytes())?;
+                        q.after_seq = q.after_seq.max(seq);
+                    }
+                    out.flush()?;
+                    if !follow {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    // Another process writes the logs: look again shortly.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
-                out.flush()?;
-                if !follow {
-                    return Ok(ExitCode::SUCCESS);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
+            })
         }
         Command::Dlq { function, data_dir } => {
             let store = Store::open_existing(&data_dir)?;
+            let letters = event_loop()?.block_on(store.dead_letters(&function))?;
             let mut out = std::io::stdout().lock();
-            for letter in store.dead_letters(&function)? {
+            for letter in letters {
                 writeln!(out, "{}", serde_json::to_string(&letter)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Conformance(args) => Ok(ExitCode::from(scf_local::conformance::main(args)?)),
+        Command::Conformance(args) => Ok(ExitCode::from(scf_conformance::main(args)?)),
     }
+}
+
+/// The platform's runtime: one thread serves requests (every hop of an invocation is a wake-up on it);
+/// blocking work goes to tokio's blocking pool, SQLite to the store's own thread.
+fn event_loop() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }

@@ -1,9 +1,14 @@
-//! The runtime API server of one instance (`docs/protocol.md`).
+//! `scf-runtime-api`: the platform's side of the runtime API one instance talks to (`docs/protocol.md`),
+//! in both dialects (SCF's, and AWS Lambda's). It is the mirror of the shim's client.
 //!
-//! The platform hands invocations to the server ([`ApiHandle::dispatch`]); the instance pulls them with
-//! `next` and answers with `response` or `error`. Rules: a repeated `next` during an invocation returns the
-//! same invocation; the first result wins and later ones are refused; a result with no invocation in flight
-//! is refused with a 400 that says so.
+//! The platform hands an invocation to the server ([`ApiHandle::dispatch`]); the instance pulls it with
+//! `next` and answers with `response` or `error`. Rules:
+//! - a repeated `next` during an invocation returns the same invocation;
+//! - the first result wins and later ones are refused; a result with no invocation in flight is refused with
+//!   a 400 that says so;
+//! - an invocation that no `next` has taken yet can be taken back ([`ApiHandle::reclaim`]): it was never
+//!   delivered, so the platform may run it elsewhere (on an instance that died before pulling it);
+//! - bodies the instance posts are read up to the response limit (6 MB) and no further.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -11,25 +16,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use scf_protocol::api::{
     Call, Dialect, InvocationMeta, LambdaIdentity, headers, lambda_error_to_function_error,
 };
-use scf_protocol::{ErrorKind, FunctionError};
-use tokio::sync::{mpsc, oneshot};
-
-use crate::PlatformError;
+use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
+use tokio::sync::{Notify, oneshot};
 
 /// What the instance answered for one invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// `response`: the result bytes, verbatim.
     Response(Bytes),
-    /// `error`: the error body the instance posted.
+    /// `error`: the error body the instance posted (Lambda's errors already in SCF's shape).
     Error(Bytes),
+    /// A result over the response limit; it was not read past the limit. The size is at least this.
+    TooLarge(usize),
 }
 
 /// The end of the instance's initialisation: its `init/ready` call (SCF), its first `next` (Lambda), or
@@ -43,7 +48,23 @@ pub struct Ready {
     /// The instance's own InitFunction figure, if it reported one.
     pub init_function: Option<Duration>,
     /// The error of a failed initialisation (Lambda's `init/error`).
-    pub init_error: Option<scf_protocol::FunctionError>,
+    pub init_error: Option<FunctionError>,
+}
+
+/// Failures of the server itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The listener could not be made.
+    #[error("{what}: {source}")]
+    Listen {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// An invocation was handed over while another one was still waiting to be pulled.
+    #[error("an invocation is already waiting for the instance")]
+    Busy,
 }
 
 struct Dispatch {
@@ -58,31 +79,42 @@ struct InFlight {
     reply: Option<oneshot::Sender<Answer>>,
 }
 
+#[derive(Default)]
+struct State {
+    /// Handed over, not pulled yet.
+    pending: Option<Dispatch>,
+    /// Pulled by `next`, not answered yet.
+    in_flight: Option<InFlight>,
+    /// The platform is done with this instance: `next` is answered 410.
+    closed: bool,
+}
+
 struct Shared {
     dialect: Dialect,
     who: LambdaIdentity,
-    queue: tokio::sync::Mutex<mpsc::Receiver<Dispatch>>,
-    in_flight: Mutex<Option<InFlight>>,
+    state: Mutex<State>,
+    /// An invocation was handed over (or the API closed).
+    arrived: Notify,
     ready: Mutex<Option<oneshot::Sender<Ready>>>,
 }
 
-/// The platform's side of one instance's runtime API.
-#[derive(Debug)]
+/// The platform's side of one instance's runtime API. Dropping it closes the API (a waiting `next` gets
+/// 410) and stops accepting connections.
 pub struct ApiHandle {
-    queue: mpsc::Sender<Dispatch>,
-    ready: Option<oneshot::Receiver<Ready>>,
+    shared: Arc<Shared>,
+    ready: Mutex<Option<oneshot::Receiver<Ready>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl std::fmt::Debug for Dispatch {
+impl std::fmt::Debug for ApiHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatch")
-            .field("request_id", &self.meta.request_id)
+        f.debug_struct("ApiHandle")
+            .field("dialect", &self.shared.dialect)
             .finish_non_exhaustive()
     }
 }
 
-/// A listener the server can accept instance connections on.
+/// A listener the server accepts instance connections on.
 #[derive(Debug)]
 pub enum Listener {
     /// A Unix socket (the default: private, fast).
@@ -93,20 +125,29 @@ pub enum Listener {
 
 impl Listener {
     /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too).
-    pub fn unix(path: &Path) -> Result<Listener, PlatformError> {
-        let l = tokio::net::UnixListener::bind(path)
-            .map_err(PlatformError::io(format!("binding {}", path.display())))?;
+    pub fn unix(path: &Path) -> Result<Listener, ApiError> {
+        let l = tokio::net::UnixListener::bind(path).map_err(|source| ApiError::Listen {
+            what: format!("binding {}", path.display()),
+            source,
+        })?;
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(PlatformError::io(format!("chmod {}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| ApiError::Listen {
+                what: format!("chmod {}", path.display()),
+                source,
+            },
+        )?;
         Ok(Listener::Unix(l))
     }
 
     /// Binds a free loopback TCP port.
-    pub async fn tcp_loopback() -> Result<Listener, PlatformError> {
+    pub async fn tcp_loopback() -> Result<Listener, ApiError> {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(PlatformError::io("binding 127.0.0.1:0"))?;
+            .map_err(|source| ApiError::Listen {
+                what: "binding 127.0.0.1:0".into(),
+                source,
+            })?;
         Ok(Listener::Tcp(l))
     }
 
@@ -122,64 +163,90 @@ impl Listener {
 impl ApiHandle {
     /// Starts serving the runtime API on `listener`.
     pub fn serve(listener: Listener, dialect: Dialect, who: LambdaIdentity) -> ApiHandle {
-        let (queue, rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             dialect,
             who,
-            queue: tokio::sync::Mutex::new(rx),
-            in_flight: Mutex::new(None),
+            state: Mutex::new(State::default()),
+            arrived: Notify::new(),
             ready: Mutex::new(Some(ready_tx)),
         });
-        let server = tokio::spawn(accept_loop(listener, shared));
+        let server = tokio::spawn(accept_loop(listener, shared.clone()));
         ApiHandle {
-            queue,
-            ready: Some(ready_rx),
+            shared,
+            ready: Mutex::new(Some(ready_rx)),
             server,
         }
     }
 
-    /// Waits for the instance's `init/ready`. `None` if it can never come (the server stopped).
-    pub async fn ready(&mut self) -> Option<Ready> {
-        let rx = self.ready.take()?;
+    /// Waits for the instance's `init/ready`. `None` if it can never come (it was taken already, or the
+    /// server stopped).
+    pub async fn ready(&self) -> Option<Ready> {
+        let rx = self.ready.lock().ok()?.take()?;
         rx.await.ok()
     }
 
-    /// Hands an invocation to the instance; the receiver resolves with its answer.
-    pub async fn dispatch(
+    /// Hands an invocation to the instance (its next `next` takes it); the receiver resolves with its answer.
+    pub fn dispatch(
         &self,
         meta: InvocationMeta,
         event: Bytes,
-    ) -> Option<oneshot::Receiver<Answer>> {
+    ) -> Result<oneshot::Receiver<Answer>, ApiError> {
         let (reply, rx) = oneshot::channel();
-        self.queue
-            .send(Dispatch { meta, event, reply })
-            .await
-            .ok()?;
-        Some(rx)
+        {
+            let mut state = self.shared.lock();
+            if state.pending.is_some() {
+                return Err(ApiError::Busy);
+            }
+            state.pending = Some(Dispatch { meta, event, reply });
+        }
+        self.shared.arrived.notify_one();
+        Ok(rx)
+    }
+
+    /// Takes back the invocation handed over if no `next` has taken it yet: `true` when it was never
+    /// delivered. Afterwards the instance's `next` waits (or, once the API is dropped, gets 410).
+    pub fn reclaim(&self) -> bool {
+        self.shared.lock().pending.take().is_some()
     }
 }
 
 impl Drop for ApiHandle {
     fn drop(&mut self) {
         self.server.abort();
+        {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            state.pending = None;
+        }
+        self.shared.arrived.notify_waiters();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere while holding it; the state itself stays consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
     loop {
-        match &listener {
-            Listener::Unix(l) => match l.accept().await {
-                Ok((stream, _)) => spawn_connection(stream, shared.clone()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-            Listener::Tcp(l) => match l.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    spawn_connection(stream, shared.clone())
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
+        let accepted = match &listener {
+            Listener::Unix(l) => l
+                .accept()
+                .await
+                .map(|(stream, _)| spawn_connection(stream, shared.clone())),
+            Listener::Tcp(l) => l.accept().await.map(|(stream, _)| {
+                let _ = stream.set_nodelay(true);
+                spawn_connection(stream, shared.clone())
+            }),
+        };
+        if accepted.is_err() {
+            // Out of descriptors, say: try again shortly rather than spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
@@ -233,7 +300,10 @@ fn micros(req: &Request<Incoming>, name: &str) -> Option<Duration> {
 
 fn next_answer(shared: &Shared, meta: &InvocationMeta, event: Bytes) -> Response<Full<Bytes>> {
     let mut r = reply(StatusCode::OK, event);
-    let now_ms = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
     for (k, v) in meta.to_headers(shared.dialect, now_ms, &shared.who) {
         if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
             r.headers_mut().insert(k, v);
@@ -260,6 +330,63 @@ fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A posted body, read up to the response limit.
+enum Posted {
+    Body(Bytes),
+    TooLarge(usize),
+    Broken(String),
+}
+
+async fn read_posted(req: Request<Incoming>) -> Posted {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = declared
+        && n > MAX_RESPONSE_BYTES
+    {
+        return Posted::TooLarge(n);
+    }
+    match Limited::new(req.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => Posted::Body(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Posted::TooLarge(MAX_RESPONSE_BYTES + 1)
+        }
+        Err(e) => Posted::Broken(e.to_string()),
+    }
+}
+
+/// Waits for an invocation to hand to `next`: the one in flight again, or the next one handed over.
+async fn next_invocation(shared: &Shared) -> Option<(InvocationMeta, Bytes)> {
+    loop {
+        {
+            let mut state = shared.lock();
+            if let Some(f) = &state.in_flight {
+                return Some((f.meta.clone(), f.event.clone()));
+            }
+            if let Some(d) = state.pending.take() {
+                let got = (d.meta.clone(), d.event.clone());
+                state.in_flight = Some(InFlight {
+                    meta: d.meta,
+                    event: d.event,
+                    reply: Some(d.reply),
+                });
+                return Some(got);
+            }
+            if state.closed {
+                return None;
+            }
+        }
+        // `notify_one` keeps a permit when no one waits yet, so a hand-over between the check and here is
+        // not missed.
+        shared.arrived.notified().await;
+    }
+}
+
 async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
@@ -279,7 +406,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             );
             // Read the body (one space) before answering: a client that keeps its connection must find it
             // clean for its next call.
-            let _ = req.into_body().collect().await;
+            let _ = read_posted(req).await;
             let ready = Ready {
                 at,
                 init_runtime,
@@ -297,12 +424,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         Call::InitError => {
             let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = match read_posted(req).await {
+                Posted::Body(b) => b,
+                _ => Bytes::new(),
+            };
             let reported = lambda_error_to_function_error(&body, error_type.as_deref());
             // An init failure is a load failure whatever the runtime calls it.
             let error = if reported.kind.is_load_error() {
@@ -339,62 +464,56 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
                     },
                 );
             }
-            // A repeated `next` during an invocation returns the same invocation.
-            let again = shared
-                .in_flight
-                .lock()
-                .ok()
-                .and_then(|g| g.as_ref().map(|f| (f.meta.clone(), f.event.clone())));
-            if let Some((meta, event)) = again {
-                return next_answer(shared, &meta, event);
+            match next_invocation(shared).await {
+                Some((meta, event)) => next_answer(shared, &meta, event),
+                None => refusal(StatusCode::GONE, "the platform is stopping this instance"),
             }
-            let dispatch = shared.queue.lock().await.recv().await;
-            let Some(d) = dispatch else {
-                return refusal(StatusCode::GONE, "the platform is stopping this instance");
-            };
-            let answer = next_answer(shared, &d.meta, d.event.clone());
-            if let Ok(mut g) = shared.in_flight.lock() {
-                *g = Some(InFlight {
-                    meta: d.meta,
-                    event: d.event,
-                    reply: Some(d.reply),
-                });
-            }
-            answer
         }
         Call::Response | Call::Error => {
             let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
-            let body = match req.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
+            let posted = read_posted(req).await;
+            let body = match &posted {
+                Posted::Broken(e) => {
                     return refusal(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"));
                 }
+                Posted::Body(b) => b.clone(),
+                Posted::TooLarge(_) => Bytes::new(),
             };
-            let taken = shared.in_flight.lock().ok().and_then(|mut g| {
+            let taken = {
+                let mut state = shared.lock();
                 // Lambda names the invocation in the path: a result for another one is refused.
-                match (&path_id, g.as_ref()) {
+                match (&path_id, state.in_flight.as_ref()) {
                     (Some(id), Some(f)) if *id != f.meta.request_id => None,
-                    _ => g.take(),
+                    _ => state.in_flight.take(),
                 }
-            });
+            };
             let Some(mut flight) = taken else {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "no invocation is in flight: call next first (a result is accepted once per invocation)",
                 );
             };
-            let answer = match (call, shared.dialect) {
-                (Call::Response, _) => Answer::Response(body),
-                (_, Dialect::Scf) => Answer::Error(body),
-                (_, Dialect::Lambda) => {
+            let answer = match (posted, call, shared.dialect) {
+                (Posted::TooLarge(n), _, _) => Answer::TooLarge(n),
+                (_, Call::Response, _) => Answer::Response(body),
+                (_, _, Dialect::Scf) => Answer::Error(body),
+                (_, _, Dialect::Lambda) => {
                     let e = lambda_error_to_function_error(&body, error_type.as_deref());
                     Answer::Error(Bytes::from(e.to_body(&flight.meta.request_id)))
                 }
             };
+            let too_large = matches!(answer, Answer::TooLarge(_));
             if let Some(tx) = flight.reply.take() {
                 let _ = tx.send(answer);
             }
-            reply(accepted, Bytes::new())
+            if too_large {
+                refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the result is over the 6 MB limit",
+                )
+            } else {
+                reply(accepted, Bytes::new())
+            }
         }
     }
 }

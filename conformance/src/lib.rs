@@ -1,9 +1,11 @@
-//! The cross-language conformance suite's runner (`scf-local conformance`, `docs/conformance.md`).
+//! `scf-conformance`: the cross-language conformance kit (`scf-local conformance`, `docs/conformance.md`).
 //!
-//! Cases are data (`tests/conformance/cases/<case>/case.json`, schema in `tests/conformance/README.md`);
-//! every case runs in every language on its own instance started the way `scf-local invoke` and
-//! `scf-local serve` start them ([`Instance`]), and invocations of one case go to the same instance while it
-//! lives (warm), a fresh one when it is gone. The outcome is compared with the case's expectation and the
+//! Cases are data (`cases/<case>/case.json`, schema in the suite's `README.md`); the suite (the cases, the
+//! Python and Node.js handlers, the README) is embedded in the kit when it is built and written to a
+//! temporary directory when it runs, so no checkout is needed (`--cases DIR` runs other cases). Every case
+//! runs in every language on its own instance, started the way `scf-local invoke` and `scf-local serve`
+//! start them ([`EventInstance`]), and invocations of one case go to the same instance while it lives
+//! (warm), a fresh one when it is gone. The outcome is compared with the case's expectation and the
 //! whole run printed as a matrix: case × language, `pass`, `FAIL` (with the difference) or `n/a` (with the
 //! reason the case gives).
 //!
@@ -22,9 +24,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::PlatformError;
-use crate::config::{FunctionConfig, Overrides};
-use crate::instance::{Instance, Platform};
+use scf_platform::config::{FunctionConfig, Overrides};
+use scf_platform::{EventInstance, Platform, PlatformError};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+}
 
 /// The execution timeout of a case that names none: generous, so that a loaded machine (debug builds, 2
 /// cores, other builds) does not fail a case on time; the cases about time set their own.
@@ -88,53 +93,86 @@ impl Language {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The cases: one folder per case (`tests/conformance/cases`).
-    pub cases_dir: PathBuf,
-    /// The handlers: `python/`, `node/` (`tests/conformance/handlers`).
-    pub handlers_dir: PathBuf,
+    /// The cases: one folder per case (`None`: the suite embedded in the kit).
+    pub cases_dir: Option<PathBuf>,
+    /// The handlers: `python/`, `node/` (`None`: the embedded suite's, or `handlers` beside `cases_dir`).
+    pub handlers_dir: Option<PathBuf>,
     /// The languages (empty: all).
     pub languages: Vec<Language>,
     /// Only these cases (empty: all).
     pub cases: Vec<String>,
     /// An external runtime: a shell command run as the instance through the custom-runtime path.
     pub runtime_cmd: Option<String>,
-    /// The Rust handlers' library (`libconformance.so`).
-    pub rust_lib: PathBuf,
+    /// The Rust handlers' library (`libconformance.so`; `None`: beside the running executable, or built).
+    pub rust_lib: Option<PathBuf>,
     /// How many (case, language) pairs run at once.
     pub jobs: usize,
 }
 
-impl Options {
-    /// Defaults found from the running executable: the checkout it was built in (`target/<profile>/…` →
-    /// `tests/conformance`, else `./tests/conformance`), `libconformance.so` beside it.
-    pub fn discover() -> Options {
-        let suite_dir = Self::suite_dir();
-        let rust_lib = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-            .unwrap_or_default()
-            .join("libconformance.so");
+impl Default for Options {
+    fn default() -> Self {
         Options {
-            cases_dir: suite_dir.join("cases"),
-            handlers_dir: suite_dir.join("handlers"),
+            cases_dir: None,
+            handlers_dir: None,
             languages: Vec::new(),
             cases: Vec::new(),
             runtime_cmd: None,
-            rust_lib,
+            rust_lib: None,
             jobs: 4,
         }
     }
+}
 
-    fn suite_dir() -> PathBuf {
-        let exe = std::env::current_exe().ok();
-        let exe_dir = exe.as_deref().and_then(Path::parent).map(Path::to_path_buf);
-        exe_dir
-            .iter()
-            .flat_map(|d| d.ancestors().map(Path::to_path_buf).collect::<Vec<_>>())
-            .map(|d| d.join("tests/conformance"))
-            .find(|d| d.join("cases").is_dir())
-            .unwrap_or_else(|| PathBuf::from("tests/conformance"))
+/// The directory of the running executable.
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+}
+
+/// The Rust handlers' library: `libconformance.so` beside the running executable; else, when the
+/// executable was built in a checkout (`<checkout>/target/<profile>/`), built there with cargo.
+fn find_rust_lib() -> Result<PathBuf, PlatformError> {
+    let dir = exe_dir().unwrap_or_default();
+    let beside = dir.join("libconformance.so");
+    if beside.is_file() {
+        return Ok(beside);
     }
+    let checkout = dir.parent().and_then(Path::parent).map(Path::to_path_buf);
+    let handlers = checkout
+        .as_ref()
+        .map(|c| c.join("tests/conformance/handlers/rust/Cargo.toml"));
+    if let (Some(checkout), Some(handlers)) = (&checkout, &handlers)
+        && handlers.is_file()
+    {
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let mut cargo =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo
+            .current_dir(checkout)
+            .args(["build", "-p", "conformance-handlers"]);
+        if release {
+            cargo.arg("--release");
+        }
+        let built = cargo.status().map(|s| s.success()).unwrap_or(false);
+        if built && beside.is_file() {
+            return Ok(beside);
+        }
+    }
+    Err(PlatformError::Config(format!(
+        "the Rust handlers' library is not beside scf-local ({}): build it with `cargo build -p conformance-handlers` in the scf-runtime checkout, pass --rust-lib, or leave Rust out (--language python --language node)",
+        beside.display()
+    )))
+}
+
+/// The interpreter for the Python handlers: `SCF_PYTHON`, else a `.venv` of the checkout the executable was
+/// built in (`<checkout>/target/<profile>/` → `<checkout>/.venv`), else the shim's default (`python3`).
+fn python_interpreter() -> Option<PathBuf> {
+    if std::env::var_os("SCF_PYTHON").is_some() {
+        return None;
+    }
+    let venv = exe_dir()?.parent()?.parent()?.join(".venv/bin/python");
+    venv.is_file().then_some(venv)
 }
 
 /// `scf-local conformance`'s arguments.
@@ -147,7 +185,7 @@ pub struct Args {
     /// handler) through the custom-runtime path, instead of scf-shim: any runtime API implementation.
     #[arg(long)]
     pub runtime_cmd: Option<String>,
-    /// The cases' directory (default: tests/conformance/cases of this checkout).
+    /// The cases' directory (default: the suite built into scf-local).
     #[arg(long)]
     pub cases: Option<PathBuf>,
     /// The handlers' directory, with python/ and node/ (default: `handlers` beside the cases' directory).
@@ -156,7 +194,8 @@ pub struct Args {
     /// Run only this case (repeatable).
     #[arg(long = "case")]
     pub only: Vec<String>,
-    /// The Rust handlers' library (default: libconformance.so beside scf-local).
+    /// The Rust handlers' library (default: libconformance.so beside scf-local, built when scf-local was
+    /// built in a checkout).
     #[arg(long)]
     pub rust_lib: Option<PathBuf>,
     /// How many case × language pairs run at once.
@@ -166,39 +205,38 @@ pub struct Args {
 
 /// Runs `scf-local conformance`: prints the matrix, returns the exit code (0: no failure, 1: a failure).
 pub fn main(args: Args) -> Result<u8, PlatformError> {
-    let mut opts = Options::discover();
+    let mut opts = Options {
+        languages: args.languages,
+        cases: args.only,
+        jobs: args.jobs,
+        runtime_cmd: args.runtime_cmd.as_deref().map(absolute_command),
+        rust_lib: args.rust_lib,
+        ..Options::default()
+    };
     if let Some(c) = args.cases {
-        opts.handlers_dir = args
-            .handlers
-            .clone()
-            .unwrap_or_else(|| c.parent().unwrap_or(Path::new(".")).join("handlers"));
-        opts.cases_dir = c;
+        opts.handlers_dir = Some(
+            args.handlers
+                .clone()
+                .unwrap_or_else(|| c.parent().unwrap_or(Path::new(".")).join("handlers")),
+        );
+        opts.cases_dir = Some(c);
     }
     if let Some(h) = args.handlers {
-        opts.handlers_dir = h;
+        opts.handlers_dir = Some(h);
     }
-    if let Some(l) = args.rust_lib {
-        opts.rust_lib = l;
+    if let Some(venv) = python_interpreter() {
+        // SAFETY: no other thread exists yet (the runtime is built below), so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var("SCF_PYTHON", venv) };
     }
-    opts.languages = args.languages;
-    opts.cases = args.only;
-    opts.jobs = args.jobs;
-    opts.runtime_cmd = args.runtime_cmd.as_deref().map(absolute_command);
-    // The Python handlers need an interpreter with scf_sdk: the checkout's .venv unless SCF_PYTHON says.
-    if std::env::var_os("SCF_PYTHON").is_none() {
-        let venv = opts.cases_dir.join("../../../.venv/bin/python");
-        if venv.is_file() {
-            // SAFETY: no other thread exists yet (the runtime is built below), so nothing reads the
-            // environment concurrently.
-            unsafe { std::env::set_var("SCF_PYTHON", venv) };
-        }
-    }
-    let platform = Platform::discover()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(PlatformError::io("starting the runtime"))?;
-    let report = rt.block_on(run(&platform, &opts))?;
+    let report = rt.block_on(async {
+        let platform = Platform::discover()?;
+        run(&platform, &opts).await
+    })?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
     out.write_all(report.render().as_bytes())
@@ -600,18 +638,57 @@ impl Drop for Staging {
     }
 }
 
-/// Prepares each language's code directory: a copy of its handlers (the Rust library for Rust), and, with a
-/// runtime command, a `bootstrap` that execs it.
-fn stage(
-    opts: &Options,
-    langs: &[Language],
-) -> Result<(Staging, BTreeMap<Language, PathBuf>), PlatformError> {
+/// Where a run's cases and handlers are.
+struct Suite {
+    /// Removed when the run ends.
+    _staging: Staging,
+    cases_dir: PathBuf,
+    /// Each language's code directory.
+    dirs: BTreeMap<Language, PathBuf>,
+}
+
+/// Writes the suite built into the kit under `root`.
+fn write_embedded(root: &Path) -> Result<(), PlatformError> {
+    for (rel, bytes) in embedded::SUITE {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(PlatformError::io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::write(&path, bytes)
+            .map_err(PlatformError::io(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Prepares the run: the suite (the cases given, or the embedded ones written out), and each language's
+/// code directory: a copy of its handlers (the Rust library for Rust), and, with a runtime command, a
+/// `bootstrap` that execs it. Blocking.
+fn stage(opts: &Options, langs: &[Language]) -> Result<Suite, PlatformError> {
     let root = std::env::temp_dir().join(format!(
         "scf-conformance-{}-{}",
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     ));
     let staging = Staging(root.clone());
+    let (cases_dir, handlers_dir) = match &opts.cases_dir {
+        Some(cases) => (
+            cases.clone(),
+            opts.handlers_dir
+                .clone()
+                .unwrap_or_else(|| cases.parent().unwrap_or(Path::new(".")).join("handlers")),
+        ),
+        None => {
+            let suite = root.join("suite");
+            write_embedded(&suite)?;
+            (
+                suite.join("cases"),
+                opts.handlers_dir
+                    .clone()
+                    .unwrap_or_else(|| suite.join("handlers")),
+            )
+        }
+    };
     let mut dirs = BTreeMap::new();
     for &lang in langs {
         let dir = root.join(lang.name());
@@ -619,20 +696,22 @@ fn stage(
             .map_err(PlatformError::io(format!("creating {}", dir.display())))?;
         match lang {
             Language::Rust => {
-                if !opts.rust_lib.is_file() {
-                    return Err(PlatformError::Config(format!(
-                        "{} is missing: build the Rust handlers with `cargo build -p conformance-handlers` (or pass --rust-lib)",
-                        opts.rust_lib.display()
-                    )));
-                }
+                let lib = match &opts.rust_lib {
+                    Some(l) if l.is_file() => l.clone(),
+                    Some(l) => {
+                        return Err(PlatformError::Config(format!(
+                            "{} is missing: build the Rust handlers with `cargo build -p conformance-handlers`",
+                            l.display()
+                        )));
+                    }
+                    None => find_rust_lib()?,
+                };
                 let to = dir.join("libconformance.so");
-                std::fs::copy(&opts.rust_lib, &to).map_err(PlatformError::io(format!(
-                    "copying {}",
-                    opts.rust_lib.display()
-                )))?;
+                std::fs::copy(&lib, &to)
+                    .map_err(PlatformError::io(format!("copying {}", lib.display())))?;
             }
             _ => {
-                let from = opts.handlers_dir.join(lang.name());
+                let from = handlers_dir.join(lang.name());
                 copy_dir(&from, &dir)
                     .map_err(PlatformError::io(format!("copying {}", from.display())))?;
             }
@@ -653,7 +732,11 @@ fn stage(
         }
         dirs.insert(lang, dir);
     }
-    Ok((staging, dirs))
+    Ok(Suite {
+        _staging: staging,
+        cases_dir,
+        dirs,
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -694,15 +777,6 @@ pub fn absolute_command(cmd: &str) -> String {
 /// Runs the suite and returns the matrix.
 pub async fn run(platform: &Platform, opts: &Options) -> Result<Report, PlatformError> {
     let started = Instant::now();
-    let mut cases = load_cases(&opts.cases_dir)?;
-    if !opts.cases.is_empty() {
-        for name in &opts.cases {
-            if !cases.contains_key(name) {
-                return Err(PlatformError::Config(format!("no case named '{name}'")));
-            }
-        }
-        cases.retain(|name, _| opts.cases.contains(name));
-    }
     let languages = if opts.languages.is_empty() {
         Language::ALL.to_vec()
     } else {
@@ -711,7 +785,22 @@ pub async fn run(platform: &Platform, opts: &Options) -> Result<Report, Platform
         l.dedup();
         l
     };
-    let (_staging, dirs) = stage(opts, &languages)?;
+    let suite = {
+        let (opts, languages) = (opts.clone(), languages.clone());
+        tokio::task::spawn_blocking(move || stage(&opts, &languages))
+            .await
+            .map_err(|e| PlatformError::Config(format!("preparing the run: {e}")))??
+    };
+    let mut cases = load_cases(&suite.cases_dir)?;
+    if !opts.cases.is_empty() {
+        for name in &opts.cases {
+            if !cases.contains_key(name) {
+                return Err(PlatformError::Config(format!("no case named '{name}'")));
+            }
+        }
+        cases.retain(|name, _| opts.cases.contains(name));
+    }
+    let dirs = &suite.dirs;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     // The slowest cases (timeouts, memory) first, so they overlap with the rest.
@@ -823,7 +912,7 @@ impl Job {
             ..Overrides::default()
         };
         let function = FunctionConfig::load(&self.code_dir, &over).map_err(|e| e.to_string())?;
-        let mut instance: Option<Instance> = None;
+        let mut instance: Option<EventInstance> = None;
         let mut problems = Vec::new();
         for (i, inv) in self.case.invocations.iter().enumerate() {
             let event = inv.event_bytes(&self.case_dir)?;
@@ -853,7 +942,7 @@ impl Job {
 async fn invoke(
     platform: &Platform,
     function: &FunctionConfig,
-    slot: &mut Option<Instance>,
+    slot: &mut Option<EventInstance>,
     event: Bytes,
 ) -> Got {
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -862,7 +951,7 @@ async fn invoke(
     }
     let instance = match slot {
         Some(i) => i,
-        None => match Instance::start(platform, function).await {
+        None => match EventInstance::start(platform, function).await {
             Ok(i) => slot.insert(i),
             Err(failure) => {
                 return Got {
@@ -875,11 +964,8 @@ async fn invoke(
         },
     };
     let outcome = instance.invoke(&request_id, event, false).await;
-    let lines = instance.take_lines().await;
-    let (body, failed) = match outcome.result {
-        Ok(body) => (body, false),
-        Err((_, body)) => (body, true),
-    };
+    let lines = outcome.lines;
+    let (body, failed) = scf_platform::caller_body(outcome.result);
     Got {
         request_id,
         body,
@@ -1129,8 +1215,14 @@ mod tests {
     }
 
     #[test]
-    fn the_suite_loads_and_every_case_checks_something() {
-        let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/cases");
+    fn the_embedded_suite_loads_and_every_case_checks_something() {
+        let root =
+            std::env::temp_dir().join(format!("scf-conformance-test-{}", std::process::id()));
+        let _staging = Staging(root.clone());
+        write_embedded(&root).expect("the embedded suite is written");
+        let suite = root.join("cases");
+        assert!(root.join("handlers/python/conformance.py").is_file());
+        assert!(root.join("handlers/node/conformance.js").is_file());
         let cases = load_cases(&suite).expect("cases");
         assert!(cases.len() >= 40, "{} cases", cases.len());
         // The handler contract (tests/conformance/README.md) has a row for every case.

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use scf_local::api::{Answer, ApiHandle, Listener};
 use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
+use scf_runtime_api::{Answer, ApiHandle, Listener};
 
 async fn connect(port: u16) -> SendRequest<Full<Bytes>> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -51,7 +51,7 @@ fn meta(id: &str) -> InvocationMeta {
 async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
     let listener = Listener::tcp_loopback().await.unwrap();
     let port = listener.port().unwrap();
-    let mut api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
+    let api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
     let mut c = connect(port).await;
 
     // A result with no invocation in flight is refused, clearly.
@@ -83,7 +83,6 @@ async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
     // next returns the event with the per-request headers; a repeated next returns the same one.
     let rx = api
         .dispatch(meta("req-1"), Bytes::from_static(b"{\"k\":1}"))
-        .await
         .unwrap();
     let (status, headers, body) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
     assert_eq!((status, body.as_str()), (200, "{\"k\":1}"));
@@ -117,7 +116,6 @@ async fn repeated_next_first_result_wins_and_results_need_an_invocation() {
     // The next invocation flows on the same connection; an error result is passed on as posted.
     let rx = api
         .dispatch(meta("req-2"), Bytes::from_static(b"[]"))
-        .await
         .unwrap();
     let (_, headers, _) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
     assert_eq!(headers["request_id"], "req-2");
@@ -141,12 +139,11 @@ async fn the_lambda_dialect_names_the_invocation_in_the_path_and_answers_202() {
         function_name: "fn".into(),
         region: "ap-guangzhou".into(),
     };
-    let mut api = ApiHandle::serve(listener, Dialect::Lambda, who);
+    let api = ApiHandle::serve(listener, Dialect::Lambda, who);
     let mut c = connect(port).await;
 
     let rx = api
         .dispatch(meta("req-9"), Bytes::from_static(b"{}"))
-        .await
         .unwrap();
     let (status, headers, _) = call(&mut c, "GET", "/2018-06-01/runtime/invocation/next", "").await;
     assert_eq!(status, 200);
@@ -192,4 +189,81 @@ async fn the_lambda_dialect_names_the_invocation_in_the_path_and_answers_202() {
     assert_eq!(v["statusCode"], 430);
     assert_eq!(v["requestId"], "req-9");
     assert_eq!(v["stackTrace"], "ValueError: boom\n  File \"x.py\", line 1");
+}
+
+#[tokio::test]
+async fn an_invocation_no_next_has_taken_can_be_taken_back() {
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
+
+    // Handed over, never pulled: it can be taken back, and is then not delivered.
+    let rx = api
+        .dispatch(meta("never"), Bytes::from_static(b"1"))
+        .unwrap();
+    assert!(
+        api.dispatch(meta("second"), Bytes::from_static(b"2"))
+            .is_err(),
+        "one invocation waits at a time"
+    );
+    assert!(api.reclaim(), "it was never delivered");
+    assert!(!api.reclaim(), "taken back once");
+    assert!(rx.await.is_err(), "its answer never comes");
+
+    // Pulled by next: it was delivered and cannot be taken back.
+    let rx = api
+        .dispatch(meta("pulled"), Bytes::from_static(b"3"))
+        .unwrap();
+    let mut c = connect(port).await;
+    let (status, headers, body) = call(&mut c, "GET", "/runtime/invocation/next", "").await;
+    assert_eq!((status, body.as_str()), (200, "3"));
+    assert_eq!(
+        headers["request_id"], "pulled",
+        "the taken-back one was skipped"
+    );
+    assert!(!api.reclaim(), "delivered");
+    assert_eq!(
+        call(&mut c, "POST", "/runtime/invocation/response", "4")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        rx.await.unwrap(),
+        Answer::Response(Bytes::from_static(b"4"))
+    );
+
+    // Once the platform drops the API, a waiting next is told to stop.
+    let waiting =
+        tokio::spawn(async move { call(&mut c, "GET", "/runtime/invocation/next", "").await.0 });
+    drop(api);
+    assert_eq!(waiting.await.unwrap(), 410);
+}
+
+#[tokio::test]
+async fn a_result_over_the_limit_is_not_read_past_it() {
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
+    let rx = api
+        .dispatch(meta("big"), Bytes::from_static(b"{}"))
+        .unwrap();
+    let mut c = connect(port).await;
+    assert_eq!(
+        call(&mut c, "GET", "/runtime/invocation/next", "").await.0,
+        200
+    );
+    let big = "x".repeat(scf_protocol::MAX_RESPONSE_BYTES + 10);
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/runtime/invocation/response")
+        .header("host", "runtime")
+        .body(Full::new(Bytes::from(big)))
+        .unwrap();
+    c.ready().await.unwrap();
+    let status = c.send_request(req).await.map(|r| r.status().as_u16());
+    assert!(matches!(status, Ok(413) | Err(_)), "{status:?}");
+    assert!(
+        matches!(rx.await.unwrap(), Answer::TooLarge(n) if n > scf_protocol::MAX_RESPONSE_BYTES)
+    );
 }

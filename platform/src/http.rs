@@ -1,0 +1,915 @@
+//! Web functions and image-style event functions (`docs/web.md`, `docs/scf-platform.md` §7): the instance is
+//! the function's own HTTP server, the code directory's executable `scf_bootstrap` (or
+//! `inputs.image.command`), listening on port 9000. InitFunction ends when the port accepts a connection.
+//!
+//! - A web function's requests arrive as `/web/<function>/<path>` (the router sends them here) and are
+//!   proxied to the instance as `/<path>` with hyper, streaming both ways, with the `X-Scf-*` headers added.
+//! - An image-style event function gets each `Invoke` as `POST /event-invoke` (the event is the body, the
+//!   context is in the `X-Scf-*` headers); the answer's status says success (2xx) or an error.
+//!
+//! One instance takes up to `instanceConcurrencyConfig.maxConcurrency` requests at once (1 by default). A
+//! timeout fails only its own request (with a single-request instance the instance is killed, as for event
+//! functions); a memory overrun or an exit fails every request on the instance.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
+use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
+use scf_store::now_ms;
+use scf_supervisor::{Isolation, NetMode, Network, SpawnSpec, Work};
+
+use crate::config::{FunctionConfig, HttpKind};
+use crate::instance::Platform;
+use crate::instance::{self, Instance, LAST_WORDS, Readiness, StartErrors, StartFailure};
+use crate::pool::{Closing, Finished, Lease, Pool, Route, Source};
+use crate::requestlog::RequestLog;
+
+/// The port every instance listens on, as on the cloud.
+pub const WEB_PORT: u16 = 9000;
+/// Largest response head (status line and headers) a web function may send.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 4 * 1024;
+/// How often the platform tries the port during InitFunction.
+const PORT_POLL: Duration = Duration::from_millis(2);
+/// How long a failed exchange waits to learn whether the instance died.
+const DEATH_GRACE: Duration = Duration::from_millis(300);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body of the platform's HTTP answers.
+pub type WebBody = BoxBody<Bytes, BoxError>;
+
+/// The headers the platform sets on every request to the instance; a caller's own are dropped.
+const SCF_HEADERS: [&str; 9] = [
+    "x-scf-request-id",
+    "x-scf-memory",
+    "x-scf-timeout",
+    "x-scf-version",
+    "x-scf-name",
+    "x-scf-namespace",
+    "x-scf-region",
+    "x-scf-appid",
+    "x-scf-uin",
+];
+
+/// Hop-by-hop headers: they belong to one connection and are not forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// How the platform reaches a web instance: its port, and the keep-alive connections to it.
+#[derive(Debug)]
+pub struct HttpRoute {
+    port: u16,
+    /// Idle keep-alive connections to the server.
+    conns: Mutex<Vec<SendRequest<WebBody>>>,
+    /// How the port was given (the cold start's `Network:` line).
+    network: String,
+}
+
+/// The instances of a web or image-style function.
+pub type HttpPool = Pool<HttpRoute>;
+
+impl Route for HttpRoute {
+    fn capacity(config: &FunctionConfig) -> usize {
+        config.http.as_ref().map_or(1, |h| h.instance_concurrency)
+    }
+
+    async fn start(
+        platform: &Platform,
+        function: &FunctionConfig,
+    ) -> Result<Instance<HttpRoute>, StartFailure> {
+        start(platform, function).await
+    }
+
+    fn cold_lines(instance: &Instance<HttpRoute>) -> Vec<String> {
+        vec![format!("Network: {}", instance.route.network)]
+    }
+}
+
+async fn start(
+    platform: &Platform,
+    c: &FunctionConfig,
+) -> Result<Instance<HttpRoute>, StartFailure> {
+    let fail = StartFailure::early;
+    let Some(http) = &c.http else {
+        return Err(fail(
+            FunctionError::internal(format!("{} is not a web function", c.name)),
+            Default::default(),
+        ));
+    };
+    // PullCode: the code, the private directory, the start file, the port.
+    let starting = instance::pull_code(platform, c).await?;
+    let cold = starting.cold;
+    let command = &http.command;
+    if command.components().count() > 1 || command.is_absolute() {
+        match instance::executable(command).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(fail(
+                    bootstrap_error(format!(
+                        "{} is not an executable file (chmod +x it; scripts start with #!/bin/bash and use LF line ends)",
+                        command.display()
+                    )),
+                    cold,
+                ));
+            }
+            Err(e) => {
+                return Err(fail(
+                    bootstrap_error(format!(
+                        "a web function needs an executable scf_bootstrap in its code directory: {}: {e}",
+                        command.display()
+                    )),
+                    cold,
+                ));
+            }
+        }
+    }
+    let mode = platform.supervisor.net_mode();
+    let port = match mode {
+        NetMode::Namespace => WEB_PORT,
+        NetMode::SharedPort(_) => free_port().await.map_err(|e| {
+            fail(
+                FunctionError::internal(format!("finding a free port: {e}")),
+                cold,
+            )
+        })?,
+    };
+    let mut env = vec![
+        ("PORT".to_owned(), port.to_string()),
+        ("SCF_RUNTIME".to_owned(), "web".to_owned()),
+    ];
+    env.extend(c.instance_env(&starting.dir.tmp()));
+    let spec = SpawnSpec {
+        program: command.clone(),
+        args: http.args.iter().map(Into::into).collect(),
+        cwd: c.code_dir.clone(),
+        env,
+        env_remove: Vec::new(),
+        isolation: Isolation {
+            network: Network::Own,
+        },
+    };
+    let (init_timeout, memory_mb) = (c.init_timeout, c.memory_mb);
+    let errors = StartErrors {
+        spawn: |e| bootstrap_error(e.to_string()),
+        exited: Box::new(move |exit| {
+            if exit.memory_exceeded {
+                FunctionError::memory_limit(memory_mb)
+            } else {
+                bootstrap_error(format!(
+                    "the instance exited before it listened on port {port} ({})",
+                    exit.describe()
+                ))
+            }
+        }),
+        timeout: Box::new(move || port_binding_failed(port, init_timeout)),
+    };
+    let route = HttpRoute {
+        port,
+        conns: Mutex::new(Vec::new()),
+        network: mode.describe(),
+    };
+    let (instance, ()) = instance::spawn_and_wait(
+        platform,
+        c,
+        starting,
+        spec,
+        errors,
+        |_| route,
+        async |process, route: &HttpRoute| {
+            // InitRuntime ended when the process ran; InitFunction lasts until its port accepts.
+            let ran = Instant::now();
+            loop {
+                match process.connect(route.port).await {
+                    Ok(stream) => {
+                        let sender = handshake(stream).await.map_err(FunctionError::internal)?;
+                        if let Ok(mut conns) = route.conns.lock() {
+                            conns.push(sender);
+                        }
+                        return Ok((
+                            (),
+                            Readiness {
+                                at: Instant::now(),
+                                init_function: None,
+                                runtime_ended: Some(ran),
+                            },
+                        ));
+                    }
+                    Err(_) => tokio::time::sleep(PORT_POLL).await,
+                }
+            }
+        },
+    )
+    .await?;
+    Ok(instance)
+}
+
+async fn handshake(stream: tokio::net::TcpStream) -> Result<SendRequest<WebBody>, String> {
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with the instance: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Ports given to instances when they share the machine's network: below the kernel's usual ephemeral range
+/// (32768–60999), so that the connections every process opens do not take a port between the platform's
+/// check and the instance's bind.
+const SHARED_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// A port for an instance on the machine's network: a random one of [`SHARED_PORTS`] that is free now.
+async fn free_port() -> std::io::Result<u16> {
+    for _ in 0..64 {
+        let span = u128::from(SHARED_PORTS.end - SHARED_PORTS.start);
+        let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % span).unwrap_or(0);
+        let port = SHARED_PORTS.start + offset;
+        if tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(port);
+        }
+    }
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Instance<HttpRoute> {
+    /// An idle keep-alive connection, or a new one.
+    async fn sender(&self) -> Result<SendRequest<WebBody>, Option<String>> {
+        while let Some(s) = self.route.conns.lock().ok().and_then(|mut c| c.pop()) {
+            if s.is_ready() {
+                return Ok(s);
+            }
+        }
+        let stream = self.process.connect(self.route.port).await.map_err(|e| {
+            Some(format!(
+                "connecting to the instance's port {}: {e}",
+                self.route.port
+            ))
+        })?;
+        handshake(stream).await.map_err(Some)
+    }
+
+    fn put_back(&self, sender: SendRequest<WebBody>) {
+        if sender.is_ready()
+            && let Ok(mut c) = self.route.conns.lock()
+        {
+            c.push(sender);
+        }
+    }
+
+    /// Waits until the instance is gone; the error of the requests on it.
+    async fn gone(&self) -> FunctionError {
+        let exit = self.process.exited().await;
+        self.died(&exit)
+    }
+
+    /// Sends `req` and waits for the response head, within `deadline`.
+    async fn exchange(
+        &self,
+        req: Request<WebBody>,
+        deadline: tokio::time::Instant,
+        capacity: usize,
+    ) -> Result<(Response<Incoming>, SendRequest<WebBody>), FunctionError> {
+        let work = async {
+            let mut sender = self.sender().await?;
+            match sender.send_request(req).await {
+                Ok(r) => Ok((r, sender)),
+                Err(e) if over_the_limit(&e) => Err(None),
+                Err(e) => Err(Some(format!("{e}"))),
+            }
+        };
+        tokio::select! {
+            biased;
+            r = work => match r {
+                Ok(ok) => Ok(ok),
+                Err(None) => Err(request_too_large(MAX_SYNC_EVENT_BYTES as u64 + 1)),
+                Err(Some(why)) => {
+                    // The connection failed: if the instance died, that is the error.
+                    match tokio::time::timeout(DEATH_GRACE, self.gone()).await {
+                        Ok(e) => Err(e),
+                        Err(_) => Err(FunctionError::new(
+                            ErrorKind::UnhandledError,
+                            "the function's server closed the connection without an answer",
+                            why,
+                        )),
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => Err(self.timed_out(capacity)),
+            e = self.gone() => Err(e),
+        }
+    }
+
+    /// The 433 of a request past the timeout; an instance that takes one request at a time is killed.
+    fn timed_out(&self, capacity: usize) -> FunctionError {
+        if capacity == 1 {
+            self.retire();
+        }
+        FunctionError::timeout(self.timeout.as_secs_f64(), false)
+    }
+}
+
+impl Pool<HttpRoute> {
+    /// Whether it is a web function (else an image-style event function).
+    pub fn is_web(&self) -> bool {
+        self.config
+            .http
+            .as_ref()
+            .is_some_and(|h| h.kind == HttpKind::Web)
+    }
+
+    fn scf_headers(&self, request_id: &str) -> Vec<(&'static str, String)> {
+        let c = &self.config;
+        vec![
+            ("x-scf-request-id", request_id.to_owned()),
+            ("x-scf-memory", c.memory_mb.to_string()),
+            ("x-scf-timeout", c.timeout.as_millis().to_string()),
+            ("x-scf-version", "$LATEST".to_owned()),
+            ("x-scf-name", c.name.clone()),
+            ("x-scf-namespace", c.namespace.clone()),
+            ("x-scf-region", c.region.clone()),
+            ("x-scf-appid", "1250000000".to_owned()),
+            ("x-scf-uin", "100000000001".to_owned()),
+        ]
+    }
+
+    /// A place on an instance for a sync request, or the request's refusal (432, or its instance's failed
+    /// start).
+    async fn place(
+        self: &Arc<Self>,
+        request_id: &str,
+        start_ms: i64,
+    ) -> Result<Lease<HttpRoute>, Finished> {
+        let Some(permit) = self.try_permit() else {
+            return Err(self
+                .refuse(request_id, start_ms, self.throttled(), None, Source::SYNC)
+                .await);
+        };
+        match self.acquire(permit, true).await {
+            Ok(lease) => Ok(lease),
+            Err(f) => {
+                let e = f.error.clone();
+                Err(self
+                    .refuse(request_id, start_ms, e, Some(f), Source::SYNC)
+                    .await)
+            }
+        }
+    }
+
+    /// Proxies one HTTP request to the function (`path` is what the function sees: `/<path>?<query>`).
+    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, path: &str) -> Response<WebBody> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let start_ms = now_ms();
+        if let Some(len) = content_length(req.headers())
+            && len > MAX_SYNC_EVENT_BYTES as u64
+        {
+            let e = request_too_large(len);
+            self.refuse(&request_id, start_ms, e.clone(), None, Source::SYNC)
+                .await;
+            return error_response(&request_id, &e);
+        }
+        let lease = match self.place(&request_id, start_ms).await {
+            Ok(lease) => lease,
+            Err(refused) => return refused_response(&refused),
+        };
+        let log = self.open_log(&request_id, &lease);
+        let work = lease.instance.process.work();
+        let started = Instant::now(); // the duration does not include the cold start
+        let done = Done {
+            pool: self.clone(),
+            request_id: request_id.clone(),
+            start_ms,
+            started,
+            log,
+            lease,
+            work,
+        };
+
+        let (parts, body) = req.into_parts();
+        // The caller's body streams to the instance, cut off past 6 MB.
+        let body = http_body_util::Limited::new(body, MAX_SYNC_EVENT_BYTES);
+        let mut up = Request::builder().method(parts.method).uri(path);
+        if let Some(h) = up.headers_mut() {
+            copy_headers(&parts.headers, h);
+            for (k, v) in self.scf_headers(&request_id) {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(HeaderName::from_static(k), v);
+                }
+            }
+        }
+        let up = match up.body(body.boxed()) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = FunctionError::new(ErrorKind::InvalidParameter, format!("{e}"), "");
+                return done.fail(e);
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
+        let exchanged = done
+            .lease
+            .instance
+            .exchange(up, deadline, self.instance_concurrency())
+            .await;
+        let (resp, sender) = match exchanged {
+            Ok(r) => r,
+            Err(e) => return done.fail(e),
+        };
+        let (parts, body) = resp.into_parts();
+        let head = head_size(&parts.headers);
+        if head > MAX_RESPONSE_HEADER_BYTES {
+            let e = FunctionError::new(
+                ErrorKind::ResponseTooLarge,
+                "The size of response headers exceeds the upper limit (4KB)",
+                format!("{head} bytes of headers"),
+            );
+            return done.fail(e);
+        }
+        if let Some(len) = content_length(&parts.headers)
+            && len > MAX_RESPONSE_BYTES as u64
+        {
+            let e = FunctionError::response_too_large(usize::try_from(len).unwrap_or(usize::MAX));
+            return done.fail(e);
+        }
+        let status = parts.status;
+        let mut out = Response::builder().status(status).version(parts.version);
+        if let Some(h) = out.headers_mut() {
+            copy_headers(&parts.headers, h);
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                h.insert(HeaderName::from_static("x-scf-request-id"), v);
+            }
+        }
+        let down = Downstream {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            sent: 0,
+            finish: Some(Finish {
+                done,
+                status,
+                sender: Some(sender),
+            }),
+        };
+        out.body(down.boxed())
+            .unwrap_or_else(|_| Response::new(empty()))
+    }
+
+    /// Runs one event on an image-style event function: `POST /event-invoke`.
+    pub async fn invoke_event(self: &Arc<Self>, request_id: &str, event: Bytes) -> Finished {
+        let start_ms = now_ms();
+        let lease = match self.place(request_id, start_ms).await {
+            Ok(lease) => lease,
+            Err(refused) => return refused,
+        };
+        let log = self.open_log(request_id, &lease);
+        let work = lease.instance.process.work();
+        let started = Instant::now(); // the duration does not include the cold start
+        let mut req = Request::post("/event-invoke");
+        if let Some(h) = req.headers_mut() {
+            h.insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            for (k, v) in self.scf_headers(request_id) {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(HeaderName::from_static(k), v);
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
+        let instance = &lease.instance;
+        let capacity = self.instance_concurrency();
+        let result = match req.body(Full::new(event).map_err(|e| match e {}).boxed()) {
+            Err(e) => Err(FunctionError::internal(e.to_string())),
+            Ok(req) => match instance.exchange(req, deadline, capacity).await {
+                Err(e) => Err(e),
+                Ok((resp, sender)) => {
+                    let status = resp.status();
+                    let body = tokio::select! {
+                        b = collect_limited(resp.into_body()) => b,
+                        _ = tokio::time::sleep_until(deadline) => Err(instance.timed_out(capacity)),
+                        e = instance.gone() => Err(e),
+                    };
+                    match body {
+                        Ok(body) => {
+                            instance.put_back(sender);
+                            if status.is_success() {
+                                Ok(body)
+                            } else {
+                                Err(event_error(status, &body))
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            },
+        };
+        drop(work);
+        let done = Done {
+            pool: self.clone(),
+            request_id: request_id.to_owned(),
+            start_ms,
+            started,
+            log,
+            lease,
+            work: Work::none(),
+        };
+        done.close(result.map_err(|e| {
+            let body = Bytes::from(e.to_body(request_id));
+            (e.kind, body)
+        }))
+        .await
+    }
+}
+
+/// The answer to a request that was refused before reaching an instance.
+fn refused_response(f: &Finished) -> Response<WebBody> {
+    match &f.result {
+        Err((_, body)) => match FunctionError::from_body(body) {
+            Some((e, _)) => error_response(&f.request_id, &e),
+            None => error_response(&f.request_id, &FunctionError::internal("")),
+        },
+        Ok(_) => error_response(&f.request_id, &FunctionError::internal("")),
+    }
+}
+
+/// Whether sending failed because the caller's body passed the request limit.
+fn over_the_limit(e: &hyper::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The error of an image-style event function that answered with a non-2xx status: the canonical error body
+/// it sent, else its text as an unhandled error.
+fn event_error(status: StatusCode, body: &[u8]) -> FunctionError {
+    match FunctionError::from_body(body) {
+        Some((e, _)) => e,
+        None => FunctionError::new(
+            ErrorKind::UnhandledError,
+            scf_protocol::error::USER_CODE_EXCEPTION,
+            format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
+        ),
+    }
+}
+
+/// A body collected up to the response limit.
+async fn collect_limited(mut body: Incoming) -> Result<Bytes, FunctionError> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            FunctionError::new(
+                ErrorKind::UnhandledError,
+                "the function's server closed the connection during its answer",
+                e.to_string(),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            if buf.len() > MAX_RESPONSE_BYTES {
+                return Err(FunctionError::response_too_large(buf.len()));
+            }
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// A request on its instance: what closes it (its log, its record, its place) once it is over.
+struct Done {
+    pool: Arc<HttpPool>,
+    request_id: String,
+    start_ms: i64,
+    started: Instant,
+    log: RequestLog,
+    lease: Lease<HttpRoute>,
+    work: Work,
+}
+
+impl Done {
+    /// Closes the request with `result`: its instance's output so far (after its last words when it is
+    /// gone), the closing lines, the record.
+    async fn close(self, result: Result<Bytes, (ErrorKind, Bytes)>) -> Finished {
+        if !self.lease.instance.is_usable() {
+            self.lease
+                .instance
+                .process
+                .output()
+                .closed(LAST_WORDS)
+                .await;
+        }
+        self.close_now(result)
+    }
+
+    /// [`Done::close`] without waiting for last words: the record is queued before this returns.
+    fn close_now(self, result: Result<Bytes, (ErrorKind, Bytes)>) -> Finished {
+        let Done {
+            pool,
+            request_id,
+            start_ms,
+            started,
+            mut log,
+            lease,
+            work,
+        } = self;
+        drop(work);
+        let output = lease.instance.process.output();
+        log.user_lines(output.take_lines(!lease.instance.is_usable()));
+        let mem_usage = lease.instance.process.memory();
+        pool.finish_now(Closing {
+            request_id,
+            start_ms,
+            log,
+            result,
+            duration: started.elapsed(),
+            mem_usage,
+            source: Source::SYNC,
+        })
+    }
+
+    /// Closes the request now when its instance lives on (so a read of the logs after the answer sees it),
+    /// else once the gone instance's last words are in.
+    fn end(self, result: Result<Bytes, (ErrorKind, Bytes)>) {
+        if self.lease.instance.is_usable() {
+            self.close_now(result);
+        } else {
+            tokio::spawn(self.close(result));
+        }
+    }
+
+    /// Fails the request with `e`: closes it and answers the caller with the error.
+    fn fail(self, e: FunctionError) -> Response<WebBody> {
+        let response = error_response(&self.request_id, &e);
+        let body = Bytes::from(e.to_body(&self.request_id));
+        self.end(Err((e.kind, body)));
+        response
+    }
+}
+
+/// What closes a proxied request once its response body has been sent (or has failed, or was dropped).
+struct Finish {
+    done: Done,
+    status: StatusCode,
+    sender: Option<SendRequest<WebBody>>,
+}
+
+impl Finish {
+    fn end(mut self, error: Option<FunctionError>) {
+        let request_id = self.done.request_id.clone();
+        let result = match error {
+            None => {
+                if let Some(sender) = self.sender.take() {
+                    self.done.lease.instance.put_back(sender);
+                }
+                Ok(Bytes::from(format!("HTTP {}", self.status.as_u16())))
+            }
+            Some(e) => Err((e.kind, Bytes::from(e.to_body(&request_id)))),
+        };
+        self.done.end(result);
+    }
+}
+
+/// The instance's response body on its way to the caller: streamed, cut off past 6 MB or at the timeout.
+struct Downstream {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    sent: usize,
+    finish: Option<Finish>,
+}
+
+impl Downstream {
+    fn end(&mut self, error: Option<FunctionError>) {
+        if let Some(f) = self.finish.take() {
+            f.end(error);
+        }
+    }
+}
+
+impl Body for Downstream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.finish.is_none() {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let e = match &self.finish {
+                Some(f) => f
+                    .done
+                    .lease
+                    .instance
+                    .timed_out(f.done.pool.instance_concurrency()),
+                None => FunctionError::timeout(0.0, false),
+            };
+            self.end(Some(e));
+            return Poll::Ready(Some(Err("the function's execution timeout passed".into())));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.sent += d.len();
+                    if self.sent > MAX_RESPONSE_BYTES {
+                        let n = self.sent;
+                        self.end(Some(FunctionError::response_too_large(n)));
+                        return Poll::Ready(Some(Err("the response body is over 6 MB".into())));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.end(Some(FunctionError::new(
+                    ErrorKind::UnhandledError,
+                    "the function's server closed the connection during its answer",
+                    e.to_string(),
+                )));
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                self.end(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finish.is_none() || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Downstream {
+    fn drop(&mut self) {
+        if self.finish.is_some() {
+            if self.inner.is_end_stream() {
+                self.end(None);
+            } else {
+                self.end(Some(FunctionError::new(
+                    ErrorKind::InternalError,
+                    "the caller closed the connection before the answer ended",
+                    "",
+                )));
+            }
+        }
+    }
+}
+
+/// A failure of the start file: not there, not executable, or it exited before listening.
+fn bootstrap_error(detail: String) -> FunctionError {
+    FunctionError::new(
+        ErrorKind::BootstrapError,
+        "scf_bootstrap failed: the web server did not start",
+        detail,
+    )
+}
+
+/// The server never listened within the init timeout.
+fn port_binding_failed(port: u16, init_timeout: Duration) -> FunctionError {
+    FunctionError::new(
+        ErrorKind::PortBindingFailed,
+        format!(
+            "PortBindingFailed: the web server did not listen on port {port} within {} seconds",
+            init_timeout.as_secs_f64()
+        ),
+        "",
+    )
+}
+
+fn request_too_large(len: u64) -> FunctionError {
+    FunctionError::new(
+        ErrorKind::RequestTooLarge,
+        "The size of request exceeds the upper limit (6MB)",
+        format!("{len} bytes"),
+    )
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn head_size(h: &HeaderMap) -> usize {
+    h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
+/// Copies end-to-end headers: not hop-by-hop ones, not those named in `Connection`, not `X-Scf-*` (the
+/// platform's).
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    let named: Vec<String> = from
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    for (k, v) in from {
+        let name = k.as_str();
+        if HOP_BY_HOP.contains(&name)
+            || SCF_HEADERS.contains(&name)
+            || named.iter().any(|n| n == name)
+        {
+            continue;
+        }
+        to.append(k.clone(), v.clone());
+    }
+}
+
+fn empty() -> WebBody {
+    Full::new(Bytes::new()).map_err(|e| match e {}).boxed()
+}
+
+/// The HTTP status the caller of a web function sees for an error of `kind`.
+fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::FunctionNotFound => StatusCode::NOT_FOUND,
+        ErrorKind::ConcurrencyLimit => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+        ErrorKind::Timeout | ErrorKind::InitTimeout | ErrorKind::PortBindingFailed => {
+            StatusCode::GATEWAY_TIMEOUT
+        }
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The answer to a web request that failed: the error body (`docs/errors.md`) as JSON.
+pub(crate) fn error_response(request_id: &str, e: &FunctionError) -> Response<WebBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(e.to_body(request_id)))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = http_status(e.kind);
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(HeaderName::from_static("x-scf-request-id"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&e.kind.status_code().to_string()) {
+        h.insert(HeaderName::from_static("x-scf-error-code"), v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_headers_and_hop_by_hop_headers_are_not_forwarded() {
+        let mut from = HeaderMap::new();
+        from.insert("x-scf-request-id", HeaderValue::from_static("forged"));
+        from.insert("connection", HeaderValue::from_static("close, x-private"));
+        from.insert("x-private", HeaderValue::from_static("1"));
+        from.insert("x-kept", HeaderValue::from_static("2"));
+        let mut to = HeaderMap::new();
+        copy_headers(&from, &mut to);
+        assert_eq!(to.len(), 1);
+        assert_eq!(to.get("x-kept").and_then(|v| v.to_str().ok()), Some("2"));
+    }
+
+    #[test]
+    fn error_statuses() {
+        assert_eq!(http_status(ErrorKind::Timeout), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            http_status(ErrorKind::ConcurrencyLimit),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(http_status(ErrorKind::ProcessExit), StatusCode::BAD_GATEWAY);
+    }
+}

@@ -1,0 +1,155 @@
+//! The request log in SCF's format (`docs/scf-platform.md` §4): `START`, the cold start's `Init Report`, the
+//! function's own lines, then `ERROR`/`Response`, `END` and `Report`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use scf_protocol::ErrorKind;
+
+/// Milliseconds as the log shows them: two decimals (the real platform rounds to whole ms; locally the
+/// fraction is the interesting part).
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Megabytes as the log shows them.
+pub fn mb(bytes: u64) -> String {
+    format!("{:.2}MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The phases of a cold start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ColdStart {
+    /// Preparing the code and the instance's directories.
+    pub pull_code: Duration,
+    /// Spawn until the language runtime was ready.
+    pub init_runtime: Duration,
+    /// Loading the function's code.
+    pub init_function: Duration,
+}
+
+impl ColdStart {
+    /// The whole cold start.
+    pub fn total(&self) -> Duration {
+        self.pull_code + self.init_runtime + self.init_function
+    }
+}
+
+/// One request's log, built line by line in the platform's order.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    lines: Vec<String>,
+}
+
+impl RequestLog {
+    /// `START RequestId:<id>`.
+    pub fn start(request_id: &str) -> Self {
+        RequestLog {
+            lines: vec![format!("START RequestId:{request_id}")],
+        }
+    }
+
+    /// The `Init Report` line of a cold start.
+    pub fn init_report(
+        &mut self,
+        request_id: &str,
+        cold: &ColdStart,
+        memory_mb: u32,
+        mem_usage: u64,
+    ) {
+        self.lines.push(format!(
+            "Init Report RequestId: {request_id} Coldstart: {} (PullCode: {} InitRuntime: {} InitFunction: {}) Memory: {memory_mb}MB MemUsage: {}",
+            ms(cold.total()),
+            ms(cold.pull_code),
+            ms(cold.init_runtime),
+            ms(cold.init_function),
+            mb(mem_usage)
+        ));
+    }
+
+    /// The function's own lines.
+    pub fn user_lines(&mut self, lines: Vec<String>) {
+        self.lines.extend(lines);
+    }
+
+    /// `ERROR`, `Response`, `END` and `Report` lines closing the request: the result (`RetMsg`), or the
+    /// error body.
+    pub fn finish(
+        &mut self,
+        request_id: &str,
+        result: &Result<Bytes, (ErrorKind, Bytes)>,
+        duration: Duration,
+        memory_mb: u32,
+        mem_usage: u64,
+    ) {
+        match result {
+            Ok(body) => {
+                self.lines.push(format!(
+                    "Response RequestId:{request_id} RetMsg:{}",
+                    String::from_utf8_lossy(body)
+                ));
+            }
+            Err((_, body)) => {
+                let error = String::from_utf8_lossy(body);
+                self.lines
+                    .push(format!("ERROR RequestId:{request_id} Result:{error}"));
+                self.lines
+                    .push(format!("Response RequestId:{request_id} RetMsg:{error}"));
+            }
+        }
+        self.lines.push(format!("END RequestId:{request_id}"));
+        self.lines.push(format!(
+            "Report RequestId:{request_id} Duration:{} Memory:{memory_mb}MB MemUsage:{}",
+            ms(duration),
+            mb(mem_usage)
+        ));
+    }
+
+    /// The lines.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// The log as text, one line each.
+    pub fn text(&self) -> String {
+        let mut s = self.lines.join("\n");
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_log_order() {
+        let mut log = RequestLog::start("r");
+        log.init_report("r", &ColdStart::default(), 128, 0);
+        log.user_lines(vec!["hi".into()]);
+        log.finish(
+            "r",
+            &Err((ErrorKind::UnhandledError, Bytes::from_static(b"{}"))),
+            Duration::from_millis(3),
+            128,
+            1024 * 1024,
+        );
+        let l = log.lines();
+        assert!(
+            l[0] == "START RequestId:r"
+                && l[1].starts_with("Init Report RequestId: r Coldstart: 0.00ms (PullCode:")
+        );
+        assert_eq!(
+            &l[2..5],
+            [
+                "hi",
+                "ERROR RequestId:r Result:{}",
+                "Response RequestId:r RetMsg:{}"
+            ]
+        );
+        assert_eq!(
+            l[6],
+            "Report RequestId:r Duration:3.00ms Memory:128MB MemUsage:1.00MB"
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! The database itself: one SQLite connection and its statements. Only the store's thread touches it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{DeadLetter, EnqueueError, LogQuery, LogRecord, QueuedEvent, StoreError};
+
+/// How long a statement waits for another process's lock on the database before it fails. The store's
+/// thread is the database's one writer; another writer is a short external job or a mistake, and the
+/// writes the platform must not lose are tried again (logs by this thread, queue changes by the
+/// dispatcher; an event that cannot be accepted is refused, so the caller knows).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+const SCHEMA: &str = "PRAGMA journal_mode=WAL;
+     PRAGMA synchronous=NORMAL;
+     CREATE TABLE IF NOT EXISTS events (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         function TEXT NOT NULL,
+         request_id TEXT NOT NULL UNIQUE,
+         body BLOB NOT NULL,
+         enqueued_ms INTEGER NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_ms INTEGER NOT NULL,
+         leased INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX IF NOT EXISTS events_due ON events(function, leased, next_ms, seq);
+     CREATE TABLE IF NOT EXISTS dead_letters (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         function TEXT NOT NULL,
+         request_id TEXT NOT NULL,
+         error_code INTEGER NOT NULL,
+         error_message TEXT NOT NULL,
+         body TEXT NOT NULL,
+         died_ms INTEGER NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS logs (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         function TEXT NOT NULL,
+         request_id TEXT NOT NULL,
+         start_ms INTEGER NOT NULL,
+         duration_ms REAL NOT NULL,
+         mem_usage INTEGER NOT NULL,
+         ret_code INTEGER NOT NULL,
+         ret_msg TEXT NOT NULL,
+         log TEXT NOT NULL,
+         invocation_type TEXT NOT NULL,
+         retry_num INTEGER NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS logs_by_function ON logs(function, start_ms);
+     CREATE INDEX IF NOT EXISTS logs_by_request ON logs(request_id);";
+
+/// The connection, and the length of each function's queue (counted once, then kept up to date, so that
+/// accepting an event does not count a queue of up to 100,000).
+pub(crate) struct Db {
+    pub(crate) conn: Connection,
+    queued: HashMap<String, usize>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `dir/scf-local.db` and clears the leases of a previous run.
+    pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(crate::DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute("UPDATE events SET leased = 0 WHERE leased = 1", [])?;
+        Ok(Db {
+            conn,
+            queued: HashMap::new(),
+        })
+    }
+
+    /// Opens the database of a platform that runs (or ran) with `dir` as its data directory.
+    pub(crate) fn open_existing(dir: &Path) -> Result<Db, StoreError> {
+        let path = dir.join(crate::DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::NoData(dir.to_path_buf()));
+        }
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Db {
+            conn,
+            queued: HashMap::new(),
+        })
+    }
+
+    pub(crate) fn enqueue(
+        &mut self,
+        function: &str,
+        request_id: &str,
+        body: &[u8],
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<(), EnqueueError> {
+        let count = match self.queued.get(function) {
+            Some(n) => *n,
+            None => self.queue_len(function)?,
+        };
+        if count >= limit {
+            return Err(EnqueueError::Full {
+                function: function.to_owned(),
+                limit,
+            });
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (function, request_id, body, enqueued_ms, next_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )
+            .and_then(|mut st| st.execute(params![function, request_id, body, now_ms]))
+            .map_err(StoreError::from)?;
+        self.queued.insert(function.to_owned(), count + 1);
+        Ok(())
+    }
+
+    fn dequeued(&mut self, function: &str) {
+        if let Some(n) = self.queued.get_mut(function) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    pub(crate) fn queue_len(&self, function: &str) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE function = ?1",
+            params![function],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub(crate) fn lease_next(
+        &self,
+        function: &str,
+        now_ms: i64,
+    ) -> Result<Option<QueuedEvent>, StoreError> {
+        let ev = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, function, request_id, body, enqueued_ms, attempts FROM events
+                 WHERE function = ?1 AND leased = 0 AND next_ms <= ?2 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![function, now_ms], |r| {
+                Ok(QueuedEvent {
+                    seq: r.get(0)?,
+                    function: r.get(1)?,
+                    request_id: r.get(2)?,
+                    body: r.get::<_, Vec<u8>>(3)?.into(),
+                    enqueued_ms: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })
+            .optional()?;
+        if let Some(ev) = &ev {
+            self.conn
+                .prepare_cached("UPDATE events SET leased = 1 WHERE seq = ?1")?
+                .execute(params![ev.seq])?;
+        }
+        Ok(ev)
+    }
+
+    pub(crate) fn next_due_ms(&self, function: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT MIN(next_ms) FROM events WHERE function = ?1 AND leased = 0")?
+            .query_row(params![function], |r| r.get(0))?)
+    }
+
+    pub(crate) fn complete(&mut self, seq: i64) -> Result<(), StoreError> {
+        let function: Option<String> = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE seq = ?1 RETURNING function")?
+            .query_row(params![seq], |r| r.get(0))
+            .optional()?;
+        if let Some(f) = function {
+            self.dequeued(&f);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn retry_later(
+        &self,
+        seq: i64,
+        attempts: i64,
+        next_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE events SET leased = 0, attempts = ?2, next_ms = ?3 WHERE seq = ?1",
+            )?
+            .execute(params![seq, attempts, next_ms])?;
+        Ok(())
+    }
+
+    pub(crate) fn bury(
+        &mut self,
+        ev: &QueuedEvent,
+        letter: &DeadLetter,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO dead_letters (function, request_id, error_code, error_message, body, died_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ev.function, letter.request_id, letter.error_code, letter.error_message, letter.body.to_string(), now_ms],
+        )?;
+        let removed = tx.execute("DELETE FROM events WHERE seq = ?1", params![ev.seq])?;
+        tx.commit()?;
+        if removed > 0 {
+            self.dequeued(&ev.function);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn dead_letters(&self, function: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT request_id, error_code, error_message, body FROM dead_letters WHERE function = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![function], |r| {
+            let body: String = r.get(3)?;
+            Ok(DeadLetter {
+                request_id: r.get(0)?,
+                error_code: r.get(1)?,
+                error_message: r.get(2)?,
+                body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores request logs in one transaction.
+    pub(crate) fn insert_logs(&mut self, recs: &[LogRecord]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO logs (function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for rec in recs {
+                st.execute(params![
+                    rec.function,
+                    rec.request_id,
+                    rec.start_ms,
+                    rec.duration_ms,
+                    rec.mem_usage,
+                    rec.ret_code,
+                    rec.ret_msg,
+                    rec.log,
+                    rec.invocation_type,
+                    rec.retry_num
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn logs(&self, q: &LogQuery) -> Result<Vec<(i64, LogRecord)>, StoreError> {
+        let order = if q.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT seq, function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num
+             FROM logs WHERE function = ?1 AND (?2 IS NULL OR request_id = ?2) AND start_ms >= ?3 AND start_ms <= ?4 AND seq > ?5
+             AND (?6 IS NULL OR (?6 = 0 AND ret_code = 0) OR (?6 = 1 AND ret_code != 0))
+             ORDER BY start_ms {order}, seq {order} LIMIT ?7 OFFSET ?8"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(
+            params![
+                q.function,
+                q.request_id,
+                q.from_ms.unwrap_or(0),
+                q.to_ms.unwrap_or(i64::MAX),
+                q.after_seq,
+                q.failed.map(i64::from),
+                q.limit,
+                q.offset
+            ],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    LogRecord {
+                        function: r.get(1)?,
+                        request_id: r.get(2)?,
+                        start_ms: r.get(3)?,
+                        duration_ms: r.get(4)?,
+                        mem_usage: r.get(5)?,
+                        ret_code: r.get(6)?,
+                        ret_msg: r.get(7)?,
+                        log: r.get(8)?,
+                        invocation_type: r.get(9)?,
+                        retry_num: r.get(10)?,
+                    },
+                ))
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "scf-store-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        (Db::open(&dir).expect("open"), dir)
+    }
+
+    /// The platform's documented queue size, filled for real (the inserts in one transaction, as a burst of
+    /// events over time would not be, but the limit is the same rule).
+    #[test]
+    fn the_default_queue_holds_100_000_events() {
+        let (mut s, dir) = db();
+        let limit = 100_000;
+        s.conn.execute_batch("BEGIN").expect("begin");
+        for i in 0..limit {
+            s.enqueue("f", &format!("r{i}"), b"{}", 1, limit)
+                .expect("accepted");
+        }
+        s.conn.execute_batch("COMMIT").expect("commit");
+        assert!(matches!(
+            s.enqueue("f", "one-more", b"{}", 1, limit),
+            Err(EnqueueError::Full { limit: 100_000, .. })
+        ));
+        let first = s.lease_next("f", 1).expect("ok").expect("the oldest");
+        assert_eq!(first.request_id, "r0", "FIFO");
+        s.complete(first.seq).expect("done");
+        s.enqueue("f", "now-there-is-room", b"{}", 1, limit)
+            .expect("room for one");
+        assert_eq!(s.queue_len("f").expect("len"), limit);
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn fifo_lease_retry_and_limit() {
+        let (mut s, dir) = db();
+        s.enqueue("f", "r1", b"1", 10, 2).expect("1");
+        s.enqueue("f", "r2", b"2", 11, 2).expect("2");
+        assert!(matches!(
+            s.enqueue("f", "r3", b"3", 12, 2),
+            Err(EnqueueError::Full { limit: 2, .. })
+        ));
+        let a = s.lease_next("f", 100).expect("ok").expect("r1");
+        assert_eq!(a.request_id, "r1");
+        let b = s.lease_next("f", 100).expect("ok").expect("r2");
+        assert_eq!(b.request_id, "r2");
+        assert_eq!(s.lease_next("f", 100).expect("ok"), None, "both leased");
+        s.retry_later(a.seq, 1, 500).expect("retry");
+        assert_eq!(s.lease_next("f", 499).expect("ok"), None, "not due yet");
+        assert_eq!(
+            s.lease_next("f", 500).expect("ok").map(|e| e.attempts),
+            Some(1)
+        );
+        s.complete(b.seq).expect("done");
+        assert_eq!(s.queue_len("f").expect("len"), 1);
+        drop(s);
+        // A restart clears leases: the leased event runs again.
+        let s = Db::open(&dir).expect("reopen");
+        assert_eq!(
+            s.lease_next("f", 1000).expect("ok").map(|e| e.request_id),
+            Some("r1".into())
+        );
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,507 @@
+//! `scf-store`: the local platform's durable state in one SQLite database: the async event queues, the
+//! dead-letter store and the request logs.
+//!
+//! The database lives on its own thread; [`Store`] is a handle that sends it requests over a channel and
+//! awaits the replies, so no SQLite call ever runs on a thread that serves requests. Request logs are not
+//! requests: [`Store::record_log`] adds the record to a batch (waking the thread only for a batch's first
+//! record), and the thread writes the batch in one transaction [`LOG_BATCH`] later, or before it answers
+//! its next request (so a read of the logs sees every log recorded before it). A batch that cannot be
+//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records wait, after which `record_log`
+//! waits for room.
+//!
+//! The database runs in WAL mode with `synchronous=NORMAL`: a committed write survives the platform's
+//! process being killed (`kill -9`), which is the promise the platform makes: an event it acknowledged is
+//! never lost. Events are leased while they run; leases are cleared when the store opens, so an event that
+//! was running when the platform died runs again (at-least-once delivery).
+
+mod db;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use db::Db;
+
+/// The database's file in the data directory.
+const DB_FILE: &str = "scf-local.db";
+/// Log records that may wait for the store's thread at once.
+pub const MAX_PENDING_LOGS: usize = 10_000;
+/// How long the first record of a batch of logs waits for others before the batch is written (group
+/// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
+pub const LOG_BATCH: Duration = Duration::from_millis(50);
+/// How soon a log batch that failed to be written is tried again.
+const LOG_RETRY: Duration = Duration::from_millis(500);
+
+/// An async event waiting in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEvent {
+    /// Position in the queue (FIFO order).
+    pub seq: i64,
+    /// The function it is for.
+    pub function: String,
+    /// Its request id, returned to the caller when it was accepted.
+    pub request_id: String,
+    /// The event.
+    pub body: Bytes,
+    /// When it was accepted, ms since the epoch.
+    pub enqueued_ms: i64,
+    /// Failed attempts so far that count against the retry limit.
+    pub attempts: i64,
+}
+
+/// An event that exhausted its retries or its maximum age.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadLetter {
+    /// The event's request id.
+    pub request_id: String,
+    /// The last error's status code.
+    pub error_code: i64,
+    /// The last error's message (the error body).
+    pub error_message: String,
+    /// The message body in the platform's dead-letter shape.
+    pub body: serde_json::Value,
+}
+
+/// One request's log record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogRecord {
+    /// The function.
+    pub function: String,
+    /// The request id.
+    pub request_id: String,
+    /// Start, ms since the epoch.
+    pub start_ms: i64,
+    /// Duration, ms.
+    pub duration_ms: f64,
+    /// Memory of the instance at the end, bytes.
+    pub mem_usage: i64,
+    /// 0 on success, else the error's status code.
+    pub ret_code: i64,
+    /// The result or the error body.
+    pub ret_msg: String,
+    /// The log text.
+    pub log: String,
+    /// `RequestResponse`, `Event` or `Provisioned`.
+    pub invocation_type: String,
+    /// Which attempt this was (0 for the first).
+    pub retry_num: i64,
+}
+
+/// What [`Store::logs`] selects.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    /// The function.
+    pub function: String,
+    /// Only this request.
+    pub request_id: Option<String>,
+    /// Started at or after, ms since the epoch.
+    pub from_ms: Option<i64>,
+    /// Started at or before, ms since the epoch.
+    pub to_ms: Option<i64>,
+    /// Only records after this sequence number.
+    pub after_seq: i64,
+    /// `Some(false)`: only successes; `Some(true)`: only failures.
+    pub failed: Option<bool>,
+    /// Newest first.
+    pub newest_first: bool,
+    /// At most this many.
+    pub limit: i64,
+    /// Skip this many.
+    pub offset: i64,
+}
+
+impl LogQuery {
+    /// Every record of `function`, oldest first.
+    pub fn all(function: &str) -> LogQuery {
+        LogQuery {
+            function: function.to_owned(),
+            request_id: None,
+            from_ms: None,
+            to_ms: None,
+            after_seq: 0,
+            failed: None,
+            newest_first: false,
+            limit: i64::MAX,
+            offset: 0,
+        }
+    }
+}
+
+/// Failures of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be made.
+    #[error("creating {}: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The data directory holds no database.
+    #[error("no platform data in {} (is this the --data-dir of scf-local serve?)", .0.display())]
+    NoData(PathBuf),
+    /// The database file could not be opened.
+    #[error("opening the database {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: rusqlite::Error,
+    },
+    /// A statement failed.
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The store's thread could not be started.
+    #[error("starting the store's thread: {0}")]
+    Thread(std::io::Error),
+    /// The store's thread has stopped (the platform is shutting down).
+    #[error("the store has stopped")]
+    Closed,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The function's queue holds its maximum number of events.
+    #[error("the async queue of function {function} is full ({limit} events)")]
+    Full {
+        /// The function.
+        function: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The store failed.
+    #[error("the event store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+enum Msg {
+    /// Run this on the database (it sends its own reply).
+    Call(Job),
+    /// A batch of logs has begun.
+    Logs,
+}
+
+/// Log records waiting for the store's thread, each holding its room.
+type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
+
+/// A handle to the store's thread. Cheap to clone; the thread ends when every handle is gone, after writing
+/// the logs still queued.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Msg>,
+    log_room: Arc<Semaphore>,
+    logs: Arc<std::sync::Mutex<Pending>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir` on a new thread, and clears the leases of a previous
+    /// run. Blocks until it is open.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let dir = dir.to_path_buf();
+        Self::start(move || Db::open(&dir))
+    }
+
+    /// Opens the database of `dir`, for reading what a running platform writes (logs, dead letters).
+    pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
+        let dir = dir.to_path_buf();
+        Self::start(move || Db::open_existing(&dir))
+    }
+
+    fn start(
+        open: impl FnOnce() -> Result<Db, StoreError> + Send + 'static,
+    ) -> Result<Store, StoreError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (opened_tx, opened_rx) = mpsc::channel();
+        let logs: Arc<std::sync::Mutex<Pending>> = Arc::default();
+        let batch = logs.clone();
+        std::thread::Builder::new()
+            .name("scf-store".into())
+            .spawn(move || match open() {
+                Ok(db) => {
+                    let _ = opened_tx.send(Ok(()));
+                    run(db, &rx, &batch);
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        opened_rx.recv().map_err(|_| StoreError::Closed)??;
+        Ok(Store {
+            tx,
+            log_room: Arc::new(Semaphore::new(MAX_PENDING_LOGS)),
+            logs,
+        })
+    }
+
+    /// Runs `f` on the store's thread and returns what it returned.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Call(Box::new(move |db| {
+                let _ = reply.send(f(db));
+            })))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Accepts an event into `function`'s queue (committed when this returns), unless the queue holds `limit`
+    /// events already.
+    pub async fn enqueue(
+        &self,
+        function: &str,
+        request_id: &str,
+        body: Bytes,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<(), EnqueueError> {
+        let (function, request_id) = (function.to_owned(), request_id.to_owned());
+        self.call(move |db| db.enqueue(&function, &request_id, &body, now_ms, limit))
+            .await?
+    }
+
+    /// Events waiting in `function`'s queue (leased ones included).
+    pub async fn queue_len(&self, function: &str) -> Result<usize, StoreError> {
+        let function = function.to_owned();
+        self.call(move |db| db.queue_len(&function)).await?
+    }
+
+    /// Takes the oldest due event of `function` and leases it, so no one else takes it.
+    pub async fn lease_next(
+        &self,
+        function: &str,
+        now_ms: i64,
+    ) -> Result<Option<QueuedEvent>, StoreError> {
+        let function = function.to_owned();
+        self.call(move |db| db.lease_next(&function, now_ms))
+            .await?
+    }
+
+    /// When the next event of `function` that is not leased is due, ms since the epoch.
+    pub async fn next_due_ms(&self, function: &str) -> Result<Option<i64>, StoreError> {
+        let function = function.to_owned();
+        self.call(move |db| db.next_due_ms(&function)).await?
+    }
+
+    /// The event was delivered: remove it.
+    pub async fn complete(&self, seq: i64) -> Result<(), StoreError> {
+        self.call(move |db| db.complete(seq)).await?
+    }
+
+    /// The event failed: release it to run again at `next_ms`, with `attempts` counted so far.
+    pub async fn retry_later(
+        &self,
+        seq: i64,
+        attempts: i64,
+        next_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.call(move |db| db.retry_later(seq, attempts, next_ms))
+            .await?
+    }
+
+    /// Moves the event to the dead-letter store (one transaction).
+    pub async fn bury(
+        &self,
+        ev: &QueuedEvent,
+        letter: &DeadLetter,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (ev, letter) = (ev.clone(), letter.clone());
+        self.call(move |db| db.bury(&ev, &letter, now_ms)).await?
+    }
+
+    /// The dead letters of `function`, oldest first.
+    pub async fn dead_letters(&self, function: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let function = function.to_owned();
+        self.call(move |db| db.dead_letters(&function)).await?
+    }
+
+    /// Log records of `q.function` (optionally of one request, and within `[from_ms, to_ms]`), ordered by
+    /// start, after `q.after_seq`; with their sequence numbers (for `--follow`). Every log recorded before
+    /// this call is written first.
+    pub async fn logs(&self, q: LogQuery) -> Result<Vec<(i64, LogRecord)>, StoreError> {
+        self.call(move |db| db.logs(&q)).await?
+    }
+
+    /// Queues one request's log; the store's thread writes it with its batch, off the invocation's path.
+    /// Waits only when [`MAX_PENDING_LOGS`] records are waiting already.
+    pub async fn record_log(&self, rec: LogRecord) {
+        let Ok(room) = self.log_room.clone().acquire_owned().await else {
+            return;
+        };
+        self.queue_log(rec, room);
+    }
+
+    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records are waiting already (then it is
+    /// handed back).
+    pub fn try_record_log(&self, rec: LogRecord) -> Result<(), Box<LogRecord>> {
+        match self.log_room.clone().try_acquire_owned() {
+            Ok(room) => {
+                self.queue_log(rec, room);
+                Ok(())
+            }
+            Err(_) => Err(Box::new(rec)),
+        }
+    }
+
+    fn queue_log(&self, rec: LogRecord, room: OwnedSemaphorePermit) {
+        let first = {
+            let mut logs = self
+                .logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            logs.push((rec, room));
+            logs.len() == 1
+        };
+        if first {
+            let _ = self.tx.send(Msg::Logs);
+        }
+    }
+}
+
+/// The store's thread: runs requests in order; writes the batch of logs [`LOG_BATCH`] after its first
+/// record, or before the next request, whichever comes first.
+fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) {
+    let mut pending: Pending = Vec::new();
+    let mut failing = false;
+    // When the batch that has begun is due.
+    let mut due: Option<std::time::Instant> = None;
+    loop {
+        let msg = match (due, failing) {
+            (None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            (Some(at), false) => {
+                rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            (_, true) => rx.recv_timeout(LOG_RETRY),
+        };
+        match msg {
+            Ok(Msg::Logs) => {
+                due.get_or_insert_with(|| std::time::Instant::now() + LOG_BATCH);
+            }
+            Ok(Msg::Call(job)) => {
+                take(batch, &mut pending);
+                due = None;
+                write_logs(&mut db, &mut pending, &mut failing);
+                job(&mut db);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                take(batch, &mut pending);
+                due = None;
+                write_logs(&mut db, &mut pending, &mut failing);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                take(batch, &mut pending);
+                write_logs(&mut db, &mut pending, &mut failing);
+                return;
+            }
+        }
+    }
+}
+
+/// Moves the records that have queued up into `pending`.
+fn take(batch: &std::sync::Mutex<Pending>, pending: &mut Pending) {
+    let mut b = batch
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pending.append(&mut b);
+}
+
+/// Writes the pending log records in one transaction; on failure keeps them (and says so once).
+fn write_logs(db: &mut Db, pending: &mut Pending, failing: &mut bool) {
+    if pending.is_empty() {
+        return;
+    }
+    let recs: Vec<LogRecord> = pending.iter().map(|(r, _)| r.clone()).collect();
+    match db.insert_logs(&recs) {
+        Ok(()) => {
+            if *failing {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "scf-local: the store writes request logs again"
+                );
+            }
+            *failing = false;
+            pending.clear();
+        }
+        Err(e) => {
+            if !*failing {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "scf-local: the store could not write {} request logs ({e}); they are kept and tried again",
+                    recs.len()
+                );
+            }
+            *failing = true;
+        }
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "scf-store-{name}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ))
+    }
+
+    #[tokio::test]
+    async fn requests_and_logs_go_through_the_thread_in_order() {
+        let dir = temp_dir("thread");
+        let s = Store::open(&dir).expect("open");
+        s.enqueue("f", "r1", Bytes::from_static(b"{}"), 1, 10)
+            .await
+            .expect("enqueued");
+        let ev = s.lease_next("f", 1).await.expect("ok").expect("r1");
+        assert_eq!((ev.request_id.as_str(), &ev.body[..]), ("r1", &b"{}"[..]));
+        for i in 0..3 {
+            s.record_log(LogRecord {
+                function: "f".into(),
+                request_id: format!("q{i}"),
+                start_ms: i,
+                duration_ms: 1.0,
+                mem_usage: 0,
+                ret_code: 0,
+                ret_msg: String::new(),
+                log: format!("line {i}\n"),
+                invocation_type: "Event".into(),
+                retry_num: 0,
+            })
+            .await;
+        }
+        // A read right after the records sees them: the thread writes them before it answers.
+        let logs = s.logs(LogQuery::all("f")).await.expect("logs");
+        assert_eq!(logs.len(), 3);
+        assert_eq!(logs[2].1.log, "line 2\n");
+        s.complete(ev.seq).await.expect("complete");
+        assert_eq!(s.queue_len("f").await.expect("len"), 0);
+        drop(s);
+        let missing = Store::open_existing(&dir.join("nowhere"));
+        assert!(matches!(missing, Err(StoreError::NoData(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
