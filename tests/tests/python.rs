@@ -15,18 +15,7 @@ use serde_json::{Value, json};
 
 /// The interpreter with `scf_sdk` installed.
 fn python() -> String {
-    if let Ok(p) = std::env::var("SCF_PYTHON")
-        && !p.is_empty()
-    {
-        return p;
-    }
-    let venv = root().join(".venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `make -C sdk-python build` (or set SCF_PYTHON to an interpreter with scf_sdk)",
-        venv.display()
-    );
-    venv.to_string_lossy().into_owned()
+    scf_tests::python_sdk()
 }
 
 fn example(name: &str) -> PathBuf {
