@@ -46,6 +46,11 @@ pub struct FunctionConfig {
     /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
     /// in the code directory) instead of the code directory's `bootstrap`.
     pub command: Option<String>,
+    /// `inputs.src.hook`: a build command, run with `--watch` (with `sh -c`, in the directory of
+    /// `serverless.yml`) before the function's instances start and again on each change.
+    pub hook: Option<String>,
+    /// Run under a debugger (`--debug`; `debug.rs`).
+    pub debug: Option<crate::debug::Debug>,
 }
 
 /// How a function whose instance is an HTTP server on port 9000 is run (`docs/web.md`).
@@ -182,7 +187,11 @@ struct LocalKeys {
 #[serde(untagged)]
 enum SrcField {
     Path(String),
-    Object { src: String },
+    Object {
+        src: String,
+        #[serde(default)]
+        hook: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -240,9 +249,12 @@ impl FunctionConfig {
             }
         }
         let i = file.inputs;
-        let code_dir = match i.src {
-            Some(SrcField::Path(s)) | Some(SrcField::Object { src: s }) => dir.join(s),
-            None => dir.clone(),
+        let (code_dir, hook) = match i.src {
+            Some(SrcField::Path(s)) => (dir.join(s), None),
+            Some(SrcField::Object { src, hook }) => {
+                (dir.join(src), hook.filter(|h| !h.trim().is_empty()))
+            }
+            None => (dir.clone(), None),
         };
         let code_dir = code_dir.canonicalize().map_err(|e| {
             PlatformError::Config(format!("code directory {}: {e}", code_dir.display()))
@@ -382,6 +394,8 @@ impl FunctionConfig {
             http,
             dialect,
             command,
+            hook,
+            debug: None,
             serve,
             name,
             code_dir,
@@ -482,6 +496,7 @@ impl FunctionConfig {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.extend(self.debug.as_ref().and_then(crate::debug::Debug::env));
         env
     }
 }

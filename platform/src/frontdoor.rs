@@ -53,6 +53,8 @@ pub(crate) struct FrontDoor {
     pub(crate) store: Store,
     /// Signatures are verified when set.
     pub(crate) credentials: Option<Credentials>,
+    /// Where queue changes are told (`events.rs`).
+    pub(crate) events: crate::events::Events,
 }
 
 /// An API-level error: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
@@ -331,8 +333,21 @@ enum Reply {
 impl FrontDoor {
     /// Answers one request to the front door.
     pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        self.answer(req, self.credentials.clone()).await
+    }
+
+    /// Answers a request whose caller is known already (the console's, after its login): no signature.
+    pub(crate) async fn handle_trusted(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        self.answer(req, None).await
+    }
+
+    async fn answer(
+        &self,
+        req: Request<Incoming>,
+        credentials: Option<Credentials>,
+    ) -> Response<Full<Bytes>> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let reply = self.handle_inner(req).await;
+        let reply = self.handle_inner(req, credentials).await;
         let large = matches!(&reply, Ok(Reply::Invoked { finished, .. })
             if finished.log.len() + result_len(finished) > INLINE_BODY)
             || matches!(&reply, Ok(Reply::Logs(_)));
@@ -351,7 +366,11 @@ impl FrontDoor {
         r
     }
 
-    async fn handle_inner(&self, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    async fn handle_inner(
+        &self,
+        req: Request<Incoming>,
+        credentials: Option<Credentials>,
+    ) -> Result<Reply, ApiError> {
         if req.method() != hyper::Method::POST {
             return Err(api_error(
                 "UnsupportedOperation",
@@ -364,7 +383,6 @@ impl FrontDoor {
             .await
             .map_err(|e| api_error("InvalidParameter", format!("reading the body: {e}")))?
             .to_bytes();
-        let credentials = self.credentials.clone();
         let action = if body.len() > INLINE_BODY {
             tokio::task::spawn_blocking(move || decode(&head, &body, credentials.as_ref()))
                 .await
@@ -488,6 +506,9 @@ impl FrontDoor {
         if let Some(w) = self.wakes.get(name) {
             w.notify_one();
         }
+        self.events.emit(|| crate::events::Event::Queue {
+            function: name.clone(),
+        });
         Ok(Reply::Value(json!({ "Result": {
             "FunctionRequestId": request_id, "MemUsage": 0, "Log": "", "RetMsg": "", "BillDuration": 0,
             "Duration": 0, "ErrMsg": "", "InvokeResult": 0

@@ -8,21 +8,31 @@
 //! - [`serve`]: `scf-local serve`: the pools of instances (event functions over the runtime API, web and
 //!   image-style functions over HTTP), the async queue with its retries, the TencentCloud-API front door and
 //!   the web functions behind one listener, the request logs in the store (`scf-store`);
-//! - [`RequestLog`]: the request log in SCF's format.
+//! - [`RequestLog`]: the request log in SCF's format;
+//! - the development loop: [`events`] (what happens on the platform, the one source of the terminal and the
+//!   console), [`terminal`] (the readable lines of `serve` and `logs --follow`), [`watch`] (reload on save),
+//!   [`prepare`] (a function's build: cargo, or its `src.hook`), [`debug`] (instances under a debugger), and
+//!   the web console at `/console` (`console.rs`).
 
 mod asyncq;
 pub mod config;
+mod console;
+pub mod debug;
 mod event;
+pub mod events;
 mod frontdoor;
 mod functions;
 mod http;
 mod instance;
 mod invoke;
 mod pool;
+pub mod prepare;
 mod requestlog;
 mod router;
 mod serve;
 mod tc3;
+pub mod terminal;
+pub mod watch;
 
 pub use event::{EventInstance, Outcome, caller_body};
 pub use frontdoor::Credentials;

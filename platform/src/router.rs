@@ -1,5 +1,5 @@
-//! The platform's one listener and its router: `/web/<function>/…` goes to that web function, everything
-//! else to the TencentCloud-API front door.
+//! The platform's one listener and its router: `/web/<function>/…` goes to that web function, `/console…` to
+//! the web console, everything else to the TencentCloud-API front door.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use scf_protocol::{ErrorKind, FunctionError};
 
+use crate::console::Console;
 use crate::frontdoor::FrontDoor;
 use crate::http::{WebBody, error_response};
 
@@ -32,7 +33,11 @@ pub fn split_web_path(path: &str, query: Option<&str>) -> Option<(String, String
 }
 
 /// Accepts connections on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    door: Arc<FrontDoor>,
+    console: Arc<Console>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors, say: try again shortly rather than spin.
@@ -40,11 +45,11 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let door = door.clone();
+        let (door, console) = (door.clone(), console.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let door = door.clone();
-                async move { Ok::<_, Infallible>(route(&door, req).await) }
+                let (door, console) = (door.clone(), console.clone());
+                async move { Ok::<_, Infallible>(route(&door, &console, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -53,7 +58,11 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor
     }
 }
 
-async fn route(door: &FrontDoor, req: Request<Incoming>) -> Response<WebBody> {
+async fn route(door: &FrontDoor, console: &Console, req: Request<Incoming>) -> Response<WebBody> {
+    let path = req.uri().path();
+    if path == "/console" || path.starts_with("/console/") {
+        return console.handle(req).await;
+    }
     match split_web_path(req.uri().path(), req.uri().query()) {
         Some((name, path)) => match door.functions.http.get(&name) {
             Some(pool) if pool.is_web() => pool.handle(req, &path).await,

@@ -1,4 +1,5 @@
-//! `scf-local serve`: the platform, running for as long as the developer wants.
+//! `scf-local serve`: the platform, running for as long as the developer wants: the banner, the readable
+//! terminal (`terminal.rs`), the functions' builds, `--debug`, `--watch` and the console.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -10,12 +11,16 @@ use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
-use crate::config::{FunctionConfig, Overrides};
+use crate::config::Overrides;
+use crate::console::Console;
 use crate::event::EventPool;
+use crate::events::Events;
 use crate::frontdoor::{Credentials, FrontDoor};
 use crate::functions::Functions;
 use crate::http::HttpPool;
 use crate::instance::Platform;
+use crate::terminal::{self, Style};
+use crate::watch::Definition;
 
 /// The front door's default port.
 pub const DEFAULT_PORT: u16 = 9100;
@@ -31,10 +36,35 @@ pub struct ServeOptions {
     pub function_dirs: Vec<PathBuf>,
     /// Verify TC3 signatures with these.
     pub credentials: Option<Credentials>,
+    /// Reload a function when its files change (`--watch`).
+    pub watch: bool,
+    /// Functions run under a debugger (`--debug FUNCTION[=PORT]`), by name, with their port.
+    pub debug: Vec<(String, Option<u16>)>,
+    /// Debugged instances wait for the debugger (`--debug-wait`).
+    pub debug_wait: bool,
+    /// No line per request on stdout (`--quiet`).
+    pub quiet: bool,
+}
+
+impl ServeOptions {
+    /// The options of `scf-local serve --port PORT --data-dir DATA_DIR FUNCTION_DIR...`, nothing else.
+    pub fn new(port: u16, data_dir: PathBuf, function_dirs: Vec<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            port,
+            data_dir,
+            function_dirs,
+            credentials: None,
+            watch: false,
+            debug: Vec::new(),
+            debug_wait: false,
+            quiet: false,
+        }
+    }
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
-/// requests, then a line per function and what protects the instances.
+/// requests, then a line per function and what protects the instances, and the console's address; then a
+/// line per finished request on stdout (unless `quiet`) and a line per reload on stderr.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
     // store.
@@ -45,9 +75,51 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
+    let events = Events::default();
+    let _printer = terminal::spawn_printer(&events, opts.quiet)
+        .map_err(PlatformError::io("starting the terminal's printer"))?;
     let mut functions = Functions::default();
+    let mut definitions = Vec::new();
+    let mut debugged = Vec::new();
+    let err_style = Style::stderr();
     for dir in &opts.function_dirs {
-        let config = FunctionConfig::load(dir, &Overrides::default())?;
+        let mut definition = Definition {
+            dir: dir.canonicalize().map_err(|e| {
+                PlatformError::Config(format!("code directory {}: {e}", dir.display()))
+            })?,
+            overrides: Overrides::default(),
+            debug: None,
+        };
+        let name = definition.load().await?.name;
+        if let Some((_, port)) = opts.debug.iter().find(|(n, _)| *n == name) {
+            definition.debug = Some((*port, opts.debug_wait));
+            debugged.push(name.clone());
+        }
+        // With --watch, a Rust crate or a src.hook is built first (and again on each change).
+        let built = if opts.watch {
+            definition
+                .prepare(|line| {
+                    let _ = std::io::stderr()
+                        .write_all(terminal::build_line(&name, line, err_style).as_bytes());
+                })
+                .await
+                .map(|(config, ..)| config)
+        } else {
+            definition.load().await
+        };
+        let config = match built {
+            Ok(config) => config,
+            // With --watch the platform starts anyway, and the next change builds again.
+            Err(e) if opts.watch => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "scf-local: function {name}: {e}\nscf-local: function {name}: the build failed; fix it and save (--watch builds again)"
+                );
+                definition.load().await?
+            }
+            Err(e) => return Err(PlatformError::Config(format!("function {name}: {e}"))),
+        };
+        definitions.push((name.clone(), definition));
         if functions.contains(&config.name) {
             return Err(PlatformError::Config(format!(
                 "two functions are named {}",
@@ -55,21 +127,37 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             )));
         }
         let name = config.name.clone();
+        let (platform, store, events) = (platform.clone(), store.clone(), events.clone());
         if config.http.is_some() {
             functions
                 .http
-                .insert(name, HttpPool::new(config, platform.clone(), store.clone()));
+                .insert(name, HttpPool::new(config, platform, store, events));
         } else {
-            functions.events.insert(
-                name,
-                EventPool::new(config, platform.clone(), store.clone()),
-            );
+            functions
+                .events
+                .insert(name, EventPool::new(config, platform, store, events));
         }
     }
     if functions.is_empty() {
         return Err(PlatformError::Config(
             "no function directories given".into(),
         ));
+    }
+    if let Some((unknown, _)) = opts.debug.iter().find(|(n, _)| !debugged.contains(n)) {
+        let mut names: Vec<&String> = functions
+            .events
+            .keys()
+            .chain(functions.http.keys())
+            .collect();
+        names.sort();
+        return Err(PlatformError::Config(format!(
+            "--debug {unknown}: no function of that name (the functions are {})",
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let functions = Arc::new(functions);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -105,9 +193,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         wakes,
         store,
         credentials: opts.credentials.clone(),
+        events: events.clone(),
     });
-    let server = tokio::spawn(crate::router::serve(listener, door));
-    let _ = std::io::stderr().write_all(banner(&opts, &platform, &functions, local).as_bytes());
+    let console = Arc::new(Console::new(door.clone(), events.clone(), opts.watch));
+    let entry = console.entry();
+    let server = tokio::spawn(crate::router::serve(listener, door, console));
+    let mut text = banner(&opts, &platform, &functions, local);
+    text.push_str(&format!("scf-local: console: http://{local}{entry}\n"));
+    if opts.watch {
+        let skip: Vec<PathBuf> = opts.data_dir.canonicalize().into_iter().collect();
+        tasks.push(tokio::spawn(crate::watch::serve(
+            functions.clone(),
+            definitions,
+            events.clone(),
+            skip,
+            shutdown_rx.clone(),
+        )));
+        text.push_str(&format!(
+            "scf-local: watching {} function director{} for changes (node_modules, target, .git and __pycache__ ignored)\n",
+            opts.function_dirs.len(),
+            if opts.function_dirs.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 
     wait_for_signal().await;
     let _ = std::io::stderr()
@@ -171,6 +279,15 @@ fn banner(
             },
         ));
     }
+    let mut debugged: Vec<(&String, &crate::debug::Debug)> = functions
+        .events
+        .iter()
+        .filter_map(|(name, pool)| pool.config.debug.as_ref().map(|d| (name, d)))
+        .collect();
+    debugged.sort_by_key(|(name, _)| *name);
+    for (name, d) in debugged {
+        banner.push_str(&format!("scf-local: {}\n", d.describe(name)));
+    }
     for line in platform.describe() {
         if web_names.is_empty() && line.starts_with("web instances:") {
             continue;
@@ -189,7 +306,8 @@ fn banner(
     banner
 }
 
-async fn wait_for_signal() {
+/// Returns on SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

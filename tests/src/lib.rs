@@ -208,6 +208,7 @@ pub struct Served {
     /// Its data directory.
     pub data_dir: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Served {
@@ -233,13 +234,24 @@ impl Served {
         cmd.args(dirs)
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.env_remove("RUST_BACKTRACE")
             .env_remove("TENCENTCLOUD_SECRETID")
             .env_remove("TENCENTCLOUD_SECRETKEY");
         cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let out_sink = out.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                out_sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -267,12 +279,18 @@ impl Served {
             addr,
             data_dir: data_dir.to_path_buf(),
             stderr: log,
+            stdout: out,
         }
     }
 
     /// What the platform wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// What the platform wrote to stdout so far (a line per finished request).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Calls the front door's `action` with `params`; returns the `Response` object.
