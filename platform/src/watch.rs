@@ -534,7 +534,7 @@ pub async fn invoke(
             function: name.clone(),
             changes: paths.len(),
             changed: relative(&paths, &roots).into_iter().take(NAMED).collect(),
-            outcome: "rerun".into(),
+            outcome: "invoking again".into(),
             retired: 0,
             draining: 0,
             detail: None,
