@@ -179,12 +179,7 @@ impl Console {
     /// The snapshot the page starts from (and reloads after a `resync`).
     async fn state(&self) -> Value {
         let functions = &self.door.functions;
-        let mut names: Vec<&String> = functions
-            .events
-            .keys()
-            .chain(functions.http.keys())
-            .collect();
-        names.sort();
+        let names = functions.names();
         let store = &self.door.store;
         let mut rows = Vec::new();
         let mut instances: Vec<InstanceView> = Vec::new();

@@ -33,6 +33,13 @@ pub(crate) struct Functions {
 }
 
 impl Functions {
+    /// Every function's name, sorted.
+    pub(crate) fn names(&self) -> Vec<&String> {
+        let mut names: Vec<&String> = self.events.keys().chain(self.http.keys()).collect();
+        names.sort();
+        names
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<Function> {
         match (self.events.get(name), self.http.get(name)) {
             (Some(pool), _) => Some(Function::Event(pool.clone())),

@@ -144,12 +144,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         ));
     }
     if let Some((unknown, _)) = opts.debug.iter().find(|(n, _)| !debugged.contains(n)) {
-        let mut names: Vec<&String> = functions
-            .events
-            .keys()
-            .chain(functions.http.keys())
-            .collect();
-        names.sort();
+        let names = functions.names();
         return Err(PlatformError::Config(format!(
             "--debug {unknown}: no function of that name (the functions are {})",
             names

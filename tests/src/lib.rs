@@ -241,17 +241,7 @@ impl Served {
             .env_remove("TENCENTCLOUD_SECRETKEY");
         cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
-        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let out_sink = out.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                out_sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
+        let out = gather(child.stdout.take().unwrap());
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -471,4 +461,18 @@ pub fn function_dir(name: &str, runtime: &str, file: &str, code: &str, yml: &str
 pub fn process_gone(pid: u64) -> bool {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.is_empty() || s.contains("State:\tZ")
+}
+
+/// The text `stream` writes, gathered line by line on a thread of its own as it comes.
+pub fn gather(
+    stream: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stream)).map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    text
 }

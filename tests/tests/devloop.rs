@@ -5,7 +5,7 @@
 //! function's timeouts and the invocation still answers.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,21 +50,8 @@ impl Running {
             .stderr(Stdio::piped())
             .env_remove("RUST_BACKTRACE");
         let mut child = cmd.spawn().unwrap();
-        let gather = |stream: Box<dyn std::io::Read + Send>| {
-            let text = Arc::new(Mutex::new(String::new()));
-            let sink = text.clone();
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stream)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    sink.lock().unwrap().push_str(&format!("{line}\n"));
-                }
-            });
-            text
-        };
-        let out = gather(Box::new(child.stdout.take().unwrap()));
-        let err = gather(Box::new(child.stderr.take().unwrap()));
+        let out = scf_tests::gather(child.stdout.take().unwrap());
+        let err = scf_tests::gather(child.stderr.take().unwrap());
         Running { child, out, err }
     }
 
@@ -507,6 +494,23 @@ struct Dap {
     seq: u64,
 }
 
+/// A debugger's connection: messages in order.
+trait Messages {
+    /// The next message.
+    fn next(&mut self) -> Value;
+
+    /// Reads until a message `pred` accepts.
+    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..10_000 {
+            let m = self.next();
+            if pred(&m) {
+                return m;
+            }
+        }
+        panic!("no {what} from the debugger");
+    }
+}
+
 impl Dap {
     fn connect(port: u16) -> Dap {
         let s = wait_for(60, "debugpy to listen", || {
@@ -527,7 +531,7 @@ impl Dap {
         write!(self.s, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     }
 
-    fn next(&mut self) -> Value {
+    fn read_message(&mut self) -> Value {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
@@ -549,17 +553,6 @@ impl Dap {
             assert!(n > 0, "debugpy closed the connection");
             self.buf.extend_from_slice(&chunk[..n]);
         }
-    }
-
-    /// Reads until a message `pred` accepts.
-    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..10_000 {
-            let m = self.next();
-            if pred(&m) {
-                return m;
-            }
-        }
-        panic!("no {what} from debugpy");
     }
 }
 
@@ -703,7 +696,7 @@ impl Ws {
         self.next_id
     }
 
-    fn next(&mut self) -> Value {
+    fn read_message(&mut self) -> Value {
         loop {
             let mut h = [0u8; 2];
             self.s.read_exact(&mut h).unwrap();
@@ -727,16 +720,6 @@ impl Ws {
             }
             assert_ne!(h[0] & 0x0f, 8, "the inspector closed the connection");
         }
-    }
-
-    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..10_000 {
-            let m = self.next();
-            if pred(&m) {
-                return m;
-            }
-        }
-        panic!("no {what} from the inspector");
     }
 }
 
@@ -921,4 +904,16 @@ fn native_instance_prints_its_pid_waits_for_gdb_and_a_breakpoint_holds_past_the_
         "{err}"
     );
     assert!(!err.contains("timed out"), "{err}");
+}
+
+impl Messages for Dap {
+    fn next(&mut self) -> Value {
+        self.read_message()
+    }
+}
+
+impl Messages for Ws {
+    fn next(&mut self) -> Value {
+        self.read_message()
+    }
 }
