@@ -210,7 +210,7 @@ fn decode(
             body,
         };
         crate::tc3::verify(&signed, &c.secret_id, &c.secret_key, now_ms() / 1000)
-            .map_err(|why| api_error("AuthFailure.SignatureFailure", why))?;
+            .map_err(|e| api_error(e.code(), e.to_string()))?;
     }
     let action = header("x-tc-action")
         .ok_or_else(|| api_error("MissingParameter", "the X-TC-Action header is missing"))?;
