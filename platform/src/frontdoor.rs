@@ -40,6 +40,11 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 /// Bytes of large bodies (past their first 64 KB) the front door holds at once, across connections: two
 /// bodies of the largest size. A body waits for room, within the body timeout.
 pub const BODY_BUDGET: usize = 2 * MAX_BODY;
+/// The most of `Log` and `RetMsg` text one `GetFunctionLogs` answer holds (its first record is always in
+/// it): past it the records are left for the next page (`Offset`), whatever `Limit` says.
+pub const MAX_LOGS_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// The most records one `GetFunctionLogs` answer holds (`Limit`'s default and its largest value).
+const MAX_LOGS_LIMIT: i64 = 10_000;
 
 static BUDGET: std::sync::LazyLock<BodyBudget> =
     std::sync::LazyLock::new(|| BodyBudget::new(BODY_BUDGET));
@@ -262,7 +267,7 @@ fn decode(
                 start: owned(p.start_time, "StartTime")?,
                 end: owned(p.end_time, "EndTime")?,
                 offset: int_param(p.offset, "Offset", 0)?,
-                limit: int_param(p.limit, "Limit", 10000)?.min(10000),
+                limit: int_param(p.limit, "Limit", MAX_LOGS_LIMIT)?.min(MAX_LOGS_LIMIT),
                 ascending: matches!(
                     str_param(p.order, "Order")?.as_deref(),
                     Some("asc") | Some("ASC")
@@ -577,6 +582,7 @@ impl FrontDoor {
             newest_first: !q.ascending,
             limit: q.limit,
             offset: q.offset,
+            max_bytes: Some(MAX_LOGS_ANSWER_BYTES),
         };
         let records = self
             .store
