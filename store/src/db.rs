@@ -296,7 +296,22 @@ impl Db {
                 ))
             },
         )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // Rows are read one by one: past the byte bound the rest are never read.
+        let mut out: Vec<(i64, LogRecord)> = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let (seq, rec) = row?;
+            let size = rec.log.len() + rec.ret_msg.len();
+            if let Some(max) = q.max_bytes
+                && !out.is_empty()
+                && bytes + size > max
+            {
+                break;
+            }
+            bytes += size;
+            out.push((seq, rec));
+        }
+        Ok(out)
     }
 }
 
@@ -371,6 +386,42 @@ mod tests {
             s.lease_next("f", 1000).expect("ok").map(|e| e.request_id),
             Some("r1".into())
         );
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_log_query_stops_at_its_byte_bound_after_the_first_record() {
+        let (mut s, dir) = db();
+        let rec = |i: i64, n: usize| LogRecord {
+            function: "f".into(),
+            request_id: format!("r{i}"),
+            start_ms: i,
+            duration_ms: 1.0,
+            mem_usage: 0,
+            ret_code: 0,
+            ret_msg: "1".into(),
+            log: "x".repeat(n),
+            invocation_type: "Event".into(),
+            retry_num: 0,
+        };
+        let recs: Vec<LogRecord> = (0..10).map(|i| rec(i, 999)).collect();
+        s.insert_logs(&recs).expect("insert");
+        let mut q = LogQuery::all("f");
+        q.max_bytes = Some(3500);
+        let got = s.logs(&q).expect("logs");
+        assert_eq!(got.len(), 3, "three records of 1,000 bytes fit in 3,500");
+        q.offset = 3;
+        assert_eq!(s.logs(&q).expect("logs")[0].1.request_id, "r3", "the next page");
+        // A record larger than the bound still comes back, alone.
+        s.insert_logs(&[rec(20, 10_000)]).expect("insert");
+        q.offset = 0;
+        q.newest_first = true;
+        let got = s.logs(&q).expect("logs");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.request_id, "r20");
+        q.max_bytes = None;
+        assert_eq!(s.logs(&q).expect("logs").len(), 11);
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }

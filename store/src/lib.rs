@@ -6,8 +6,8 @@
 //! requests: [`Store::record_log`] adds the record to a batch (waking the thread only for a batch's first
 //! record), and the thread writes the batch in one transaction [`LOG_BATCH`] later, or before it answers
 //! its next request (so a read of the logs sees every log recorded before it). A batch that cannot be
-//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records wait, after which `record_log`
-//! waits for room.
+//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of
+//! them wait, after which `record_log` waits for room.
 //!
 //! The database runs in WAL mode with `synchronous=NORMAL`: a committed write survives the platform's
 //! process being killed (`kill -9`), which is the promise the platform makes: an event it acknowledged is
@@ -31,6 +31,8 @@ use db::Db;
 const DB_FILE: &str = "scf-local.db";
 /// Log records that may wait for the store's thread at once.
 pub const MAX_PENDING_LOGS: usize = 10_000;
+/// Bytes of log records (their log and result text) that may wait for the store's thread at once.
+pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// How long the first record of a batch of logs waits for others before the batch is written (group
 /// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
 pub const LOG_BATCH: Duration = Duration::from_millis(50);
@@ -114,6 +116,9 @@ pub struct LogQuery {
     pub limit: i64,
     /// Skip this many.
     pub offset: i64,
+    /// Stop once the records' `log` and `ret_msg` hold this many bytes (the first record is always
+    /// returned): a bound on the answer, whatever `limit` says.
+    pub max_bytes: Option<usize>,
 }
 
 impl LogQuery {
@@ -129,6 +134,7 @@ impl LogQuery {
             newest_first: false,
             limit: i64::MAX,
             offset: 0,
+            max_bytes: None,
         }
     }
 }
@@ -191,8 +197,15 @@ enum Msg {
     Logs,
 }
 
-/// Log records waiting for the store's thread, each holding its room.
-type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
+/// Log records waiting for the store's thread, each holding its room (a place and its bytes).
+type Pending = Vec<(LogRecord, Room)>;
+
+/// A waiting record's share of [`MAX_PENDING_LOGS`] and [`MAX_PENDING_LOG_BYTES`].
+#[derive(Debug)]
+struct Room {
+    _place: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
 
 /// A handle to the store's thread. Cheap to clone; the thread ends when every handle is gone, after writing
 /// the logs still queued.
@@ -200,7 +213,14 @@ type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
 pub struct Store {
     tx: mpsc::Sender<Msg>,
     log_room: Arc<Semaphore>,
+    log_bytes: Arc<Semaphore>,
     logs: Arc<std::sync::Mutex<Pending>>,
+}
+
+/// What a record counts against [`MAX_PENDING_LOG_BYTES`].
+fn record_bytes(rec: &LogRecord) -> u32 {
+    let n = (rec.log.len() + rec.ret_msg.len()).min(MAX_PENDING_LOG_BYTES);
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Store {
@@ -240,6 +260,7 @@ impl Store {
         Ok(Store {
             tx,
             log_room: Arc::new(Semaphore::new(MAX_PENDING_LOGS)),
+            log_bytes: Arc::new(Semaphore::new(MAX_PENDING_LOG_BYTES)),
             logs,
         })
     }
@@ -337,27 +358,50 @@ impl Store {
     }
 
     /// Queues one request's log; the store's thread writes it with its batch, off the invocation's path.
-    /// Waits only when [`MAX_PENDING_LOGS`] records are waiting already.
+    /// Waits only when [`MAX_PENDING_LOGS`] records, or [`MAX_PENDING_LOG_BYTES`] of them, are waiting already.
     pub async fn record_log(&self, rec: LogRecord) {
-        let Ok(room) = self.log_room.clone().acquire_owned().await else {
+        let (Ok(place), Ok(bytes)) = (
+            self.log_room.clone().acquire_owned().await,
+            self.log_bytes
+                .clone()
+                .acquire_many_owned(record_bytes(&rec))
+                .await,
+        ) else {
             return;
         };
-        self.queue_log(rec, room);
+        self.queue_log(
+            rec,
+            Room {
+                _place: place,
+                _bytes: bytes,
+            },
+        );
     }
 
-    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records are waiting already (then it is
-    /// handed back).
+    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records or [`MAX_PENDING_LOG_BYTES`] are
+    /// waiting already (then it is handed back).
     pub fn try_record_log(&self, rec: LogRecord) -> Result<(), Box<LogRecord>> {
-        match self.log_room.clone().try_acquire_owned() {
-            Ok(room) => {
-                self.queue_log(rec, room);
+        let place = self.log_room.clone().try_acquire_owned();
+        let bytes = self
+            .log_bytes
+            .clone()
+            .try_acquire_many_owned(record_bytes(&rec));
+        match (place, bytes) {
+            (Ok(place), Ok(bytes)) => {
+                self.queue_log(
+                    rec,
+                    Room {
+                        _place: place,
+                        _bytes: bytes,
+                    },
+                );
                 Ok(())
             }
-            Err(_) => Err(Box::new(rec)),
+            _ => Err(Box::new(rec)),
         }
     }
 
-    fn queue_log(&self, rec: LogRecord, room: OwnedSemaphorePermit) {
+    fn queue_log(&self, rec: LogRecord, room: Room) {
         let first = {
             let mut logs = self
                 .logs
