@@ -20,7 +20,7 @@ const EXIT_USAGE: u8 = 2;
 #[derive(Parser)]
 #[command(
     name = "scf-local",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SCF_BUILD_COMMIT"), ")"),
     about = "Run SCF functions on this machine, as the cloud platform runs them"
 )]
 struct Cli {
