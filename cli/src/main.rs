@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use scf_platform::build::Profile;
 use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
 use scf_platform::{Credentials, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
@@ -35,36 +36,16 @@ enum Command {
     /// Exits 0 when the function succeeded, 1 when it failed (the error body is on stdout), 2 on a usage
     /// or configuration error. Settings come from the code directory's serverless.yml; flags win.
     Invoke {
-        /// The function's code directory.
+        /// The function's code directory (a Rust function's crate is built first).
         code_dir: PathBuf,
-        /// The handler, FILE.METHOD (e.g. index.main_handler).
-        #[arg(long)]
-        handler: Option<String>,
-        /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …);
-        /// default: chosen from the handler's file (index.py → python3, index.js → nodejs, else native).
-        #[arg(long)]
-        runtime: Option<String>,
+        #[command(flatten)]
+        function: FunctionArgs,
         /// The event, as JSON text (default `{}`).
         #[arg(long, conflicts_with = "event_file")]
         event: Option<String>,
         /// A file holding the event (`-` for stdin).
         #[arg(long)]
         event_file: Option<PathBuf>,
-        /// Execution timeout in seconds (default 3).
-        #[arg(long)]
-        timeout: Option<f64>,
-        /// Init timeout in seconds (default 60).
-        #[arg(long)]
-        init_timeout: Option<f64>,
-        /// Memory size in MB (64, or 128 to 3072 in steps of 128; default 128).
-        #[arg(long)]
-        memory: Option<u32>,
-        /// The function's name (default: serverless.yml's, else the directory's).
-        #[arg(long)]
-        name: Option<String>,
-        /// An environment variable of the function, KEY=VALUE (repeatable).
-        #[arg(long = "env", value_parser = parse_env_pair)]
-        env: Vec<(String, String)>,
         /// The runtime API dialect served to the instance: scf (default) or lambda (AWS's runtime clients).
         #[arg(long)]
         dialect: Option<String>,
@@ -72,6 +53,13 @@ enum Command {
         /// directory) instead of its `bootstrap`, e.g. "python3 -m awslambdaric index.handler".
         #[arg(long)]
         command: Option<String>,
+        /// The Python interpreter of a Python function (default: the code directory's .venv, else python3
+        /// on PATH; also inputs.local.python).
+        #[arg(long)]
+        python: Option<String>,
+        /// Build a Rust function's crate with --release (default: cargo's debug profile).
+        #[arg(long)]
+        release: bool,
     },
     /// Run the platform: one function per directory, each configured by its serverless.yml, behind a
     /// TencentCloud-API-shaped front door on 127.0.0.1 (Invoke, InvokeFunction, GetFunctionLogs).
@@ -99,6 +87,9 @@ enum Command {
             requires = "secret_id"
         )]
         secret_key: Option<String>,
+        /// Build Rust functions' crates with --release (default: cargo's debug profile).
+        #[arg(long)]
+        release: bool,
     },
     /// Print a function's request logs from a platform's data directory.
     Logs {
@@ -128,6 +119,57 @@ enum Command {
     Conformance(scf_conformance::Args),
 }
 
+/// The options that define a function, shared by `invoke` and `package`; each one present wins over the
+/// code directory's serverless.yml.
+#[derive(clap::Args)]
+struct FunctionArgs {
+    /// The handler, FILE.METHOD (e.g. index.main_handler).
+    #[arg(long)]
+    handler: Option<String>,
+    /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …);
+    /// default: chosen from the handler's file (index.py → python3, index.js → nodejs, else native).
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Execution timeout in seconds (default 3).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Init timeout in seconds (default 60).
+    #[arg(long)]
+    init_timeout: Option<f64>,
+    /// Memory size in MB (64, or 128 to 3072 in steps of 128; default 128).
+    #[arg(long)]
+    memory: Option<u32>,
+    /// The function's name (default: serverless.yml's, else the directory's).
+    #[arg(long)]
+    name: Option<String>,
+    /// An environment variable of the function, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = parse_env_pair)]
+    env: Vec<(String, String)>,
+}
+
+impl FunctionArgs {
+    fn overrides(self) -> Overrides {
+        Overrides {
+            name: self.name,
+            handler: self.handler,
+            runtime: self.runtime,
+            memory_mb: self.memory,
+            timeout: self.timeout,
+            init_timeout: self.init_timeout,
+            env: self.env,
+            ..Overrides::default()
+        }
+    }
+}
+
+fn profile(release: bool) -> Profile {
+    if release {
+        Profile::Release
+    } else {
+        Profile::Debug
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -143,30 +185,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Invoke {
             code_dir,
-            handler,
-            runtime,
+            function,
             event,
             event_file,
-            timeout,
-            init_timeout,
-            memory,
-            name,
-            env,
             dialect,
             command,
+            python,
+            release,
         } => {
             let over = Overrides {
-                name,
-                handler,
-                runtime,
-                memory_mb: memory,
-                timeout,
-                init_timeout,
-                env,
                 dialect,
                 command,
+                python,
+                ..function.overrides()
             };
-            let function = FunctionConfig::load(&code_dir, &over)?;
+            let mut function = FunctionConfig::load(&code_dir, &over)?;
             let event = match (event, event_file) {
                 (Some(e), _) => Bytes::from(e),
                 (None, Some(p)) if p.as_os_str() == "-" => {
@@ -182,6 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let rt = event_loop()?;
             let invoked = rt.block_on(async {
+                scf_platform::build::prepare(&mut function, profile(release)).await;
                 let platform = Platform::discover()?;
                 anyhow::Ok(scf_platform::invoke_once(&platform, &function, event).await)
             })?;
@@ -203,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             secret_id,
             secret_key,
+            release,
         } => {
             let credentials = match (secret_id, secret_key) {
                 (Some(secret_id), Some(secret_key)) => Some(Credentials {
@@ -216,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data_dir,
                 function_dirs,
                 credentials,
+                profile: profile(release),
             };
             event_loop()?.block_on(scf_platform::serve(opts))?;
             Ok(ExitCode::SUCCESS)

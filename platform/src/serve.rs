@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub function_dirs: Vec<PathBuf>,
     /// Verify TC3 signatures with these.
     pub credentials: Option<Credentials>,
+    /// The profile Rust functions' crates are built with.
+    pub profile: crate::build::Profile,
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
@@ -47,7 +49,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         .map_err(|e| PlatformError::Config(e.to_string()))??;
     let mut functions = Functions::default();
     for dir in &opts.function_dirs {
-        let config = FunctionConfig::load(dir, &Overrides::default())?;
+        let mut config = FunctionConfig::load(dir, &Overrides::default())?;
+        crate::build::prepare(&mut config, opts.profile).await;
         if functions.contains(&config.name) {
             return Err(PlatformError::Config(format!(
                 "two functions are named {}",
@@ -148,8 +151,15 @@ fn banner(
             c.timeout.as_secs_f64(),
             c.serve.concurrency,
             c.serve.provisioned,
-            c.code_dir.display()
+            c.rust_crate.as_ref().unwrap_or(&c.code_dir).display()
         ));
+        if let Some(e) = &c.code_error {
+            banner.push_str(&format!(
+                "scf-local: function {name} cannot start: {} (its invocations answer {} until it does)\n",
+                e.message,
+                e.kind.status_code()
+            ));
+        }
     }
     let mut web_names: Vec<&String> = functions.http.keys().collect();
     web_names.sort();
