@@ -10,6 +10,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use scf_platform::build::Profile;
 use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
+use scf_platform::package::{self, Cloud, PackageOptions};
 use scf_platform::{Credentials, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
 
@@ -60,6 +61,52 @@ enum Command {
         /// Build a Rust function's crate with --release (default: cargo's debug profile).
         #[arg(long)]
         release: bool,
+    },
+    /// Write a function as a zip the real cloud accepts, and a serverless.yml beside it that deploys it
+    /// (Tencent's Serverless Framework; with --lambda, the framework's aws provider).
+    ///
+    /// Python and Node.js functions run on SCF's own runtimes; native (Rust) functions, and the others
+    /// with --custom-runtime, as a CustomRuntime whose bootstrap starts scf-shim, carried in the zip or
+    /// taken from the layer --layer writes. Settings come from the code directory's serverless.yml; flags
+    /// win.
+    Package {
+        /// The function's code directory (a Rust function's crate is built, in release).
+        #[arg(required_unless_present = "layer", conflicts_with = "layer")]
+        code_dir: Option<PathBuf>,
+        /// The zip to write, e.g. build/fn.zip; serverless.yml goes beside it (and, for SCF, a folder of the
+        /// same files, which the framework uploads).
+        #[arg(long, short)]
+        output: PathBuf,
+        #[command(flatten)]
+        function: FunctionArgs,
+        /// Run a Python or Node.js function as a CustomRuntime with scf-shim instead of on SCF's runtime.
+        #[arg(long)]
+        custom_runtime: bool,
+        /// Package for AWS Lambda's provided.al2023 runtime instead of SCF.
+        #[arg(long)]
+        lambda: bool,
+        /// Write the layer instead of a function: scf-shim and the language pieces under /opt
+        /// (bin/scf-shim, lib/scf-runtime/…), for functions packaged with --use-layer.
+        #[arg(long)]
+        layer: bool,
+        /// Start scf-shim from this layer instead of carrying it: SCF NAME:VERSION (e.g. scf-runtime:1), or
+        /// on Lambda the layer version's ARN.
+        #[arg(long, conflicts_with = "layer")]
+        use_layer: Option<String>,
+        /// For a custom runtime: the Python interpreter the instance runs, a path on the cloud (e.g. a
+        /// layer's /opt/python/bin/python3; default: python3 on the instance's PATH).
+        #[arg(long)]
+        python: Option<String>,
+        /// For a custom runtime: the node the instance runs, a path on the cloud (default: node on PATH).
+        #[arg(long)]
+        node: Option<String>,
+        /// Build a Rust function's crate in cargo's debug profile instead of release.
+        #[arg(long)]
+        debug: bool,
+        /// Build a Rust function's crate against this machine's glibc, even when cargo-zigbuild (on PATH)
+        /// could build it for SCF's glibc 2.17.
+        #[arg(long)]
+        host_glibc: bool,
     },
     /// Run the platform: one function per directory, each configured by its serverless.yml, behind a
     /// TencentCloud-API-shaped front door on 127.0.0.1 (Invoke, InvokeFunction, GetFunctionLogs).
@@ -254,6 +301,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 profile: profile(release),
             };
             event_loop()?.block_on(scf_platform::serve(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package {
+            code_dir,
+            output,
+            function,
+            custom_runtime,
+            lambda,
+            layer: _,
+            use_layer,
+            python,
+            node,
+            debug,
+            host_glibc,
+        } => {
+            let shim = Platform::find_shim()?;
+            let opts = PackageOptions {
+                output,
+                cloud: if lambda { Cloud::Lambda } else { Cloud::Scf },
+                custom_runtime,
+                use_layer,
+                python,
+                node,
+                profile: profile(!debug),
+                host_glibc,
+            };
+            let packaged = match code_dir {
+                Some(dir) => {
+                    let function = FunctionConfig::load(&dir, &function.overrides())?;
+                    package::package_function(&shim, &function, &opts)?
+                }
+                None => package::package_layer(&shim, &opts)?,
+            };
+            let mut err = std::io::stderr().lock();
+            writeln!(
+                err,
+                "scf-local: wrote {} ({}, {} files, {:.1} MB uncompressed)",
+                packaged.zip.display(),
+                packaged.runtime,
+                packaged.files,
+                packaged.bytes as f64 / 1e6
+            )?;
+            match &packaged.src_dir {
+                Some(src) => writeln!(
+                    err,
+                    "scf-local: and {} with {} (its src, the same files), for the Serverless Framework",
+                    packaged.serverless_yml.display(),
+                    src.display()
+                )?,
+                None => writeln!(
+                    err,
+                    "scf-local: and {}, for the Serverless Framework",
+                    packaged.serverless_yml.display()
+                )?,
+            }
+            for note in &packaged.notes {
+                writeln!(err, "scf-local: note: {note}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs {

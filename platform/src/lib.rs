@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have);
 //! - [`build`]: Rust functions run from their crate (the one function that runs cargo);
+//! - [`package`]: `scf-local package`: zips the real cloud accepts, and the `serverless.yml` that deploys them;
 //! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
 //!   (`scf-supervisor`);
 //! - [`EventInstance`]: one instance of an event function, started, invoked and stopped: what
@@ -20,6 +21,7 @@ mod functions;
 mod http;
 mod instance;
 mod invoke;
+pub mod package;
 mod pool;
 mod requestlog;
 mod router;
