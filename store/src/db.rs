@@ -412,7 +412,11 @@ mod tests {
         let got = s.logs(&q).expect("logs");
         assert_eq!(got.len(), 3, "three records of 1,000 bytes fit in 3,500");
         q.offset = 3;
-        assert_eq!(s.logs(&q).expect("logs")[0].1.request_id, "r3", "the next page");
+        assert_eq!(
+            s.logs(&q).expect("logs")[0].1.request_id,
+            "r3",
+            "the next page"
+        );
         // A record larger than the bound still comes back, alone.
         s.insert_logs(&[rec(20, 10_000)]).expect("insert");
         q.offset = 0;
