@@ -9,10 +9,13 @@
 //! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of
 //! them wait, after which `record_log` waits for room.
 //!
-//! The database runs in WAL mode with `synchronous=NORMAL`: a committed write survives the platform's
-//! process being killed (`kill -9`), which is the promise the platform makes: an event it acknowledged is
-//! never lost. Events are leased while they run; leases are cleared when the store opens, so an event that
-//! was running when the platform died runs again (at-least-once delivery).
+//! The database runs in WAL mode. An accepted event is committed with `synchronous=FULL` (the write-ahead
+//! log fsynced) before [`Store::enqueue`] returns, so an event the platform acknowledged survives power
+//! loss, not only the platform being killed; the accepts waiting at once share one transaction and one
+//! fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). Everything else (leases, outcomes, logs) is committed
+//! with `synchronous=NORMAL`: it survives `kill -9`, and a power loss at worst runs an event again. Events
+//! are leased while they run; leases are cleared when the store opens, so an event that was running when
+//! the platform died runs again (at-least-once delivery).
 
 mod db;
 
@@ -25,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use db::Db;
+use db::{Accept, Db};
 
 /// The database's file in the data directory.
 const DB_FILE: &str = "scf-local.db";
@@ -36,6 +39,8 @@ pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// How long the first record of a batch of logs waits for others before the batch is written (group
 /// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
 pub const LOG_BATCH: Duration = Duration::from_millis(50);
+/// The most events accepted in one synced commit: the events whose callers wait at once share one fsync.
+pub const MAX_ACCEPT_BATCH: usize = 1024;
 /// How soon a log batch that failed to be written is tried again.
 const LOG_RETRY: Duration = Duration::from_millis(500);
 
@@ -164,6 +169,9 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A batch of accepted events could not be committed (each of its callers gets this).
+    #[error("database: {0}")]
+    Batch(String),
     /// The store's thread could not be started.
     #[error("starting the store's thread: {0}")]
     Thread(std::io::Error),
@@ -193,6 +201,8 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 enum Msg {
     /// Run this on the database (it sends its own reply).
     Call(Job),
+    /// Accept an event (see [`MAX_ACCEPT_BATCH`]).
+    Accept(Accept, oneshot::Sender<Result<(), EnqueueError>>),
     /// A batch of logs has begun.
     Logs,
 }
@@ -279,8 +289,9 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)
     }
 
-    /// Accepts an event into `function`'s queue (committed when this returns), unless the queue holds `limit`
-    /// events already.
+    /// Accepts an event into `function`'s queue, unless the queue holds `limit` events already. When this
+    /// returns `Ok` the event is on disk, fsynced (it survives power loss, not only the platform's death);
+    /// the events of callers waiting at once are committed together, with one fsync (group commit).
     pub async fn enqueue(
         &self,
         function: &str,
@@ -289,9 +300,18 @@ impl Store {
         now_ms: i64,
         limit: usize,
     ) -> Result<(), EnqueueError> {
-        let (function, request_id) = (function.to_owned(), request_id.to_owned());
-        self.call(move |db| db.enqueue(&function, &request_id, &body, now_ms, limit))
-            .await?
+        let accept = Accept {
+            function: function.to_owned(),
+            request_id: request_id.to_owned(),
+            body,
+            now_ms,
+            limit,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Accept(accept, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Events waiting in `function`'s queue (leased ones included).
@@ -423,17 +443,41 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) 
     let mut failing = false;
     // When the batch that has begun is due.
     let mut due: Option<std::time::Instant> = None;
+    // A message taken from the channel while gathering accepts, handled next.
+    let mut carried: Option<Msg> = None;
     loop {
-        let msg = match (due, failing) {
-            (None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            (Some(at), false) => {
+        let msg = match (carried.take(), due, failing) {
+            (Some(m), _, _) => Ok(m),
+            (None, None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            (None, Some(at), false) => {
                 rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
             }
-            (_, true) => rx.recv_timeout(LOG_RETRY),
+            (None, _, true) => rx.recv_timeout(LOG_RETRY),
         };
         match msg {
             Ok(Msg::Logs) => {
                 due.get_or_insert_with(|| std::time::Instant::now() + LOG_BATCH);
+            }
+            Ok(Msg::Accept(first, reply)) => {
+                // Group commit: every accept already waiting joins this one's transaction and fsync.
+                let mut accepts = vec![first];
+                let mut replies = vec![reply];
+                while accepts.len() < MAX_ACCEPT_BATCH {
+                    match rx.try_recv() {
+                        Ok(Msg::Accept(a, r)) => {
+                            accepts.push(a);
+                            replies.push(r);
+                        }
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                for (reply, result) in replies.into_iter().zip(db.accept(&accepts)) {
+                    let _ = reply.send(result);
+                }
             }
             Ok(Msg::Call(job)) => {
                 take(batch, &mut pending);
@@ -511,6 +555,37 @@ mod tests {
             std::process::id(),
             now_ms()
         ))
+    }
+
+    /// Callers accepting at once share commits; each gets its own answer, the queue's limit holds across a
+    /// batch, and what was acknowledged is there after a reopen.
+    #[tokio::test]
+    async fn concurrent_accepts_keep_the_limit_and_every_acknowledged_event() {
+        let dir = temp_dir("accepts");
+        let s = Store::open(&dir).expect("open");
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.enqueue("f", &format!("r{i}"), Bytes::from_static(b"{}"), 1, 150)
+                        .await
+                })
+            })
+            .collect();
+        let mut accepted = 0;
+        for c in calls {
+            match c.await.expect("joined") {
+                Ok(()) => accepted += 1,
+                Err(EnqueueError::Full { limit: 150, .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(accepted, 150);
+        drop(s);
+        let s = Store::open(&dir).expect("reopen");
+        assert_eq!(s.queue_len("f").await.expect("len"), 150);
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
