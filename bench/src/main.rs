@@ -17,6 +17,7 @@ use scf_platform::config::{FunctionConfig, Overrides};
 use scf_platform::{EventInstance, Platform};
 
 mod floor;
+mod scale;
 
 /// One way of running a handler: ours or a peer's.
 #[derive(Clone)]
@@ -359,8 +360,33 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             });
         }
+        Some("--scale") => {
+            // Only the scale figures (`--scale --quick` for the smaller sizes).
+            let quick = std::env::args().any(|a| a == "--quick");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(async {
+                let root = root();
+                let sc =
+                    scale::measure(&root, &root.join("target/release/libbench.so"), quick).await?;
+                let mut err = std::io::stderr().lock();
+                for (what, points) in [
+                    ("async accept events/s, backlog", &sc.accept),
+                    ("GetFunctionLogs by id p50 µs, records", &sc.logs),
+                    ("serve start-up ms, functions", &sc.startup),
+                ] {
+                    for p in points {
+                        writeln!(err, "{what} {}: {:.1}", p.size, p.value)?;
+                    }
+                }
+                Ok(())
+            });
+        }
         Some(other) => {
-            bail!("usage: scf-bench [--quick] | echo-server tcp|unix:PATH (got {other})")
+            bail!(
+                "usage: scf-bench [--quick] | --front-door | --scale [--quick] | echo-server tcp|unix:PATH (got {other})"
+            )
         }
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -780,6 +806,66 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     ));
     r.line("");
     r.line("(Peak memory above includes these runs.)");
+    r.line("");
+
+    // ---- scale ------------------------------------------------------------------------------------
+    r.line("## Scale");
+    r.line("");
+    r.line("How the platform's costs grow with what it holds, each against the smallest size in the same run (native no-op function).");
+    r.line("");
+    let sc = scale::measure(&root, &native_dir.join("libbench.so"), quick).await?;
+    r.line("| measurement | size | figure | vs the smallest | target | |");
+    r.line("|---|---|---|---|---|---|");
+    for (what, unit, points, higher_is_better) in [
+        (
+            "durable async accept, 16 clients, with a backlog of the same function queued",
+            "events/s",
+            &sc.accept,
+            true,
+        ),
+        (
+            "`GetFunctionLogs` by request id, p50, with records stored",
+            "µs",
+            &sc.logs,
+            false,
+        ),
+    ] {
+        let base = points.first().map_or(1.0, |p| p.value);
+        for p in points {
+            // As a cost: > 1 is worse.
+            let cost = if higher_is_better {
+                base / p.value
+            } else {
+                p.value / base
+            };
+            let verdict = if p.size == points[0].size {
+                ""
+            } else {
+                r.target(&format!("{what}: {} within 1.2×", p.size), cost <= 1.2)
+            };
+            r.line(&format!(
+                "| {what} | {} | {:.1} {unit} | {cost:.2}× | ≤ 1.2× | {verdict} |",
+                p.size, p.value
+            ));
+        }
+    }
+    for p in &sc.startup {
+        let holds = p.value < 1000.0;
+        let verdict = if p.size >= 100 {
+            r.target(
+                &format!("`serve` start-up with {} functions under 1 s", p.size),
+                holds,
+            )
+        } else {
+            ""
+        };
+        r.line(&format!(
+            "| `scf-local serve` start-up (spawn → listening, median of 5), functions | {} | {:.1} ms | — | {} | {verdict} |",
+            p.size,
+            p.value,
+            if p.size >= 100 { "< 1 s" } else { "" }
+        ));
+    }
     r.line("");
 
     // ---- summary ----------------------------------------------------------------------------------
