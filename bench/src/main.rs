@@ -346,7 +346,8 @@ fn main() -> anyhow::Result<()> {
                 let _ = writeln!(
                     std::io::stderr(),
                     "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
-                     durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s",
+                     durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
+                     platform CPU per sync invocation {:.1} µs, per async event {:.1} µs",
                     f.p50_us,
                     f.p99_us,
                     tcp.median(),
@@ -354,7 +355,9 @@ fn main() -> anyhow::Result<()> {
                     f.p50_us / path,
                     f.enqueue_per_s,
                     f.enqueue16_per_s,
-                    f.fsync_per_s
+                    f.fsync_per_s,
+                    f.cpu_us_per_sync,
+                    f.cpu_us_per_async
                 );
                 let _ = std::fs::remove_dir_all(&dir);
                 Ok(())
@@ -380,6 +383,11 @@ fn main() -> anyhow::Result<()> {
                         writeln!(err, "{what} {}: {:.1}", p.size, p.value)?;
                     }
                 }
+                writeln!(
+                    err,
+                    "RSS per idle warm instance: {:.1} KB",
+                    sc.rss_kb_per_instance
+                )?;
                 Ok(())
             });
         }
@@ -864,6 +872,41 @@ async fn run(quick: bool) -> anyhow::Result<()> {
             p.size,
             p.value,
             if p.size >= 100 { "< 1 s" } else { "" }
+        ));
+    }
+    r.line("");
+
+    // ---- cost per unit of work -----------------------------------------------------------------------
+    r.line("## Cost per unit of work");
+    r.line("");
+    r.line("The platform's own CPU time (every thread, `/proc/PID/task/*/schedstat`) per unit, and its resident memory per idle warm instance (100 functions each called once, against the same platform before).");
+    r.line("");
+    r.line("| unit | cost | target | |");
+    r.line("|---|---|---|---|");
+    let cost_rows = [
+        (
+            "CPU per sync invocation",
+            platform_rss.cpu_us_per_sync,
+            "µs",
+            25.0,
+        ),
+        (
+            "CPU per durable async event (accepted, delivered, logged)",
+            platform_rss.cpu_us_per_async,
+            "µs",
+            40.0,
+        ),
+        (
+            "RSS per idle warm instance",
+            sc.rss_kb_per_instance,
+            "KB",
+            64.0,
+        ),
+    ];
+    for (what, value, unit, limit) in cost_rows {
+        let verdict = r.target(&format!("{what} ≤ {limit} {unit}"), value <= limit);
+        r.line(&format!(
+            "| {what} | {value:.1} {unit} | ≤ {limit} {unit} | {verdict} |"
         ));
     }
     r.line("");

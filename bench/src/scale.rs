@@ -28,6 +28,8 @@ pub struct Scale {
     pub accept: Vec<Point>,
     pub logs: Vec<Point>,
     pub startup: Vec<Point>,
+    /// The platform's resident memory per idle warm instance, KB (100 instances).
+    pub rss_kb_per_instance: f64,
 }
 
 /// A code directory of the native no-op function `name` in `dir`.
@@ -205,6 +207,29 @@ async fn logs_by_request(
     Ok(lat.median())
 }
 
+/// The platform's resident memory per idle warm instance, KB: `serve` with `n` functions, each called once
+/// (so each keeps one warm instance), against the same platform before the calls.
+async fn rss_per_instance(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
+    let dir = temp("scale-rss", n);
+    let dirs = (0..n)
+        .map(|i| function(&dir, lib, &format!("f{i}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (child, addr) = serve(root, &dir.join("data"), &dirs).await?;
+    // One call first, so what every platform allocates once (buffers, the store's caches) is not counted.
+    let warm_up = |i: usize| {
+        Bytes::from(format!(
+            r#"{{"FunctionName":"f{i}","ClientContext":"{{}}"}}"#
+        ))
+    };
+    requests(&addr, "Invoke", vec![warm_up(0)]).await?;
+    let before = crate::floor::status_mb(child.id(), "VmRSS:");
+    requests(&addr, "Invoke", (1..n).map(warm_up).collect()).await?;
+    let after = crate::floor::status_mb(child.id(), "VmRSS:");
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((after - before) * 1024.0 / (n - 1) as f64)
+}
+
 /// Spawn → listening of `scf-local serve` with `n` functions, ms (no instance is started before a call).
 fn startup(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
     let dir = temp("scale-startup", n);
@@ -260,9 +285,11 @@ pub async fn measure(root: &Path, lib: &Path, quick: bool) -> anyhow::Result<Sca
             value: runs[2],
         });
     }
+    let rss_kb_per_instance = rss_per_instance(root, lib, 101).await?;
     Ok(Scale {
         accept,
         logs,
         startup: startup_ms,
+        rss_kb_per_instance,
     })
 }
