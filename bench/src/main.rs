@@ -922,7 +922,12 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     }
     r.line(&format!("{held} of {total} targets hold on this run:\n"));
     r.line(list.trim_end());
-    let out = root.join("BENCHMARKS.md");
+    // A quick run is a look, not the record: it goes beside the committed BENCHMARKS.md.
+    let out = root.join(if quick {
+        "target/BENCHMARKS-quick.md"
+    } else {
+        "BENCHMARKS.md"
+    });
     std::fs::write(&out, &r.md)?;
     let _ = std::fs::remove_file(&event_path);
     let _ = std::fs::remove_dir_all(&native_dir);
