@@ -95,7 +95,11 @@ impl Console {
     }
 
     /// Answers one request under `/console`.
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<WebBody> {
+    pub(crate) async fn handle(
+        &self,
+        req: Request<Incoming>,
+        body_timeout: Duration,
+    ) -> Response<WebBody> {
         if !loopback_host(&req) {
             return text(
                 StatusCode::FORBIDDEN,
@@ -131,7 +135,7 @@ impl Console {
                     return text(StatusCode::FORBIDDEN, "cross-origin calls are refused");
                 }
                 self.door
-                    .handle_trusted(req)
+                    .handle_trusted(req, body_timeout)
                     .await
                     .map(|b| b.map_err(|e| match e {}).boxed())
             }

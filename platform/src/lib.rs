@@ -1,6 +1,8 @@
 //! `scf-platform`: the SCF platform on a developer's machine, as a library (`scf-local` is its command).
 //!
 //! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have);
+//! - [`build`]: Rust functions run from their crate (the one function that runs cargo);
+//! - [`package`]: `scf-local package`: zips the real cloud accepts, and the `serverless.yml` that deploys them;
 //! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
 //!   (`scf-supervisor`);
 //! - [`EventInstance`]: one instance of an event function, started, invoked and stopped: what
@@ -11,10 +13,11 @@
 //! - [`RequestLog`]: the request log in SCF's format;
 //! - the development loop: [`events`] (what happens on the platform, the one source of the terminal and the
 //!   console), [`terminal`] (the readable lines of `serve` and `logs --follow`), [`watch`] (reload on save),
-//!   [`prepare`] (a function's build: cargo, or its `src.hook`), [`debug`] (instances under a debugger), and
+//!   [`prepare`] (a function's `src.hook`), [`debug`] (instances under a debugger), and
 //!   the web console at `/console` (`console.rs`).
 
 mod asyncq;
+pub mod build;
 pub mod config;
 mod console;
 pub mod debug;
@@ -25,6 +28,7 @@ mod functions;
 mod http;
 mod instance;
 mod invoke;
+pub mod package;
 mod pool;
 pub mod prepare;
 mod requestlog;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scf_store::Store;
@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub debug_wait: bool,
     /// No line per request on stdout (`--quiet`).
     pub quiet: bool,
+    /// The profile Rust functions' crates are built with.
+    pub profile: crate::build::Profile,
 }
 
 impl ServeOptions {
@@ -58,6 +60,7 @@ impl ServeOptions {
             debug: Vec::new(),
             debug_wait: false,
             quiet: false,
+            profile: crate::build::Profile::default(),
         }
     }
 }
@@ -66,6 +69,19 @@ impl ServeOptions {
 /// requests, then a line per function and what protects the instances, and the console's address; then a
 /// line per finished request on stdout (unless `quiet`) and a line per reload on stderr.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
+    // The port first: when it is taken, nothing else has started.
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(PlatformError::Config(format!(
+                "port {} on 127.0.0.1 is in use (another scf-local serve?): choose another with --port, or \
+                 --port 0 for any free one",
+                opts.port
+            )));
+        }
+        Err(e) => return Err(PlatformError::io(format!("binding {addr}"))(e)),
+    };
     // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
     // store.
     let platform = tokio::task::spawn_blocking(Platform::discover)
@@ -89,8 +105,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             })?,
             overrides: Overrides::default(),
             debug: None,
+            profile: opts.profile,
         };
-        let name = definition.load().await?.name;
+        let name = definition.load().await.map_err(|e| explain(dir, e))?.name;
         if let Some((_, port)) = opts.debug.iter().find(|(n, _)| *n == name) {
             definition.debug = Some((*port, opts.debug_wait));
             debugged.push(name.clone());
@@ -105,7 +122,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
                 .await
                 .map(|(config, ..)| config)
         } else {
-            definition.load().await
+            definition.ready().await
         };
         let config = match built {
             Ok(config) => config,
@@ -176,10 +193,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     for pool in functions.http.values() {
         tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
-    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(PlatformError::io(format!("binding {addr}")))?;
     let local = listener
         .local_addr()
         .map_err(PlatformError::io("reading the bound address"))?;
@@ -229,6 +242,27 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// Why `dir` does not define a function, for `serve`, which has only its folder: which folder, and what it
+/// lacks.
+fn explain(dir: &Path, e: PlatformError) -> PlatformError {
+    let has_file = ["serverless.yml", "serverless.yaml"]
+        .iter()
+        .any(|n| dir.join(n).is_file());
+    match e {
+        PlatformError::Config(_) if dir.is_dir() && !has_file => PlatformError::Config(format!(
+            "{} has no serverless.yml: scf-local serve takes each function's settings (inputs.handler, \
+             inputs.runtime, …) from it; write one, or run the folder with `scf-local invoke {} --handler \
+             FILE.METHOD`",
+            dir.display(),
+            dir.display()
+        )),
+        PlatformError::Config(m) if !m.contains(&dir.display().to_string()) => {
+            PlatformError::Config(format!("{}: {m}", dir.display()))
+        }
+        other => other,
+    }
+}
+
 fn banner(
     opts: &ServeOptions,
     platform: &Platform,
@@ -251,8 +285,15 @@ fn banner(
             c.timeout.as_secs_f64(),
             c.serve.concurrency,
             c.serve.provisioned,
-            c.code_dir.display()
+            c.rust_crate.as_ref().unwrap_or(&c.code_dir).display()
         ));
+        if let Some(e) = &c.code_error {
+            banner.push_str(&format!(
+                "scf-local: function {name} cannot start: {} (its invocations answer {} until it does)\n",
+                e.message,
+                e.kind.status_code()
+            ));
+        }
     }
     let mut web_names: Vec<&String> = functions.http.keys().collect();
     web_names.sort();

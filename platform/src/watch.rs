@@ -5,8 +5,9 @@
 //! `target`, `.git`, `__pycache__`, the platform's data directory, editors' temporary files, and the files
 //! the function's own build writes. Changes are gathered until [`DEBOUNCE`] passes without another, then:
 //!
-//! 1. the function is built again (`prepare.rs`: `cargo build` for a crate, or its `src.hook`), its output
-//!    shown as it comes; a failed build keeps the old instances and shows the build's errors;
+//! 1. the function is built again (its `src.hook`, `prepare.rs`; then a Rust crate with cargo,
+//!    [`crate::build::prepare`]), its output shown as it comes; a failed build keeps the old instances and
+//!    shows the build's errors;
 //! 2. its `serverless.yml` is read again (a configuration that does not load keeps the old one, and says why);
 //! 3. `serve`: the pool takes the new configuration ([`crate::pool::Pool::reload`]): idle instances are
 //!    retired at once, busy ones finish their request first, and the next call cold-starts the new code.
@@ -16,7 +17,8 @@
 //!    `invoke`: the invocation runs again on a fresh instance.
 //!
 //! Changes made while a `src.hook` runs (and until its output settles) are the hook's own and do not
-//! trigger another reload; a cargo build writes under `target/` and the artifacts it copies, both ignored.
+//! trigger another reload; a cargo build writes under cargo's target directory (where the artifact is
+//! staged too), which is not watched.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -29,6 +31,7 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
+use crate::build::Profile;
 use crate::config::{FunctionConfig, Overrides};
 use crate::events::{Event, Events, Reload};
 use crate::functions::{Function, Functions};
@@ -69,6 +72,8 @@ pub struct Definition {
     pub overrides: Overrides,
     /// `--debug`: its port (or the debugger's default) and `--debug-wait`.
     pub debug: Option<(Option<u16>, bool)>,
+    /// The profile a Rust function's crate is built with.
+    pub profile: Profile,
 }
 
 impl Definition {
@@ -86,23 +91,26 @@ impl Definition {
         .map_err(|e| PlatformError::Config(e.to_string()))?
     }
 
-    /// Reads the definition and runs its build, passing the build's lines to `line`.
+    /// Reads the definition and builds a Rust function's crate ([`crate::build::prepare`]: a crate that
+    /// does not build leaves [`FunctionConfig::code_error`] set).
+    pub async fn ready(&self) -> Result<FunctionConfig, PlatformError> {
+        let mut config = self.load().await?;
+        crate::build::prepare(&mut config, self.profile).await;
+        Ok(config)
+    }
+
+    /// Reads the definition, runs its `src.hook` (passing the hook's lines to `line`) and builds a Rust
+    /// function's crate; returns the configuration and the hook, if it has one.
     pub async fn prepare(
         &self,
         mut line: impl FnMut(&str),
-    ) -> Result<(FunctionConfig, Option<Build>, Vec<PathBuf>), PlatformError> {
-        let config = self.load().await?;
-        let build = Build::of(&self.dir, &config);
-        let mut written = Vec::new();
-        if let Some(b) = &build {
+    ) -> Result<(FunctionConfig, Option<Build>), PlatformError> {
+        let hook = Build::of(&self.dir, &self.load().await?);
+        if let Some(b) = &hook {
             line(&format!("running {}", b.describe()));
-            written = b
-                .run(&mut line)
-                .await
-                .map_err(PlatformError::Config)?
-                .written;
+            b.run(&mut line).await.map_err(PlatformError::Config)?;
         }
-        Ok((config, build, written))
+        Ok((self.ready().await?, hook))
     }
 }
 
@@ -120,8 +128,6 @@ struct Tree {
     watched: Mutex<HashSet<PathBuf>>,
     /// Never watched (the data directory).
     skip: Vec<PathBuf>,
-    /// Files a build wrote: their changes are its own.
-    own: Mutex<HashSet<PathBuf>>,
     full: std::sync::atomic::AtomicBool,
 }
 
@@ -164,7 +170,6 @@ impl Tree {
             wake,
             watched: Mutex::new(HashSet::new()),
             skip,
-            own: Mutex::new(HashSet::new()),
             full: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -226,13 +231,6 @@ impl Tree {
         .await;
     }
 
-    /// Marks files as the build's own.
-    fn own(&self, files: Vec<PathBuf>) {
-        if let Ok(mut own) = self.own.lock() {
-            own.extend(files);
-        }
-    }
-
     /// Waits for changes, then until [`DEBOUNCE`] passes without another; returns the changed paths (and
     /// whether more changed than were kept). New directories among them are watched from then on.
     async fn changes(self: &Arc<Self>) -> (Vec<PathBuf>, bool) {
@@ -244,12 +242,11 @@ impl Tree {
                 .lock()
                 .map(|mut p| std::mem::take(&mut *p))
                 .unwrap_or_default();
-            let own = self.own.lock().map(|o| o.clone()).unwrap_or_default();
             let mut seen = HashSet::new();
             let paths: Vec<PathBuf> = taken
                 .paths
                 .into_iter()
-                .filter(|p| !own.contains(p) && !self.skip.iter().any(|s| p.starts_with(s)))
+                .filter(|p| !self.skip.iter().any(|s| p.starts_with(s)))
                 .filter(|p| seen.insert(p.clone()))
                 .collect();
             // A path that is gone again was most often an editor's or a tool's temporary file (written, then
@@ -319,7 +316,10 @@ impl Watched {
             Function::Http(p) => p.current().code_dir.clone(),
         };
         let mut roots = vec![self.definition.dir.clone()];
-        if !code_dir.starts_with(&self.definition.dir) {
+        // A crate's artifact is staged under cargo's target directory: not watched.
+        if self.function.config().rust_crate.is_none()
+            && !code_dir.starts_with(&self.definition.dir)
+        {
             roots.push(code_dir);
         }
         roots
@@ -357,7 +357,7 @@ impl Watched {
                 });
             })
             .await;
-        let (mut config, build, written) = match prepared {
+        let (mut config, hook) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 let outcome = match self.definition.load().await {
@@ -367,9 +367,21 @@ impl Watched {
                 return report(outcome, 0, 0, Some(e.to_string()));
             }
         };
-        tree.own(written);
-        if matches!(build, Some(Build::Hook { .. })) {
+        if hook.is_some() {
             tree.discard().await;
+        }
+        if let Some(e) = &config.code_error {
+            // The crate does not build: the instances that run keep running.
+            return report(
+                "build failed: the old instances stay",
+                0,
+                0,
+                Some(
+                    format!("{}\n{}", e.message, e.stack_trace)
+                        .trim_end()
+                        .to_owned(),
+                ),
+            );
         }
         let started_with = self.function.config();
         if config.name != started_with.name {
@@ -499,10 +511,10 @@ pub async fn invoke(
             })
             .await;
         match prepared {
-            Ok((config, _, written)) => {
-                tree.own(written);
+            Ok((config, _)) => {
                 name = config.name.clone();
-                if !config.code_dir.starts_with(&definition.dir) {
+                // A crate's artifact is staged under cargo's target directory: not watched.
+                if config.rust_crate.is_none() && !config.code_dir.starts_with(&definition.dir) {
                     roots.push(config.code_dir.clone());
                 }
                 crate::debug::port_free(&config).await;

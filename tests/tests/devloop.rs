@@ -384,16 +384,12 @@ fn watch_rebuilds_a_rust_crate_first_and_a_failed_build_keeps_the_old_instances(
     // The first build ran before the platform listened, its progress shown.
     let err = p.stderr();
     assert!(
-        err.contains("scf-local: build crate: running cargo build"),
+        err.contains("scf-local: building watched-crate (debug) with cargo build"),
         "{err}"
     );
     assert!(
         err.contains("Compiling watched-crate"),
         "cargo's progress: {err}"
-    );
-    assert!(
-        f.path().join("libindex.so").is_file(),
-        "the library is copied into the code directory"
     );
     let v1 = p.invoke("crate", &json!({}));
     assert_eq!(ok_body(&v1)["version"], 1);
@@ -430,7 +426,7 @@ fn watch_rebuilds_a_rust_crate_first_and_a_failed_build_keeps_the_old_instances(
     save(&f.path().join("src/lib.rs"), &handler_crate("3"));
     nth_line(&p, "reload crate:", 3);
     assert_eq!(ok_body(&p.invoke("crate", &json!({})))["version"], 3);
-    // The build's own output (target/, the copied library) never triggered a reload by itself.
+    // The build's own output (under cargo's target directory) never triggered a reload by itself.
     assert_eq!(
         p.stderr().matches("reload crate:").count(),
         3,
