@@ -9,7 +9,7 @@
 //!    [`crate::build::prepare`]), its output shown as it comes; a failed build keeps the old instances and
 //!    shows the build's errors;
 //! 2. its `serverless.yml` is read again (a configuration that does not load keeps the old one, and says why);
-//! 3. `serve`: the pool takes the new configuration ([`crate::pool::Pool::reload`]): idle instances are
+//! 3. `serve`: the pool takes the new configuration (`Pool::reload` in `pool.rs`): idle instances are
 //!    retired at once, busy ones finish their request first, and the next call cold-starts the new code.
 //!    Settings the platform holds for the function rather than its instances (its name, namespace, kind, and
 //!    `inputs.local` / retry settings; for web and image-style functions also timeout and memory size) apply
