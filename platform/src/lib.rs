@@ -12,6 +12,7 @@
 
 mod asyncq;
 pub mod config;
+pub mod cron;
 mod event;
 mod frontdoor;
 mod functions;
