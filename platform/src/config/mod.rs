@@ -23,6 +23,7 @@ mod triggers;
 mod vars;
 
 pub use project::{Hook, Project, run_build_hooks};
+pub(crate) use triggers::stable_id;
 pub use triggers::{
     Apigw, Base64Rule, Endpoint, Param, ParamPosition, Trigger, TriggerKind, TriggerSpec,
 };
@@ -41,6 +42,8 @@ pub struct FunctionConfig {
     pub handler: String,
     /// `inputs.runtime`.
     pub runtime: RuntimeKind,
+    /// The runtime as written (`Python3.9`; empty when none is named).
+    pub runtime_name: String,
     /// `inputs.memorySize`, MB.
     pub memory_mb: u32,
     /// `inputs.timeout`.
@@ -374,6 +377,10 @@ impl FunctionConfig {
             Err(_) if http.is_some() && over.runtime.is_none() => RuntimeKind::Auto,
             Err(e) => return Err(PlatformError::Config(e.message)),
         };
+        let runtime_name = match runtime_name {
+            "auto" => String::new(),
+            written => written.to_owned(),
+        };
         let name = over.name.clone().or(i.name).unwrap_or(spec.default_name);
 
         let memory_mb = over.memory_mb.or(i.memory_size).unwrap_or(spec.memory_mb);
@@ -489,6 +496,7 @@ impl FunctionConfig {
             region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
             key: spec.key,
             triggers: spec.triggers,
+            runtime_name,
         })
     }
 }

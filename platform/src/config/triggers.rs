@@ -504,21 +504,21 @@ pub(crate) fn normalise_path(path: &str) -> Option<String> {
 /// A service id for a service the configuration gives no id: `service-` and eight characters that depend on
 /// the project and the service's name only, so they stay the same from one start to the next.
 fn service_id_for(service_name: &str, naming: &Naming) -> String {
-    // FNV-1a over the names.
+    stable_id("service-", &[&naming.name, &naming.stage, service_name])
+}
+
+/// `prefix` and eight characters (`0-9a-z`) that depend on `parts` only: ids that stay the same from one
+/// start to the next (FNV-1a).
+pub(crate) fn stable_id(prefix: &str, parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in naming
-        .name
-        .bytes()
-        .chain([0])
-        .chain(naming.stage.bytes())
-        .chain([0])
-        .chain(service_name.bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
     }
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut id = String::from("service-");
+    let mut id = String::from(prefix);
     for _ in 0..8 {
         id.push(char::from(DIGITS[(h % 36) as usize]));
         h /= 36;
