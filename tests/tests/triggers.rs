@@ -21,6 +21,7 @@ fn fixture() -> std::path::PathBuf {
 const HELLO: &str = "demo-dev-shop-hello";
 const ITEMS: &str = "items-fn";
 const TICK: &str = "demo-dev-shop-tick";
+const GREET: &str = "demo-dev-shop-greet";
 
 /// `scf-local serve` on the fixture, and the API Gateway's `127.0.0.1:PORT`.
 fn serve(data: &TempDir) -> (Served, String) {
@@ -247,8 +248,8 @@ fn a_multi_scf_project_is_named_configured_and_warned_about_as_deployed() {
         .iter()
         .filter_map(|f| f["FunctionName"].as_str())
         .collect();
-    assert_eq!(names, [HELLO, TICK, ITEMS], "{listed}");
-    assert_eq!(listed["TotalCount"], 3);
+    assert_eq!(names, [GREET, HELLO, TICK, ITEMS], "{listed}");
+    assert_eq!(listed["TotalCount"], 4);
     let got = p.call("GetFunction", &json!({"FunctionName": ITEMS}));
     assert_eq!(got["Runtime"], "Python3.9", "{got}");
     assert_eq!(got["Handler"], "index.items");
@@ -354,6 +355,17 @@ fn api_gateway_routes_reach_event_functions_as_the_gateway_does() {
     );
     assert_eq!(rc["requestId"].as_str(), a.header("x-api-requestid"));
     assert_eq!(rc["sourceIp"], "127.0.0.1");
+
+    // A Node.js function behind an ANY API, at the path and under the stage.
+    for (method, target) in [("GET", "/greet/zoe"), ("PUT", "/release/greet/zoe")] {
+        let a = request(&apigw, method, target, &[], b"");
+        assert_eq!(a.status, 200, "{method} {target}: {}", a.text());
+        assert_eq!(
+            a.json(),
+            json!({"hello": "zoe", "method": method, "stage": "release", "function": GREET}),
+            "{method} {target}"
+        );
+    }
 
     // CORS preflight, answered by the gateway.
     let a = request(
@@ -528,4 +540,112 @@ fn trigger_invokes_with_each_kinds_own_invocation_type() {
     );
     let r = p.invoke(ITEMS, &json!({"still": "up"}));
     assert_eq!(r["Result"]["InvokeResult"], 0, "{r}");
+}
+
+/// A copy of the fixture `name` (its files, not its folders) in a fresh temporary directory.
+fn copy_fixture(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    for entry in std::fs::read_dir(root().join("tests/fixtures").join(name)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn an_http_component_with_express_is_proxied_through_the_gateway() {
+    let app = copy_fixture("http-express");
+    let npm = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(app.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        npm.status.success(),
+        "npm install express: {}",
+        String::from_utf8_lossy(&npm.stderr)
+    );
+    let data = TempDir::new("triggers-express");
+    let p = Served::start(data.path(), &[app.path()], &["--apigw-port", "0"]);
+    let apigw = wait_for(60, "the API Gateway's banner line", || {
+        p.stderr().lines().find_map(|l| {
+            let rest = l.strip_prefix("scf-local: apigw listening on http://")?;
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+    });
+    let banner = p.stderr();
+    assert!(
+        banner.contains(&format!(
+            "scf-local: apigw ANY http://{apigw}/ -> expressDemo"
+        )),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(
+            "function expressDemo: its code has no scf_bootstrap: started with `node app.js`"
+        ),
+        "{banner}"
+    );
+    for target in ["/users/7?x=1", "/release/users/7?x=1"] {
+        let a = request(&apigw, "GET", target, &[], b"");
+        assert_eq!(a.status, 200, "{target}: {}", a.text());
+        assert_eq!(a.header("x-framework"), Some("express"));
+        assert_eq!(
+            a.json(),
+            json!({"id": "7", "query": {"x": "1"}, "path": "/users/7"}),
+            "{target}"
+        );
+    }
+    let a = request(
+        &apigw,
+        "POST",
+        "/echo",
+        &[("Content-Type", "application/json")],
+        br#"{"a":[1,2]}"#,
+    );
+    assert_eq!(a.status, 201, "{}", a.text());
+    assert_eq!(
+        a.json(),
+        json!({"got": {"a": [1, 2]}, "function": "expressDemo"})
+    );
+    // express's own 404 (the component's API takes every path).
+    let a = request(&apigw, "GET", "/no/such/page", &[], b"");
+    assert_eq!(a.status, 404, "{}", a.text());
+    assert!(
+        a.text().contains("Cannot GET /no/such/page"),
+        "{}",
+        a.text()
+    );
+}
+
+#[test]
+fn two_functions_claiming_one_route_are_refused_with_both_names() {
+    let dir = TempDir::new("triggers-duplicate");
+    std::fs::write(dir.path().join("index.py"), "def a(e, c):\n    return 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        "component: multi-scf\nname: dup\ninputs:\n  runtime: Python3.9\n  functions:\n    one: {handler: index.a}\n    two: {handler: index.a}\n  triggers:\n    - type: apigw\n      parameters:\n        apis:\n          - {path: '/users/{id}', method: GET, function: one}\n          - {path: '/users/{name}', method: GET, function: two}\n",
+    )
+    .unwrap();
+    let data = TempDir::new("triggers-duplicate-data");
+    let (code, _, err) = scf_local(&[
+        "serve",
+        "--port",
+        "0",
+        "--apigw-port",
+        "0",
+        "--data-dir",
+        &data.path().display().to_string(),
+        &dir.path().display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("GET /users/{name} is claimed by dup-dev-")
+            && err.contains("-one and by dup-dev-")
+            && err.contains("-two"),
+        "{err}"
+    );
 }
