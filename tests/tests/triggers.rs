@@ -649,3 +649,55 @@ fn two_functions_claiming_one_route_are_refused_with_both_names() {
         "{err}"
     );
 }
+
+#[test]
+fn service_timeout_answers_504_and_build_runs_the_hook_first() {
+    let dir = TempDir::new("triggers-slow");
+    let release = dir.path().join("release");
+    std::fs::write(
+        dir.path().join("index.py"),
+        "import os, time\n\n\ndef main_handler(event, context):\n    for _ in range(12000):\n        if os.path.exists(os.environ['RELEASE']):\n            return 'released'\n        time.sleep(0.01)\n    return 'gave up'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        format!(
+            "component: scf\nname: slow\napp: t\ninputs:\n  src:\n    src: ./\n    hook: echo built-by-hook && touch built.txt\n  runtime: Python3.9\n  timeout: 120\n  environment:\n    variables:\n      RELEASE: {}\n  events:\n    - apigw:\n        parameters:\n          serviceName: slow\n          endpoints:\n            - path: /slow\n              method: GET\n              serviceTimeout: 1\n",
+            release.display()
+        ),
+    )
+    .unwrap();
+    let data = TempDir::new("triggers-slow-data");
+    let p = Served::start_with_env(
+        data.path(),
+        &[dir.path()],
+        &["--apigw-port", "0", "--build"],
+        &[("SCF_PYTHON", &python_sdk())],
+    );
+    // --build ran the hook before the platform started, its output shown.
+    assert!(dir.path().join("built.txt").is_file());
+    let banner = p.stderr();
+    assert!(
+        banner.contains("scf-local: build: echo built-by-hook")
+            && banner.contains("\nbuilt-by-hook\n"),
+        "{banner}"
+    );
+    let apigw = wait_for(60, "the API Gateway's banner line", || {
+        p.stderr().lines().find_map(|l| {
+            let rest = l.strip_prefix("scf-local: apigw listening on http://")?;
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+    });
+    // The function is held until the test releases it: past serviceTimeout the caller gets the gateway's 504.
+    let a = request(&apigw, "GET", "/slow", &[], b"");
+    assert_eq!(a.status, 504, "{}", a.text());
+    assert_eq!(a.json()["errno"], 504, "{}", a.text());
+    std::fs::write(&release, b"go").unwrap();
+    // The invocation runs on and is logged.
+    let log = wait_for(120, "the timed-out invocation's log", || {
+        logs(&p, "slow-dev-t", None)
+            .first()
+            .and_then(|r| r["RetMsg"].as_str().map(str::to_owned))
+    });
+    assert_eq!(log, "\"released\"");
+}
