@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import ROOT, served
 
-ROOT = Path(__file__).resolve().parents[2]
-TARGET = Path(os.environ.get("SCF_TARGET_DIR", ROOT / "target" / "debug"))
 FIXTURE = ROOT / "tests" / "fixtures" / "multi-scf-python"
 SECRET_ID = "AKIDlocalplatformEXAMPLE"
 SECRET_KEY = "localplatformsecretkeyEXAMPLE"
@@ -29,22 +28,10 @@ NAMES = ["demo-dev-shop-greet", "demo-dev-shop-hello", "demo-dev-shop-tick", "it
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("data")
-    env = dict(os.environ, SCF_PYTHON=sys.executable)
-    proc = subprocess.Popen(
-        [str(TARGET / "scf-local"), "serve", "--port", "0", "--apigw-port", "0", "--data-dir", str(data),
-         "--secret-id", SECRET_ID, "--secret-key", SECRET_KEY, str(FIXTURE)],
-        stderr=subprocess.PIPE, text=True, env=env,
-    )
-    assert proc.stderr is not None
-    addr = ""
-    for line in proc.stderr:
-        if line.startswith("scf-local: listening on http://"):
-            addr = line.strip().removeprefix("scf-local: listening on http://")
-            break
-    assert addr, "scf-local serve did not start"
-    yield addr
-    proc.terminate()
-    proc.wait(timeout=30)
+    args = ["--apigw-port", "0", "--data-dir", str(data), "--secret-id", SECRET_ID, "--secret-key", SECRET_KEY,
+            str(FIXTURE)]
+    with served(args, dict(os.environ, SCF_PYTHON=sys.executable)) as addr:
+        yield addr
 
 
 def tccli(addr: str, home: Path, *args: str) -> Any:

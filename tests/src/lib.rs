@@ -338,10 +338,55 @@ impl Drop for Served {
 
 /// A minimal HTTP/1.1 POST to `addr` `/`; returns the response body.
 pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    http_request(addr, "POST", "/", &all, body).body
+}
+
+/// One HTTP/1.1 answer: status, headers (names in lower case), body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The body as sent (not de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// The first header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (fails loudly when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// `method target` to `addr` with `headers` and `body`, on a connection of its own (`Connection: close`).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let mut req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -356,7 +401,22 @@ pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .unwrap_or_else(|| panic!("no HTTP head: {}", String::from_utf8_lossy(&raw)));
-    raw[split + 4..].to_vec()
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 /// Polls `f` every 50 ms until it returns `Some`; fails loudly after `secs` seconds (a generous bound: the

@@ -8,7 +8,7 @@
 
 use std::process::{Command, Stdio};
 
-use scf_tests::{Served, TempDir, bin, python_sdk, root, wait_for};
+use scf_tests::{Served, TempDir, bin, http_request as request, python_sdk, root, wait_for};
 use serde_json::{Value, json};
 
 /// The fixture's directory.
@@ -31,82 +31,18 @@ fn serve(data: &TempDir) -> (Served, String) {
         &["--apigw-port", "0"],
         &[("SCF_PYTHON", &python_sdk())],
     );
-    let apigw = wait_for(60, "the API Gateway's banner line", || {
+    let apigw = apigw_of(&p);
+    (p, apigw)
+}
+
+/// The API Gateway's `127.0.0.1:PORT`, from `p`'s banner.
+fn apigw_of(p: &Served) -> String {
+    wait_for(60, "the API Gateway's banner line", || {
         p.stderr().lines().find_map(|l| {
             let rest = l.strip_prefix("scf-local: apigw listening on http://")?;
             Some(rest.split_whitespace().next()?.to_owned())
         })
-    });
-    (p, apigw)
-}
-
-/// One HTTP/1.1 answer: status, headers (names in lower case), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// `method target` to `addr` with `headers` and `body`, on a connection of its own.
-fn request(
-    addr: &str,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Answer {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head: {}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {head}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    })
 }
 
 /// Runs `scf-local ARGS`: exit code, stdout, stderr.
@@ -570,12 +506,7 @@ fn an_http_component_with_express_is_proxied_through_the_gateway() {
     );
     let data = TempDir::new("triggers-express");
     let p = Served::start(data.path(), &[app.path()], &["--apigw-port", "0"]);
-    let apigw = wait_for(60, "the API Gateway's banner line", || {
-        p.stderr().lines().find_map(|l| {
-            let rest = l.strip_prefix("scf-local: apigw listening on http://")?;
-            Some(rest.split_whitespace().next()?.to_owned())
-        })
-    });
+    let apigw = apigw_of(&p);
     let banner = p.stderr();
     assert!(
         banner.contains(&format!(
@@ -682,12 +613,7 @@ fn service_timeout_answers_504_and_build_runs_the_hook_first() {
             && banner.contains("\nbuilt-by-hook\n"),
         "{banner}"
     );
-    let apigw = wait_for(60, "the API Gateway's banner line", || {
-        p.stderr().lines().find_map(|l| {
-            let rest = l.strip_prefix("scf-local: apigw listening on http://")?;
-            Some(rest.split_whitespace().next()?.to_owned())
-        })
-    });
+    let apigw = apigw_of(&p);
     // The function is held until the test releases it: past serviceTimeout the caller gets the gateway's 504.
     let a = request(&apigw, "GET", "/slow", &[], b"");
     assert_eq!(a.status, 504, "{}", a.text());

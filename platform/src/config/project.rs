@@ -49,6 +49,19 @@ pub struct Hook {
     pub dir: PathBuf,
 }
 
+/// The items of a list key (`inputs.events`, `inputs.triggers`; none when it is absent), or `{shown}: {wrong}`.
+fn list_of<'a>(
+    value: Option<&'a Value>,
+    shown: &str,
+    wrong: &str,
+) -> Result<&'a [Value], PlatformError> {
+    match value {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Sequence(items)) => Ok(items.as_slice()),
+        Some(_) => Err(PlatformError::Config(format!("{shown}: {wrong}"))),
+    }
+}
+
 /// The configuration file in `dir`, if there is one.
 fn config_file(dir: &Path) -> Option<PathBuf> {
     ["serverless.yml", "serverless.yaml"]
@@ -294,15 +307,11 @@ fn scf(
     };
     let mut triggers = Vec::new();
     if !is_true(inputs.get("ignoreTriggers")) {
-        let events = match inputs.get("events") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Sequence(items)) => items.as_slice(),
-            Some(_) => {
-                return Err(PlatformError::Config(format!(
-                    "{shown}: inputs.events must be a list (`- timer: {{…}}`, `- apigw: {{…}}`)"
-                )));
-            }
-        };
+        let events = list_of(
+            inputs.get("events"),
+            shown,
+            "inputs.events must be a list (`- timer: {…}`, `- apigw: {…}`)",
+        )?;
         for (i, event) in events.iter().enumerate() {
             let what = format!("{shown}: inputs.events[{i}]");
             let Some((kind, body)) = event.as_mapping().and_then(|m| {
@@ -403,15 +412,11 @@ fn multi_scf(
     let keys: Vec<String> = specs.iter().map(|(k, _)| k.clone()).collect();
     let mut triggers: Vec<(String, Trigger)> = Vec::new();
     if !is_true(shared.get("ignoreTriggers")) {
-        let list = match shared.get("triggers") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Sequence(items)) => items.as_slice(),
-            Some(_) => {
-                return Err(PlatformError::Config(format!(
-                    "{shown}: inputs.triggers must be a list"
-                )));
-            }
-        };
+        let list = list_of(
+            shared.get("triggers"),
+            shown,
+            "inputs.triggers must be a list",
+        )?;
         for (i, t) in list.iter().enumerate() {
             let what = format!("{shown}: inputs.triggers[{i}]");
             let kind = t.get("type").and_then(Value::as_str).ok_or_else(|| {
