@@ -119,11 +119,31 @@ pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
 pub struct PlatformFigures {
     /// Async events accepted per second (each one committed to the queue before it is acknowledged).
     pub enqueue_per_s: f64,
+    /// The same from 16 clients at once, each waiting for its acks.
+    pub enqueue16_per_s: f64,
+    /// Small writes each followed by `fdatasync`, per second, on the data directory's filesystem: the floor
+    /// of one client waiting for each durable ack.
+    pub fsync_per_s: f64,
     pub idle_mb: f64,
     pub peak_mb: f64,
     pub requests: usize,
     pub p50_us: f64,
     pub p99_us: f64,
+}
+
+/// `n` appends of 100 bytes to a file in `dir`, each followed by `fdatasync`: how many per second.
+fn fsync_rate(dir: &Path, n: usize) -> anyhow::Result<f64> {
+    let path = dir.join("fsync-floor");
+    let mut f = std::fs::File::create(&path)?;
+    let t = Instant::now();
+    for _ in 0..n {
+        f.write_all(&[b'x'; 100])?;
+        f.sync_data()?;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
 }
 
 /// A `/proc/PID/status` figure given in kB (`VmRSS:`, `VmHWM:`), in MB.
@@ -204,6 +224,32 @@ pub async fn platform_rss(
     .await?;
     // round_trips sends n + n/10 requests (the first tenth warms up).
     let enqueue_per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
+    // 16 clients at once, each on its own connection, each waiting for its acks: group commit's case.
+    let clients = 16;
+    let t = Instant::now();
+    let mut each = Vec::new();
+    for _ in 0..clients {
+        let addr = addr.clone();
+        each.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut s, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            round_trips(
+                &mut s,
+                n,
+                &async_headers,
+                br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
+            )
+            .await
+        }));
+    }
+    for c in each {
+        c.await??;
+    }
+    let enqueue16_per_s = (clients * (n + n / 10)) as f64 / t.elapsed().as_secs_f64();
+    let fsync_per_s = tokio::task::spawn_blocking(move || fsync_rate(&data, n)).await??;
     let peak_mb = status_mb(child.id(), "VmHWM:");
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -213,6 +259,8 @@ pub async fn platform_rss(
     let _ = std::fs::remove_dir_all(&fdir);
     Ok(PlatformFigures {
         enqueue_per_s,
+        enqueue16_per_s,
+        fsync_per_s,
         idle_mb,
         peak_mb,
         requests: n,

@@ -151,11 +151,9 @@ fn kind(c: &FunctionConfig) -> &'static str {
 }
 
 fn runtime(c: &FunctionConfig) -> String {
-    if c.runtime_name.is_empty() {
-        c.runtime.to_string()
-    } else {
-        c.runtime_name.clone()
-    }
+    c.runtime_name
+        .clone()
+        .unwrap_or_else(|| c.runtime.to_string())
 }
 
 /// `lam-` and eight characters that stay the same for a function's name and namespace.

@@ -63,21 +63,25 @@ impl Functions {
         all
     }
 
-    /// The functions of the projects in `dirs` (one directory, one project: one function, or a multi-scf
-    /// project's several), and what reading them found, as the banner says it: warnings, keys not honoured,
-    /// start commands made for web functions.
-    pub(crate) fn load(
-        dirs: &[std::path::PathBuf],
-        platform: &crate::instance::Platform,
-        store: &scf_store::Store,
-    ) -> Result<(Functions, Vec<String>), crate::PlatformError> {
-        let mut functions = Functions {
+    /// No functions yet, read now (their `AddTime` and `ModTime`).
+    pub(crate) fn new() -> Functions {
+        Functions {
             loaded_ms: scf_store::now_ms(),
             ..Functions::default()
-        };
+        }
+    }
+
+    /// The functions of the projects in `dirs`, each read by `load` (one directory, one project: one
+    /// function, or a multi-scf project's several), and what reading them found, as the banner says it:
+    /// warnings, keys not honoured, start commands made for web functions.
+    pub(crate) fn read(
+        dirs: &[std::path::PathBuf],
+        load: impl Fn(&std::path::Path) -> Result<crate::config::Project, crate::PlatformError>,
+    ) -> Result<(Vec<FunctionConfig>, Vec<String>), crate::PlatformError> {
+        let mut configs = Vec::new();
         let mut notes = Vec::new();
         for dir in dirs {
-            let project = crate::config::Project::load(dir, &crate::config::Overrides::default())?;
+            let project = load(dir)?;
             notes.extend(project.warnings.iter().map(|w| format!("warning: {w}")));
             if !project.ignored.is_empty() {
                 notes.push(format!(
@@ -93,10 +97,10 @@ impl Functions {
                         config.name
                     ));
                 }
-                functions.add(config, platform, store)?;
+                configs.push(config);
             }
         }
-        Ok((functions, notes))
+        Ok((configs, notes))
     }
 
     /// Adds `config`'s function (an event pool, or a web / image-style one); refuses a second function of

@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have: components
 //!   `scf`, `multi-scf`, `http`, their triggers), and [`cron`], the timers' expressions;
+//! - [`build`]: Rust functions run from their crate (the one function that runs cargo);
+//! - [`package`]: `scf-local package`: zips the real cloud accepts, and the `serverless.yml` that deploys them;
 //! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
 //!   (`scf-supervisor`);
 //! - [`EventInstance`]: one instance of an event function, started, invoked and stopped: what
@@ -14,6 +16,7 @@
 
 mod actions;
 mod asyncq;
+pub mod build;
 pub mod config;
 pub mod cron;
 mod event;
@@ -24,6 +27,7 @@ mod http;
 mod instance;
 mod invoke;
 mod ondemand;
+pub mod package;
 mod pool;
 mod requestlog;
 mod router;

@@ -38,8 +38,9 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
     function: &str,
     kind: &str,
+    body_timeout: std::time::Duration,
 ) -> Response<Full<Bytes>> {
-    let prepared = prepare(door, req, function, kind).await;
+    let prepared = prepare(door, req, function, kind, body_timeout).await;
     let (event, invocation) = match prepared {
         Ok(p) => p,
         Err(e) => return door.respond(Err(e)).await,
@@ -58,6 +59,7 @@ async fn prepare(
     req: Request<Incoming>,
     function: &str,
     kind: &str,
+    body_timeout: std::time::Duration,
 ) -> Result<(Bytes, InvocationType), crate::frontdoor::ApiError> {
     if req.method() != hyper::Method::POST {
         return Err(api_error(
@@ -66,9 +68,18 @@ async fn prepare(
         ));
     }
     let kind = Kind::parse(kind).map_err(|e| api_error("InvalidParameterValue", e.to_string()))?;
-    let body = Limited::new(req.into_body(), MAX_KEYS_BODY)
-        .collect()
+    let read = tokio::time::timeout(
+        body_timeout,
+        Limited::new(req.into_body(), MAX_KEYS_BODY).collect(),
+    );
+    let body = read
         .await
+        .map_err(|_| {
+            api_error(
+                "InvalidParameter.Payload",
+                "the body did not arrive in time",
+            )
+        })?
         .map_err(|e| api_error("InvalidParameter", format!("reading the body: {e}")))?
         .to_bytes();
     let given: serde_json::Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {

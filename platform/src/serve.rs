@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
+use crate::config::{Overrides, Project};
 use crate::frontdoor::{Credentials, FrontDoor};
 use crate::functions::Functions;
 use crate::gateway::Gateway;
@@ -32,11 +33,26 @@ pub struct ServeOptions {
     pub credentials: Option<Credentials>,
     /// Port of the API Gateway listener on 127.0.0.1 (0: any free port), started when a function has an API.
     pub apigw_port: u16,
+    /// The profile Rust functions' crates are built with.
+    pub profile: crate::build::Profile,
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
 /// requests, then a line per function and what protects the instances.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
+    // The port first: when it is taken, nothing else has started.
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(PlatformError::Config(format!(
+                "port {} on 127.0.0.1 is in use (another scf-local serve?): choose another with --port, or \
+                 --port 0 for any free one",
+                opts.port
+            )));
+        }
+        Err(e) => return Err(PlatformError::io(format!("binding {addr}"))(e)),
+    };
     // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
     // store.
     let platform = tokio::task::spawn_blocking(Platform::discover)
@@ -47,12 +63,17 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
     // Reading the projects reads files: off the event loop too.
-    let (dirs, p, st) = (opts.function_dirs.clone(), platform.clone(), store.clone());
-    let (functions, notes) = tokio::task::spawn_blocking(move || Functions::load(&dirs, &p, &st))
+    let dirs = opts.function_dirs.clone();
+    let (configs, notes) = tokio::task::spawn_blocking(move || Functions::read(&dirs, load))
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
     for note in notes {
         let _ = writeln!(std::io::stderr(), "scf-local: {note}");
+    }
+    let mut functions = Functions::new();
+    for mut config in configs {
+        crate::build::prepare(&mut config, opts.profile).await;
+        functions.add(config, &platform, &store)?;
     }
     if functions.is_empty() {
         return Err(PlatformError::Config(
@@ -82,10 +103,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     for pool in functions.http.values() {
         tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
-    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(PlatformError::io(format!("binding {addr}")))?;
     let local = listener
         .local_addr()
         .map_err(PlatformError::io("reading the bound address"))?;
@@ -159,6 +176,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// A function's definition for `serve`, which has only its folder: a folder that cannot define one says
+/// which folder, and what it lacks.
+fn load(dir: &Path) -> Result<Project, PlatformError> {
+    Project::load(dir, &Overrides::default()).map_err(|e| {
+        let has_file = ["serverless.yml", "serverless.yaml"]
+            .iter()
+            .any(|n| dir.join(n).is_file());
+        match e {
+            PlatformError::Config(_) if dir.is_dir() && !has_file => PlatformError::Config(format!(
+                "{} has no serverless.yml: scf-local serve takes each function's settings (inputs.handler, \
+                 inputs.runtime, …) from it; write one, or run the folder with `scf-local invoke {} --handler \
+                 FILE.METHOD`",
+                dir.display(),
+                dir.display()
+            )),
+            PlatformError::Config(m) if !m.contains(&dir.display().to_string()) => {
+                PlatformError::Config(format!("{}: {m}", dir.display()))
+            }
+            other => other,
+        }
+    })
+}
+
 fn banner(
     opts: &ServeOptions,
     platform: &Platform,
@@ -181,8 +221,15 @@ fn banner(
             c.timeout.as_secs_f64(),
             c.serve.concurrency,
             c.serve.provisioned,
-            c.code_dir.display()
+            c.rust_crate.as_ref().unwrap_or(&c.code_dir).display()
         ));
+        if let Some(e) = &c.code_error {
+            banner.push_str(&format!(
+                "scf-local: function {name} cannot start: {} (its invocations answer {} until it does)\n",
+                e.message,
+                e.kind.status_code()
+            ));
+        }
     }
     let mut web_names: Vec<&String> = functions.http.keys().collect();
     web_names.sort();

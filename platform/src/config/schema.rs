@@ -33,6 +33,7 @@ const LOCAL: &[(&str, Node)] = &[
     ("queueLimit", Read),
     ("dialect", Read),
     ("command", Read),
+    ("python", Read),
 ];
 
 const SRC: &[(&str, Node)] = &[
