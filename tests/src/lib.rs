@@ -269,14 +269,26 @@ impl Served {
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(addr) = line.strip_prefix("scf-local: listening on http://") {
-                    let _ = tx.send(addr.to_owned());
+            // The banner is written at once: the lines that arrived with `listening on` are kept before the
+            // test is told, so that `stderr()` right after `start` holds the whole banner.
+            let mut reader = std::io::BufReader::with_capacity(1 << 16, stderr);
+            let mut listening: Option<String> = None;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if !matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                    break;
                 }
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
+                let text = line.trim_end_matches('\n');
+                if let Some(addr) = text.strip_prefix("scf-local: listening on http://") {
+                    listening = Some(addr.to_owned());
+                }
+                sink.lock().unwrap().push_str(&format!("{text}\n"));
+                if !reader.buffer().contains(&b'\n')
+                    && let Some(addr) = listening.take()
+                {
+                    let _ = tx.send(addr);
+                }
             }
         });
         let addr = rx
