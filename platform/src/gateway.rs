@@ -225,11 +225,12 @@ impl Gateway {
         best
     }
 
-    /// Answers one request to the gateway.
+    /// Answers one request to the gateway; an event's body must arrive within `body_timeout`.
     pub(crate) async fn handle(
         &self,
         door: &FrontDoor,
         req: Request<Incoming>,
+        body_timeout: Duration,
     ) -> Response<WebBody> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let path = req.uri().path().to_owned();
@@ -273,7 +274,7 @@ impl Gateway {
                     Err(_) => timed_out(timeout),
                 }
             }
-            Some(function) => match event(&m, req, &request_id).await {
+            Some(function) => match event(&m, req, &request_id, body_timeout).await {
                 Err(resp) => resp,
                 Ok(event) => {
                     let run = door.invoke(function, event, false, false);
@@ -401,6 +402,7 @@ async fn event(
     m: &Matched<'_>,
     req: Request<Incoming>,
     request_id: &str,
+    body_timeout: Duration,
 ) -> Result<Bytes, Response<WebBody>> {
     let route = m.route;
     let e = &route.endpoint;
@@ -409,9 +411,19 @@ async fn event(
         let fe = request_too_large(n);
         error_answer(fe.kind, Bytes::from(fe.to_body(request_id)))
     };
-    let body = Limited::new(body, MAX_SYNC_EVENT_BYTES)
-        .collect()
+    let read = tokio::time::timeout(
+        body_timeout,
+        Limited::new(body, MAX_SYNC_EVENT_BYTES).collect(),
+    );
+    let body = read
         .await
+        .map_err(|_| {
+            gateway_error(
+                StatusCode::REQUEST_TIMEOUT,
+                408,
+                "the request's body did not arrive in time",
+            )
+        })?
         .map_err(|_| too_large(MAX_SYNC_EVENT_BYTES as u64 + 1))?
         .to_bytes();
     let mut headers: BTreeMap<String, String> = BTreeMap::new();

@@ -79,7 +79,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor
         async move {
             match &role {
                 Role::FrontDoor => route(&door, req, limits.body_timeout).await,
-                Role::Gateway(g) => g.handle(&door, req).await,
+                Role::Gateway(g) => g.handle(&door, req, limits.body_timeout).await,
             }
         }
     })

@@ -627,3 +627,41 @@ fn service_timeout_answers_504_and_build_runs_the_hook_first() {
     });
     assert_eq!(log, "\"released\"");
 }
+
+#[test]
+fn a_body_that_stalls_is_answered_408_and_the_gateway_keeps_going() {
+    use std::io::{Read as _, Write as _};
+    let data = TempDir::new("triggers-stall");
+    let p = Served::start_with_env(
+        data.path(),
+        &[&fixture()],
+        &["--apigw-port", "0"],
+        &[
+            ("SCF_PYTHON", &python_sdk()),
+            ("SCF_LOCAL_BODY_TIMEOUT", "1"),
+        ],
+    );
+    let apigw = apigw_of(&p);
+    // Five bytes of the hundred announced, then nothing: the gateway gives up on the body.
+    let mut s = std::net::TcpStream::connect(&apigw).unwrap();
+    s.write_all(
+        format!("POST /items HTTP/1.1\r\nHost: {apigw}\r\nContent-Length: 100\r\n\r\n{{\"n\":")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&raw).contains("\"errno\"") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed without an answer: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let a = request(&apigw, "POST", "/items", &[], br#"{"n":1}"#);
+    assert_eq!(a.status, 200, "{}", a.text());
+}
