@@ -53,7 +53,7 @@ def test_tccli(platform: str, tmp_path: Path) -> None:
     got = tccli(platform, tmp_path, "GetFunction", "--FunctionName", "items-fn")
     assert (got["Runtime"], got["Handler"], got["Status"]) == ("Python3.9", "index.items", "Active")
     assert {"Key": "WHERE", "Value": "demo-dev-shop"} in got["Environment"]["Variables"]
-    assert [t["Type"] for t in got["Triggers"]] == ["apigw", "cos"]
+    assert [t["Type"] for t in got["Triggers"]] == ["apigw", "apigw", "cos"]
     triggers = tccli(platform, tmp_path, "ListTriggers", "--FunctionName", "demo-dev-shop-tick")
     assert [(t["TriggerName"], t["Enable"]) for t in triggers["Triggers"]] == [("every-second", 1), ("nightly", 0)]
     invoked = tccli(platform, tmp_path, "Invoke", "--FunctionName", "items-fn", "--ClientContext", '{"from": "tccli"}')

@@ -303,6 +303,39 @@ fn api_gateway_routes_reach_event_functions_as_the_gateway_does() {
         );
     }
 
+    // isBase64Trigger: a body of a media type of the rules arrives base64-encoded, others as text; the
+    // declared parameters, with their defaults.
+    let a = request(
+        &apigw,
+        "POST",
+        "/upload",
+        &[("Content-Type", "image/png"), ("X-Client", "cli")],
+        b"\x89PNG",
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let e = &a.json()["event"];
+    assert_eq!(
+        (e["isBase64Encoded"].as_bool(), e["body"].as_str()),
+        (Some(true), Some("iVBORw==")),
+        "{e}"
+    );
+    assert_eq!(e["queryStringParameters"], json!({"lang": "en"}), "{e}");
+    assert_eq!(e["headerParameters"], json!({"X-Client": "cli"}), "{e}");
+    let a = request(
+        &apigw,
+        "POST",
+        "/upload?lang=fr",
+        &[("Content-Type", "text/plain")],
+        b"plain",
+    );
+    let e = &a.json()["event"];
+    assert_eq!(
+        (e["isBase64Encoded"].as_bool(), e["body"].as_str()),
+        (Some(false), Some("plain")),
+        "{e}"
+    );
+    assert_eq!(e["queryStringParameters"], json!({"lang": "fr"}), "{e}");
+
     // CORS preflight, answered by the gateway.
     let a = request(
         &apigw,
