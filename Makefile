@@ -5,6 +5,7 @@
 #   make lint    cargo fmt --check, clippy and cargo doc (warnings, broken doc links included, are errors)
 #   make soak    the reliability tier (tests/tests/reliability.rs) at 25 times its counts, with its figures
 #   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
+#                (QUICK=1: fewer runs and smaller sizes, written to target/BENCHMARKS-quick.md)
 #   make peers   AWS's Node.js and Rust runtime clients, for the Lambda-dialect tests (make test runs it)
 #   make dist    the release artifacts in dist/: the runtime tarball, the Python wheel, the npm package
 #                (every binary for glibc 2.17; docs/install.md)
@@ -14,11 +15,12 @@ PYTHON  ?= python3
 VENV    := $(ROOT)/.venv
 export CARGO_TERM_COLOR ?= never
 
-# make bench: set up ours (release) and AWS's runtime clients, then write BENCHMARKS.md (not a test).
+# make bench: set up ours (release) and AWS's runtime clients, then write BENCHMARKS.md (not a test);
+# make bench QUICK=1 for a quick look (fewer runs, smaller sizes).
 .PHONY: bench
 bench:
 	bench/setup.sh
-	target/release/scf-bench
+	target/release/scf-bench $(if $(QUICK),--quick)
 
 .PHONY: all build build-rust build-sdks venv demo test test-rust test-platform-python test-sdks lint fmt clean
 

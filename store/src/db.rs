@@ -56,6 +56,23 @@ const SCHEMA: &str = "PRAGMA journal_mode=WAL;
 const LEASE_NEXT: &str = "SELECT seq, function, request_id, body, enqueued_ms, attempts FROM events INDEXED BY events_fifo
      WHERE function = ?1 AND leased = 0 AND next_ms <= ?2 ORDER BY seq LIMIT 1";
 
+/// The statement of [`Db::logs`] for `q`. One request's records are found through `logs_by_request` (a
+/// look-up, whatever the number of records stored); the others through `logs_by_function`, in order.
+fn logs_sql(q: &LogQuery) -> String {
+    let order = if q.newest_first { "DESC" } else { "ASC" };
+    let (index, request) = if q.request_id.is_some() {
+        ("logs_by_request", "request_id = ?2")
+    } else {
+        ("logs_by_function", "?2 IS NULL")
+    };
+    format!(
+        "SELECT seq, function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num
+         FROM logs INDEXED BY {index} WHERE function = ?1 AND {request} AND start_ms >= ?3 AND start_ms <= ?4 AND seq > ?5
+         AND (?6 IS NULL OR (?6 = 0 AND ret_code = 0) OR (?6 = 1 AND ret_code != 0))
+         ORDER BY start_ms {order}, seq {order} LIMIT ?7 OFFSET ?8"
+    )
+}
+
 /// One event to accept: [`Db::accept`].
 #[derive(Debug, Clone)]
 pub(crate) struct Accept {
@@ -327,14 +344,7 @@ impl Db {
     }
 
     pub(crate) fn logs(&self, q: &LogQuery) -> Result<Vec<(i64, LogRecord)>, StoreError> {
-        let order = if q.newest_first { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT seq, function, request_id, start_ms, duration_ms, mem_usage, ret_code, ret_msg, log, invocation_type, retry_num
-             FROM logs WHERE function = ?1 AND (?2 IS NULL OR request_id = ?2) AND start_ms >= ?3 AND start_ms <= ?4 AND seq > ?5
-             AND (?6 IS NULL OR (?6 = 0 AND ret_code = 0) OR (?6 = 1 AND ret_code != 0))
-             ORDER BY start_ms {order}, seq {order} LIMIT ?7 OFFSET ?8"
-        );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut st = self.conn.prepare_cached(&logs_sql(q))?;
         let rows = st.query_map(
             params![
                 q.function,
@@ -435,6 +445,32 @@ mod tests {
             "{plan:?}"
         );
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// One request's log is a look-up by its id, not a scan of the function's records.
+    #[test]
+    fn a_request_s_log_is_found_by_its_index() {
+        let (s, dir) = db();
+        let mut q = LogQuery::all("f");
+        q.request_id = Some("r1".into());
+        let plan: Vec<String> = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", logs_sql(&q)))
+            .expect("plan")
+            .query_map(
+                params!["f", "r1", 0, i64::MAX, 0, None::<i64>, 10, 0],
+                |r| r.get::<_, String>(3),
+            )
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("INDEX logs_by_request (request_id=?")),
+            "{plan:?}"
+        );
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
