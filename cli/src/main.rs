@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use scf_platform::activity::Invocation;
 use scf_platform::build::Profile;
 use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
-use scf_platform::events::Invocation;
 use scf_platform::package::{self, Cloud, PackageOptions};
 use scf_platform::terminal::{self, Style};
 use scf_platform::watch::Definition;
 use scf_platform::{Credentials, Invoked, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
+
+mod events;
 
 /// Exit code of a function error (the error body is on stdout).
 const EXIT_FUNCTION_ERROR: u8 = 1;
@@ -161,9 +163,37 @@ enum Command {
         /// No line per request on stdout.
         #[arg(long, short)]
         quiet: bool,
+        /// Port of the API Gateway listener on 127.0.0.1, started when a function has an apigw trigger
+        /// or is an http component (0: any free port).
+        #[arg(long, default_value_t = scf_platform::DEFAULT_APIGW_PORT)]
+        apigw_port: u16,
+        /// Run each project's `src.hook` (its build command) first, showing its output.
+        #[arg(long)]
+        build: bool,
         /// Build Rust functions' crates with --release (default: cargo's debug profile).
         #[arg(long)]
         release: bool,
+    },
+    /// Print a trigger's event as the trigger sends it (`event generate cos --bucket photos`), or list
+    /// every kind with its keys (`event list`).
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
+    /// Invoke a function of a running `scf-local serve` with a trigger's event and that trigger's own
+    /// invocation type: cos, cmq and timer are queued (asynchronous), apigw, ckafka and clb answered
+    /// (synchronous). The keys are those of `event generate`.
+    Trigger {
+        /// The function's name.
+        function: String,
+        /// The trigger's kind (see `scf-local event list`).
+        kind: String,
+        /// The front door of `scf-local serve`.
+        #[arg(long, default_value_t = format!("http://127.0.0.1:{}", scf_platform::DEFAULT_PORT))]
+        endpoint: String,
+        /// The event's keys, `--key value` (or `--key=value`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        keys: Vec<String>,
     },
     /// Print a function's request logs from a platform's data directory.
     Logs {
@@ -195,6 +225,20 @@ enum Command {
     /// Run the cross-language conformance suite (tests/conformance) and print the matrix, case ×
     /// language; exits 1 on any failure. With --runtime-cmd, against any runtime API implementation.
     Conformance(scf_conformance::Args),
+}
+
+#[derive(Subcommand)]
+enum EventCommand {
+    /// Print KIND's event (JSON); keys not given take their documented defaults.
+    Generate {
+        /// cos, cmq, ckafka, clb, timer, apigw (see `scf-local event list`).
+        kind: String,
+        /// The event's keys, `--key value` (or `--key=value`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        keys: Vec<String>,
+    },
+    /// Every kind: its trigger, its invocation type, its keys and their defaults.
+    List,
 }
 
 /// The options that define a function, shared by `invoke` and `package`; each one present wins over the
@@ -343,8 +387,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             debug_wait,
             quiet,
+            apigw_port,
+            build,
             release,
         } => {
+            if build {
+                for dir in &function_dirs {
+                    scf_platform::config::run_build_hooks(dir)?;
+                }
+            }
             let credentials = match (secret_id, secret_key) {
                 (Some(secret_id), Some(secret_key)) => Some(Credentials {
                     secret_id,
@@ -354,6 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let opts = ServeOptions {
                 credentials,
+                apigw_port,
                 watch,
                 debug,
                 debug_wait,
@@ -466,6 +518,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Event {
+            command: EventCommand::Generate { kind, keys },
+        } => events::generate(&kind, &keys),
+        Command::Event {
+            command: EventCommand::List,
+        } => events::list(),
+        Command::Trigger {
+            function,
+            kind,
+            endpoint,
+            keys,
+        } => events::trigger(&endpoint, &function, &kind, &keys),
         Command::Conformance(args) => Ok(ExitCode::from(scf_conformance::main(args)?)),
     }
 }

@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::activity::{Events, InstanceView, Invocation};
 use crate::config::{FunctionConfig, HttpKind};
-use crate::events::{Events, InstanceView, Invocation};
 use crate::frontdoor::FrontDoor;
 use crate::functions::Function;
 use crate::http::WebBody;

@@ -8,7 +8,7 @@
 //! starts one (cold). A sync request that finds no permit is refused at once with 432; an async one waits
 //! for a permit. So under a burst the number of busy places never passes the limit.
 //!
-//! What happens to instances and requests is told as [`Event`]s (`events.rs`). A reload ([`Pool::reload`],
+//! What happens to instances and requests is told as [`Event`]s (`activity.rs`). A reload ([`Pool::reload`],
 //! `scf-local serve --watch`) starts a new generation: idle instances of older ones are retired at once,
 //! busy ones when their request ends, and new instances start from the new configuration.
 
@@ -21,8 +21,8 @@ use scf_protocol::{ErrorKind, FunctionError};
 use scf_store::{LogRecord, Store, now_ms};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::activity::{Event, Events, InstanceView, Invocation, Retired};
 use crate::config::FunctionConfig;
-use crate::events::{Event, Events, InstanceView, Invocation, Retired};
 use crate::instance::Platform;
 use crate::instance::{Instance, StartFailure};
 use crate::requestlog::{self, RequestLog};

@@ -1,5 +1,5 @@
 //! `scf-local serve`: the platform, running for as long as the developer wants: the banner, the readable
-//! terminal (`terminal.rs`), the functions' builds, `--debug`, `--watch` and the console.
+//! terminal (`terminal.rs`), `--debug`, `--watch` and the console.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -11,15 +11,15 @@ use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
-use crate::config::Overrides;
+use crate::activity::Events;
+use crate::config::{Overrides, Project};
 use crate::console::Console;
-use crate::event::EventPool;
-use crate::events::Events;
 use crate::frontdoor::{Credentials, FrontDoor};
 use crate::functions::Functions;
-use crate::http::HttpPool;
+use crate::gateway::Gateway;
 use crate::instance::Platform;
-use crate::terminal::{self, Style};
+use crate::router::Role;
+use crate::terminal;
 use crate::watch::Definition;
 
 /// The front door's default port.
@@ -36,6 +36,10 @@ pub struct ServeOptions {
     pub function_dirs: Vec<PathBuf>,
     /// Verify TC3 signatures with these.
     pub credentials: Option<Credentials>,
+    /// Port of the API Gateway listener on 127.0.0.1 (0: any free port), started when a function has an API.
+    pub apigw_port: u16,
+    /// The profile Rust functions' crates are built with.
+    pub profile: crate::build::Profile,
     /// Reload a function when its files change (`--watch`).
     pub watch: bool,
     /// Functions run under a debugger (`--debug FUNCTION[=PORT]`), by name, with their port.
@@ -44,8 +48,6 @@ pub struct ServeOptions {
     pub debug_wait: bool,
     /// No line per request on stdout (`--quiet`).
     pub quiet: bool,
-    /// The profile Rust functions' crates are built with.
-    pub profile: crate::build::Profile,
 }
 
 impl ServeOptions {
@@ -56,11 +58,12 @@ impl ServeOptions {
             data_dir,
             function_dirs,
             credentials: None,
+            apigw_port: crate::DEFAULT_APIGW_PORT,
+            profile: crate::build::Profile::default(),
             watch: false,
             debug: Vec::new(),
             debug_wait: false,
             quiet: false,
-            profile: crate::build::Profile::default(),
         }
     }
 }
@@ -94,65 +97,46 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let events = Events::default();
     let _printer = terminal::spawn_printer(&events, opts.quiet)
         .map_err(PlatformError::io("starting the terminal's printer"))?;
-    let mut functions = Functions::default();
+    let mut functions = Functions::new();
+    // Each function, and how to read it again (`--watch`): its project's directory and its name.
     let mut definitions = Vec::new();
     let mut debugged = Vec::new();
-    let err_style = Style::stderr();
     for dir in &opts.function_dirs {
-        let mut definition = Definition {
-            dir: dir.canonicalize().map_err(|e| {
-                PlatformError::Config(format!("code directory {}: {e}", dir.display()))
-            })?,
-            overrides: Overrides::default(),
-            debug: None,
-            profile: opts.profile,
-        };
-        let name = definition.load().await.map_err(|e| explain(dir, e))?.name;
-        if let Some((_, port)) = opts.debug.iter().find(|(n, _)| *n == name) {
-            definition.debug = Some((*port, opts.debug_wait));
-            debugged.push(name.clone());
+        // Reading a project reads files: off the event loop too.
+        let one = [dir.clone()];
+        let (configs, notes) = tokio::task::spawn_blocking(move || Functions::read(&one, load))
+            .await
+            .map_err(|e| PlatformError::Config(e.to_string()))??;
+        for note in notes {
+            let _ = writeln!(std::io::stderr(), "scf-local: {note}");
         }
-        // With --watch, a Rust crate or a src.hook is built first (and again on each change).
-        let built = if opts.watch {
-            definition
-                .prepare(|line| {
-                    let _ = std::io::stderr()
-                        .write_all(terminal::build_line(&name, line, err_style).as_bytes());
-                })
-                .await
-                .map(|(config, ..)| config)
-        } else {
-            definition.ready().await
-        };
-        let config = match built {
-            Ok(config) => config,
-            // With --watch the platform starts anyway, and the next change builds again.
-            Err(e) if opts.watch => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "scf-local: function {name}: {e}\nscf-local: function {name}: the build failed; fix it and save (--watch builds again)"
-                );
-                definition.load().await?
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| PlatformError::Config(format!("code directory {}: {e}", dir.display())))?;
+        for mut config in configs {
+            let debug = opts
+                .debug
+                .iter()
+                .find(|(n, _)| *n == config.name)
+                .map(|(_, port)| (*port, opts.debug_wait));
+            if let Some((port, wait)) = debug {
+                crate::debug::Debug::apply(&mut config, port, wait)?;
+                debugged.push(config.name.clone());
             }
-            Err(e) => return Err(PlatformError::Config(format!("function {name}: {e}"))),
-        };
-        definitions.push((name.clone(), definition));
-        if functions.contains(&config.name) {
-            return Err(PlatformError::Config(format!(
-                "two functions are named {}",
-                config.name
-            )));
-        }
-        let name = config.name.clone();
-        let (platform, store, events) = (platform.clone(), store.clone(), events.clone());
-        if config.http.is_some() {
-            functions
-                .http
-                .insert(name, HttpPool::new(config, platform, store, events));
-        } else {
-            functions
-                .events
-                .insert(name, EventPool::new(config, platform, store, events));
+            crate::build::prepare(&mut config, opts.profile).await;
+            definitions.push((
+                config.name.clone(),
+                Definition {
+                    dir: dir.clone(),
+                    overrides: Overrides {
+                        name: Some(config.name.clone()),
+                        ..Overrides::default()
+                    },
+                    debug,
+                    profile: opts.profile,
+                },
+            ));
+            functions.add(config, &platform, &store, &events)?;
         }
     }
     if functions.is_empty() {
@@ -161,16 +145,17 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         ));
     }
     if let Some((unknown, _)) = opts.debug.iter().find(|(n, _)| !debugged.contains(n)) {
-        let names = functions.names();
         return Err(PlatformError::Config(format!(
             "--debug {unknown}: no function of that name (the functions are {})",
-            names
+            functions
+                .names()
                 .iter()
                 .map(|n| n.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
     }
+    let gateway = Gateway::build(&functions)?.map(Arc::new);
     let functions = Arc::new(functions);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut wakes = HashMap::new();
@@ -204,10 +189,48 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         events: events.clone(),
     });
     let console = Arc::new(Console::new(door.clone(), events.clone(), opts.watch));
-    let entry = console.entry();
-    let server = tokio::spawn(crate::router::serve(listener, door, console));
-    let mut text = banner(&opts, &platform, &functions, local);
-    text.push_str(&format!("scf-local: console: http://{local}{entry}\n"));
+    let mut banner = banner(&opts, &platform, &functions, local);
+    let mut servers = Vec::new();
+    if let Some(gateway) = gateway {
+        let addr = SocketAddr::from(([127, 0, 0, 1], opts.apigw_port));
+        let apigw = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(PlatformError::io(format!(
+                "binding the API Gateway's {addr}"
+            )))?;
+        let at = apigw
+            .local_addr()
+            .map_err(PlatformError::io("reading the bound address"))?;
+        for line in gateway.lines(at) {
+            banner.push_str(&format!("scf-local: {line}\n"));
+        }
+        servers.push(tokio::spawn(crate::router::serve(
+            apigw,
+            door.clone(),
+            Role::Gateway(gateway),
+        )));
+    }
+    for pool in functions.events.values() {
+        for (name, cron, argument) in crate::timer::enabled(&pool.config) {
+            banner.push_str(&format!(
+                "scf-local: timer {name} -> {} ({cron}, UTC+8)\n",
+                pool.config.name
+            ));
+            tasks.push(tokio::spawn(crate::timer::run(
+                door.clone(),
+                pool.config.name.clone(),
+                name,
+                cron,
+                argument,
+                shutdown_rx.clone(),
+            )));
+        }
+    }
+    banner.push_str(&crate::ondemand::banner(&functions));
+    banner.push_str(&format!(
+        "scf-local: console: http://{local}{}\n",
+        console.entry()
+    ));
     if opts.watch {
         let skip: Vec<PathBuf> = opts.data_dir.canonicalize().into_iter().collect();
         tasks.push(tokio::spawn(crate::watch::serve(
@@ -217,18 +240,25 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             skip,
             shutdown_rx.clone(),
         )));
-        text.push_str(&format!(
+        banner.push_str(&format!(
             "scf-local: watching {} function director{} for changes (node_modules, target, .git and __pycache__ ignored)\n",
             opts.function_dirs.len(),
             if opts.function_dirs.len() == 1 { "y" } else { "ies" }
         ));
     }
-    let _ = std::io::stderr().write_all(text.as_bytes());
+    servers.push(tokio::spawn(crate::router::serve(
+        listener,
+        door,
+        Role::FrontDoor(console),
+    )));
+    let _ = std::io::stderr().write_all(banner.as_bytes());
 
     wait_for_signal().await;
     let _ = std::io::stderr()
         .write_all(b"scf-local: shutting down; queued events stay in the data directory\n");
-    server.abort();
+    for server in servers {
+        server.abort();
+    }
     let _ = shutdown_tx.send(true);
     for t in tasks {
         t.abort();
@@ -242,25 +272,27 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     Ok(())
 }
 
-/// Why `dir` does not define a function, for `serve`, which has only its folder: which folder, and what it
-/// lacks.
-fn explain(dir: &Path, e: PlatformError) -> PlatformError {
-    let has_file = ["serverless.yml", "serverless.yaml"]
-        .iter()
-        .any(|n| dir.join(n).is_file());
-    match e {
-        PlatformError::Config(_) if dir.is_dir() && !has_file => PlatformError::Config(format!(
-            "{} has no serverless.yml: scf-local serve takes each function's settings (inputs.handler, \
-             inputs.runtime, …) from it; write one, or run the folder with `scf-local invoke {} --handler \
-             FILE.METHOD`",
-            dir.display(),
-            dir.display()
-        )),
-        PlatformError::Config(m) if !m.contains(&dir.display().to_string()) => {
-            PlatformError::Config(format!("{}: {m}", dir.display()))
+/// A function's definition for `serve`, which has only its folder: a folder that cannot define one says
+/// which folder, and what it lacks.
+fn load(dir: &Path) -> Result<Project, PlatformError> {
+    Project::load(dir, &Overrides::default()).map_err(|e| {
+        let has_file = ["serverless.yml", "serverless.yaml"]
+            .iter()
+            .any(|n| dir.join(n).is_file());
+        match e {
+            PlatformError::Config(_) if dir.is_dir() && !has_file => PlatformError::Config(format!(
+                "{} has no serverless.yml: scf-local serve takes each function's settings (inputs.handler, \
+                 inputs.runtime, …) from it; write one, or run the folder with `scf-local invoke {} --handler \
+                 FILE.METHOD`",
+                dir.display(),
+                dir.display()
+            )),
+            PlatformError::Config(m) if !m.contains(&dir.display().to_string()) => {
+                PlatformError::Config(format!("{}: {m}", dir.display()))
+            }
+            other => other,
         }
-        other => other,
-    }
+    })
 }
 
 fn banner(
@@ -342,7 +374,6 @@ fn banner(
     banner
 }
 
-/// Returns on SIGINT or SIGTERM.
 pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::events::{Event, Events, Invocation, Reload};
+use crate::activity::{Event, Events, Invocation, Reload};
 
 /// How text is shown on one stream.
 #[derive(Debug, Clone, Copy)]
@@ -137,7 +137,7 @@ pub fn invocation(i: &Invocation, style: Style) -> String {
     if let Some(e) = &i.error {
         out.push_str(&format!("    {}\n", style.paint("31", &format!("! {e}"))));
         if let Some(trace) = &i.stack_trace {
-            for line in trace.lines().take(crate::events::MAX_SHOWN_LINES) {
+            for line in trace.lines().take(crate::activity::MAX_SHOWN_LINES) {
                 out.push_str(&format!("      {}\n", style.paint("31", line)));
             }
         }

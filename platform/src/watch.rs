@@ -5,7 +5,7 @@
 //! `target`, `.git`, `__pycache__`, the platform's data directory, editors' temporary files, and the files
 //! the function's own build writes. Changes are gathered until [`DEBOUNCE`] passes without another, then:
 //!
-//! 1. the function is built again (its `src.hook`, `prepare.rs`; then a Rust crate with cargo,
+//! 1. the function is built again (its project's `src.hook`, `config::run_build_hooks`; then a Rust crate with cargo,
 //!    [`crate::build::prepare`]), its output shown as it comes; a failed build keeps the old instances and
 //!    shows the build's errors;
 //! 2. its `serverless.yml` is read again (a configuration that does not load keeps the old one, and says why);
@@ -31,13 +31,12 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
+use crate::activity::{Event, Events, Reload};
 use crate::build::Profile;
 use crate::config::{FunctionConfig, Overrides};
-use crate::events::{Event, Events, Reload};
 use crate::functions::{Function, Functions};
 use crate::instance::Platform;
 use crate::invoke::Invoked;
-use crate::prepare::Build;
 use crate::terminal::{self, Style};
 
 /// Quiet time after the last change before a reload starts.
@@ -99,18 +98,20 @@ impl Definition {
         Ok(config)
     }
 
-    /// Reads the definition, runs its `src.hook` (passing the hook's lines to `line`) and builds a Rust
-    /// function's crate; returns the configuration and the hook, if it has one.
-    pub async fn prepare(
-        &self,
-        mut line: impl FnMut(&str),
-    ) -> Result<(FunctionConfig, Option<Build>), PlatformError> {
-        let hook = Build::of(&self.dir, &self.load().await?);
-        if let Some(b) = &hook {
-            line(&format!("running {}", b.describe()));
-            b.run(&mut line).await.map_err(PlatformError::Config)?;
-        }
-        Ok((self.ready().await?, hook))
+    /// Reads the definition, runs its project's `src.hook` (`config::run_build_hooks`, its output shown as
+    /// it comes) and builds a Rust function's crate; returns the configuration and whether a hook ran.
+    pub async fn prepare(&self) -> Result<(FunctionConfig, bool), PlatformError> {
+        let dir = self.dir.clone();
+        let hooked = tokio::task::spawn_blocking(move || {
+            let hook = crate::config::Project::load(&dir, &Overrides::default())?.hook;
+            if hook.is_some() {
+                crate::config::run_build_hooks(&dir)?;
+            }
+            Ok::<_, PlatformError>(hook.is_some())
+        })
+        .await
+        .map_err(|e| PlatformError::Config(e.to_string()))??;
+        Ok((self.ready().await?, hooked))
     }
 }
 
@@ -347,17 +348,8 @@ impl Watched {
                 })
             });
         };
-        let name = self.name.clone();
-        let prepared = self
-            .definition
-            .prepare(|line| {
-                events.emit(|| Event::Build {
-                    function: name.clone(),
-                    line: line.to_owned(),
-                });
-            })
-            .await;
-        let (mut config, hook) = match prepared {
+        let prepared = self.definition.prepare().await;
+        let (mut config, hooked) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 let outcome = match self.definition.load().await {
@@ -367,7 +359,7 @@ impl Watched {
                 return report(outcome, 0, 0, Some(e.to_string()));
             }
         };
-        if hook.is_some() {
+        if hooked {
             tree.discard().await;
         }
         if let Some(e) = &config.code_error {
@@ -504,12 +496,7 @@ pub async fn invoke(
         .unwrap_or_default();
     loop {
         let mut roots = vec![definition.dir.clone()];
-        let prepared = definition
-            .prepare(|line| {
-                let _ =
-                    std::io::stderr().write_all(terminal::build_line(&name, line, err).as_bytes());
-            })
-            .await;
+        let prepared = definition.prepare().await;
         match prepared {
             Ok((config, _)) => {
                 name = config.name.clone();
