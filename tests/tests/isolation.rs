@@ -194,3 +194,84 @@ fn the_secret_key_is_in_neither_the_platforms_environ_nor_its_cmdline() {
 fn native_function_dir() -> TempDir {
     scf_tests::native_function("hello", "  handler: errors.echo\n")
 }
+
+/// A code directory for `runtime` whose handler `link.main_handler` reaches `file`, a file outside it,
+/// through a symbolic link (`link_name` → the outside file, or a linked folder when `via_folder`).
+fn linked_out(
+    runtime: &str,
+    file: &str,
+    code: &[u8],
+    link_name: &str,
+    via_folder: bool,
+) -> [TempDir; 2] {
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.path().join(file), code).unwrap();
+    let handler = if via_folder {
+        "linked/link.main_handler"
+    } else {
+        "link.main_handler"
+    };
+    let dir = TempDir::new("linked-code");
+    std::fs::write(
+        dir.path().join("serverless.yml"),
+        format!(
+            "component: scf\ninputs:\n  name: linked\n  runtime: {runtime}\n  handler: {handler}\n"
+        ),
+    )
+    .unwrap();
+    if via_folder {
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).unwrap();
+    } else {
+        std::os::unix::fs::symlink(outside.path().join(file), dir.path().join(link_name)).unwrap();
+    }
+    [dir, outside]
+}
+
+#[test]
+fn a_handler_file_linked_out_of_the_code_root_is_443_in_every_language() {
+    let py = b"def main_handler(event, context):\n    return 'escaped'\n";
+    let js = b"exports.main_handler = async () => 'escaped';\n";
+    let so = std::fs::read(bin("liberrors.so")).unwrap();
+    for (runtime, file, code, link, folder) in [
+        ("Python3.9", "link.py", &py[..], "link.py", false),
+        ("Python3.9", "link.py", &py[..], "", true),
+        ("Nodejs18.15", "link.js", &js[..], "link.js", false),
+        ("Nodejs18.15", "link.js", &js[..], "", true),
+        ("native", "liblink.so", &so[..], "liblink.so", false),
+        ("native", "liblink.so", &so[..], "", true),
+    ] {
+        let [dir, _outside] = linked_out(runtime, file, code, link, folder);
+        let run = invoke_with_secrets(dir.path(), &[]);
+        let e = run.expect_error("MalformedHandler", 443);
+        assert!(
+            e["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("resolves outside the code root"),
+            "{runtime} {file} via folder {folder}: {e}"
+        );
+    }
+}
+
+#[test]
+fn what_a_handler_imports_may_be_linked_from_anywhere() {
+    // A Node.js package linked into node_modules (npm link, pnpm, workspaces) keeps working.
+    let package = TempDir::new("linked-package");
+    std::fs::write(
+        package.path().join("index.js"),
+        "exports.greet = () => 'from a linked package';\n",
+    )
+    .unwrap();
+    let f = function_dir(
+        "linked-import",
+        "Nodejs18.15",
+        "index.js",
+        "const p = require('linked-package');\nexports.main_handler = async () => p.greet();\n",
+        "",
+    );
+    std::fs::create_dir_all(f.path().join("node_modules")).unwrap();
+    std::os::unix::fs::symlink(package.path(), f.path().join("node_modules/linked-package"))
+        .unwrap();
+    let run = invoke_with_secrets(f.path(), &[]);
+    assert_eq!(run.expect_ok(), "from a linked package");
+}
