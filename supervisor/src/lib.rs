@@ -160,8 +160,21 @@ impl Supervisor {
 
     /// Lines for the platform's banner: what protects instances here.
     pub fn describe(&self) -> Vec<String> {
+        let teardown = match self.memory_mode() {
+            MemoryMode::CgroupV1 | MemoryMode::CgroupV2 => {
+                "on (each instance's memory cgroup: a setsid() child dies with it too)".to_owned()
+            }
+            MemoryMode::ProcessGroup(why) => format!(
+                "process group only ({why}: a child that calls setsid() outlives its instance)"
+            ),
+        };
         vec![
             format!("memory: {}", self.memory_mode().describe()),
+            format!(
+                "isolation: environment built from nothing: on; everything an instance starts dies with it: \
+                 {teardown}; PID and mount namespaces (a private /proc and /tmp): off; runtime APIs \
+                 reachable only from their instance: off (docs/reliability.md)"
+            ),
             format!("web instances: {}", self.net_mode().describe()),
         ]
     }

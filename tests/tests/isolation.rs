@@ -188,6 +188,31 @@ fn the_secret_key_is_in_neither_the_platforms_environ_nor_its_cmdline() {
     );
     check(&p);
     assert!(!p.stderr().contains("warning"), "{}", p.stderr());
+    // The banner says which isolation is in force (its lines may follow the `listening` one).
+    scf_tests::wait_for(60, "the isolation line of the banner", || {
+        p.stderr()
+            .contains("scf-local: isolation: environment built from nothing: on; ")
+            .then_some(())
+    });
+}
+
+/// A child that leaves the instance's process group (`setsid`) still dies with the instance: this machine
+/// has memory cgroups, and teardown kills every process of the instance's cgroup.
+#[test]
+fn a_setsid_child_dies_with_its_instance() {
+    let code = r#"import subprocess
+
+def main_handler(event, context):
+    child = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    return child.pid
+"#;
+    let f = function_dir("setsid", "Python3.9", "index.py", code, "");
+    let run = invoke_with_secrets(f.path(), &[]);
+    let pid = run.expect_ok().as_u64().unwrap();
+    // `invoke` tore its instance down before it exited.
+    scf_tests::wait_for(60, "the setsid child to be gone", || {
+        scf_tests::process_gone(pid).then_some(())
+    });
 }
 
 /// A native function `hello` (the `errors` example library).
