@@ -3,7 +3,9 @@
 #   make test    every test tier (unit → platform → per-language hosts), after lint
 #   make build   the workspace, the example libraries and the language SDKs
 #   make lint    cargo fmt --check, clippy and cargo doc (warnings, broken doc links included, are errors)
+#   make soak    the reliability tier (tests/tests/reliability.rs) at 25 times its counts, with its figures
 #   make bench   benchmarks side by side with AWS's runtime clients, written to BENCHMARKS.md
+#                (QUICK=1: fewer runs and smaller sizes, written to target/BENCHMARKS-quick.md)
 #   make peers   AWS's Node.js and Rust runtime clients, for the Lambda-dialect tests (make test runs it)
 #   make dist    the release artifacts in dist/: the runtime tarball, the Python wheel, the npm package
 #                (every binary for glibc 2.17; docs/install.md)
@@ -13,11 +15,12 @@ PYTHON  ?= python3
 VENV    := $(ROOT)/.venv
 export CARGO_TERM_COLOR ?= never
 
-# make bench: set up ours (release) and AWS's runtime clients, then write BENCHMARKS.md (not a test).
+# make bench: set up ours (release) and AWS's runtime clients, then write BENCHMARKS.md (not a test);
+# make bench QUICK=1 for a quick look (fewer runs, smaller sizes).
 .PHONY: bench
 bench:
 	bench/setup.sh
-	target/release/scf-bench
+	target/release/scf-bench $(if $(QUICK),--quick)
 
 .PHONY: all build build-rust build-sdks venv demo test test-rust test-platform-python test-sdks lint fmt clean
 
@@ -66,6 +69,15 @@ peers:
 
 test-rust:
 	$(CARGO) test --workspace
+
+# The reliability tier at soak counts (not part of make test): fuzz, oversized bodies and logs, descriptor
+# exhaustion, a hostile runtime, each printing its figures (requests, answers, hangs, peak RSS, fds).
+.PHONY: soak
+soak: build
+	SCF_SOAK=1 $(CARGO) test -p scf-tests --test reliability -- --nocapture --test-threads=1 \
+	  >target/soak.log 2>&1; rc=$$?; \
+	  grep -E 'front-door fuzz|oversized bodies|log cap|descriptor limit|runtime-API abuse|test result|FAILED|panicked' target/soak.log; \
+	  exit $$rc
 
 # The Python tools the tests use (pytest, the official TencentCloud SDK), in .venv.
 venv: $(VENV)/.requirements-dev

@@ -8,11 +8,6 @@ BIN=$ROOT/target/debug
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# Native examples: copy each library into a code directory of its own, as a deployment would.
-mkdir -p "$WORK/rust-hello" "$WORK/rust-errors"
-cp "$BIN/libindex.so" "$WORK/rust-hello/"
-cp "$BIN/liberrors.so" "$WORK/rust-errors/"
-
 unset RUST_BACKTRACE
 
 show() {
@@ -25,11 +20,12 @@ show() {
   printf -- '-- exit %s --\n' "$code"
 }
 
-show "Rust: hello" "$WORK/rust-hello" --handler index.main_handler --event '{"name":"SCF"}'
-show "Rust: a returned error (430 HandledError)" "$WORK/rust-errors" --handler errors.returned_error
-show "Rust: a panic (430 UnhandledError)" "$WORK/rust-errors" --handler errors.panics
-show "Rust: past the timeout (433)" "$WORK/rust-errors" --handler errors.sleeps --timeout 1 --event '{"seconds":5}'
-show "Rust: no such handler (437)" "$WORK/rust-errors" --handler errors.nope
+# Native examples run from their crates: scf-local builds each with cargo (its progress in the log), then loads it.
+show "Rust: hello" examples/rust-hello --event '{"name":"SCF"}'
+show "Rust: a returned error (430 HandledError)" examples/rust-errors --handler errors.returned_error
+show "Rust: a panic (430 UnhandledError)" examples/rust-errors --handler errors.panics
+show "Rust: past the timeout (433)" examples/rust-errors --handler errors.sleeps --timeout 1 --event '{"seconds":5}'
+show "Rust: no such handler (437)" examples/rust-errors --handler errors.nope
 
 if [ -d examples/python-hello ]; then
   show "Python: hello" examples/python-hello --handler index.main_handler --runtime python3 --event '{"name":"SCF"}'

@@ -119,11 +119,53 @@ pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
 pub struct PlatformFigures {
     /// Async events accepted per second (each one committed to the queue before it is acknowledged).
     pub enqueue_per_s: f64,
+    /// The same from 16 clients at once, each waiting for its acks.
+    pub enqueue16_per_s: f64,
+    /// Small writes each followed by `fdatasync`, per second, on the data directory's filesystem: the floor
+    /// of one client waiting for each durable ack.
+    pub fsync_per_s: f64,
     pub idle_mb: f64,
     pub peak_mb: f64,
     pub requests: usize,
+    /// The platform's CPU time per sync invocation (all its threads), µs.
+    pub cpu_us_per_sync: f64,
+    /// The platform's CPU time per durable async event, accepted and delivered, µs: from one client
+    /// waiting for each ack, and from 16 at once.
+    pub cpu_us_per_async: f64,
+    pub cpu_us_per_async16: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+}
+
+/// `n` appends of 100 bytes to a file in `dir`, each followed by `fdatasync`: how many per second.
+fn fsync_rate(dir: &Path, n: usize) -> anyhow::Result<f64> {
+    let path = dir.join("fsync-floor");
+    let mut f = std::fs::File::create(&path)?;
+    let t = Instant::now();
+    for _ in 0..n {
+        f.write_all(&[b'x'; 100])?;
+        f.sync_data()?;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+/// CPU time of every thread of process `pid` so far, ns (`/proc/PID/task/*/schedstat`).
+pub fn cpu_ns(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .sum()
 }
 
 /// A `/proc/PID/status` figure given in kB (`VmRSS:`, `VmHWM:`), in MB.
@@ -183,6 +225,7 @@ pub async fn platform_rss(
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
     ];
+    let cpu0 = cpu_ns(child.id());
     let lat = round_trips(
         &mut s,
         n,
@@ -190,10 +233,13 @@ pub async fn platform_rss(
         br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
     )
     .await?;
+    // round_trips sends n + n/10 requests (the first tenth warms up).
+    let cpu_us_per_sync = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
     let async_headers = [
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
     ];
+    let cpu0 = cpu_ns(child.id());
     let t = Instant::now();
     let _ = round_trips(
         &mut s,
@@ -204,6 +250,49 @@ pub async fn platform_rss(
     .await?;
     // round_trips sends n + n/10 requests (the first tenth warms up).
     let enqueue_per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
+    // Every event of this run delivered (the queue empty), then the platform's CPU per event: its accept
+    // (one fsync each: one client waits for each ack), its delivery and its log.
+    let store = scf_store::Store::open_existing(&data)?;
+    let drained = || async {
+        let start = Instant::now();
+        while store.queue_len("noop").await? > 0 && start.elapsed().as_secs() < 120 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        anyhow::Ok(())
+    };
+    drained().await?;
+    let cpu_us_per_async = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    let cpu0 = cpu_ns(child.id());
+    // 16 clients at once, each on its own connection, each waiting for its acks: group commit's case.
+    let clients = 16;
+    let t = Instant::now();
+    let mut each = Vec::new();
+    for _ in 0..clients {
+        let addr = addr.clone();
+        each.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut s, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            round_trips(
+                &mut s,
+                n,
+                &async_headers,
+                br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
+            )
+            .await
+        }));
+    }
+    for c in each {
+        c.await??;
+    }
+    let enqueue16_per_s = (clients * (n + n / 10)) as f64 / t.elapsed().as_secs_f64();
+    drained().await?;
+    // The same with the accepts group-committed (16 callers waiting at once share fsyncs).
+    let cpu_us_per_async16 = (cpu_ns(child.id()) - cpu0) / 1e3 / (clients * (n + n / 10)) as f64;
+    drop(store);
+    let fsync_per_s = tokio::task::spawn_blocking(move || fsync_rate(&data, n)).await??;
     let peak_mb = status_mb(child.id(), "VmHWM:");
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -213,9 +302,14 @@ pub async fn platform_rss(
     let _ = std::fs::remove_dir_all(&fdir);
     Ok(PlatformFigures {
         enqueue_per_s,
+        enqueue16_per_s,
+        fsync_per_s,
         idle_mb,
         peak_mb,
         requests: n,
+        cpu_us_per_sync,
+        cpu_us_per_async,
+        cpu_us_per_async16,
         p50_us: lat.median(),
         p99_us: lat.quantile(0.99),
     })

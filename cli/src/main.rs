@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use scf_platform::build::Profile;
 use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
+use scf_platform::package::{self, Cloud, PackageOptions};
 use scf_platform::{Credentials, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
 
@@ -20,7 +22,7 @@ const EXIT_USAGE: u8 = 2;
 #[derive(Parser)]
 #[command(
     name = "scf-local",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SCF_BUILD_COMMIT"), ")"),
     about = "Run SCF functions on this machine, as the cloud platform runs them"
 )]
 struct Cli {
@@ -35,36 +37,16 @@ enum Command {
     /// Exits 0 when the function succeeded, 1 when it failed (the error body is on stdout), 2 on a usage
     /// or configuration error. Settings come from the code directory's serverless.yml; flags win.
     Invoke {
-        /// The function's code directory.
+        /// The function's code directory (a Rust function's crate is built first).
         code_dir: PathBuf,
-        /// The handler, FILE.METHOD (e.g. index.main_handler).
-        #[arg(long)]
-        handler: Option<String>,
-        /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …);
-        /// default: chosen from the handler's file (index.py → python3, index.js → nodejs, else native).
-        #[arg(long)]
-        runtime: Option<String>,
+        #[command(flatten)]
+        function: FunctionArgs,
         /// The event, as JSON text (default `{}`).
         #[arg(long, conflicts_with = "event_file")]
         event: Option<String>,
         /// A file holding the event (`-` for stdin).
         #[arg(long)]
         event_file: Option<PathBuf>,
-        /// Execution timeout in seconds (default 3).
-        #[arg(long)]
-        timeout: Option<f64>,
-        /// Init timeout in seconds (default 60).
-        #[arg(long)]
-        init_timeout: Option<f64>,
-        /// Memory size in MB (64, or 128 to 3072 in steps of 128; default 128).
-        #[arg(long)]
-        memory: Option<u32>,
-        /// The function's name (default: serverless.yml's, else the directory's).
-        #[arg(long)]
-        name: Option<String>,
-        /// An environment variable of the function, KEY=VALUE (repeatable).
-        #[arg(long = "env", value_parser = parse_env_pair)]
-        env: Vec<(String, String)>,
         /// The runtime API dialect served to the instance: scf (default) or lambda (AWS's runtime clients).
         #[arg(long)]
         dialect: Option<String>,
@@ -72,6 +54,59 @@ enum Command {
         /// directory) instead of its `bootstrap`, e.g. "python3 -m awslambdaric index.handler".
         #[arg(long)]
         command: Option<String>,
+        /// The Python interpreter of a Python function (default: the code directory's .venv, else python3
+        /// on PATH; also inputs.local.python).
+        #[arg(long)]
+        python: Option<String>,
+        /// Build a Rust function's crate with --release (default: cargo's debug profile).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Write a function as a zip the real cloud accepts, and a serverless.yml beside it that deploys it
+    /// (Tencent's Serverless Framework; with --lambda, the framework's aws provider).
+    ///
+    /// Python and Node.js functions run on SCF's own runtimes; native (Rust) functions, and the others
+    /// with --custom-runtime, as a CustomRuntime whose bootstrap starts scf-shim, carried in the zip or
+    /// taken from the layer --layer writes. Settings come from the code directory's serverless.yml; flags
+    /// win.
+    Package {
+        /// The function's code directory (a Rust function's crate is built, in release).
+        #[arg(required_unless_present = "layer", conflicts_with = "layer")]
+        code_dir: Option<PathBuf>,
+        /// The zip to write, e.g. build/fn.zip; serverless.yml goes beside it (and, for SCF, a folder of the
+        /// same files, which the framework uploads).
+        #[arg(long, short)]
+        output: PathBuf,
+        #[command(flatten)]
+        function: FunctionArgs,
+        /// Run a Python or Node.js function as a CustomRuntime with scf-shim instead of on SCF's runtime.
+        #[arg(long)]
+        custom_runtime: bool,
+        /// Package for AWS Lambda's provided.al2023 runtime instead of SCF.
+        #[arg(long)]
+        lambda: bool,
+        /// Write the layer instead of a function: scf-shim and the language pieces under /opt
+        /// (bin/scf-shim, lib/scf-runtime/…), for functions packaged with --use-layer.
+        #[arg(long)]
+        layer: bool,
+        /// Start scf-shim from this layer instead of carrying it: SCF NAME:VERSION (e.g. scf-runtime:1), or
+        /// on Lambda the layer version's ARN.
+        #[arg(long, conflicts_with = "layer")]
+        use_layer: Option<String>,
+        /// For a custom runtime: the Python interpreter the instance runs, a path on the cloud (e.g. a
+        /// layer's /opt/python/bin/python3; default: python3 on the instance's PATH).
+        #[arg(long)]
+        python: Option<String>,
+        /// For a custom runtime: the node the instance runs, a path on the cloud (default: node on PATH).
+        #[arg(long)]
+        node: Option<String>,
+        /// Build a Rust function's crate in cargo's debug profile instead of release.
+        #[arg(long)]
+        debug: bool,
+        /// Build a Rust function's crate against this machine's glibc, even when cargo-zigbuild (on PATH)
+        /// could build it for SCF's glibc 2.17.
+        #[arg(long)]
+        host_glibc: bool,
     },
     /// Run the platform: one function per directory, each configured by its serverless.yml, behind a
     /// TencentCloud-API-shaped front door on 127.0.0.1 (Invoke, InvokeFunction, GetFunctionLogs).
@@ -99,6 +134,9 @@ enum Command {
         /// --secret-key-file or $TENCENTCLOUD_SECRETKEY).
         #[arg(long)]
         secret_key: Option<String>,
+        /// Build Rust functions' crates with --release (default: cargo's debug profile).
+        #[arg(long)]
+        release: bool,
     },
     /// Print a function's request logs from a platform's data directory.
     Logs {
@@ -133,6 +171,57 @@ const KEY_FD_ENV: &str = "_SCF_LOCAL_SECRET_KEY_FD";
 /// The variable the SecretKey may come in.
 const KEY_ENV: &str = "TENCENTCLOUD_SECRETKEY";
 
+/// The options that define a function, shared by `invoke` and `package`; each one present wins over the
+/// code directory's serverless.yml.
+#[derive(clap::Args)]
+struct FunctionArgs {
+    /// The handler, FILE.METHOD (e.g. index.main_handler).
+    #[arg(long)]
+    handler: Option<String>,
+    /// native, python3, nodejs, custom, or SCF's names (Python3.9, Nodejs16.13, CustomRuntime, …);
+    /// default: chosen from the handler's file (index.py → python3, index.js → nodejs, else native).
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Execution timeout in seconds (default 3).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Init timeout in seconds (default 60).
+    #[arg(long)]
+    init_timeout: Option<f64>,
+    /// Memory size in MB (64, or 128 to 3072 in steps of 128; default 128).
+    #[arg(long)]
+    memory: Option<u32>,
+    /// The function's name (default: serverless.yml's, else the directory's).
+    #[arg(long)]
+    name: Option<String>,
+    /// An environment variable of the function, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_parser = parse_env_pair)]
+    env: Vec<(String, String)>,
+}
+
+impl FunctionArgs {
+    fn overrides(self) -> Overrides {
+        Overrides {
+            name: self.name,
+            handler: self.handler,
+            runtime: self.runtime,
+            memory_mb: self.memory,
+            timeout: self.timeout,
+            init_timeout: self.init_timeout,
+            env: self.env,
+            ..Overrides::default()
+        }
+    }
+}
+
+fn profile(release: bool) -> Profile {
+    if release {
+        Profile::Release
+    } else {
+        Profile::Debug
+    }
+}
+
 fn main() -> ExitCode {
     hide_secret_key();
     let cli = Cli::parse();
@@ -149,30 +238,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Invoke {
             code_dir,
-            handler,
-            runtime,
+            function,
             event,
             event_file,
-            timeout,
-            init_timeout,
-            memory,
-            name,
-            env,
             dialect,
             command,
+            python,
+            release,
         } => {
             let over = Overrides {
-                name,
-                handler,
-                runtime,
-                memory_mb: memory,
-                timeout,
-                init_timeout,
-                env,
                 dialect,
                 command,
+                python,
+                ..function.overrides()
             };
-            let function = FunctionConfig::load(&code_dir, &over)?;
+            let mut function = FunctionConfig::load(&code_dir, &over)?;
             let event = match (event, event_file) {
                 (Some(e), _) => Bytes::from(e),
                 (None, Some(p)) if p.as_os_str() == "-" => {
@@ -188,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let rt = event_loop()?;
             let invoked = rt.block_on(async {
+                scf_platform::build::prepare(&mut function, profile(release)).await;
                 let platform = Platform::discover()?;
                 anyhow::Ok(scf_platform::invoke_once(&platform, &function, event).await)
             })?;
@@ -210,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_id,
             secret_key_file,
             secret_key,
+            release,
         } => {
             let secret_key = match (secret_key_file, secret_key) {
                 (Some(file), _) => Some(read_secret_key_file(&file)?),
@@ -241,8 +323,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data_dir,
                 function_dirs,
                 credentials,
+                profile: profile(release),
             };
             event_loop()?.block_on(scf_platform::serve(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package {
+            code_dir,
+            output,
+            function,
+            custom_runtime,
+            lambda,
+            layer: _,
+            use_layer,
+            python,
+            node,
+            debug,
+            host_glibc,
+        } => {
+            let shim = Platform::find_shim()?;
+            let opts = PackageOptions {
+                output,
+                cloud: if lambda { Cloud::Lambda } else { Cloud::Scf },
+                custom_runtime,
+                use_layer,
+                python,
+                node,
+                profile: profile(!debug),
+                host_glibc,
+            };
+            let packaged = match code_dir {
+                Some(dir) => {
+                    let function = FunctionConfig::load(&dir, &function.overrides())?;
+                    package::package_function(&shim, &function, &opts)?
+                }
+                None => package::package_layer(&shim, &opts)?,
+            };
+            let mut err = std::io::stderr().lock();
+            writeln!(
+                err,
+                "scf-local: wrote {} ({}, {} files, {:.1} MB uncompressed)",
+                packaged.zip.display(),
+                packaged.runtime,
+                packaged.files,
+                packaged.bytes as f64 / 1e6
+            )?;
+            match &packaged.src_dir {
+                Some(src) => writeln!(
+                    err,
+                    "scf-local: and {} with {} (its src, the same files), for the Serverless Framework",
+                    packaged.serverless_yml.display(),
+                    src.display()
+                )?,
+                None => writeln!(
+                    err,
+                    "scf-local: and {}, for the Serverless Framework",
+                    packaged.serverless_yml.display()
+                )?,
+            }
+            for note in &packaged.notes {
+                writeln!(err, "scf-local: note: {note}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs {

@@ -46,6 +46,18 @@ pub struct FunctionConfig {
     /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
     /// in the code directory) instead of the code directory's `bootstrap`.
     pub command: Option<String>,
+    /// The runtime as the function names it (`--runtime`, `inputs.runtime`), e.g. `Python3.9`: the name a
+    /// package for the cloud keeps (`scf-local package`).
+    pub runtime_name: Option<String>,
+    /// A Python function's interpreter here (`inputs.local.python`, `--python`; a path is made absolute),
+    /// given to `scf-shim` in `SCF_PYTHON`. `None`: the shim's choice (the code's `.venv`, else `python3`).
+    pub python: Option<String>,
+    /// A Rust function's crate: the code directory holds a `Cargo.toml` and the function is native (or a
+    /// custom runtime with no `bootstrap` yet). [`crate::build::prepare`] builds it before instances start.
+    pub rust_crate: Option<PathBuf>,
+    /// Why the function's code could not be prepared (its crate does not build): every start of an
+    /// instance fails with it (443).
+    pub code_error: Option<scf_protocol::FunctionError>,
 }
 
 /// How a function whose instance is an HTTP server on port 9000 is run (`docs/web.md`).
@@ -175,6 +187,7 @@ struct LocalKeys {
     queue_limit: Option<usize>,
     dialect: Option<String>,
     command: Option<String>,
+    python: Option<String>,
 }
 
 /// `src` is either a path or `{ src: path, exclude: [...] }`.
@@ -212,6 +225,8 @@ pub struct Overrides {
     pub dialect: Option<String>,
     /// `--command`.
     pub command: Option<String>,
+    /// `--python`.
+    pub python: Option<String>,
 }
 
 const RESERVED_PREFIXES: &[&str] = &["SCF_", "QCLOUD_", "TENCENTCLOUD_"];
@@ -327,6 +342,20 @@ impl FunctionConfig {
         let d = ServeSettings::default();
         let mut l = i.local.unwrap_or_default();
         let (l_dialect, l_command) = (l.dialect.take(), l.command.take());
+        // A path names a file from where it was written: the shell's directory, or serverless.yml's.
+        let absolute = |base: PathBuf, p: String| {
+            if p.contains('/') {
+                base.join(p).display().to_string()
+            } else {
+                p
+            }
+        };
+        let python = match (over.python.clone(), l.python.take()) {
+            (Some(p), _) => Some(absolute(std::env::current_dir().unwrap_or_default(), p)),
+            (None, Some(p)) => Some(absolute(dir.clone(), p)),
+            (None, None) => None,
+        }
+        .filter(|p| !p.is_empty());
         let positive =
             |what: &str, v: Option<f64>, default: Duration| -> Result<Duration, PlatformError> {
                 match v {
@@ -378,7 +407,17 @@ impl FunctionConfig {
             ));
         }
 
+        let rust_crate = rust_crate(
+            &code_dir,
+            runtime,
+            &handler,
+            http.is_some() || command.is_some(),
+        );
         Ok(FunctionConfig {
+            runtime_name: over.runtime.clone().or(i.runtime),
+            python,
+            rust_crate,
+            code_error: None,
             http,
             dialect,
             command,
@@ -395,6 +434,27 @@ impl FunctionConfig {
             region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
         })
     }
+}
+
+/// The crate of a Rust function: a `Cargo.toml` in the code directory of a native function (named, or chosen
+/// from the handler by the shim's rule), or of a custom runtime whose `bootstrap` is yet to be built.
+fn rust_crate(
+    code_dir: &Path,
+    runtime: RuntimeKind,
+    handler: &str,
+    other: bool,
+) -> Option<PathBuf> {
+    use scf_shim::host::Kind;
+    if other || !code_dir.join("Cargo.toml").is_file() {
+        return None;
+    }
+    let is_crate = match runtime {
+        RuntimeKind::Native => true,
+        RuntimeKind::Custom => !code_dir.join("bootstrap").exists(),
+        RuntimeKind::Auto => Kind::detect(code_dir, handler) == Kind::Native,
+        RuntimeKind::Python | RuntimeKind::Node => false,
+    };
+    is_crate.then(|| code_dir.to_path_buf())
 }
 
 /// The web or image-style settings: `type: web`, `inputs.image`, or (no handler, no type) an executable
@@ -481,6 +541,12 @@ impl FunctionConfig {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if let Some(python) = &self.python {
+            env.push((
+                scf_shim::host::python::PYTHON_ENV.to_owned(),
+                python.clone(),
+            ));
+        }
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
     }

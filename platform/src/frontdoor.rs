@@ -15,10 +15,11 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use scf_protocol::limits::{MAX_ASYNC_EVENT_BYTES, MAX_EVENT_DEPTH, MAX_SYNC_EVENT_BYTES};
+use scf_runtime_api::conn::{BodyBudget, BodyError, read_body};
 use scf_store::{EnqueueError, LogQuery, LogRecord, Store, now_ms};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -32,8 +33,21 @@ use crate::pool::{Finished, Source};
 /// Bodies up to this size are parsed (and answers serialised) on the event loop; larger ones off it. A small
 /// body takes microseconds, less than the hand-over to another thread would.
 pub const INLINE_BODY: usize = 64 * 1024;
-/// The largest body the front door reads: a 6 MB event written as a JSON string, escapes and all.
-const MAX_BODY: usize = 8 * MAX_SYNC_EVENT_BYTES;
+/// The largest body the front door reads: TencentCloud's limit for a TC3-signed POST, 10 MB (room for a 6 MB
+/// event written as a JSON string, escapes and all). A declared `Content-Length` over it is refused before a
+/// byte is read; a body without one is cut off at it.
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
+/// Bytes of large bodies (past their first 64 KB) the front door holds at once, across connections: two
+/// bodies of the largest size. A body waits for room, within the body timeout.
+pub const BODY_BUDGET: usize = 2 * MAX_BODY;
+/// The most of `Log` and `RetMsg` text one `GetFunctionLogs` answer holds (its first record is always in
+/// it): past it the records are left for the next page (`Offset`), whatever `Limit` says.
+pub const MAX_LOGS_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// The most records one `GetFunctionLogs` answer holds (`Limit`'s default and its largest value).
+const MAX_LOGS_LIMIT: i64 = 10_000;
+
+static BUDGET: std::sync::LazyLock<BodyBudget> =
+    std::sync::LazyLock::new(|| BodyBudget::new(BODY_BUDGET));
 
 /// Credentials the front door checks signatures against.
 #[derive(Debug, Clone)]
@@ -210,7 +224,7 @@ fn decode(
             body,
         };
         crate::tc3::verify(&signed, &c.secret_id, &c.secret_key, now_ms() / 1000)
-            .map_err(|why| api_error("AuthFailure.SignatureFailure", why))?;
+            .map_err(|e| api_error(e.code(), e.to_string()))?;
     }
     let action = header("x-tc-action")
         .ok_or_else(|| api_error("MissingParameter", "the X-TC-Action header is missing"))?;
@@ -253,7 +267,7 @@ fn decode(
                 start: owned(p.start_time, "StartTime")?,
                 end: owned(p.end_time, "EndTime")?,
                 offset: int_param(p.offset, "Offset", 0)?,
-                limit: int_param(p.limit, "Limit", 10000)?.min(10000),
+                limit: int_param(p.limit, "Limit", MAX_LOGS_LIMIT)?.min(MAX_LOGS_LIMIT),
                 ascending: matches!(
                     str_param(p.order, "Order")?.as_deref(),
                     Some("asc") | Some("ASC")
@@ -321,6 +335,30 @@ fn check_event(event: &str, asynchronous: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The API error of a body the front door did not read whole.
+fn body_error(e: BodyError) -> ApiError {
+    match e {
+        BodyError::TooLarge { .. } => api_error(
+            "InvalidParameter.RequestTooLarge",
+            format!("{e}: the front door reads request bodies up to 10 MB (406 RequestTooLarge)"),
+        ),
+        BodyError::TimedOut(_) => api_error(
+            "InvalidParameter.Payload",
+            format!("{e} (the connection was slow, or the platform was reading many large bodies)"),
+        ),
+        BodyError::Broken(_) => api_error("InvalidParameter.Payload", e.to_string()),
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// What an action answers (inside `Response`, beside `RequestId`).
 enum Reply {
     Value(Value),
@@ -329,10 +367,27 @@ enum Reply {
 }
 
 impl FrontDoor {
-    /// Answers one request to the front door.
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answers a request with a method the front door does not serve at all (`CONNECT`): 405 and the
+    /// TencentCloud error, never a 2xx (which would make the connection a tunnel).
+    pub(crate) fn refuse_method(&self, method: &hyper::Method) -> Response<Full<Bytes>> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let reply = self.handle_inner(req).await;
+        let e = api_error(
+            "UnsupportedOperation",
+            format!("{method} is not supported: use POST / with X-TC-Action and a JSON body"),
+        );
+        let mut r = json_response(envelope(&request_id, Err(e)));
+        *r.status_mut() = hyper::StatusCode::METHOD_NOT_ALLOWED;
+        r
+    }
+
+    /// Answers one request to the front door; its body must arrive within `body_timeout`.
+    pub(crate) async fn handle(
+        &self,
+        req: Request<Incoming>,
+        body_timeout: std::time::Duration,
+    ) -> Response<Full<Bytes>> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let reply = self.handle_inner(req, body_timeout).await;
         let large = matches!(&reply, Ok(Reply::Invoked { finished, .. })
             if finished.log.len() + result_len(finished) > INLINE_BODY)
             || matches!(&reply, Ok(Reply::Logs(_)));
@@ -343,15 +398,14 @@ impl FrontDoor {
         } else {
             envelope(&request_id, reply)
         };
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        r.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        r
+        json_response(body)
     }
 
-    async fn handle_inner(&self, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    async fn handle_inner(
+        &self,
+        req: Request<Incoming>,
+        body_timeout: std::time::Duration,
+    ) -> Result<Reply, ApiError> {
         if req.method() != hyper::Method::POST {
             return Err(api_error(
                 "UnsupportedOperation",
@@ -359,18 +413,19 @@ impl FrontDoor {
             ));
         }
         let (head, body) = req.into_parts();
-        let body = Limited::new(body, MAX_BODY)
-            .collect()
+        // The budget's share is held until the body is decoded (the event is copied out of it).
+        let read = read_body(&head.headers, body, MAX_BODY, body_timeout, Some(&BUDGET))
             .await
-            .map_err(|e| api_error("InvalidParameter", format!("reading the body: {e}")))?
-            .to_bytes();
+            .map_err(body_error)?;
         let credentials = self.credentials.clone();
-        let action = if body.len() > INLINE_BODY {
-            tokio::task::spawn_blocking(move || decode(&head, &body, credentials.as_ref()))
+        let action = if read.bytes.len() > INLINE_BODY {
+            tokio::task::spawn_blocking(move || decode(&head, &read.bytes, credentials.as_ref()))
                 .await
                 .map_err(|e| api_error("InternalError", e.to_string()))??
         } else {
-            decode(&head, &body, credentials.as_ref())?
+            let action = decode(&head, &read.bytes, credentials.as_ref());
+            drop(read);
+            action?
         };
         match action {
             Action::Invoke {
@@ -527,6 +582,7 @@ impl FrontDoor {
             newest_first: !q.ascending,
             limit: q.limit,
             offset: q.offset,
+            max_bytes: Some(MAX_LOGS_ANSWER_BYTES),
         };
         let records = self
             .store

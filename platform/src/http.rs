@@ -26,6 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
+use scf_runtime_api::conn::content_length;
 use scf_store::now_ms;
 use scf_supervisor::{Isolation, NetMode, Network, SpawnSpec, Work};
 
@@ -77,8 +78,10 @@ const HOP_BY_HOP: [&str; 8] = [
 #[derive(Debug)]
 pub struct HttpRoute {
     port: u16,
-    /// Idle keep-alive connections to the server.
+    /// Idle keep-alive connections to the server (at most `max_idle`).
     conns: Mutex<Vec<SendRequest<WebBody>>>,
+    /// As many as the requests the instance takes at once.
+    max_idle: usize,
     /// How the port was given (the cold start's `Network:` line).
     network: String,
 }
@@ -183,6 +186,7 @@ async fn start(
     let route = HttpRoute {
         port,
         conns: Mutex::new(Vec::new()),
+        max_idle: HttpRoute::capacity(c).max(1),
         network: mode.describe(),
     };
     let (instance, ()) = instance::spawn_and_wait(
@@ -220,8 +224,14 @@ async fn start(
     Ok(instance)
 }
 
+/// The largest response head read from an instance: past the 4 KB the platform allows, enough to say so,
+/// and a bound on what one connection buffers.
+const MAX_UPSTREAM_HEAD_BYTES: usize = 64 * 1024;
+
 async fn handshake(stream: tokio::net::TcpStream) -> Result<SendRequest<WebBody>, String> {
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_UPSTREAM_HEAD_BYTES)
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake with the instance: {e}"))?;
     tokio::spawn(conn);
@@ -252,24 +262,23 @@ async fn free_port() -> std::io::Result<u16> {
 
 impl Instance<HttpRoute> {
     /// An idle keep-alive connection, or a new one.
-    async fn sender(&self) -> Result<SendRequest<WebBody>, Option<String>> {
+    async fn sender(&self) -> Result<SendRequest<WebBody>, String> {
         while let Some(s) = self.route.conns.lock().ok().and_then(|mut c| c.pop()) {
             if s.is_ready() {
                 return Ok(s);
             }
         }
-        let stream = self.process.connect(self.route.port).await.map_err(|e| {
-            Some(format!(
-                "connecting to the instance's port {}: {e}",
-                self.route.port
-            ))
-        })?;
-        handshake(stream).await.map_err(Some)
+        let stream =
+            self.process.connect(self.route.port).await.map_err(|e| {
+                format!("connecting to the instance's port {}: {e}", self.route.port)
+            })?;
+        handshake(stream).await
     }
 
     fn put_back(&self, sender: SendRequest<WebBody>) {
         if sender.is_ready()
             && let Ok(mut c) = self.route.conns.lock()
+            && c.len() < self.route.max_idle
         {
             c.push(sender);
         }
@@ -288,20 +297,31 @@ impl Instance<HttpRoute> {
         deadline: tokio::time::Instant,
         capacity: usize,
     ) -> Result<(Response<Incoming>, SendRequest<WebBody>), FunctionError> {
+        enum Failed {
+            /// The caller's body passed the request limit.
+            RequestTooLarge,
+            /// The instance's response head passed what the platform reads.
+            HeadTooLarge,
+            Connection(String),
+        }
         let work = async {
-            let mut sender = self.sender().await?;
+            let mut sender = self.sender().await.map_err(Failed::Connection)?;
             match sender.send_request(req).await {
                 Ok(r) => Ok((r, sender)),
-                Err(e) if over_the_limit(&e) => Err(None),
-                Err(e) => Err(Some(format!("{e}"))),
+                Err(e) if over_the_limit(&e) => Err(Failed::RequestTooLarge),
+                Err(e) if e.is_parse_too_large() => Err(Failed::HeadTooLarge),
+                Err(e) => Err(Failed::Connection(format!("{e}"))),
             }
         };
         tokio::select! {
             biased;
             r = work => match r {
                 Ok(ok) => Ok(ok),
-                Err(None) => Err(request_too_large(MAX_SYNC_EVENT_BYTES as u64 + 1)),
-                Err(Some(why)) => {
+                Err(Failed::RequestTooLarge) => Err(request_too_large(MAX_SYNC_EVENT_BYTES as u64 + 1)),
+                Err(Failed::HeadTooLarge) => Err(response_head_too_large(format!(
+                    "more than {MAX_UPSTREAM_HEAD_BYTES} bytes of headers"
+                ))),
+                Err(Failed::Connection(why)) => {
                     // The connection failed: if the instance died, that is the error.
                     match tokio::time::timeout(DEATH_GRACE, self.gone()).await {
                         Ok(e) => Err(e),
@@ -435,12 +455,7 @@ impl Pool<HttpRoute> {
         let (parts, body) = resp.into_parts();
         let head = head_size(&parts.headers);
         if head > MAX_RESPONSE_HEADER_BYTES {
-            let e = FunctionError::new(
-                ErrorKind::ResponseTooLarge,
-                "The size of response headers exceeds the upper limit (4KB)",
-                format!("{head} bytes of headers"),
-            );
-            return done.fail(e);
+            return done.fail(response_head_too_large(format!("{head} bytes of headers")));
         }
         if let Some(len) = content_length(&parts.headers)
             && len > MAX_RESPONSE_BYTES as u64
@@ -810,13 +825,13 @@ fn request_too_large(len: u64) -> FunctionError {
     )
 }
 
-fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(hyper::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// A response head over the limit.
+fn response_head_too_large(detail: impl Into<String>) -> FunctionError {
+    FunctionError::new(
+        ErrorKind::ResponseTooLarge,
+        "The size of response headers exceeds the upper limit (4KB)",
+        detail.into(),
+    )
 }
 
 fn head_size(h: &HeaderMap) -> usize {

@@ -40,6 +40,14 @@ impl Platform {
     /// `scf-shim` from `SCF_SHIM`, else beside the running executable; instances' directories under the
     /// system's temporary directory; memory cgroups and network namespaces where the machine allows them.
     pub fn discover() -> Result<Platform, PlatformError> {
+        Ok(Platform {
+            shim: Self::find_shim()?,
+            supervisor: Supervisor::new(std::env::temp_dir()),
+        })
+    }
+
+    /// The `scf-shim` binary: `SCF_SHIM`, else the one beside the running executable.
+    pub fn find_shim() -> Result<PathBuf, PlatformError> {
         let shim = match std::env::var_os("SCF_SHIM") {
             Some(p) => PathBuf::from(p),
             None => std::env::current_exe()
@@ -52,10 +60,7 @@ impl Platform {
                 shim.display()
             )));
         }
-        Ok(Platform {
-            shim,
-            supervisor: Supervisor::new(std::env::temp_dir()),
-        })
+        Ok(shim)
     }
 
     /// What protects instances on this machine, one line each (for the banner).
@@ -181,6 +186,10 @@ pub(crate) async fn pull_code(
 ) -> Result<Starting, StartFailure> {
     let t0 = Instant::now();
     let cold = ColdStart::default();
+    if let Some(error) = &function.code_error {
+        // Code that could not be prepared (a crate that does not build): no instance can start.
+        return Err(StartFailure::early(error.clone(), cold));
+    }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let code_dir = function.code_dir.clone();
     if !tokio::task::spawn_blocking(move || code_dir.is_dir())

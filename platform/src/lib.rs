@@ -1,6 +1,8 @@
 //! `scf-platform`: the SCF platform on a developer's machine, as a library (`scf-local` is its command).
 //!
 //! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have);
+//! - [`build`]: Rust functions run from their crate (the one function that runs cargo);
+//! - [`package`]: `scf-local package`: zips the real cloud accepts, and the `serverless.yml` that deploys them;
 //! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
 //!   (`scf-supervisor`);
 //! - [`EventInstance`]: one instance of an event function, started, invoked and stopped: what
@@ -11,6 +13,7 @@
 //! - [`RequestLog`]: the request log in SCF's format.
 
 mod asyncq;
+pub mod build;
 pub mod config;
 mod event;
 mod frontdoor;
@@ -18,6 +21,7 @@ mod functions;
 mod http;
 mod instance;
 mod invoke;
+pub mod package;
 mod pool;
 mod requestlog;
 mod router;

@@ -1,10 +1,34 @@
 //! The request log in SCF's format (`docs/scf-platform.md` §4): `START`, the cold start's `Init Report`, the
 //! function's own lines, then `ERROR`/`Response`, `END` and `Report`.
+//!
+//! The log is bounded: the function's lines are capped by the capture (`MAX_INVOCATION_LOG_BYTES`, with a line
+//! saying what was dropped), and the platform's own `ERROR` and `Response` lines, which carry the result or
+//! the error body (up to 6 MB), are cut at the line limit (8 KB) with a note of how much was cut; the whole
+//! result stays in the answer and in the log record's `RetMsg`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use scf_protocol::ErrorKind;
+use scf_protocol::limits::MAX_LOG_LINE_BYTES;
+
+/// `line` cut at the line limit (on a character boundary), saying how many bytes were cut.
+fn clip(mut line: String) -> String {
+    if line.len() <= MAX_LOG_LINE_BYTES {
+        return line;
+    }
+    let total = line.len();
+    let mut end = MAX_LOG_LINE_BYTES - 64;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line.truncate(end);
+    line.push_str(&format!(
+        "… ({} more bytes cut at the 8 KB line limit)",
+        total - end
+    ));
+    line
+}
 
 /// Milliseconds as the log shows them: two decimals (the real platform rounds to whole ms; locally the
 /// fraction is the interesting part).
@@ -84,17 +108,18 @@ impl RequestLog {
     ) {
         match result {
             Ok(body) => {
-                self.lines.push(format!(
+                self.lines.push(clip(format!(
                     "Response RequestId:{request_id} RetMsg:{}",
                     String::from_utf8_lossy(body)
-                ));
+                )));
             }
             Err((_, body)) => {
                 let error = String::from_utf8_lossy(body);
                 self.lines
-                    .push(format!("ERROR RequestId:{request_id} Result:{error}"));
-                self.lines
-                    .push(format!("Response RequestId:{request_id} RetMsg:{error}"));
+                    .push(clip(format!("ERROR RequestId:{request_id} Result:{error}")));
+                self.lines.push(clip(format!(
+                    "Response RequestId:{request_id} RetMsg:{error}"
+                )));
             }
         }
         self.lines.push(format!("END RequestId:{request_id}"));
@@ -150,6 +175,22 @@ mod tests {
         assert_eq!(
             l[6],
             "Report RequestId:r Duration:3.00ms Memory:128MB MemUsage:1.00MB"
+        );
+    }
+
+    #[test]
+    fn a_large_result_is_cut_in_the_log_only() {
+        let mut log = RequestLog::start("r");
+        let big = format!("\"{}\"", "é".repeat(MAX_LOG_LINE_BYTES));
+        log.finish("r", &Ok(Bytes::from(big.clone())), Duration::ZERO, 128, 0);
+        let line = &log.lines()[1];
+        assert!(line.len() <= MAX_LOG_LINE_BYTES, "{}", line.len());
+        assert!(line.starts_with("Response RequestId:r RetMsg:\"éé"));
+        let cut = line.len() - line.find('…').unwrap_or(0);
+        assert!(
+            line.ends_with("more bytes cut at the 8 KB line limit)"),
+            "{}",
+            &line[line.len() - cut..]
         );
     }
 }

@@ -1,15 +1,17 @@
 //! The platform's one listener and its router: `/web/<function>/…` goes to that web function, everything
-//! else to the TencentCloud-API front door.
+//! else to the TencentCloud-API front door. The listener keeps the bounds every server of the platform keeps
+//! (`scf_runtime_api::conn`): heads within a timeout, a cap on connections, backoff after accept errors.
+//! `CONNECT` is refused (405) on every path.
 
-use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 use hyper::Request;
 use hyper::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use scf_protocol::{ErrorKind, FunctionError};
+use scf_runtime_api::conn;
 
 use crate::frontdoor::FrontDoor;
 use crate::http::{WebBody, error_response};
@@ -31,29 +33,53 @@ pub fn split_web_path(path: &str, query: Option<&str>) -> Option<(String, String
     Some((name.to_owned(), inner))
 }
 
-/// Accepts connections on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of descriptors, say: try again shortly rather than spin.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let door = door.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let door = door.clone();
-                async move { Ok::<_, Infallible>(route(&door, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The bounds of the platform's listener: [`conn::Limits::FRONT_DOOR`] fitted to the descriptor limit, with
+/// `SCF_LOCAL_HEADER_TIMEOUT`, `SCF_LOCAL_BODY_TIMEOUT` (seconds) and `SCF_LOCAL_MAX_CONNECTIONS` taken
+/// from the environment when set (`docs/platform.md`).
+fn limits() -> conn::Limits {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let secs = |name: &str| {
+        env(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+    };
+    let mut l = conn::Limits::FRONT_DOOR.fit_descriptors();
+    if let Some(d) = secs("SCF_LOCAL_HEADER_TIMEOUT") {
+        l.header_timeout = d;
     }
+    if let Some(d) = secs("SCF_LOCAL_BODY_TIMEOUT") {
+        l.body_timeout = d;
+    }
+    if let Some(n) = env("SCF_LOCAL_MAX_CONNECTIONS").and_then(|v| v.trim().parse::<usize>().ok())
+        && n > 0
+    {
+        l.max_connections = n;
+    }
+    l
 }
 
-async fn route(door: &FrontDoor, req: Request<Incoming>) -> Response<WebBody> {
+/// Accepts connections on `listener` within [`limits`] until the task is dropped.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>) {
+    let limits = limits();
+    conn::serve(listener, limits, move |req| {
+        let door = door.clone();
+        async move { route(&door, req, limits.body_timeout).await }
+    })
+    .await;
+}
+
+async fn route(
+    door: &FrontDoor,
+    req: Request<Incoming>,
+    body_timeout: Duration,
+) -> Response<WebBody> {
+    if req.method() == hyper::Method::CONNECT {
+        // Not a proxy: a 2xx would turn the connection into a tunnel.
+        return door
+            .refuse_method(req.method())
+            .map(|b| b.map_err(|e| match e {}).boxed());
+    }
     match split_web_path(req.uri().path(), req.uri().query()) {
         Some((name, path)) => match door.functions.http.get(&name) {
             Some(pool) if pool.is_web() => pool.handle(req, &path).await,
@@ -70,7 +96,7 @@ async fn route(door: &FrontDoor, req: Request<Incoming>) -> Response<WebBody> {
             }
         },
         None => door
-            .handle(req)
+            .handle(req, body_timeout)
             .await
             .map(|b| b.map_err(|e| match e {}).boxed()),
     }

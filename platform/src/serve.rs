@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scf_store::Store;
@@ -31,11 +31,26 @@ pub struct ServeOptions {
     pub function_dirs: Vec<PathBuf>,
     /// Verify TC3 signatures with these.
     pub credentials: Option<Credentials>,
+    /// The profile Rust functions' crates are built with.
+    pub profile: crate::build::Profile,
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
 /// requests, then a line per function and what protects the instances.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
+    // The port first: when it is taken, nothing else has started.
+    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(PlatformError::Config(format!(
+                "port {} on 127.0.0.1 is in use (another scf-local serve?): choose another with --port, or \
+                 --port 0 for any free one",
+                opts.port
+            )));
+        }
+        Err(e) => return Err(PlatformError::io(format!("binding {addr}"))(e)),
+    };
     // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
     // store.
     let platform = tokio::task::spawn_blocking(Platform::discover)
@@ -47,7 +62,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         .map_err(|e| PlatformError::Config(e.to_string()))??;
     let mut functions = Functions::default();
     for dir in &opts.function_dirs {
-        let config = FunctionConfig::load(dir, &Overrides::default())?;
+        let mut config = load(dir)?;
+        crate::build::prepare(&mut config, opts.profile).await;
         if functions.contains(&config.name) {
             return Err(PlatformError::Config(format!(
                 "two functions are named {}",
@@ -93,10 +109,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     for pool in functions.http.values() {
         tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
-    let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(PlatformError::io(format!("binding {addr}")))?;
     let local = listener
         .local_addr()
         .map_err(PlatformError::io("reading the bound address"))?;
@@ -126,6 +138,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     Ok(())
 }
 
+/// A function's definition for `serve`, which has only its folder: a folder that cannot define one says
+/// which folder, and what it lacks.
+fn load(dir: &Path) -> Result<FunctionConfig, PlatformError> {
+    FunctionConfig::load(dir, &Overrides::default()).map_err(|e| {
+        let has_file = ["serverless.yml", "serverless.yaml"]
+            .iter()
+            .any(|n| dir.join(n).is_file());
+        match e {
+            PlatformError::Config(_) if dir.is_dir() && !has_file => PlatformError::Config(format!(
+                "{} has no serverless.yml: scf-local serve takes each function's settings (inputs.handler, \
+                 inputs.runtime, …) from it; write one, or run the folder with `scf-local invoke {} --handler \
+                 FILE.METHOD`",
+                dir.display(),
+                dir.display()
+            )),
+            PlatformError::Config(m) if !m.contains(&dir.display().to_string()) => {
+                PlatformError::Config(format!("{}: {m}", dir.display()))
+            }
+            other => other,
+        }
+    })
+}
+
 fn banner(
     opts: &ServeOptions,
     platform: &Platform,
@@ -148,8 +183,15 @@ fn banner(
             c.timeout.as_secs_f64(),
             c.serve.concurrency,
             c.serve.provisioned,
-            c.code_dir.display()
+            c.rust_crate.as_ref().unwrap_or(&c.code_dir).display()
         ));
+        if let Some(e) = &c.code_error {
+            banner.push_str(&format!(
+                "scf-local: function {name} cannot start: {} (its invocations answer {} until it does)\n",
+                e.message,
+                e.kind.status_code()
+            ));
+        }
     }
     let mut web_names: Vec<&String> = functions.http.keys().collect();
     web_names.sort();

@@ -6,6 +6,10 @@
 //! Key              = HMAC(HMAC(HMAC("TC3"+SecretKey, Date), service), "tc3_request")
 //! Signature        = hex(HMAC(Key, StringToSign))
 //! ```
+//!
+//! [`verify`] checks what TencentCloud checks, each failure with its `AuthFailure.*` code ([`Tc3Error`]):
+//! the scope's service must be `scf`, its date the UTC day of `X-TC-Timestamp`, the timestamp within five
+//! minutes of the clock, and the signed headers must include `content-type` and `host`.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -64,6 +68,27 @@ pub fn signature(
     service: &str,
     secret_key: &str,
 ) -> String {
+    let date = scope_date(timestamp).unwrap_or_default();
+    sign(req, signed, timestamp, &date, service, secret_key)
+}
+
+/// [`signature`] with the scope's date given (a client may name another date than its timestamp's).
+fn sign(
+    req: &SignedRequest<'_>,
+    signed: &str,
+    timestamp: i64,
+    date: &str,
+    service: &str,
+    secret_key: &str,
+) -> String {
+    // A client may leave the body out of the signature (`X-TC-Content-SHA256: UNSIGNED-PAYLOAD`).
+    let unsigned = (req.header)("x-tc-content-sha256")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("UNSIGNED-PAYLOAD"));
+    let payload: &[u8] = if unsigned {
+        b"UNSIGNED-PAYLOAD"
+    } else {
+        req.body
+    };
     let canonical_headers: String = signed
         .split(';')
         .map(|h| {
@@ -84,11 +109,8 @@ pub fn signature(
         req.query,
         canonical_headers,
         signed,
-        hex(&Sha256::digest(req.body))
+        hex(&Sha256::digest(payload))
     );
-    let date = time::OffsetDateTime::from_unix_timestamp(timestamp)
-        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
-        .unwrap_or_default();
     let scope = format!("{date}/{service}/tc3_request");
     let string_to_sign = format!(
         "TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}",
@@ -100,18 +122,79 @@ pub fn signature(
     hex(&hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
-/// Checks the `Authorization` header of `req` against `secret_id`/`secret_key`. Returns why it fails.
+/// The service a front door signature must be made for: the real platform's, `scf`.
+pub const SERVICE: &str = "scf";
+/// How far `X-TC-Timestamp` may be from the platform's clock, seconds.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// The headers every signature must cover.
+const REQUIRED_HEADERS: [&str; 2] = ["content-type", "host"];
+
+/// Why a signature was refused, with the TencentCloud error code of each case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tc3Error {
+    /// The `Authorization` header is missing or malformed: not TC3-HMAC-SHA256, a part missing, a credential
+    /// scope not of the form `SecretId/Date/service/tc3_request`, signed headers without `content-type` and
+    /// `host`, no valid `X-TC-Timestamp`.
+    #[error("{0}")]
+    InvalidAuthorization(String),
+    /// The SecretId is not the platform's.
+    #[error("SecretId {0} is not known")]
+    SecretIdNotFound(String),
+    /// `X-TC-Timestamp` is more than [`MAX_SKEW_SECS`] from now.
+    #[error(
+        "the signature has expired: X-TC-Timestamp {timestamp} is {skew} s from the platform's clock (at most {MAX_SKEW_SECS} s)"
+    )]
+    SignatureExpire {
+        /// The request's timestamp.
+        timestamp: i64,
+        /// How far it is from now, seconds.
+        skew: i64,
+    },
+    /// The signature is well formed but wrong: made for another service or another day than the request's
+    /// timestamp, or with another key, or over other bytes.
+    #[error("{0}")]
+    SignatureFailure(String),
+}
+
+impl Tc3Error {
+    /// The TencentCloud error code (`AuthFailure.*`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Tc3Error::InvalidAuthorization(_) => "AuthFailure.InvalidAuthorization",
+            Tc3Error::SecretIdNotFound(_) => "AuthFailure.SecretIdNotFound",
+            Tc3Error::SignatureExpire { .. } => "AuthFailure.SignatureExpire",
+            Tc3Error::SignatureFailure(_) => "AuthFailure.SignatureFailure",
+        }
+    }
+}
+
+/// The UTC date of `timestamp` as a credential scope writes it, `YYYY-MM-DD`.
+fn scope_date(timestamp: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(timestamp).ok()?;
+    Some(format!(
+        "{:04}-{:02}-{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    ))
+}
+
+/// Checks the `Authorization` header of `req` against `secret_id`/`secret_key` as TencentCloud does: the
+/// algorithm, the credential scope (`SecretId/Date/scf/tc3_request`, its date the UTC day of
+/// `X-TC-Timestamp`), the signed headers (`content-type` and `host` among them), the timestamp's skew, and
+/// the signature itself (over the body, or over `UNSIGNED-PAYLOAD` when `X-TC-Content-SHA256` says so).
 pub fn verify(
     req: &SignedRequest<'_>,
     secret_id: &str,
     secret_key: &str,
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), Tc3Error> {
+    let invalid = |why: &str| Tc3Error::InvalidAuthorization(why.to_owned());
     let auth = (req.header)("authorization")
-        .ok_or("the request is not signed (no Authorization header)")?;
+        .ok_or_else(|| invalid("the request is not signed (no Authorization header)"))?;
     let rest = auth
         .strip_prefix("TC3-HMAC-SHA256 ")
-        .ok_or("the Authorization header is not TC3-HMAC-SHA256")?;
+        .ok_or_else(|| invalid("the Authorization header is not TC3-HMAC-SHA256"))?;
     let mut credential = None;
     let mut signed = None;
     let mut sig = None;
@@ -124,26 +207,56 @@ pub fn verify(
             sig = Some(v);
         }
     }
-    let (credential, signed, sig) = match (credential, signed, sig) {
-        (Some(c), Some(s), Some(g)) => (c, s, g),
-        _ => {
-            return Err(
-                "the Authorization header lacks Credential, SignedHeaders or Signature".into(),
-            );
-        }
+    let (Some(credential), Some(signed), Some(sig)) = (credential, signed, sig) else {
+        return Err(invalid(
+            "the Authorization header lacks Credential, SignedHeaders or Signature",
+        ));
     };
-    let mut scope = credential.split('/');
-    let id = scope.next().unwrap_or_default();
-    let _date = scope.next();
-    let service = scope.next().unwrap_or_default();
-    if id != secret_id {
-        return Err(format!("SecretId {id} is not known"));
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [id, date, service, terminator] = scope[..] else {
+        return Err(invalid(
+            "the credential scope is not SecretId/Date/service/tc3_request",
+        ));
+    };
+    if terminator != "tc3_request" {
+        return Err(invalid(
+            "the credential scope does not end with tc3_request",
+        ));
+    }
+    let names: Vec<&str> = signed.split(';').collect();
+    if names
+        .iter()
+        .any(|n| n.is_empty() || *n != n.to_ascii_lowercase())
+    {
+        return Err(invalid(
+            "SignedHeaders must be lower-case header names separated by ';'",
+        ));
+    }
+    if let Some(missing) = REQUIRED_HEADERS.iter().find(|h| !names.contains(h)) {
+        return Err(Tc3Error::InvalidAuthorization(format!(
+            "SignedHeaders must include content-type and host ({missing} is not signed)"
+        )));
     }
     let timestamp: i64 = (req.header)("x-tc-timestamp")
         .and_then(|t| t.trim().parse().ok())
-        .ok_or("the request has no valid X-TC-Timestamp")?;
-    if (now - timestamp).abs() > 300 {
-        return Err("the signature has expired (X-TC-Timestamp is more than 5 minutes off)".into());
+        .ok_or_else(|| invalid("the request has no valid X-TC-Timestamp"))?;
+    if id != secret_id {
+        return Err(Tc3Error::SecretIdNotFound(id.to_owned()));
+    }
+    let skew = (now - timestamp).abs();
+    if skew > MAX_SKEW_SECS {
+        return Err(Tc3Error::SignatureExpire { timestamp, skew });
+    }
+    if service != SERVICE {
+        return Err(Tc3Error::SignatureFailure(format!(
+            "the signature was made for service {service}; this endpoint is {SERVICE}"
+        )));
+    }
+    let expected_date = scope_date(timestamp).unwrap_or_default();
+    if date != expected_date {
+        return Err(Tc3Error::SignatureFailure(format!(
+            "the credential scope's date {date} is not the UTC date of X-TC-Timestamp ({expected_date})"
+        )));
     }
     let expected = signature(req, signed, timestamp, service, secret_key);
     if expected.len() == sig.len()
@@ -155,7 +268,9 @@ pub fn verify(
     {
         Ok(())
     } else {
-        Err("the signature does not match".into())
+        Err(Tc3Error::SignatureFailure(
+            "the signature does not match".into(),
+        ))
     }
 }
 
@@ -190,5 +305,133 @@ mod tests {
             sig,
             "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
         );
+    }
+
+    const ID: &str = "AKIDEXAMPLE";
+    const KEY: &str = "secretEXAMPLE";
+    const NOW: i64 = 1_551_113_065; // 2019-02-25 16:44:25 UTC
+
+    /// A request with the given Authorization header (the others fixed).
+    fn check(auth: &str, timestamp: i64) -> Result<(), Tc3Error> {
+        let body = br#"{"FunctionName":"f"}"#;
+        let auth = auth.to_owned();
+        let header = move |h: &str| match h {
+            "content-type" => Some("application/json".to_owned()),
+            "host" => Some("127.0.0.1:9100".to_owned()),
+            "x-tc-action" => Some("Invoke".to_owned()),
+            "x-tc-timestamp" => Some(timestamp.to_string()),
+            "authorization" => Some(auth.clone()),
+            _ => None,
+        };
+        let req = SignedRequest {
+            method: "POST",
+            uri: "/",
+            query: "",
+            header: &header,
+            body,
+        };
+        verify(&req, ID, KEY, NOW)
+    }
+
+    /// An Authorization header whose signature is right for the scope it names (so that only the scope, the
+    /// headers or the timestamp can be what is wrong).
+    fn signed(date: &str, service: &str, headers: &str, timestamp: i64) -> String {
+        let body = br#"{"FunctionName":"f"}"#;
+        let header = move |h: &str| match h {
+            "content-type" => Some("application/json".to_owned()),
+            "host" => Some("127.0.0.1:9100".to_owned()),
+            "x-tc-action" => Some("Invoke".to_owned()),
+            _ => None,
+        };
+        let req = SignedRequest {
+            method: "POST",
+            uri: "/",
+            query: "",
+            header: &header,
+            body,
+        };
+        let sig = sign(&req, headers, timestamp, date, service, KEY);
+        format!(
+            "TC3-HMAC-SHA256 Credential={ID}/{date}/{service}/tc3_request, SignedHeaders={headers}, Signature={sig}"
+        )
+    }
+
+    fn code(r: Result<(), Tc3Error>) -> &'static str {
+        r.map_or_else(|e| e.code(), |()| "ok")
+    }
+
+    #[test]
+    fn a_good_signature_passes_and_each_defect_has_its_code() {
+        let good = signed("2019-02-25", "scf", "content-type;host", NOW);
+        assert_eq!(check(&good, NOW), Ok(()));
+        // More headers may be signed.
+        let more = signed("2019-02-25", "scf", "content-type;host;x-tc-action", NOW);
+        assert_eq!(check(&more, NOW), Ok(()));
+        let cases = [
+            (
+                signed("2019-02-25", "cvm", "content-type;host", NOW),
+                NOW,
+                "AuthFailure.SignatureFailure",
+            ),
+            (
+                signed("2019-02-24", "scf", "content-type;host", NOW),
+                NOW,
+                "AuthFailure.SignatureFailure",
+            ),
+            (
+                signed("2019-02-25", "scf", "host", NOW),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                signed("2019-02-25", "scf", "content-type", NOW),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                signed("2019-02-25", "scf", "Content-Type;host", NOW),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                good.replace(ID, "AKIDother"),
+                NOW,
+                "AuthFailure.SecretIdNotFound",
+            ),
+            (
+                good.replace("tc3_request", "tc4_request"),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                good.replace("/scf/", "/scf/x/"),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                good.replace("TC3-HMAC-SHA256", "HMAC-SHA1"),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                good.replace(", Signature=", ", Sig="),
+                NOW,
+                "AuthFailure.InvalidAuthorization",
+            ),
+            (
+                format!("{}0", &good[..good.len() - 1]),
+                NOW,
+                "AuthFailure.SignatureFailure",
+            ),
+        ];
+        for (auth, ts, want) in cases {
+            assert_eq!(code(check(&auth, ts)), want, "{auth}");
+        }
+        // Six minutes off, signed for that moment: expired.
+        let old = NOW - 360;
+        let stale = signed("2019-02-25", "scf", "content-type;host", old);
+        assert_eq!(code(check(&stale, old)), "AuthFailure.SignatureExpire");
+        let e = check("", NOW).expect_err("empty");
+        assert_eq!(e.code(), "AuthFailure.InvalidAuthorization");
     }
 }

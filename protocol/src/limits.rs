@@ -8,6 +8,11 @@ pub const MAX_SYNC_EVENT_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_ASYNC_EVENT_BYTES: usize = 128 * 1024;
 /// Longest log line kept; the rest of the line is dropped.
 pub const MAX_LOG_LINE_BYTES: usize = 8 * 1024;
+/// Most of a function's own output one request's log keeps (2 MB, newlines counted); past it lines are
+/// dropped and a line says how many. The cloud keeps 1 MB and 5,000 lines per 5 s of a request; a whole
+/// invocation is kept here, so the cap is per invocation and room enough for 5,000 lines of 200 bytes with
+/// Node.js's time and request id before each.
+pub const MAX_INVOCATION_LOG_BYTES: usize = 2 * 1024 * 1024;
 /// Default execution timeout in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 3;
 /// Default memory size in MB.

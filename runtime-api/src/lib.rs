@@ -8,18 +8,21 @@
 //!   a 400 that says so;
 //! - an invocation that no `next` has taken yet can be taken back ([`ApiHandle::reclaim`]): it was never
 //!   delivered, so the platform may run it elsewhere (on an instance that died before pulling it);
-//! - bodies the instance posts are read up to the response limit (6 MB) and no further.
+//! - bodies the instance posts are read up to the response limit (6 MB) and no further, and a result is read
+//!   only while its invocation is waiting for one (a second post at the same time is refused unread);
+//! - connections are bounded in time and number as every server of the platform is ([`conn`]:
+//!   [`conn::Limits::RUNTIME_API`]).
 
-use std::convert::Infallible;
+pub mod conn;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use scf_protocol::api::{
     Call, Dialect, InvocationMeta, LambdaIdentity, headers, lambda_error_to_function_error,
 };
@@ -77,6 +80,8 @@ struct InFlight {
     meta: InvocationMeta,
     event: Bytes,
     reply: Option<oneshot::Sender<Answer>>,
+    /// A result's body is being read.
+    answering: bool,
 }
 
 #[derive(Default)]
@@ -233,38 +238,14 @@ impl Shared {
 }
 
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
-    loop {
-        let accepted = match &listener {
-            Listener::Unix(l) => l
-                .accept()
-                .await
-                .map(|(stream, _)| spawn_connection(stream, shared.clone())),
-            Listener::Tcp(l) => l.accept().await.map(|(stream, _)| {
-                let _ = stream.set_nodelay(true);
-                spawn_connection(stream, shared.clone())
-            }),
-        };
-        if accepted.is_err() {
-            // Out of descriptors, say: try again shortly rather than spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let handle = move |req| {
+        let shared = shared.clone();
+        async move { handle(req, &shared).await }
+    };
+    match listener {
+        Listener::Unix(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+        Listener::Tcp(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
     }
-}
-
-fn spawn_connection<S>(stream: S, shared: Arc<Shared>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let service = hyper::service::service_fn(move |req| {
-            let shared = shared.clone();
-            async move { Ok::<_, Infallible>(handle(req, &shared).await) }
-        });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service)
-            .await;
-    });
 }
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -337,25 +318,19 @@ enum Posted {
     Broken(String),
 }
 
-async fn read_posted(req: Request<Incoming>) -> Posted {
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if let Some(n) = declared
-        && n > MAX_RESPONSE_BYTES
-    {
-        return Posted::TooLarge(n);
-    }
-    match Limited::new(req.into_body(), MAX_RESPONSE_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => Posted::Body(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Posted::TooLarge(MAX_RESPONSE_BYTES + 1)
-        }
+/// The largest body of an `init/ready` (one space) or `init/error` (an error) call.
+const MAX_INIT_BODY_BYTES: usize = 1024 * 1024;
+
+async fn read_posted(req: Request<Incoming>, limit: usize) -> Posted {
+    let limits = conn::Limits::RUNTIME_API;
+    let (head, body) = req.into_parts();
+    match conn::read_body(&head.headers, body, limit, limits.body_timeout, None).await {
+        Ok(b) => Posted::Body(b.bytes),
+        Err(conn::BodyError::TooLarge { declared, limit }) => Posted::TooLarge(
+            declared
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(limit + 1),
+        ),
         Err(e) => Posted::Broken(e.to_string()),
     }
 }
@@ -374,6 +349,7 @@ async fn next_invocation(shared: &Shared) -> Option<(InvocationMeta, Bytes)> {
                     meta: d.meta,
                     event: d.event,
                     reply: Some(d.reply),
+                    answering: false,
                 });
                 return Some(got);
             }
@@ -406,7 +382,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             );
             // Read the body (one space) before answering: a client that keeps its connection must find it
             // clean for its next call.
-            let _ = read_posted(req).await;
+            let _ = read_posted(req, MAX_INIT_BODY_BYTES).await;
             let ready = Ready {
                 at,
                 init_runtime,
@@ -424,7 +400,7 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         Call::InitError => {
             let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
-            let body = match read_posted(req).await {
+            let body = match read_posted(req, MAX_INIT_BODY_BYTES).await {
                 Posted::Body(b) => b,
                 _ => Bytes::new(),
             };
@@ -471,35 +447,61 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
         }
         Call::Response | Call::Error => {
             let error_type = header_str(&req, headers::LAMBDA_ERROR_TYPE).map(str::to_owned);
-            let posted = read_posted(req).await;
-            let body = match &posted {
-                Posted::Broken(e) => {
-                    return refusal(StatusCode::BAD_REQUEST, &format!("reading the body: {e}"));
-                }
-                Posted::Body(b) => b.clone(),
-                Posted::TooLarge(_) => Bytes::new(),
-            };
-            let taken = {
+            // The invocation is claimed before its body is read: a second result posted meanwhile is refused
+            // unread, so an instance holds at most one result's bytes in the platform.
+            let claimed = {
                 let mut state = shared.lock();
-                // Lambda names the invocation in the path: a result for another one is refused.
-                match (&path_id, state.in_flight.as_ref()) {
-                    (Some(id), Some(f)) if *id != f.meta.request_id => None,
-                    _ => state.in_flight.take(),
+                match state.in_flight.as_mut() {
+                    // Lambda names the invocation in the path: a result for another one is refused.
+                    Some(f) if path_id.as_ref().is_some_and(|id| *id != f.meta.request_id) => None,
+                    Some(f) if f.answering => {
+                        return refusal(
+                            StatusCode::BAD_REQUEST,
+                            "a result for this invocation is being read already; the first result wins",
+                        );
+                    }
+                    Some(f) => {
+                        f.answering = true;
+                        Some(f.meta.request_id.clone())
+                    }
+                    None => None,
                 }
             };
-            let Some(mut flight) = taken else {
+            let Some(request_id) = claimed else {
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "no invocation is in flight: call next first (a result is accepted once per invocation)",
                 );
             };
-            let answer = match (posted, call, shared.dialect) {
-                (Posted::TooLarge(n), _, _) => Answer::TooLarge(n),
-                (_, Call::Response, _) => Answer::Response(body),
-                (_, _, Dialect::Scf) => Answer::Error(body),
-                (_, _, Dialect::Lambda) => {
+            let posted = read_posted(req, MAX_RESPONSE_BYTES).await;
+            let (mut flight, body) = {
+                let mut state = shared.lock();
+                let body = match posted {
+                    Posted::Body(b) => Ok(b),
+                    Posted::TooLarge(n) => Err(n),
+                    Posted::Broken(e) => {
+                        // Nothing was answered: the invocation waits for a result again.
+                        if let Some(f) = state.in_flight.as_mut() {
+                            f.answering = false;
+                        }
+                        return refusal(StatusCode::BAD_REQUEST, &e);
+                    }
+                };
+                match state.in_flight.take() {
+                    Some(f) => (f, body),
+                    // The platform closed the API meanwhile.
+                    None => {
+                        return refusal(StatusCode::GONE, "the platform is stopping this instance");
+                    }
+                }
+            };
+            let answer = match (body, call, shared.dialect) {
+                (Err(n), _, _) => Answer::TooLarge(n),
+                (Ok(body), Call::Response, _) => Answer::Response(body),
+                (Ok(body), _, Dialect::Scf) => Answer::Error(body),
+                (Ok(body), _, Dialect::Lambda) => {
                     let e = lambda_error_to_function_error(&body, error_type.as_deref());
-                    Answer::Error(Bytes::from(e.to_body(&flight.meta.request_id)))
+                    Answer::Error(Bytes::from(e.to_body(&request_id)))
                 }
             };
             let too_large = matches!(answer, Answer::TooLarge(_));

@@ -267,3 +267,50 @@ async fn a_result_over_the_limit_is_not_read_past_it() {
         matches!(rx.await.unwrap(), Answer::TooLarge(n) if n > scf_protocol::MAX_RESPONSE_BYTES)
     );
 }
+
+#[tokio::test]
+async fn a_second_result_posted_while_the_first_is_read_is_refused_unread() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
+    let rx = api
+        .dispatch(meta("one"), Bytes::from_static(b"{}"))
+        .unwrap();
+    let mut c = connect(port).await;
+    assert_eq!(
+        call(&mut c, "GET", "/runtime/invocation/next", "").await.0,
+        200
+    );
+    // Two results arrive slowly, each its head and part of its body: whichever the platform claims first is
+    // read; the other is refused at once, unread.
+    let mut posts = Vec::new();
+    for word in ["\"aaaa", "\"bbbb"] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /runtime/invocation/response HTTP/1.1\r\nHost: runtime\r\nContent-Length: 6\r\n\r\n{word}"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        posts.push(s);
+    }
+    let mut b = posts.pop().unwrap();
+    let mut a = posts.pop().unwrap();
+    let (mut ra, mut rb) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let (refused, n, mut claimed, word) = tokio::select! {
+        n = a.read(&mut ra) => (ra, n.unwrap(), b, "\"bbbb\""),
+        n = b.read(&mut rb) => (rb, n.unwrap(), a, "\"aaaa\""),
+    };
+    let refused = String::from_utf8_lossy(&refused[..n]).into_owned();
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(refused.contains("being read already"), "{refused}");
+    claimed.write_all(b"\"").await.unwrap();
+    let mut answer = vec![0u8; 12];
+    claimed.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    assert_eq!(
+        rx.await.unwrap(),
+        Answer::Response(Bytes::from(word.to_owned()))
+    );
+}

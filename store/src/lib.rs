@@ -6,13 +6,16 @@
 //! requests: [`Store::record_log`] adds the record to a batch (waking the thread only for a batch's first
 //! record), and the thread writes the batch in one transaction [`LOG_BATCH`] later, or before it answers
 //! its next request (so a read of the logs sees every log recorded before it). A batch that cannot be
-//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records wait, after which `record_log`
-//! waits for room.
+//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of
+//! them wait, after which `record_log` waits for room.
 //!
-//! The database runs in WAL mode with `synchronous=NORMAL`: a committed write survives the platform's
-//! process being killed (`kill -9`), which is the promise the platform makes: an event it acknowledged is
-//! never lost. Events are leased while they run; leases are cleared when the store opens, so an event that
-//! was running when the platform died runs again (at-least-once delivery).
+//! The database runs in WAL mode. An accepted event is committed with `synchronous=FULL` (the write-ahead
+//! log fsynced) before [`Store::enqueue`] returns, so an event the platform acknowledged survives power
+//! loss, not only the platform being killed; the accepts waiting at once share one transaction and one
+//! fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). Everything else (leases, outcomes, logs) is committed
+//! with `synchronous=NORMAL`: it survives `kill -9`, and a power loss at worst runs an event again. Events
+//! are leased while they run; leases are cleared when the store opens, so an event that was running when
+//! the platform died runs again (at-least-once delivery).
 
 mod db;
 
@@ -25,15 +28,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use db::Db;
+use db::{Accept, Db};
 
 /// The database's file in the data directory.
 const DB_FILE: &str = "scf-local.db";
 /// Log records that may wait for the store's thread at once.
 pub const MAX_PENDING_LOGS: usize = 10_000;
+/// Bytes of log records (their log and result text) that may wait for the store's thread at once.
+pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// How long the first record of a batch of logs waits for others before the batch is written (group
 /// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
 pub const LOG_BATCH: Duration = Duration::from_millis(50);
+/// The most events accepted in one synced commit: the events whose callers wait at once share one fsync.
+pub const MAX_ACCEPT_BATCH: usize = 1024;
 /// How soon a log batch that failed to be written is tried again.
 const LOG_RETRY: Duration = Duration::from_millis(500);
 
@@ -114,6 +121,9 @@ pub struct LogQuery {
     pub limit: i64,
     /// Skip this many.
     pub offset: i64,
+    /// Stop once the records' `log` and `ret_msg` hold this many bytes (the first record is always
+    /// returned): a bound on the answer, whatever `limit` says.
+    pub max_bytes: Option<usize>,
 }
 
 impl LogQuery {
@@ -129,6 +139,7 @@ impl LogQuery {
             newest_first: false,
             limit: i64::MAX,
             offset: 0,
+            max_bytes: None,
         }
     }
 }
@@ -168,6 +179,9 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A batch of accepted events could not be committed (each of its callers gets this).
+    #[error("database: {0}")]
+    Batch(String),
     /// The store's thread could not be started.
     #[error("starting the store's thread: {0}")]
     Thread(std::io::Error),
@@ -197,12 +211,21 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 enum Msg {
     /// Run this on the database (it sends its own reply).
     Call(Job),
+    /// Accept an event (see [`MAX_ACCEPT_BATCH`]).
+    Accept(Accept, oneshot::Sender<Result<(), EnqueueError>>),
     /// A batch of logs has begun.
     Logs,
 }
 
-/// Log records waiting for the store's thread, each holding its room.
-type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
+/// Log records waiting for the store's thread, each holding its room (a place and its bytes).
+type Pending = Vec<(LogRecord, Room)>;
+
+/// A waiting record's share of [`MAX_PENDING_LOGS`] and [`MAX_PENDING_LOG_BYTES`].
+#[derive(Debug)]
+struct Room {
+    _place: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
 
 /// A handle to the store's thread. Cheap to clone; the thread ends when every handle is gone, after writing
 /// the logs still queued.
@@ -210,7 +233,14 @@ type Pending = Vec<(LogRecord, OwnedSemaphorePermit)>;
 pub struct Store {
     tx: mpsc::Sender<Msg>,
     log_room: Arc<Semaphore>,
+    log_bytes: Arc<Semaphore>,
     logs: Arc<std::sync::Mutex<Pending>>,
+}
+
+/// What a record counts against [`MAX_PENDING_LOG_BYTES`].
+fn record_bytes(rec: &LogRecord) -> u32 {
+    let n = (rec.log.len() + rec.ret_msg.len()).min(MAX_PENDING_LOG_BYTES);
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Store {
@@ -250,6 +280,7 @@ impl Store {
         Ok(Store {
             tx,
             log_room: Arc::new(Semaphore::new(MAX_PENDING_LOGS)),
+            log_bytes: Arc::new(Semaphore::new(MAX_PENDING_LOG_BYTES)),
             logs,
         })
     }
@@ -268,8 +299,9 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)
     }
 
-    /// Accepts an event into `function`'s queue (committed when this returns), unless the queue holds `limit`
-    /// events already.
+    /// Accepts an event into `function`'s queue, unless the queue holds `limit` events already. When this
+    /// returns `Ok` the event is on disk, fsynced (it survives power loss, not only the platform's death);
+    /// the events of callers waiting at once are committed together, with one fsync (group commit).
     pub async fn enqueue(
         &self,
         function: &str,
@@ -278,9 +310,18 @@ impl Store {
         now_ms: i64,
         limit: usize,
     ) -> Result<(), EnqueueError> {
-        let (function, request_id) = (function.to_owned(), request_id.to_owned());
-        self.call(move |db| db.enqueue(&function, &request_id, &body, now_ms, limit))
-            .await?
+        let accept = Accept {
+            function: function.to_owned(),
+            request_id: request_id.to_owned(),
+            body,
+            now_ms,
+            limit,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Accept(accept, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Events waiting in `function`'s queue (leased ones included).
@@ -347,27 +388,50 @@ impl Store {
     }
 
     /// Queues one request's log; the store's thread writes it with its batch, off the invocation's path.
-    /// Waits only when [`MAX_PENDING_LOGS`] records are waiting already.
+    /// Waits only when [`MAX_PENDING_LOGS`] records, or [`MAX_PENDING_LOG_BYTES`] of them, are waiting already.
     pub async fn record_log(&self, rec: LogRecord) {
-        let Ok(room) = self.log_room.clone().acquire_owned().await else {
+        let (Ok(place), Ok(bytes)) = (
+            self.log_room.clone().acquire_owned().await,
+            self.log_bytes
+                .clone()
+                .acquire_many_owned(record_bytes(&rec))
+                .await,
+        ) else {
             return;
         };
-        self.queue_log(rec, room);
+        self.queue_log(
+            rec,
+            Room {
+                _place: place,
+                _bytes: bytes,
+            },
+        );
     }
 
-    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records are waiting already (then it is
-    /// handed back).
+    /// Queues one request's log now, unless [`MAX_PENDING_LOGS`] records or [`MAX_PENDING_LOG_BYTES`] are
+    /// waiting already (then it is handed back).
     pub fn try_record_log(&self, rec: LogRecord) -> Result<(), Box<LogRecord>> {
-        match self.log_room.clone().try_acquire_owned() {
-            Ok(room) => {
-                self.queue_log(rec, room);
+        let place = self.log_room.clone().try_acquire_owned();
+        let bytes = self
+            .log_bytes
+            .clone()
+            .try_acquire_many_owned(record_bytes(&rec));
+        match (place, bytes) {
+            (Ok(place), Ok(bytes)) => {
+                self.queue_log(
+                    rec,
+                    Room {
+                        _place: place,
+                        _bytes: bytes,
+                    },
+                );
                 Ok(())
             }
-            Err(_) => Err(Box::new(rec)),
+            _ => Err(Box::new(rec)),
         }
     }
 
-    fn queue_log(&self, rec: LogRecord, room: OwnedSemaphorePermit) {
+    fn queue_log(&self, rec: LogRecord, room: Room) {
         let first = {
             let mut logs = self
                 .logs
@@ -389,17 +453,41 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) 
     let mut failing = false;
     // When the batch that has begun is due.
     let mut due: Option<std::time::Instant> = None;
+    // A message taken from the channel while gathering accepts, handled next.
+    let mut carried: Option<Msg> = None;
     loop {
-        let msg = match (due, failing) {
-            (None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            (Some(at), false) => {
+        let msg = match (carried.take(), due, failing) {
+            (Some(m), _, _) => Ok(m),
+            (None, None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            (None, Some(at), false) => {
                 rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
             }
-            (_, true) => rx.recv_timeout(LOG_RETRY),
+            (None, _, true) => rx.recv_timeout(LOG_RETRY),
         };
         match msg {
             Ok(Msg::Logs) => {
                 due.get_or_insert_with(|| std::time::Instant::now() + LOG_BATCH);
+            }
+            Ok(Msg::Accept(first, reply)) => {
+                // Group commit: every accept already waiting joins this one's transaction and fsync.
+                let mut accepts = vec![first];
+                let mut replies = vec![reply];
+                while accepts.len() < MAX_ACCEPT_BATCH {
+                    match rx.try_recv() {
+                        Ok(Msg::Accept(a, r)) => {
+                            accepts.push(a);
+                            replies.push(r);
+                        }
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                for (reply, result) in replies.into_iter().zip(db.accept(&accepts)) {
+                    let _ = reply.send(result);
+                }
             }
             Ok(Msg::Call(job)) => {
                 take(batch, &mut pending);
@@ -477,6 +565,37 @@ mod tests {
             std::process::id(),
             now_ms()
         ))
+    }
+
+    /// Callers accepting at once share commits; each gets its own answer, the queue's limit holds across a
+    /// batch, and what was acknowledged is there after a reopen.
+    #[tokio::test]
+    async fn concurrent_accepts_keep_the_limit_and_every_acknowledged_event() {
+        let dir = temp_dir("accepts");
+        let s = Store::open(&dir).expect("open");
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.enqueue("f", &format!("r{i}"), Bytes::from_static(b"{}"), 1, 150)
+                        .await
+                })
+            })
+            .collect();
+        let mut accepted = 0;
+        for c in calls {
+            match c.await.expect("joined") {
+                Ok(()) => accepted += 1,
+                Err(EnqueueError::Full { limit: 150, .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(accepted, 150);
+        drop(s);
+        let s = Store::open(&dir).expect("reopen");
+        assert_eq!(s.queue_len("f").await.expect("len"), 150);
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

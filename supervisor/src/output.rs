@@ -3,27 +3,37 @@
 //! still in the pipe. Because every host flushes the function's output before posting a result, draining
 //! when the result arrives puts every line printed before it into that request's log.
 //!
-//! Lines are cut at the platform's line limit; at most [`MAX_BUFFERED_BYTES`] wait to be taken, the rest is
-//! dropped and counted in a line that says so.
+//! Lines are cut at the platform's line limit (8 KB). At most [`MAX_INVOCATION_LOG_BYTES`] of lines wait to be
+//! taken (a request's log holds no more): past it, lines are read from the pipe and dropped (so the function
+//! never blocks on a full pipe, and the capture never holds more than the cap), and the lines taken end with
+//! one that says how many lines and bytes were dropped.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use scf_protocol::limits::MAX_LOG_LINE_BYTES;
+use scf_protocol::limits::{MAX_INVOCATION_LOG_BYTES, MAX_LOG_LINE_BYTES};
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
-
-/// Output that may wait to be taken (a function printing while nobody takes its lines).
-pub const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Default)]
 struct Buffer {
     lines: Vec<String>,
+    /// Bytes of `lines`, a newline each included.
     bytes: usize,
+    /// Lines dropped past the cap since the last take, and their bytes.
     dropped: usize,
+    dropped_bytes: usize,
     partial: Vec<u8>,
     eof: bool,
+}
+
+/// The line that ends a log whose output passed the cap.
+fn truncation_line(lines: usize, bytes: usize) -> String {
+    format!(
+        "(log truncated: {lines} more lines, {bytes} bytes, dropped past the {} MB a request's log holds)",
+        MAX_INVOCATION_LOG_BYTES / (1024 * 1024)
+    )
 }
 
 impl Buffer {
@@ -50,11 +60,12 @@ impl Buffer {
             raw.pop();
         }
         raw.truncate(MAX_LOG_LINE_BYTES);
-        if self.bytes + raw.len() > MAX_BUFFERED_BYTES {
+        if self.dropped > 0 || self.bytes + raw.len() + 1 > MAX_INVOCATION_LOG_BYTES {
             self.dropped += 1;
+            self.dropped_bytes += raw.len() + 1;
             return;
         }
-        self.bytes += raw.len();
+        self.bytes += raw.len() + 1;
         self.lines.push(String::from_utf8_lossy(&raw).into_owned());
     }
 
@@ -65,12 +76,9 @@ impl Buffer {
         let mut lines = std::mem::take(&mut self.lines);
         self.bytes = 0;
         if self.dropped > 0 {
-            lines.push(format!(
-                "({} lines of output dropped: more than {} MB waited to be logged)",
-                self.dropped,
-                MAX_BUFFERED_BYTES / (1024 * 1024)
-            ));
+            lines.push(truncation_line(self.dropped, self.dropped_bytes));
             self.dropped = 0;
+            self.dropped_bytes = 0;
         }
         lines
     }
@@ -173,22 +181,25 @@ mod tests {
     }
 
     #[test]
-    fn what_waits_is_bounded() {
+    fn a_request_keeps_at_most_the_cap_and_says_what_it_dropped() {
         let mut b = Buffer::default();
-        let line = vec![b'y'; MAX_LOG_LINE_BYTES - 1];
-        for _ in 0..(MAX_BUFFERED_BYTES / line.len() + 5) {
+        let line = vec![b'y'; 1023]; // 1 KB with its newline
+        let fit = MAX_INVOCATION_LOG_BYTES / 1024;
+        for _ in 0..fit + 5 {
             b.push_bytes(&line);
             b.push_bytes(b"\n");
         }
+        assert!(b.bytes <= MAX_INVOCATION_LOG_BYTES, "held {}", b.bytes);
         let lines = b.take(false);
-        assert!(
-            lines
-                .last()
-                .is_some_and(|l| l.starts_with("(5 lines of output dropped")),
-            "{:?}",
-            lines.last()
+        assert_eq!(lines.len(), fit + 1);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some(truncation_line(5, 5 * 1024).as_str())
         );
-        assert!(b.take(false).is_empty());
+        assert!(lines[..fit].iter().all(|l| l.len() == 1023));
+        // The next request starts afresh.
+        b.push_bytes(b"again\n");
+        assert_eq!(b.take(false), ["again"]);
     }
 
     #[tokio::test]

@@ -103,7 +103,8 @@ def test_versions_name_the_release_and_the_commit(prefix: Prefix) -> None:
     if head.returncode == 0:
         assert m.group(1) == head.stdout.strip(), "the dist is built from this checkout's HEAD"
     local = prefix.run("scf-local", "--version")
-    assert local.returncode == 0 and local.stdout.startswith(f"scf-local {VERSION}"), local
+    assert local.returncode == 0, local
+    assert local.stdout == f"scf-local {VERSION} (commit {m.group(1)})\n", "both binaries name one commit"
 
 
 def test_the_tarball_holds_the_layout(prefix: Prefix) -> None:

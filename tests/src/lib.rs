@@ -24,8 +24,13 @@ pub fn root() -> PathBuf {
 /// The target directory the tests were built into (`target/debug`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test binary>
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    // target/debug/deps/<test binary>, or target/debug/<binary> (`make soak`)
+    let dir = exe.parent().unwrap();
+    if dir.ends_with("deps") {
+        dir.parent().unwrap().to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// A built binary of the workspace, or a clear failure telling how to build it.
@@ -223,8 +228,27 @@ impl Served {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Served {
+        Self::start_under(&[], data_dir, dirs, extra, env)
+    }
+
+    /// [`Served::start_with_env`] through `wrapper`, a command that execs its arguments (the platform's pid
+    /// stays the child's), such as `sh -c 'ulimit -n 256 && exec "$0" "$@"'`.
+    pub fn start_under(
+        wrapper: &[&str],
+        data_dir: &Path,
+        dirs: &[&Path],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Served {
         use std::io::BufRead as _;
-        let mut cmd = Command::new(bin("scf-local"));
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("scf-local"));
+                c
+            }
+            None => Command::new(bin("scf-local")),
+        };
         cmd.arg("serve")
             .arg("--port")
             .arg("0")
@@ -338,8 +362,20 @@ impl Drop for Served {
 
 /// A minimal HTTP/1.1 POST to `addr` `/`; returns the response body.
 pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    try_http_post(addr, headers, body)
+        .unwrap_or_else(|e| panic!("POST to {addr}: {e}"))
+        .1
+}
+
+/// [`http_post`] that says why it failed (a platform that is down, a connection closed without an answer);
+/// returns the status and the body.
+pub fn try_http_post(
+    addr: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut s = std::net::TcpStream::connect(addr)?;
     let mut req = format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -348,15 +384,25 @@ pub fn http_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    s.read_to_end(&mut raw)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head: {}", String::from_utf8_lossy(&raw)));
-    raw[split + 4..].to_vec()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("no HTTP head: {}", String::from_utf8_lossy(&raw)),
+            )
+        })?;
+    let status = std::str::from_utf8(&raw[..split])
+        .ok()
+        .and_then(|h| h.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, raw[split + 4..].to_vec()))
 }
 
 /// Polls `f` every 50 ms until it returns `Some`; fails loudly after `secs` seconds (a generous bound: the

@@ -1,0 +1,295 @@
+//! How the platform's costs grow with the work it holds: async accept with a backlog already queued,
+//! `GetFunctionLogs` by request id with many records stored, and `serve`'s start-up with many functions.
+//! Each figure is compared with the same measurement at the smallest size, in the same run.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use scf_store::{LogRecord, Store};
+
+use crate::Sample;
+
+/// The figures of one size.
+pub struct Point {
+    /// Events already queued, records already stored, or functions served.
+    pub size: usize,
+    /// Events accepted per second; a query's p50 in µs; start-up in ms.
+    pub value: f64,
+}
+
+/// What [`measure`] found.
+pub struct Scale {
+    pub accept: Vec<Point>,
+    pub logs: Vec<Point>,
+    pub startup: Vec<Point>,
+    /// The platform's resident memory per idle warm instance, KB (100 instances).
+    pub rss_kb_per_instance: f64,
+}
+
+/// A code directory of the native no-op function `name` in `dir`.
+fn function(dir: &Path, lib: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let f = dir.join(name);
+    std::fs::create_dir_all(&f)?;
+    std::fs::copy(lib, f.join("libbench.so")).context("libbench.so")?;
+    std::fs::write(
+        f.join("serverless.yml"),
+        format!("inputs:\n  name: {name}\n  handler: bench.noop\n  runtime: native\n"),
+    )?;
+    Ok(f)
+}
+
+/// [`serve_blocking`] off the async runtime's thread.
+async fn serve(root: &Path, data: &Path, dirs: &[PathBuf]) -> anyhow::Result<(Child, String)> {
+    let (root, data, dirs) = (root.to_path_buf(), data.to_path_buf(), dirs.to_vec());
+    tokio::task::spawn_blocking(move || serve_blocking(&root, &data, &dirs)).await?
+}
+
+/// `scf-local serve` on `dirs` with `data`, and its front door's address once it listens.
+fn serve_blocking(root: &Path, data: &Path, dirs: &[PathBuf]) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(root.join("target/release/scf-local"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .args(dirs)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        if let Some(a) = line?.strip_prefix("scf-local: listening on http://") {
+            let addr = a.to_owned();
+            // Keep draining its stderr, so the platform never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return Ok((child, addr));
+        }
+    }
+    bail!("scf-local serve did not start")
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// `n` requests of `body` with `action` on one connection to `addr`, each answered before the next; their
+/// latencies in µs.
+async fn requests(addr: &str, action: &str, bodies: Vec<Bytes>) -> anyhow::Result<Sample> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut out = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "bench")
+            .header("x-tc-action", action)
+            .header("content-type", "application/json")
+            .body(Full::new(body))?;
+        let t = Instant::now();
+        s.ready().await?;
+        let resp = s.send_request(req).await?;
+        let _ = resp.into_body().collect().await?;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(Sample(out))
+}
+
+/// Async accepts from 16 clients at once, with `backlog` events of the same function queued before the
+/// platform starts (delivered meanwhile, as a backlog is).
+async fn accept_with_backlog(
+    root: &Path,
+    lib: &Path,
+    backlog: usize,
+    per_client: usize,
+) -> anyhow::Result<f64> {
+    let dir = temp("scale-accept", backlog);
+    let f = function(&dir, lib, "noop")?;
+    let data = dir.join("data");
+    if backlog > 0 {
+        let store = Store::open(&data)?;
+        let mut waiting = Vec::with_capacity(backlog);
+        for i in 0..backlog {
+            let store = store.clone();
+            waiting.push(tokio::spawn(async move {
+                store
+                    .enqueue(
+                        "noop",
+                        &format!("backlog-{i}"),
+                        Bytes::from_static(br#"{"k":"v"}"#),
+                        scf_store::now_ms(),
+                        1_000_000,
+                    )
+                    .await
+            }));
+        }
+        for w in waiting {
+            w.await??;
+        }
+    }
+    let (child, addr) = serve(root, &data, &[f]).await?;
+    let t = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let addr = addr.clone();
+        let bodies = vec![
+            Bytes::from_static(
+                br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#
+            );
+            per_client
+        ];
+        clients.push(tokio::spawn(async move {
+            requests(&addr, "Invoke", bodies).await
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let rate = (16 * per_client) as f64 / t.elapsed().as_secs_f64();
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rate)
+}
+
+/// `GetFunctionLogs` by request id, p50 in µs, with `records` log records stored.
+async fn logs_by_request(
+    root: &Path,
+    lib: &Path,
+    records: usize,
+    queries: usize,
+) -> anyhow::Result<f64> {
+    let dir = temp("scale-logs", records);
+    let f = function(&dir, lib, "noop")?;
+    let data = dir.join("data");
+    {
+        let store = Store::open(&data)?;
+        for i in 0..records {
+            store
+                .record_log(LogRecord {
+                    function: "noop".into(),
+                    request_id: format!("req-{i}"),
+                    start_ms: i64::try_from(i).unwrap_or(i64::MAX),
+                    duration_ms: 0.1,
+                    mem_usage: 1 << 20,
+                    ret_code: 0,
+                    ret_msg: "null".into(),
+                    log: format!("START RequestId:req-{i}\nEND RequestId:req-{i}\n"),
+                    invocation_type: "RequestResponse".into(),
+                    retry_num: 0,
+                })
+                .await;
+        }
+        // A request to the store writes every log queued before it: all of them are on disk after this.
+        let _ = store.queue_len("noop").await?;
+    }
+    let (child, addr) = serve(root, &data, &[f]).await?;
+    let step = (records / queries).max(1);
+    let bodies = (0..queries)
+        .map(|q| {
+            Bytes::from(format!(
+                r#"{{"FunctionName":"noop","FunctionRequestId":"req-{}"}}"#,
+                (q * step) % records.max(1)
+            ))
+        })
+        .collect();
+    let lat = requests(&addr, "GetFunctionLogs", bodies).await?;
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(lat.median())
+}
+
+/// The platform's resident memory per idle warm instance, KB: `serve` with `n` functions, each called once
+/// (so each keeps one warm instance), against the same platform before the calls.
+async fn rss_per_instance(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
+    let dir = temp("scale-rss", n);
+    let dirs = (0..n)
+        .map(|i| function(&dir, lib, &format!("f{i}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (child, addr) = serve(root, &dir.join("data"), &dirs).await?;
+    // One call first, so what every platform allocates once (buffers, the store's caches) is not counted.
+    let warm_up = |i: usize| {
+        Bytes::from(format!(
+            r#"{{"FunctionName":"f{i}","ClientContext":"{{}}"}}"#
+        ))
+    };
+    requests(&addr, "Invoke", vec![warm_up(0)]).await?;
+    let before = crate::floor::status_mb(child.id(), "VmRSS:");
+    requests(&addr, "Invoke", (1..n).map(warm_up).collect()).await?;
+    let after = crate::floor::status_mb(child.id(), "VmRSS:");
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((after - before) * 1024.0 / (n - 1) as f64)
+}
+
+/// Spawn → listening of `scf-local serve` with `n` functions, ms (no instance is started before a call).
+fn startup(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
+    let dir = temp("scale-startup", n);
+    let dirs = (0..n)
+        .map(|i| function(&dir, lib, &format!("f{i}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let t = Instant::now();
+    let (child, _) = serve_blocking(root, &dir.join("data"), &dirs)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ms)
+}
+
+fn temp(what: &str, n: usize) -> PathBuf {
+    std::env::temp_dir().join(format!("scf-bench-{what}-{n}-{}", std::process::id()))
+}
+
+/// Every scale measurement; `quick` uses the smaller sizes only.
+pub async fn measure(root: &Path, lib: &Path, quick: bool) -> anyhow::Result<Scale> {
+    let (backlogs, records, functions): (&[usize], &[usize], &[usize]) = if quick {
+        (&[0, 10_000], &[10_000, 100_000], &[1, 100])
+    } else {
+        (&[0, 10_000, 100_000], &[10_000, 1_000_000], &[1, 100])
+    };
+    let mut accept = Vec::new();
+    for &b in backlogs {
+        accept.push(Point {
+            size: b,
+            value: accept_with_backlog(root, lib, b, if quick { 200 } else { 1000 }).await?,
+        });
+    }
+    let mut logs = Vec::new();
+    for &r in records {
+        logs.push(Point {
+            size: r,
+            value: logs_by_request(root, lib, r, if quick { 200 } else { 1000 }).await?,
+        });
+    }
+    let mut startup_ms = Vec::new();
+    for &n in functions {
+        // The median of five starts.
+        let (root, lib) = (root.to_path_buf(), lib.to_path_buf());
+        let mut runs = tokio::task::spawn_blocking(move || {
+            (0..5)
+                .map(|_| startup(&root, &lib, n))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .await??;
+        runs.sort_by(f64::total_cmp);
+        startup_ms.push(Point {
+            size: n,
+            value: runs[2],
+        });
+    }
+    let rss_kb_per_instance = rss_per_instance(root, lib, 101).await?;
+    Ok(Scale {
+        accept,
+        logs,
+        startup: startup_ms,
+        rss_kb_per_instance,
+    })
+}
