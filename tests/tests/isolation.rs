@@ -34,11 +34,7 @@ fn invoke_with_secrets(dir: &std::path::Path, args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 /// A custom runtime whose `bootstrap` logs the names of its own whole environment (`/proc/$$/environ`: what
