@@ -144,7 +144,7 @@ fn the_secret_key_is_in_neither_the_platforms_environ_nor_its_cmdline() {
     let check = |p: &scf_tests::Served| {
         let r = p.invoke("hello", &serde_json::json!({}));
         assert_eq!(
-            r["Error"]["Code"], "AuthFailure.SignatureFailure",
+            r["Error"]["Code"], "AuthFailure.InvalidAuthorization",
             "the key was received: unsigned calls are refused: {r}"
         );
         for file in ["environ", "cmdline"] {
