@@ -14,6 +14,8 @@ use scf_platform::package::{self, Cloud, PackageOptions};
 use scf_platform::{Credentials, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
 
+mod events;
+
 /// Exit code of a function error (the error body is on stdout).
 const EXIT_FUNCTION_ERROR: u8 = 1;
 /// Exit code of a usage or configuration error.
@@ -134,9 +136,37 @@ enum Command {
         /// --secret-key-file or $TENCENTCLOUD_SECRETKEY).
         #[arg(long)]
         secret_key: Option<String>,
+        /// Port of the API Gateway listener on 127.0.0.1, started when a function has an apigw trigger
+        /// or is an http component (0: any free port).
+        #[arg(long, default_value_t = scf_platform::DEFAULT_APIGW_PORT)]
+        apigw_port: u16,
+        /// Run each project's `src.hook` (its build command) first, showing its output.
+        #[arg(long)]
+        build: bool,
         /// Build Rust functions' crates with --release (default: cargo's debug profile).
         #[arg(long)]
         release: bool,
+    },
+    /// Print a trigger's event as the trigger sends it (`event generate cos --bucket photos`), or list
+    /// every kind with its keys (`event list`).
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
+    /// Invoke a function of a running `scf-local serve` with a trigger's event and that trigger's own
+    /// invocation type: cos, cmq and timer are queued (asynchronous), apigw, ckafka and clb answered
+    /// (synchronous). The keys are those of `event generate`.
+    Trigger {
+        /// The function's name.
+        function: String,
+        /// The trigger's kind (see `scf-local event list`).
+        kind: String,
+        /// The front door of `scf-local serve`.
+        #[arg(long, default_value_t = format!("http://127.0.0.1:{}", scf_platform::DEFAULT_PORT))]
+        endpoint: String,
+        /// The event's keys, `--key value` (or `--key=value`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        keys: Vec<String>,
     },
     /// Print a function's request logs from a platform's data directory.
     Logs {
@@ -170,6 +200,20 @@ enum Command {
 const KEY_FD_ENV: &str = "_SCF_LOCAL_SECRET_KEY_FD";
 /// The variable the SecretKey may come in.
 const KEY_ENV: &str = "TENCENTCLOUD_SECRETKEY";
+
+#[derive(Subcommand)]
+enum EventCommand {
+    /// Print KIND's event (JSON); keys not given take their documented defaults.
+    Generate {
+        /// cos, cmq, ckafka, clb, timer, apigw (see `scf-local event list`).
+        kind: String,
+        /// The event's keys, `--key value` (or `--key=value`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        keys: Vec<String>,
+    },
+    /// Every kind: its trigger, its invocation type, its keys and their defaults.
+    List,
+}
 
 /// The options that define a function, shared by `invoke` and `package`; each one present wins over the
 /// code directory's serverless.yml.
@@ -291,8 +335,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_id,
             secret_key_file,
             secret_key,
+            apigw_port,
+            build,
             release,
         } => {
+            // Read (and closed) first, whatever else gives the key: no process started later inherits it.
+            let inherited = inherited_secret_key()?;
             let secret_key = match (secret_key_file, secret_key) {
                 (Some(file), _) => Some(read_secret_key_file(&file)?),
                 (None, Some(key)) => {
@@ -303,7 +351,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                     Some(key)
                 }
-                (None, None) => inherited_secret_key()?,
+                (None, None) => inherited,
             };
             let credentials = match (secret_id, secret_key) {
                 (Some(secret_id), Some(secret_key)) => Some(Credentials {
@@ -318,11 +366,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "a SecretKey needs its SecretId: --secret-id or $TENCENTCLOUD_SECRETID"
                 ),
             };
+            // After the key's pipe is read and closed: a build hook inherits nothing of it.
+            if build {
+                for dir in &function_dirs {
+                    scf_platform::config::run_build_hooks(dir)?;
+                }
+            }
             let opts = ServeOptions {
                 port,
                 data_dir,
                 function_dirs,
                 credentials,
+                apigw_port,
                 profile: profile(release),
             };
             event_loop()?.block_on(scf_platform::serve(opts))?;
@@ -421,6 +476,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Event {
+            command: EventCommand::Generate { kind, keys },
+        } => events::generate(&kind, &keys),
+        Command::Event {
+            command: EventCommand::List,
+        } => events::list(),
+        Command::Trigger {
+            function,
+            kind,
+            endpoint,
+            keys,
+        } => events::trigger(&endpoint, &function, &kind, &keys),
         Command::Conformance(args) => Ok(ExitCode::from(scf_conformance::main(args)?)),
     }
 }

@@ -71,12 +71,12 @@ pub(crate) struct FrontDoor {
 
 /// An API-level error: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug)]
-struct ApiError {
-    code: &'static str,
-    message: String,
+pub(crate) struct ApiError {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
-fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn api_error(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError {
         code,
         message: message.into(),
@@ -181,14 +181,20 @@ enum Action {
         target: Target,
         query: Query,
     },
+    /// An action of `actions.rs` (`ListFunctions`, `GetFunction`, `ListTriggers`), with its parameters.
+    Other {
+        action: String,
+        target: Target,
+        params: Value,
+    },
 }
 
 /// The function a request names, with its namespace and qualifier.
-#[derive(Debug)]
-struct Target {
-    name: Option<String>,
-    namespace: Option<String>,
-    qualifier: Option<String>,
+#[derive(Debug, Default)]
+pub(crate) struct Target {
+    pub(crate) name: Option<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) qualifier: Option<String>,
 }
 
 /// `GetFunctionLogs`' parameters.
@@ -276,6 +282,14 @@ fn decode(
             };
             return Ok(Action::Logs { target, query });
         }
+        other if crate::actions::serves(other) => {
+            let params = serde_json::from_slice(body).unwrap_or(Value::Null);
+            return Ok(Action::Other {
+                action: other.to_owned(),
+                target,
+                params,
+            });
+        }
         other => {
             return Err(api_error(
                 "InvalidAction",
@@ -360,7 +374,7 @@ fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
 }
 
 /// What an action answers (inside `Response`, beside `RequestId`).
-enum Reply {
+pub(crate) enum Reply {
     Value(Value),
     Invoked { finished: Finished, tail: bool },
     Logs(Vec<(i64, LogRecord)>),
@@ -386,8 +400,35 @@ impl FrontDoor {
         req: Request<Incoming>,
         body_timeout: std::time::Duration,
     ) -> Response<Full<Bytes>> {
-        let request_id = uuid::Uuid::new_v4().to_string();
         let reply = self.handle_inner(req, body_timeout).await;
+        self.respond(reply).await
+    }
+
+    /// Invokes `name` with `event` the way `Invoke` does (checked, sync or queued) and answers as it does:
+    /// the `/trigger` route's invocations.
+    pub(crate) async fn answer_invoke(
+        &self,
+        name: &str,
+        event: Bytes,
+        asynchronous: bool,
+    ) -> Response<Full<Bytes>> {
+        let reply = async {
+            let target = Target {
+                name: Some(name.to_owned()),
+                ..Target::default()
+            };
+            let function = self.target(&target)?;
+            check_event(&String::from_utf8_lossy(&event), asynchronous)?;
+            self.invoke(function, event, asynchronous, !asynchronous)
+                .await
+        }
+        .await;
+        self.respond(reply).await
+    }
+
+    /// `{"Response": …}` for `reply`, serialised off the event loop when it is large.
+    pub(crate) async fn respond(&self, reply: Result<Reply, ApiError>) -> Response<Full<Bytes>> {
+        let request_id = uuid::Uuid::new_v4().to_string();
         let large = matches!(&reply, Ok(Reply::Invoked { finished, .. })
             if finished.log.len() + result_len(finished) > INLINE_BODY)
             || matches!(&reply, Ok(Reply::Logs(_)));
@@ -441,12 +482,17 @@ impl FrontDoor {
                 let function = self.target(&target)?;
                 self.logs(function.config(), query).await
             }
+            Action::Other {
+                action,
+                target,
+                params,
+            } => crate::actions::handle(self, &action, &target, &params),
         }
     }
 
     /// The function `target` names (an event function, or a web / image-style one), checked against its
     /// `Namespace` and `Qualifier`.
-    fn target(&self, target: &Target) -> Result<Function, ApiError> {
+    pub(crate) fn target(&self, target: &Target) -> Result<Function, ApiError> {
         let name = target
             .name
             .as_deref()
@@ -473,7 +519,7 @@ impl FrontDoor {
         }
     }
 
-    async fn invoke(
+    pub(crate) async fn invoke(
         &self,
         function: Function,
         event: Bytes,
@@ -526,7 +572,9 @@ impl FrontDoor {
         Ok(Reply::Invoked { finished, tail })
     }
 
-    async fn enqueue(
+    /// Commits an async event to the function's queue and wakes its dispatcher (`Invoke` with `Event`, the
+    /// timers, the `/trigger` route).
+    pub(crate) async fn enqueue(
         &self,
         config: &FunctionConfig,
         request_id: &str,
@@ -741,7 +789,7 @@ fn parse_datetime(s: &str) -> Option<i64> {
     i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-fn format_datetime(ms: i64) -> String {
+pub(crate) fn format_datetime(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(DATETIME).ok())

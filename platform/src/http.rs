@@ -817,7 +817,7 @@ fn port_binding_failed(port: u16, init_timeout: Duration) -> FunctionError {
     )
 }
 
-fn request_too_large(len: u64) -> FunctionError {
+pub(crate) fn request_too_large(len: u64) -> FunctionError {
     FunctionError::new(
         ErrorKind::RequestTooLarge,
         "The size of request exceeds the upper limit (6MB)",
@@ -865,7 +865,7 @@ fn empty() -> WebBody {
 }
 
 /// The HTTP status the caller of a web function sees for an error of `kind`.
-fn http_status(kind: ErrorKind) -> StatusCode {
+pub(crate) fn http_status(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::FunctionNotFound => StatusCode::NOT_FOUND,
         ErrorKind::ConcurrencyLimit => StatusCode::TOO_MANY_REQUESTS,

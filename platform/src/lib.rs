@@ -1,6 +1,7 @@
 //! `scf-platform`: the SCF platform on a developer's machine, as a library (`scf-local` is its command).
 //!
-//! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have);
+//! - [`config`]: a function's definition (flags, or the `serverless.yml` users already have: components
+//!   `scf`, `multi-scf`, `http`, their triggers), and [`cron`], the timers' expressions;
 //! - [`build`]: Rust functions run from their crate (the one function that runs cargo);
 //! - [`package`]: `scf-local package`: zips the real cloud accepts, and the `serverless.yml` that deploys them;
 //! - [`Platform`]: where the platform finds `scf-shim`, and the supervisor of its instances
@@ -9,30 +10,39 @@
 //!   [`invoke_once`] (`scf-local invoke`), the conformance kit and the benchmarks use;
 //! - [`serve`]: `scf-local serve`: the pools of instances (event functions over the runtime API, web and
 //!   image-style functions over HTTP), the async queue with its retries, the TencentCloud-API front door and
-//!   the web functions behind one listener, the request logs in the store (`scf-store`);
+//!   the web functions behind one listener, the API Gateway listener, the timers, the on-demand triggers,
+//!   the request logs in the store (`scf-store`);
 //! - [`RequestLog`]: the request log in SCF's format.
 
+mod actions;
 mod asyncq;
 pub mod build;
 pub mod config;
+pub mod cron;
 mod event;
 mod frontdoor;
 mod functions;
+mod gateway;
 mod http;
 mod instance;
 mod invoke;
+mod ondemand;
 pub mod package;
 mod pool;
 mod requestlog;
 mod router;
 mod serve;
 mod tc3;
+mod timer;
 
 pub use event::{EventInstance, Outcome, caller_body};
 pub use frontdoor::Credentials;
+pub use gateway::DEFAULT_APIGW_PORT;
 pub use instance::{Platform, StartFailure};
 pub use invoke::{Invoked, invoke_once};
 pub use requestlog::{ColdStart, RequestLog};
+/// Every trigger's event (`scf-local event`, `scf-local trigger`), as `scf-protocol` describes them.
+pub use scf_protocol::events;
 pub use serve::{DEFAULT_PORT, ServeOptions, serve};
 
 /// Failures of the platform itself (not of the function, which are classified

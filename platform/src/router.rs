@@ -1,5 +1,7 @@
-//! The platform's one listener and its router: `/web/<function>/…` goes to that web function, everything
-//! else to the TencentCloud-API front door. The listener keeps the bounds every server of the platform keeps
+//! The platform's listeners and their router: on the front door's, `/web/<function>/…` goes to that web
+//! function, `/trigger/<function>/<kind>` to the on-demand triggers (`ondemand.rs`), everything else to the
+//! TencentCloud-API front door; the API Gateway's listener (`gateway.rs`) is served the same way. The
+//! listeners keep the bounds every server of the platform keeps
 //! (`scf_runtime_api::conn`): heads within a timeout, a cap on connections, backoff after accept errors.
 //! `CONNECT` is refused (405) on every path.
 
@@ -14,7 +16,17 @@ use scf_protocol::{ErrorKind, FunctionError};
 use scf_runtime_api::conn;
 
 use crate::frontdoor::FrontDoor;
+use crate::gateway::Gateway;
 use crate::http::{WebBody, error_response};
+
+/// What a listener serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Role {
+    /// The front door (and the web functions, the on-demand triggers).
+    FrontDoor,
+    /// The API Gateway's APIs.
+    Gateway(Arc<Gateway>),
+}
 
 /// Splits `/web/<function>/<rest>?<query>` into the function's name and what it sees, `/<rest>?<query>`.
 pub fn split_web_path(path: &str, query: Option<&str>) -> Option<(String, String)> {
@@ -60,11 +72,16 @@ fn limits() -> conn::Limits {
 }
 
 /// Accepts connections on `listener` within [`limits`] until the task is dropped.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>) {
+pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor>, role: Role) {
     let limits = limits();
     conn::serve(listener, limits, move |req| {
-        let door = door.clone();
-        async move { route(&door, req, limits.body_timeout).await }
+        let (door, role) = (door.clone(), role.clone());
+        async move {
+            match &role {
+                Role::FrontDoor => route(&door, req, limits.body_timeout).await,
+                Role::Gateway(g) => g.handle(&door, req, limits.body_timeout).await,
+            }
+        }
     })
     .await;
 }
@@ -78,6 +95,12 @@ async fn route(
         // Not a proxy: a 2xx would turn the connection into a tunnel.
         return door
             .refuse_method(req.method())
+            .map(|b| b.map_err(|e| match e {}).boxed());
+    }
+    if let Some((function, kind)) = crate::ondemand::split_trigger_path(req.uri().path()) {
+        let (function, kind) = (function.to_owned(), kind.to_owned());
+        return crate::ondemand::handle(door, req, &function, &kind, body_timeout)
+            .await
             .map(|b| b.map_err(|e| match e {}).boxed());
     }
     match split_web_path(req.uri().path(), req.uri().query()) {

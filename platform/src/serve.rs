@@ -10,12 +10,12 @@ use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
-use crate::config::{FunctionConfig, Overrides};
-use crate::event::EventPool;
+use crate::config::{Overrides, Project};
 use crate::frontdoor::{Credentials, FrontDoor};
 use crate::functions::Functions;
-use crate::http::HttpPool;
+use crate::gateway::Gateway;
 use crate::instance::Platform;
+use crate::router::Role;
 
 /// The front door's default port.
 pub const DEFAULT_PORT: u16 = 9100;
@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub function_dirs: Vec<PathBuf>,
     /// Verify TC3 signatures with these.
     pub credentials: Option<Credentials>,
+    /// Port of the API Gateway listener on 127.0.0.1 (0: any free port), started when a function has an API.
+    pub apigw_port: u16,
     /// The profile Rust functions' crates are built with.
     pub profile: crate::build::Profile,
 }
@@ -60,33 +62,25 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
-    let mut functions = Functions::default();
-    for dir in &opts.function_dirs {
-        let mut config = load(dir)?;
+    // Reading the projects reads files: off the event loop too.
+    let dirs = opts.function_dirs.clone();
+    let (configs, notes) = tokio::task::spawn_blocking(move || Functions::read(&dirs, load))
+        .await
+        .map_err(|e| PlatformError::Config(e.to_string()))??;
+    for note in notes {
+        let _ = writeln!(std::io::stderr(), "scf-local: {note}");
+    }
+    let mut functions = Functions::new();
+    for mut config in configs {
         crate::build::prepare(&mut config, opts.profile).await;
-        if functions.contains(&config.name) {
-            return Err(PlatformError::Config(format!(
-                "two functions are named {}",
-                config.name
-            )));
-        }
-        let name = config.name.clone();
-        if config.http.is_some() {
-            functions
-                .http
-                .insert(name, HttpPool::new(config, platform.clone(), store.clone()));
-        } else {
-            functions.events.insert(
-                name,
-                EventPool::new(config, platform.clone(), store.clone()),
-            );
-        }
+        functions.add(config, &platform, &store)?;
     }
     if functions.is_empty() {
         return Err(PlatformError::Config(
             "no function directories given".into(),
         ));
     }
+    let gateway = Gateway::build(&functions)?.map(Arc::new);
     let functions = Arc::new(functions);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut wakes = HashMap::new();
@@ -118,13 +112,57 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         store,
         credentials: opts.credentials.clone(),
     });
-    let server = tokio::spawn(crate::router::serve(listener, door));
-    let _ = std::io::stderr().write_all(banner(&opts, &platform, &functions, local).as_bytes());
+    let mut banner = banner(&opts, &platform, &functions, local);
+    let mut servers = Vec::new();
+    if let Some(gateway) = gateway {
+        let addr = SocketAddr::from(([127, 0, 0, 1], opts.apigw_port));
+        let apigw = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(PlatformError::io(format!(
+                "binding the API Gateway's {addr}"
+            )))?;
+        let at = apigw
+            .local_addr()
+            .map_err(PlatformError::io("reading the bound address"))?;
+        for line in gateway.lines(at) {
+            banner.push_str(&format!("scf-local: {line}\n"));
+        }
+        servers.push(tokio::spawn(crate::router::serve(
+            apigw,
+            door.clone(),
+            Role::Gateway(gateway),
+        )));
+    }
+    for pool in functions.events.values() {
+        for (name, cron, argument) in crate::timer::enabled(&pool.config) {
+            banner.push_str(&format!(
+                "scf-local: timer {name} -> {} ({cron}, UTC+8)\n",
+                pool.config.name
+            ));
+            tasks.push(tokio::spawn(crate::timer::run(
+                door.clone(),
+                pool.config.name.clone(),
+                name,
+                cron,
+                argument,
+                shutdown_rx.clone(),
+            )));
+        }
+    }
+    banner.push_str(&crate::ondemand::banner(&functions));
+    servers.push(tokio::spawn(crate::router::serve(
+        listener,
+        door,
+        Role::FrontDoor,
+    )));
+    let _ = std::io::stderr().write_all(banner.as_bytes());
 
     wait_for_signal().await;
     let _ = std::io::stderr()
         .write_all(b"scf-local: shutting down; queued events stay in the data directory\n");
-    server.abort();
+    for server in servers {
+        server.abort();
+    }
     let _ = shutdown_tx.send(true);
     for t in tasks {
         t.abort();
@@ -140,8 +178,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
 
 /// A function's definition for `serve`, which has only its folder: a folder that cannot define one says
 /// which folder, and what it lacks.
-fn load(dir: &Path) -> Result<FunctionConfig, PlatformError> {
-    FunctionConfig::load(dir, &Overrides::default()).map_err(|e| {
+fn load(dir: &Path) -> Result<Project, PlatformError> {
+    Project::load(dir, &Overrides::default()).map_err(|e| {
         let has_file = ["serverless.yml", "serverless.yaml"]
             .iter()
             .any(|n| dir.join(n).is_file());

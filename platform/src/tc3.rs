@@ -247,7 +247,16 @@ pub fn verify(
     if skew > MAX_SKEW_SECS {
         return Err(Tc3Error::SignatureExpire { timestamp, skew });
     }
-    if service != SERVICE {
+    // TencentCloud's Node.js SDK signs the host without its port and names the service after the endpoint's
+    // first label (the cloud's endpoint is `scf.tencentcloudapi.com`): for `127.0.0.1:9100` it signs host
+    // `127.0.0.1`, service `127`. That form is accepted too; the key must match all the same.
+    let host = (req.header)("host").unwrap_or_default();
+    let portless = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .filter(|h| !h.is_empty() && !h.ends_with(':'));
+    let node_form = portless.is_some_and(|h| h.split('.').next() == Some(service));
+    if service != SERVICE && !node_form {
         return Err(Tc3Error::SignatureFailure(format!(
             "the signature was made for service {service}; this endpoint is {SERVICE}"
         )));
@@ -258,20 +267,39 @@ pub fn verify(
             "the credential scope's date {date} is not the UTC date of X-TC-Timestamp ({expected_date})"
         )));
     }
-    let expected = signature(req, signed, timestamp, service, secret_key);
-    if expected.len() == sig.len()
-        && expected
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-    {
-        Ok(())
-    } else {
-        Err(Tc3Error::SignatureFailure(
-            "the signature does not match".into(),
-        ))
+    let matches = |expected: String| {
+        expected.len() == sig.len()
+            && expected
+                .bytes()
+                .zip(sig.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    };
+    if service == SERVICE && matches(signature(req, signed, timestamp, service, secret_key)) {
+        return Ok(());
     }
+    if let Some(portless) = portless {
+        let header = |h: &str| match h {
+            "host" => Some(portless.to_owned()),
+            other => (req.header)(other),
+        };
+        let without_port = SignedRequest {
+            header: &header,
+            ..*req
+        };
+        if matches(signature(
+            &without_port,
+            signed,
+            timestamp,
+            service,
+            secret_key,
+        )) {
+            return Ok(());
+        }
+    }
+    Err(Tc3Error::SignatureFailure(
+        "the signature does not match".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -336,10 +364,15 @@ mod tests {
     /// An Authorization header whose signature is right for the scope it names (so that only the scope, the
     /// headers or the timestamp can be what is wrong).
     fn signed(date: &str, service: &str, headers: &str, timestamp: i64) -> String {
+        signed_host(date, service, headers, timestamp, "127.0.0.1:9100")
+    }
+
+    /// [`signed`] over another `host` than the request's.
+    fn signed_host(date: &str, service: &str, headers: &str, timestamp: i64, host: &str) -> String {
         let body = br#"{"FunctionName":"f"}"#;
         let header = move |h: &str| match h {
             "content-type" => Some("application/json".to_owned()),
-            "host" => Some("127.0.0.1:9100".to_owned()),
+            "host" => Some(host.to_owned()),
             "x-tc-action" => Some("Invoke".to_owned()),
             _ => None,
         };
@@ -358,6 +391,27 @@ mod tests {
 
     fn code(r: Result<(), Tc3Error>) -> &'static str {
         r.map_or_else(|e| e.code(), |()| "ok")
+    }
+
+    /// The Node.js SDK's form for `127.0.0.1:9100`: host signed without the port, service `127`.
+    #[test]
+    fn the_node_sdks_local_form_passes_and_only_it() {
+        let node_form = |service: &str, host: &str| {
+            signed_host("2019-02-25", service, "content-type;host", NOW, host)
+        };
+        assert_eq!(check(&node_form("127", "127.0.0.1"), NOW), Ok(()));
+        assert_eq!(check(&node_form("scf", "127.0.0.1"), NOW), Ok(()));
+        // The service of another endpoint, or the port signed with service 127: refused.
+        for auth in [
+            node_form("cvm", "127.0.0.1"),
+            node_form("127", "127.0.0.1:9100"),
+        ] {
+            assert_eq!(
+                code(check(&auth, NOW)),
+                "AuthFailure.SignatureFailure",
+                "{auth}"
+            );
+        }
     }
 
     #[test]

@@ -15,20 +15,18 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import TARGET, served
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.scf.v20180416 import models, scf_client
 
-ROOT = Path(__file__).resolve().parents[2]
-TARGET = Path(os.environ.get("SCF_TARGET_DIR", ROOT / "target" / "debug"))
 SECRET_ID = "AKIDlocalplatformEXAMPLE"
 SECRET_KEY = "localplatformsecretkeyEXAMPLE"
 
@@ -43,21 +41,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("data")
     # The SecretKey as the platform prefers it: in its environment, which it removes from its own at start.
     env = {**os.environ, "TENCENTCLOUD_SECRETKEY": SECRET_KEY}
-    proc = subprocess.Popen(
-        [str(TARGET / "scf-local"), "serve", "--port", "0", "--data-dir", str(data),
-         "--secret-id", SECRET_ID, str(code)],
-        stderr=subprocess.PIPE, text=True, env=env,
-    )
-    assert proc.stderr is not None
-    addr = ""
-    for line in proc.stderr:
-        if line.startswith("scf-local: listening on http://"):
-            addr = line.strip().removeprefix("scf-local: listening on http://")
-            break
-    assert addr, "scf-local serve did not start"
-    yield addr
-    proc.terminate()
-    proc.wait(timeout=30)
+    with served(["--data-dir", str(data), "--secret-id", SECRET_ID, str(code)], env=env) as addr:
+        yield addr
 
 
 def client(addr: str, secret_key: str = SECRET_KEY) -> scf_client.ScfClient:

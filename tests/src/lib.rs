@@ -274,14 +274,26 @@ impl Served {
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(addr) = line.strip_prefix("scf-local: listening on http://") {
-                    let _ = tx.send(addr.to_owned());
+            // The banner is written at once: the lines that arrived with `listening on` are kept before the
+            // test is told, so that `stderr()` right after `start` holds the whole banner.
+            let mut reader = std::io::BufReader::with_capacity(1 << 16, stderr);
+            let mut listening: Option<String> = None;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if !matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                    break;
                 }
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
+                let text = line.trim_end_matches('\n');
+                if let Some(addr) = text.strip_prefix("scf-local: listening on http://") {
+                    listening = Some(addr.to_owned());
+                }
+                sink.lock().unwrap().push_str(&format!("{text}\n"));
+                if !reader.buffer().contains(&b'\n')
+                    && let Some(addr) = listening.take()
+                {
+                    let _ = tx.send(addr);
+                }
             }
         });
         let addr = rx
@@ -379,10 +391,67 @@ pub fn try_http_post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    try_http_request(addr, "POST", "/", &all, body).map(|a| (a.status, a.body))
+}
+
+/// One HTTP/1.1 answer: status, headers (names in lower case), body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// The status code (0 when the status line has none).
+    pub status: u16,
+    /// The headers, names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The body as sent (not de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// The first header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (fails loudly when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// `method target` to `addr` with `headers` and `body`, on a connection of its own (`Connection: close`).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
+    try_http_request(addr, method, target, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {target} to {addr}: {e}"))
+}
+
+/// [`http_request`] that says why it failed.
+pub fn try_http_request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpAnswer> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr)?;
     let mut req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -402,12 +471,22 @@ pub fn try_http_post(
                 format!("no HTTP head: {}", String::from_utf8_lossy(&raw)),
             )
         })?;
-    let status = std::str::from_utf8(&raw[..split])
-        .ok()
-        .and_then(|h| h.split_whitespace().nth(1))
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    Ok((status, raw[split + 4..].to_vec()))
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
 }
 
 /// Polls `f` every 50 ms until it returns `Some`; fails loudly after `secs` seconds (a generous bound: the

@@ -554,8 +554,9 @@ impl<'a> Overrides<'a> {
 }
 
 /// `a=1&b=2&b=3&flag` as API Gateway and CLB show a query: one value as a string, a repeated key as a list,
-/// a key without `=` as `true`. Values are taken as written (no percent-decoding).
-fn parse_query(query: &str) -> std::collections::BTreeMap<String, QueryValue> {
+/// a key without `=` as `true`. Values are taken as written (no percent-decoding). The generator and the
+/// platform's API Gateway both build `queryString` with it.
+pub fn parse_query(query: &str) -> std::collections::BTreeMap<String, QueryValue> {
     let mut out = std::collections::BTreeMap::new();
     for part in query
         .trim_start_matches('?')

@@ -1,5 +1,12 @@
-//! A function's definition: from `serverless.yml` (Tencent's Serverless Framework, component `scf`) in the
-//! code directory, overridden by command-line flags.
+//! A function's definition: from the `serverless.yml` users of Tencent's Serverless Framework already have
+//! (components `scf`, `multi-scf` and `http`, read as the components read them: [`Project`]), overridden by
+//! command-line flags.
+//!
+//! - `project`: one configuration file, its variables and `.env`, its component, its functions;
+//! - `schema`: the keys each component defines, the warnings for unknown keys, the keys not honoured locally;
+//! - `triggers`: timers, API Gateway, and the kinds run on demand;
+//! - `bootstrap`: the `scf_bootstrap` made for a web function that has none;
+//! - `vars`: `${name}`, `${app}`, `${stage}`, `${env:VAR}` and `.env`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +15,18 @@ use std::time::Duration;
 use scf_protocol::limits;
 
 use crate::PlatformError;
+
+mod bootstrap;
+mod project;
+mod schema;
+mod triggers;
+mod vars;
+
+pub use project::{Hook, Project, run_build_hooks};
+pub(crate) use triggers::stable_id;
+pub use triggers::{
+    Apigw, Base64Rule, Endpoint, Param, ParamPosition, Trigger, TriggerKind, TriggerSpec,
+};
 
 /// How the instance is started: the runtime names of [`scf_protocol::runtime`], parsed there once.
 pub use scf_protocol::runtime::Runtime as RuntimeKind;
@@ -46,6 +65,10 @@ pub struct FunctionConfig {
     /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
     /// in the code directory) instead of the code directory's `bootstrap`.
     pub command: Option<String>,
+    /// The function's key in a multi-scf project's `functions` (`None` for the other components).
+    pub key: Option<String>,
+    /// Its triggers (`inputs.events`, multi-scf's `inputs.triggers`, an http component's API).
+    pub triggers: Vec<Trigger>,
     /// The runtime as the function names it (`--runtime`, `inputs.runtime`), e.g. `Python3.9`: the name a
     /// package for the cloud keeps (`scf-local package`).
     pub runtime_name: Option<String>,
@@ -72,6 +95,9 @@ pub struct HttpFunction {
     /// Requests one instance takes at once: `inputs.instanceConcurrencyConfig.maxConcurrency` (2–100) when
     /// enabled, else 1.
     pub instance_concurrency: usize,
+    /// The start command made because the code has no `scf_bootstrap` (an http component's framework, or
+    /// `entryFile`), as the banner shows it.
+    pub generated: Option<String>,
 }
 
 /// The two kinds of functions served by an HTTP server in the instance.
@@ -116,16 +142,11 @@ impl Default for ServeSettings {
     }
 }
 
-/// The parts of `serverless.yml` the platform reads.
-#[derive(Debug, Default, serde::Deserialize)]
-struct ServerlessFile {
-    #[serde(default)]
-    inputs: Inputs,
-}
-
+/// The keys of one function the platform reads (`inputs` of `component: scf`, one of multi-scf's
+/// `functions` over its shared defaults, http's `faas`); `schema` lists every key and what is done with it.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Inputs {
+pub(crate) struct Inputs {
     name: Option<String>,
     src: Option<SrcField>,
     handler: Option<String>,
@@ -136,12 +157,14 @@ struct Inputs {
     namespace: Option<String>,
     region: Option<String>,
     environment: Option<Environment>,
+    environments: Option<Vec<KeyValue>>,
     retry_num: Option<u32>,
     #[serde(rename = "msgTTL")]
     msg_ttl: Option<f64>,
     local: Option<LocalKeys>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    entry_file: Option<String>,
     image: Option<ImageKeys>,
     instance_concurrency_config: Option<InstanceConcurrency>,
 }
@@ -190,18 +213,96 @@ struct LocalKeys {
     python: Option<String>,
 }
 
-/// `src` is either a path or `{ src: path, exclude: [...] }`.
-#[derive(Debug, serde::Deserialize)]
+/// `src` is either a path or `{ src: path, dist: path, hook: command, exclude: [...] }` (the code is `dist`
+/// when given: what `hook` builds); `{ bucket, object }` names code in COS, which cannot be run locally.
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(untagged)]
-enum SrcField {
+pub(crate) enum SrcField {
     Path(String),
-    Object { src: String },
+    Object(SrcObject),
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub(crate) struct SrcObject {
+    pub(crate) src: Option<String>,
+    pub(crate) dist: Option<String>,
+    pub(crate) bucket: Option<String>,
+    pub(crate) object: Option<String>,
+}
+
+impl SrcField {
+    /// The code's directory, relative to the configuration's.
+    pub(crate) fn code_path(&self) -> Result<&str, PlatformError> {
+        match self {
+            SrcField::Path(p) => Ok(p),
+            SrcField::Object(o) => match (o.dist.as_deref(), o.src.as_deref()) {
+                (Some(d), _) | (None, Some(d)) => Ok(d),
+                (None, None) if o.bucket.is_some() || o.object.is_some() => Err(PlatformError::Config(
+                    "src names code in a COS bucket (src.bucket, src.object), which scf-local cannot run: set src.src to the code's directory"
+                        .into(),
+                )),
+                (None, None) => Ok("."),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct Environment {
     #[serde(default)]
     variables: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One `environments` entry (multi-scf, http): `{key, value}`.
+#[derive(Debug, serde::Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: serde_yaml::Value,
+}
+
+/// How a component builds one function: its defaults and where its code is.
+#[derive(Debug)]
+pub(crate) struct Spec<'a> {
+    /// The directory `src` is relative to.
+    pub(crate) base_dir: &'a Path,
+    /// The function's keys.
+    pub(crate) inputs: Inputs,
+    /// The name when neither `name` nor `--name` gives one.
+    pub(crate) default_name: String,
+    /// multi-scf's key.
+    pub(crate) key: Option<String>,
+    /// Whether a component is named (`component:`): its defaults apply (`index.main_handler`, a made
+    /// `scf_bootstrap`).
+    pub(crate) component: bool,
+    /// An http component's `faas.framework`: a web function whose `scf_bootstrap` is the framework's.
+    pub(crate) framework: Option<String>,
+    /// An http component's `faas.bootstrap.cmd`: the `scf_bootstrap` to use.
+    pub(crate) bootstrap_cmd: Option<String>,
+    /// Defaults of the component: memory (MB), timeout (s), variables.
+    pub(crate) memory_mb: u32,
+    pub(crate) timeout: f64,
+    pub(crate) env: Vec<(String, String)>,
+    /// Its triggers.
+    pub(crate) triggers: Vec<Trigger>,
+}
+
+impl Spec<'_> {
+    pub(crate) fn new(base_dir: &Path, inputs: Inputs, default_name: String) -> Spec<'_> {
+        Spec {
+            base_dir,
+            inputs,
+            default_name,
+            key: None,
+            component: false,
+            framework: None,
+            bootstrap_cmd: None,
+            memory_mb: limits::DEFAULT_MEMORY_MB,
+            timeout: limits::DEFAULT_TIMEOUT_SECS as f64,
+            env: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
 }
 
 /// Command-line settings; each one present wins over `serverless.yml`.
@@ -232,47 +333,45 @@ pub struct Overrides {
 const RESERVED_PREFIXES: &[&str] = &["SCF_", "QCLOUD_", "TENCENTCLOUD_"];
 
 impl FunctionConfig {
-    /// The definition of the function in `dir`: its `serverless.yml`/`serverless.yaml` if present, then `over`.
+    /// The definition of the function in `dir`: its `serverless.yml`/`serverless.yaml` if present (the
+    /// project's one function, or the one `--name` names by its name or multi-scf key), then `over`.
     pub fn load(dir: &Path, over: &Overrides) -> Result<FunctionConfig, PlatformError> {
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| PlatformError::Config(format!("code directory {}: {e}", dir.display())))?;
-        if !dir.is_dir() {
-            return Err(PlatformError::Config(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
-        }
-        let mut file = ServerlessFile::default();
-        for name in ["serverless.yml", "serverless.yaml"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(PlatformError::io(format!("reading {}", p.display())))?;
-                file = serde_yaml::from_str(&text)
-                    .map_err(|e| PlatformError::Config(format!("{}: {e}", p.display())))?;
-                break;
-            }
-        }
-        let i = file.inputs;
-        let code_dir = match i.src {
-            Some(SrcField::Path(s)) | Some(SrcField::Object { src: s }) => dir.join(s),
-            None => dir.clone(),
+        Project::load(dir, over)?.into_function(over.name.as_deref())
+    }
+
+    /// One function of a component's project, with `over` applied.
+    pub(crate) fn build(spec: Spec<'_>, over: &Overrides) -> Result<FunctionConfig, PlatformError> {
+        let i = spec.inputs;
+        let code_dir = match &i.src {
+            Some(src) => spec.base_dir.join(src.code_path()?),
+            None => spec.base_dir.to_path_buf(),
         };
         let code_dir = code_dir.canonicalize().map_err(|e| {
             PlatformError::Config(format!("code directory {}: {e}", code_dir.display()))
         })?;
         let handler = over.handler.clone().or(i.handler);
+        let web_by_component = spec.framework.is_some();
         let http = http_function(
             &code_dir,
-            i.kind.as_deref(),
+            i.kind.as_deref().or(web_by_component.then_some("web")),
             i.image,
             i.instance_concurrency_config,
-            handler.is_some(),
+            handler.is_some() && !web_by_component,
+            &|| {
+                made_bootstrap(
+                    &spec.framework,
+                    &spec.bootstrap_cmd,
+                    spec.component,
+                    i.runtime.as_deref(),
+                    i.entry_file.as_deref(),
+                )
+            },
         )?;
         let handler = match (handler, &http) {
+            (_, Some(h)) if h.generated.is_some() => "scf_bootstrap".to_owned(),
             (Some(h), _) => h,
             (None, Some(h)) => h.command.display().to_string(),
+            (None, None) if spec.component => "index.main_handler".to_owned(),
             (None, None) => {
                 return Err(PlatformError::Config(
                     "no handler: pass --handler FILE.METHOD or set inputs.handler in serverless.yml"
@@ -280,33 +379,26 @@ impl FunctionConfig {
                 ));
             }
         };
-        let runtime = RuntimeKind::parse(
-            over.runtime
-                .as_deref()
-                .or(i.runtime.as_deref())
-                .unwrap_or("auto"),
-        )
-        .map_err(|e| PlatformError::Config(e.message))?;
-        let name = over.name.clone().or(i.name).unwrap_or_else(|| {
-            dir.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("function")
-                .to_owned()
-        });
+        let runtime_name = over
+            .runtime
+            .as_deref()
+            .or(i.runtime.as_deref())
+            .unwrap_or("auto");
+        let runtime = match RuntimeKind::parse(runtime_name) {
+            Ok(r) => r,
+            // A web server's runtime is its own business (`Php7`, `Go1`): the platform does not start it.
+            Err(_) if http.is_some() && over.runtime.is_none() => RuntimeKind::Auto,
+            Err(e) => return Err(PlatformError::Config(e.message)),
+        };
+        let name = over.name.clone().or(i.name).unwrap_or(spec.default_name);
 
-        let memory_mb = over
-            .memory_mb
-            .or(i.memory_size)
-            .unwrap_or(limits::DEFAULT_MEMORY_MB);
+        let memory_mb = over.memory_mb.or(i.memory_size).unwrap_or(spec.memory_mb);
         if !(memory_mb == 64 || (128..=3072).contains(&memory_mb) && memory_mb % 128 == 0) {
             return Err(PlatformError::Config(format!(
                 "memory size {memory_mb} MB: expected 64, or 128 to 3072 in steps of 128"
             )));
         }
-        let timeout = over
-            .timeout
-            .or(i.timeout)
-            .unwrap_or(limits::DEFAULT_TIMEOUT_SECS as f64);
+        let timeout = over.timeout.or(i.timeout).unwrap_or(spec.timeout);
         if !(timeout > 0.0 && timeout <= 900.0) {
             return Err(PlatformError::Config(format!(
                 "timeout {timeout} s: expected more than 0 and at most 900"
@@ -322,17 +414,20 @@ impl FunctionConfig {
             )));
         }
 
-        let mut env = BTreeMap::new();
+        let text = |v: serde_yaml::Value| match v {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Null => String::new(),
+            other => serde_yaml::to_string(&other)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        };
+        let mut env: BTreeMap<String, String> = spec.env.into_iter().collect();
         for (k, v) in i.environment.map(|e| e.variables).unwrap_or_default() {
-            let v = match v {
-                serde_yaml::Value::String(s) => s,
-                serde_yaml::Value::Null => String::new(),
-                other => serde_yaml::to_string(&other)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-            };
-            env.insert(k, v);
+            env.insert(k, text(v));
+        }
+        for kv in i.environments.unwrap_or_default() {
+            env.insert(kv.key, text(kv.value));
         }
         for (k, v) in &over.env {
             env.insert(k.clone(), v.clone());
@@ -352,7 +447,7 @@ impl FunctionConfig {
         };
         let python = match (over.python.clone(), l.python.take()) {
             (Some(p), _) => Some(absolute(std::env::current_dir().unwrap_or_default(), p)),
-            (None, Some(p)) => Some(absolute(dir.clone(), p)),
+            (None, Some(p)) => Some(absolute(spec.base_dir.to_path_buf(), p)),
             (None, None) => None,
         }
         .filter(|p| !p.is_empty());
@@ -432,8 +527,37 @@ impl FunctionConfig {
             env,
             namespace: i.namespace.unwrap_or_else(|| "default".into()),
             region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
+            key: spec.key,
+            triggers: spec.triggers,
         })
     }
+}
+
+/// The start command made for a web function whose code has no `scf_bootstrap`: an http component's
+/// `faas.bootstrap.cmd` or its framework's; for `type: web` of a component, the runtime's on `entryFile`.
+fn made_bootstrap(
+    framework: &Option<String>,
+    cmd: &Option<String>,
+    component: bool,
+    runtime: Option<&str>,
+    entry_file: Option<&str>,
+) -> Result<Option<bootstrap::Generated>, PlatformError> {
+    Ok(match (framework, cmd) {
+        (_, Some(cmd)) => Some(bootstrap::Generated {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), cmd.clone()],
+            shown: cmd.clone(),
+        }),
+        (Some(f), None) => Some(bootstrap::framework(f)?),
+        (None, None) if component || entry_file.is_some() => {
+            // The component's default runtime is Node.js.
+            Some(bootstrap::entry_file(
+                runtime.unwrap_or("Nodejs10.15"),
+                entry_file,
+            )?)
+        }
+        (None, None) => None,
+    })
 }
 
 /// The crate of a Rust function: a `Cargo.toml` in the code directory of a native function (named, or chosen
@@ -465,6 +589,7 @@ fn http_function(
     image: Option<ImageKeys>,
     concurrency: Option<InstanceConcurrency>,
     has_handler: bool,
+    made: &dyn Fn() -> Result<Option<bootstrap::Generated>, PlatformError>,
 ) -> Result<Option<HttpFunction>, PlatformError> {
     let bootstrap = code_dir.join("scf_bootstrap");
     let kind = match kind.map(str::to_ascii_lowercase).as_deref() {
@@ -479,6 +604,7 @@ fn http_function(
             )));
         }
     };
+    let mut generated = None;
     let (command, args) = match image {
         Some(ImageKeys {
             command: Some(c),
@@ -495,6 +621,18 @@ fn http_function(
                 ImageArgs::Line(s) => s.split_whitespace().map(str::to_owned).collect(),
             };
             (command, args)
+        }
+        // The code's own scf_bootstrap wins over one made for it, as with the components.
+        Some(ImageKeys { command: None, .. }) | None
+            if kind == HttpKind::Web && !bootstrap.is_file() =>
+        {
+            match made()? {
+                Some(m) => {
+                    generated = Some(m.shown);
+                    (PathBuf::from(m.program), m.args)
+                }
+                None => (bootstrap, Vec::new()),
+            }
         }
         Some(ImageKeys { command: None, .. }) | None => (bootstrap, Vec::new()),
     };
@@ -515,12 +653,14 @@ fn http_function(
         command,
         args,
         instance_concurrency,
+        generated,
     }))
 }
 
 impl FunctionConfig {
     /// The environment every instance of this function gets, as on the cloud (`docs/protocol.md`): its
-    /// identity, its private temporary directory, and its own variables (listed in `SCF_FUNCTION_ENV_KEYS`).
+    /// identity, its private temporary directory, `TRIGGER_SRC=Timer` when a timer triggers it, and its own
+    /// variables (listed in `SCF_FUNCTION_ENV_KEYS`).
     /// Each kind of instance adds what is its own (`_HANDLER`, `SCF_RUNTIME`, the runtime API, `PORT`).
     pub fn instance_env(&self, tmp_dir: &Path) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
@@ -541,6 +681,10 @@ impl FunctionConfig {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if self.has_timer() {
+            // The cloud tells a timer's function where its events come from.
+            env.push(("TRIGGER_SRC".to_owned(), "Timer".to_owned()));
+        }
         if let Some(python) = &self.python {
             env.push((
                 scf_shim::host::python::PYTHON_ENV.to_owned(),
@@ -549,6 +693,13 @@ impl FunctionConfig {
         }
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
+    }
+
+    /// Whether an enabled timer trigger invokes this function.
+    pub fn has_timer(&self) -> bool {
+        self.triggers
+            .iter()
+            .any(|t| t.enable && t.kind == TriggerKind::Timer)
     }
 }
 
