@@ -137,17 +137,17 @@ enum Command {
         /// Where async queues, dead letters and logs are kept.
         #[arg(long, default_value = ".scf-local")]
         data_dir: PathBuf,
-        /// Verify TC3-HMAC-SHA256 signatures with this SecretId (needs --secret-key; default
+        /// Verify TC3-HMAC-SHA256 signatures with this SecretId (needs a SecretKey; default
         /// $TENCENTCLOUD_SECRETID).
-        #[arg(long, env = "TENCENTCLOUD_SECRETID", requires = "secret_key")]
+        #[arg(long, env = "TENCENTCLOUD_SECRETID")]
         secret_id: Option<String>,
-        /// The SecretKey for --secret-id (default $TENCENTCLOUD_SECRETKEY).
-        #[arg(
-            long,
-            env = "TENCENTCLOUD_SECRETKEY",
-            hide_env_values = true,
-            requires = "secret_id"
-        )]
+        /// The SecretKey for --secret-id, read from this file (its first line). Default:
+        /// $TENCENTCLOUD_SECRETKEY, which the platform removes from its own environment at start.
+        #[arg(long, conflicts_with = "secret_key")]
+        secret_key_file: Option<PathBuf>,
+        /// The SecretKey on the command line: visible to every local user in /proc/PID/cmdline (prefer
+        /// --secret-key-file or $TENCENTCLOUD_SECRETKEY).
+        #[arg(long)]
         secret_key: Option<String>,
         /// Reload a function when a file under its directory changes (idle instances retired, busy ones
         /// finish first; Rust crates and src.hook rebuilt first).
@@ -227,6 +227,11 @@ enum Command {
     Conformance(scf_conformance::Args),
 }
 
+/// Where a re-executed `scf-local serve` finds the inherited pipe holding its SecretKey.
+const KEY_FD_ENV: &str = "_SCF_LOCAL_SECRET_KEY_FD";
+/// The variable the SecretKey may come in.
+const KEY_ENV: &str = "TENCENTCLOUD_SECRETKEY";
+
 #[derive(Subcommand)]
 enum EventCommand {
     /// Print KIND's event (JSON); keys not given take their documented defaults.
@@ -293,6 +298,7 @@ fn profile(release: bool) -> Profile {
 }
 
 fn main() -> ExitCode {
+    hide_secret_key();
     // Before any thread starts: the time zone can only be read safely now.
     terminal::init_local_time();
     let cli = Cli::parse();
@@ -382,6 +388,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             data_dir,
             secret_id,
+            secret_key_file,
             secret_key,
             watch,
             debug,
@@ -391,18 +398,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             build,
             release,
         } => {
-            if build {
-                for dir in &function_dirs {
-                    scf_platform::config::run_build_hooks(dir)?;
+            // Read (and closed) first, whatever else gives the key: no process started later inherits it.
+            let inherited = inherited_secret_key()?;
+            let secret_key = match (secret_key_file, secret_key) {
+                (Some(file), _) => Some(read_secret_key_file(&file)?),
+                (None, Some(key)) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "scf-local: warning: --secret-key is visible to every local user in /proc/{}/cmdline; use --secret-key-file or ${KEY_ENV}",
+                        std::process::id()
+                    );
+                    Some(key)
                 }
-            }
+                (None, None) => inherited,
+            };
             let credentials = match (secret_id, secret_key) {
                 (Some(secret_id), Some(secret_key)) => Some(Credentials {
                     secret_id,
                     secret_key,
                 }),
-                _ => None,
+                (None, None) => None,
+                (Some(_), None) => anyhow::bail!(
+                    "--secret-id needs a SecretKey: --secret-key-file, ${KEY_ENV} or --secret-key"
+                ),
+                (None, Some(_)) => anyhow::bail!(
+                    "a SecretKey needs its SecretId: --secret-id or $TENCENTCLOUD_SECRETID"
+                ),
             };
+            // After the key's pipe is read and closed: a build hook inherits nothing of it.
+            if build {
+                for dir in &function_dirs {
+                    scf_platform::config::run_build_hooks(dir)?;
+                }
+            }
             let opts = ServeOptions {
                 credentials,
                 apigw_port,
@@ -560,4 +588,93 @@ fn event_loop() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+}
+
+/// `scf-local serve` with `$TENCENTCLOUD_SECRETKEY`: re-executes itself without the variable, the key on an
+/// inherited pipe, so that the platform's `/proc/PID/environ` (readable by processes of the same user) no
+/// longer holds it. Removing the variable in-process would not change that file. If the re-execution
+/// cannot be made, the platform goes on with the variable and says so.
+fn hide_secret_key() {
+    if std::env::args_os().nth(1).is_none_or(|a| a != "serve") {
+        return;
+    }
+    let Some(key) = std::env::var_os(KEY_ENV) else {
+        return;
+    };
+    let why = match reexec_without(&key) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "scf-local: warning: ${KEY_ENV} stays in /proc/{}/environ ({why:#})",
+        std::process::id()
+    );
+}
+
+fn reexec_without(key: &std::ffi::OsStr) -> anyhow::Result<std::convert::Infallible> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::process::CommandExt as _;
+    let exe = std::env::current_exe().context("finding scf-local's own executable")?;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) writes two new descriptors into `fds`.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("pipe");
+    }
+    // SAFETY: both descriptors are new and owned here only.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    if key.len() >= 4096 {
+        anyhow::bail!("the SecretKey is implausibly long");
+    }
+    // A pipe holds far more than a key: the write completes before anyone reads.
+    std::fs::File::from(write)
+        .write_all(key.as_bytes())
+        .context("writing the key's pipe")?;
+    // SAFETY: fcntl(2) on the read end we own: it is inherited across the exec below.
+    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFD, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("fcntl");
+    }
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let err = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env_remove(KEY_ENV)
+        .env(KEY_FD_ENV, read.as_raw_fd().to_string())
+        .exec();
+    Err(err).context(format!("re-executing {}", exe.display()))
+}
+
+/// The SecretKey a re-executed `serve` inherited on a pipe, if it did.
+fn inherited_secret_key() -> anyhow::Result<Option<String>> {
+    use std::io::Read as _;
+    use std::os::fd::FromRawFd as _;
+    let Some(fd) = std::env::var(KEY_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<std::os::fd::RawFd>().ok())
+        .filter(|fd| *fd > 2)
+    else {
+        return Ok(None);
+    };
+    // SAFETY: the descriptor was inherited from the re-execution above, which passed its number in
+    // KEY_FD_ENV; nothing else in this process uses it.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut key = String::new();
+    std::io::Read::by_ref(&mut pipe)
+        .take(4096)
+        .read_to_string(&mut key)
+        .context("reading the SecretKey's pipe")?;
+    Ok(Some(key))
+}
+
+/// The first line of `file`: a SecretKey.
+fn read_secret_key_file(file: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--secret-key-file {}", file.display()))?;
+    let key = text.lines().next().unwrap_or("").trim();
+    if key.is_empty() {
+        anyhow::bail!("--secret-key-file {}: empty", file.display());
+    }
+    Ok(key.to_owned())
 }

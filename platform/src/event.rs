@@ -167,7 +167,6 @@ impl Instance<EventRoute> {
             args,
             cwd: function.code_dir.clone(),
             env,
-            env_remove: vec!["_SCF_SHIM_START_NS".into()],
             isolation: Isolation::default(),
         };
         let init_timeout = function.init_timeout;

@@ -164,7 +164,6 @@ async fn start(
         args: http.args.iter().map(Into::into).collect(),
         cwd: c.code_dir.clone(),
         env,
-        env_remove: Vec::new(),
         isolation: Isolation {
             network: Network::Own,
         },

@@ -17,6 +17,8 @@ const EMPTY: &str = "the handler is empty; expected FILE.METHOD, e.g. index.main
 const DOTDOT: &str = "'..' is not allowed in a handler";
 /// The text when the handler is an absolute path.
 const ABSOLUTE: &str = "the handler must name a file below the code root";
+/// The text when the handler's own file resolves (through a symbolic link) outside the code root.
+const OUTSIDE: &str = "the handler's file resolves outside the code root";
 /// The text when the handler has no dot at all.
 const NO_DOT: &str = "missing module name; expected FILE.METHOD, e.g. index.main_handler";
 /// The text when a part of the handler is empty.
@@ -71,6 +73,28 @@ impl HandlerName {
     }
 }
 
+/// The one rule every host applies once it found the handler's own file (Python's module file, Node's
+/// resolved module, the native library) and before it loads it: the file, every symbolic link resolved
+/// (`realpath`), must be inside the code root (resolved the same way), else the `MalformedHandler` (443)
+/// error, as for `..`. What the handler imports may live anywhere (`node_modules` links keep working).
+/// A file that cannot be resolved (it does not exist) passes: the host's own not-found error says so.
+pub fn check_handler_file(
+    handler: &str,
+    code_root: &std::path::Path,
+    file: &std::path::Path,
+) -> Result<(), FunctionError> {
+    let Ok(file) = std::fs::canonicalize(file) else {
+        return Ok(());
+    };
+    let root = std::fs::canonicalize(code_root).unwrap_or_else(|_| code_root.to_path_buf());
+    if file.starts_with(&root) {
+        return Ok(());
+    }
+    let mut e = FunctionError::malformed_handler(handler, OUTSIDE);
+    e.stack_trace = format!("{} is outside {}", file.display(), root.display());
+    Err(e)
+}
+
 fn check(s: &str) -> Result<(), FunctionError> {
     let bad = |why: &str| Err(FunctionError::malformed_handler(s, why));
     if s.trim().is_empty() {
@@ -89,6 +113,32 @@ fn check(s: &str) -> Result<(), FunctionError> {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    #[allow(clippy::unwrap_used, reason = "tests")]
+    fn a_handler_file_linked_out_of_the_code_root_is_malformed() {
+        let base = std::env::temp_dir().join(format!("scf-handler-file-{}", std::process::id()));
+        let (root, outside) = (base.join("code"), base.join("outside"));
+        std::fs::create_dir_all(root.join("dir")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("evil.py"), "").unwrap();
+        std::fs::write(root.join("dir/index.py"), "").unwrap();
+        let link = |target: &std::path::Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        };
+        link(&outside.join("evil.py"), "link.py");
+        link(&outside, "linked");
+        link(&root.join("dir/index.py"), "inside.py");
+        for file in ["link.py", "linked/evil.py"] {
+            let e = check_handler_file("h.main", &root, &root.join(file)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::MalformedHandler, "{file}");
+            assert!(e.message.contains(OUTSIDE), "{}", e.message);
+        }
+        for file in ["dir/index.py", "inside.py", "missing.py"] {
+            check_handler_file("h.main", &root, &root.join(file)).unwrap();
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn splits_at_the_last_dot() {

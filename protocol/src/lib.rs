@@ -24,6 +24,6 @@ pub mod runtime;
 
 pub use context::Context;
 pub use error::{ErrorKind, FunctionError};
-pub use handler::HandlerName;
+pub use handler::{HandlerName, check_handler_file};
 pub use limits::MAX_RESPONSE_BYTES;
 pub use runtime::Runtime;

@@ -61,6 +61,22 @@ function parseHandler(handler) {
   }
 }
 
+/**
+ * Throws the `MalformedHandler` FunctionError when the handler's own file resolves (through symbolic links)
+ * outside the code root: the core's one rule.
+ * @param {string} handler
+ * @param {string} codeRoot
+ * @param {string} file
+ */
+function checkHandlerFile(handler, codeRoot, file) {
+  try {
+    native.checkHandlerFile(String(handler), String(codeRoot), String(file));
+  } catch (e) {
+    if (e && typeof e.kind === 'string') throw new FunctionError(e.kind, e.message, e.stackTrace);
+    throw e;
+  }
+}
+
 const SDK = path.resolve(__dirname, '..');
 const RUNTIME_FILES = [path.join(SDK, 'lib') + path.sep, path.join(SDK, 'bootstrap.js'), path.join(SDK, 'index.js')];
 
@@ -105,6 +121,7 @@ module.exports = {
   marshal,
   timeout,
   parseHandler,
+  checkHandlerFile,
   traceOf,
   trimRuntimeFrames,
   asLoadError,

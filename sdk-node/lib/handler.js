@@ -74,23 +74,28 @@ async function requireOrImport(file) {
  * Finds and loads the handler's module.
  * @returns {Promise<{exports: any, file: string}>}
  */
-async function loadModule(codeRoot, moduleName) {
-  const base = path.resolve(codeRoot, moduleName);
-  if (isFile(base)) return { exports: await requireOrImport(base), file: base };
-  if (isFile(`${base}.js`)) {
-    const file = `${base}.js`;
+async function loadModule(codeRoot, moduleName, handler) {
+  const file = resolveModuleFile(codeRoot, moduleName);
+  // The handler's own file must resolve inside the code root (what it imports may live anywhere).
+  errors.checkHandlerFile(handler, codeRoot, file);
+  if (file.endsWith('.mjs')) return { exports: await importFile(file), file };
+  if (file.endsWith('.cjs')) return { exports: require(file), file };
+  if (file.endsWith('.js') && file === `${path.resolve(codeRoot, moduleName)}.js`) {
     return { exports: isEsmScope(file) ? await importFile(file) : require(file), file };
   }
-  if (isFile(`${base}.mjs`)) return { exports: await importFile(`${base}.mjs`), file: `${base}.mjs` };
-  if (isFile(`${base}.cjs`)) return { exports: require(`${base}.cjs`), file: `${base}.cjs` };
-  let resolved;
+  return { exports: await requireOrImport(file), file };
+}
+
+/** The file the handler's module names: itself, with `.js`, `.mjs`, `.cjs`, else Node's resolution. */
+function resolveModuleFile(codeRoot, moduleName) {
+  const base = path.resolve(codeRoot, moduleName);
+  for (const f of [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`]) if (isFile(f)) return f;
   try {
-    resolved = isDirectory(base) ? require.resolve(base) : require.resolve(moduleName, { paths: [codeRoot] });
+    return isDirectory(base) ? require.resolve(base) : require.resolve(moduleName, { paths: [codeRoot] });
   } catch (e) {
     throw errors.moduleNotFound(moduleName, `Cannot find module '${moduleName}' in ${codeRoot} (tried ${moduleName}, ` +
       `${moduleName}.js, ${moduleName}.mjs, ${moduleName}.cjs and node_modules)`);
   }
-  return { exports: await requireOrImport(resolved), file: resolved };
 }
 
 const PARSE_FRAMES = /\bat (wrapSafe|compileSourceTextModule|ModuleLoader\.moduleStrategy|Module\._extensions\.\.json|new ModuleWrap)\b/;
@@ -177,7 +182,7 @@ async function loadHandler(codeRoot, handler) {
   const root = path.resolve(codeRoot);
   let loaded;
   try {
-    loaded = await loadModule(root, parsed.module);
+    loaded = await loadModule(root, parsed.module, handler);
   } catch (e) {
     throw classifyLoadError(e, root, candidateFile(root, parsed.module));
   }

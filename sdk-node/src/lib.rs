@@ -32,6 +32,7 @@
 //! - `settle(requestId, eventText, outcome…) → {ok, statusCode, body, …}`: what the caller of production gets for
 //!   that outcome (for the local `invoke()`);
 //! - `parseHandler(handler) → {module, path}` (throws a `MalformedHandler` error);
+//! - `checkHandlerFile(handler, codeRoot, file)` (throws `MalformedHandler` for a file outside the root);
 //! - `handlerNotFound(name)`, `handlerNotCallable(name, module, what)`, `moduleNotFound(name)`,
 //!   `marshalError(detail)`, `userError(kind, trace)`,
 //!   `timeout(seconds)`, `invalidEvent(eventText)`: the canonical errors;
@@ -511,6 +512,22 @@ fn parse_handler(mut cx: FunctionContext) -> JsResult<JsObject> {
     Ok(out)
 }
 
+/// `checkHandlerFile(handler, codeRoot, file)`: throws the `MalformedHandler` error when the handler's own
+/// file resolves outside the code root (the core's one rule, `scf_protocol::check_handler_file`).
+fn check_handler_file(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    let handler = cx.argument::<JsString>(0)?.value(&mut cx);
+    let root = cx.argument::<JsString>(1)?.value(&mut cx);
+    let file = cx.argument::<JsString>(2)?.value(&mut cx);
+    match scf_shim::protocol::check_handler_file(
+        &handler,
+        std::path::Path::new(&root),
+        std::path::Path::new(&file),
+    ) {
+        Ok(()) => Ok(cx.undefined()),
+        Err(e) => throw_function_error(&mut cx, &e),
+    }
+}
+
 /// Exports `name(arg: string)` returning the error `make(arg)` as an object.
 macro_rules! canonical {
     ($fn_name:ident, $make:expr) => {
@@ -595,6 +612,7 @@ fn main(mut cx: ModuleContext) -> NeonResult<()> {
     cx.export_function("errorBody", error_body)?;
     cx.export_function("settle", settle)?;
     cx.export_function("parseHandler", parse_handler)?;
+    cx.export_function("checkHandlerFile", check_handler_file)?;
     cx.export_function("handlerNotFound", handler_not_found)?;
     cx.export_function("moduleNotFound", module_not_found)?;
     cx.export_function("marshalError", marshal_error)?;

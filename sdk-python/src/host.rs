@@ -206,6 +206,12 @@ pub fn load_handler(
     }
     // `dir/sub/index` → `dir.sub.index` (directories are packages, namespace packages included).
     let module_name = name.file.replace('/', ".");
+    // The handler's own file must resolve inside the code root: found (not run) first.
+    if let Some(root) = code_root
+        && let Some(file) = module_origin(py, &module_name)
+    {
+        scf_protocol::check_handler_file(handler, root, Path::new(&file))?;
+    }
     let module = match py.import(module_name.as_str()) {
         Ok(m) => m,
         Err(e) => {
@@ -247,6 +253,19 @@ pub fn load_handler(
         ));
     }
     Ok(attr.unbind())
+}
+
+/// Where Python would load `module_name` from (`importlib.util.find_spec(…).origin`), without running it
+/// (its parent packages are imported). `None` when it cannot say: the import that follows reports why.
+fn module_origin(py: Python<'_>, module_name: &str) -> Option<String> {
+    let spec = py
+        .import("importlib.util")
+        .and_then(|u| u.call_method1("find_spec", (module_name,)))
+        .ok()?;
+    if spec.is_none() {
+        return None;
+    }
+    spec.getattr("origin").ok()?.extract::<String>().ok()
 }
 
 fn classify_load_error(

@@ -1,6 +1,7 @@
 //! The database itself: one SQLite connection and its statements. Only the store's thread touches it.
 
 use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -108,10 +109,28 @@ impl Db {
             path: dir.to_path_buf(),
             source,
         })?;
+        private(dir, 0o700)?;
         let path = dir.join(crate::DB_FILE);
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        // SQLite makes its WAL and SHM files with the database file's mode: a database made 0600 keeps them
+        // 0600 too. Files of an older run are made private as well.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StoreError::Private {
+                path: path.clone(),
+                mode: 0o600,
+                source,
+            })?;
+        private_files(&path)?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
+        private_files(&path)?;
         conn.execute("UPDATE events SET leased = 0 WHERE leased = 1", [])?;
         Ok(Db {
             conn,
@@ -120,6 +139,8 @@ impl Db {
     }
 
     /// Opens the database of a platform that runs (or ran) with `dir` as its data directory.
+    ///
+    /// (Its files are private already: [`Db::open`] made them so.)
     pub(crate) fn open_existing(dir: &Path) -> Result<Db, StoreError> {
         let path = dir.join(crate::DB_FILE);
         if !path.is_file() {
@@ -391,6 +412,31 @@ impl Db {
         }
         Ok(out)
     }
+}
+
+/// Sets `path`'s mode to `mode` (the data directory 0700, the database's files 0600).
+fn private(path: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        StoreError::Private {
+            path: path.to_path_buf(),
+            mode,
+            source,
+        }
+    })
+}
+
+/// The database file and its WAL and SHM files, where they exist, 0600.
+fn private_files(db: &Path) -> Result<(), StoreError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        if file.exists() {
+            private(&file, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

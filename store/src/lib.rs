@@ -155,6 +155,16 @@ pub enum StoreError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The data directory or a database file could not be made private to the platform's user.
+    #[error("making {} private (mode {mode:o}): {source}", path.display())]
+    Private {
+        /// The directory or file.
+        path: PathBuf,
+        /// The mode it should have.
+        mode: u32,
+        /// The failure.
+        source: std::io::Error,
+    },
     /// The data directory holds no database.
     #[error("no platform data in {} (is this the --data-dir of scf-local serve?)", .0.display())]
     NoData(PathBuf),
@@ -586,6 +596,47 @@ mod tests {
         assert_eq!(s.queue_len("f").await.expect("len"), 150);
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_data_directory_is_0700_and_the_database_files_0600_also_when_they_existed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let dir = temp_dir("modes");
+        // An older run's files, made with the usual umask.
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let db = dir.join(DB_FILE);
+        std::fs::write(&db, b"").expect("db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let s = Store::open(&dir).expect("open");
+        s.enqueue("f", "r1", Bytes::from_static(b"{}"), 1, 10)
+            .await
+            .expect("enqueued");
+        assert_eq!(mode(&dir), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", db.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(s);
+        // A fresh directory too.
+        let fresh = temp_dir("modes-fresh");
+        let s = Store::open(&fresh).expect("open");
+        s.enqueue("f", "r1", Bytes::from_static(b"{}"), 1, 10)
+            .await
+            .expect("enqueued");
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&fresh.join(DB_FILE)), 0o600);
+        assert_eq!(mode(&fresh.join(format!("{DB_FILE}-wal"))), 0o600);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&fresh);
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@
 //! A [`Supervisor`] probes once what the machine allows and says it ([`Supervisor::describe`]).
 
 mod dir;
+pub mod env;
 mod exit;
 mod memory;
 mod netns;
@@ -42,10 +43,10 @@ pub struct SpawnSpec {
     pub args: Vec<OsString>,
     /// Its working directory (the function's code).
     pub cwd: PathBuf,
-    /// Variables set for it (on top of the platform's own environment, today).
+    /// The instance's own variables: the documented SCF ones and the function's. Its environment is built
+    /// from nothing: these, and the short allowlist of the platform's own in [`env::INHERITED`]
+    /// ([`env::instance_environment`]); nothing else of the platform's environment reaches it.
     pub env: Vec<(String, String)>,
-    /// Variables of the platform's environment it must not see.
-    pub env_remove: Vec<String>,
     /// How it is isolated.
     pub isolation: Isolation,
 }
@@ -159,8 +160,21 @@ impl Supervisor {
 
     /// Lines for the platform's banner: what protects instances here.
     pub fn describe(&self) -> Vec<String> {
+        let teardown = match self.memory_mode() {
+            MemoryMode::CgroupV1 | MemoryMode::CgroupV2 => {
+                "on (each instance's memory cgroup: a setsid() child dies with it too)".to_owned()
+            }
+            MemoryMode::ProcessGroup(why) => format!(
+                "process group only ({why}: a child that calls setsid() outlives its instance)"
+            ),
+        };
         vec![
             format!("memory: {}", self.memory_mode().describe()),
+            format!(
+                "isolation: environment built from nothing: on; everything an instance starts dies with it: \
+                 {teardown}; PID and mount namespaces (a private /proc and /tmp): off; runtime APIs \
+                 reachable only from their instance: off (docs/reliability.md)"
+            ),
             format!("web instances: {}", self.net_mode().describe()),
         ]
     }

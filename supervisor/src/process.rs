@@ -238,14 +238,15 @@ fn start(
     let mut cmd = std::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env_clear()
+        .envs(crate::env::instance_environment(
+            std::env::vars_os(),
+            &spec.env,
+        ))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::from(write))
         .stderr(std::process::Stdio::from(stderr))
         .process_group(0);
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
     // Only when there is something to do between fork and exec: without a pre_exec hook the standard
     // library starts the child with posix_spawn (vfork-like), which is faster from a large parent.
     if cgroup_procs.is_some() || own_net {

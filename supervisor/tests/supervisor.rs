@@ -19,7 +19,6 @@ fn sh(script: &str) -> SpawnSpec {
         args: vec!["-c".into(), script.into()],
         cwd: "/".into(),
         env: vec![("FROM_SPEC".into(), "yes".into())],
-        env_remove: vec![],
         isolation: Default::default(),
     }
 }

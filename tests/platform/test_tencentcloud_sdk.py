@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "component: scf\ninputs:\n  name: hello\n  handler: index.main_handler\n  runtime: native\n"
     )
     data = tmp_path_factory.mktemp("data")
-    with served(["--data-dir", str(data), "--secret-id", SECRET_ID, "--secret-key", SECRET_KEY, str(code)]) as addr:
+    # The SecretKey as the platform prefers it: in its environment, which it removes from its own at start.
+    env = {**os.environ, "TENCENTCLOUD_SECRETKEY": SECRET_KEY}
+    with served(["--data-dir", str(data), "--secret-id", SECRET_ID, str(code)], env=env) as addr:
         yield addr
 
 

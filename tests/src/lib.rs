@@ -91,6 +91,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// stdout parsed as JSON.
     pub fn json(&self) -> Value {
@@ -144,12 +154,7 @@ pub fn invoke_with_env(code_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> 
     }
     // Panics print their backtrace into the function's log when this is set; keep logs the same everywhere.
     cmd.env_remove("RUST_BACKTRACE");
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(cmd.output().unwrap())
 }
 
 /// Runs `scf-local invoke <code_dir> <args…>`.

@@ -2,8 +2,9 @@
 //! Paired by name with `native.rs` and `node.rs`.
 //!
 //! The interpreter must have the Python SDK installed: `make -C sdk-python build` creates `.venv/` at the
-//! repository's root with it; `SCF_PYTHON` overrides the choice. `scf-local` passes its environment through to
-//! the instance, so setting `SCF_PYTHON` here is how the shim finds that interpreter.
+//! repository's root with it; `SCF_PYTHON` overrides the choice. `SCF_PYTHON` is on the short list of the
+//! platform's variables an instance inherits (`docs/reliability.md`), so setting it here is how the shim
+//! finds that interpreter.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};

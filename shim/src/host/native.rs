@@ -76,6 +76,7 @@ impl Host for NativeHost {
             e.stack_trace = format!("no handler library: tried {}", list.join(", "));
             return Err(e);
         };
+        scf_protocol::check_handler_file(&config.handler, &config.code_root, path)?;
         let flags = libc::RTLD_NOW | libc::RTLD_LOCAL;
         // SAFETY: loading a library runs its initialisers; the library is the function's own code, which the
         // platform was asked to run. RTLD_NOW resolves every symbol now, so a missing one fails here, not later.
