@@ -124,6 +124,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
                 debugged.push(config.name.clone());
             }
             crate::build::prepare(&mut config, opts.profile).await;
+            if opts.watch {
+                crate::watch::watching(&mut config);
+            }
             definitions.push((
                 config.name.clone(),
                 Definition {

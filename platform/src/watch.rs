@@ -111,8 +111,19 @@ impl Definition {
         })
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
-        Ok((self.ready().await?, hooked))
+        let mut config = self.ready().await?;
+        watching(&mut config);
+        Ok((config, hooked))
     }
+}
+
+/// Readies a watched function's configuration: Python writes no bytecode cache, whose check (the source's
+/// mtime in seconds and its size) would miss an edit saved within the second of the last with the same size.
+pub fn watching(config: &mut FunctionConfig) {
+    config
+        .env
+        .entry("PYTHONDONTWRITEBYTECODE".to_owned())
+        .or_insert_with(|| "1".to_owned());
 }
 
 #[derive(Default)]
