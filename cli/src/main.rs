@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use scf_platform::activity::Invocation;
 use scf_platform::build::Profile;
 use scf_platform::config::{FunctionConfig, Overrides, parse_env_pair};
 use scf_platform::package::{self, Cloud, PackageOptions};
-use scf_platform::{Credentials, Platform, ServeOptions};
+use scf_platform::terminal::{self, Style};
+use scf_platform::watch::Definition;
+use scf_platform::{Credentials, Invoked, Platform, ServeOptions};
 use scf_store::{LogQuery, Store};
 
 mod events;
@@ -56,6 +59,16 @@ enum Command {
         /// directory) instead of its `bootstrap`, e.g. "python3 -m awslambdaric index.handler".
         #[arg(long)]
         command: Option<String>,
+        /// Build and invoke again each time a file of the function changes (Ctrl-C stops).
+        #[arg(long)]
+        watch: bool,
+        /// Run the instance under the language's debugger: debugpy (Python, port 5678 by default), Node's
+        /// inspector (9229), or print the pid for gdb/lldb (native). No timeouts while it runs.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
+        debug: Option<u16>,
+        /// With --debug: wait for the debugger to attach before the function loads (native: before it runs).
+        #[arg(long)]
+        debug_wait: bool,
         /// The Python interpreter of a Python function (default: the code directory's .venv, else python3
         /// on PATH; also inputs.local.python).
         #[arg(long)]
@@ -136,6 +149,20 @@ enum Command {
         /// --secret-key-file or $TENCENTCLOUD_SECRETKEY).
         #[arg(long)]
         secret_key: Option<String>,
+        /// Reload a function when a file under its directory changes (idle instances retired, busy ones
+        /// finish first; Rust crates and src.hook rebuilt first).
+        #[arg(long)]
+        watch: bool,
+        /// Run FUNCTION's instances under the language's debugger (on PORT, or the debugger's default
+        /// port), with no timeouts, one instance at a time (repeatable).
+        #[arg(long, value_name = "FUNCTION[=PORT]", value_parser = parse_debug)]
+        debug: Vec<(String, Option<u16>)>,
+        /// With --debug: each instance waits for the debugger to attach before the function loads.
+        #[arg(long)]
+        debug_wait: bool,
+        /// No line per request on stdout.
+        #[arg(long, short)]
+        quiet: bool,
         /// Port of the API Gateway listener on 127.0.0.1, started when a function has an apigw trigger
         /// or is an http component (0: any free port).
         #[arg(long, default_value_t = scf_platform::DEFAULT_APIGW_PORT)]
@@ -175,9 +202,13 @@ enum Command {
         /// Only this request.
         #[arg(long)]
         request_id: Option<String>,
-        /// Keep printing new logs as they are written.
+        /// Keep printing new requests as they finish, one readable line each (as `serve` prints them) with
+        /// the function's output under it.
         #[arg(long, short)]
         follow: bool,
+        /// With --follow: print each request's log in SCF's format instead.
+        #[arg(long)]
+        raw: bool,
         /// The data directory of `scf-local serve`.
         #[arg(long, default_value = ".scf-local")]
         data_dir: PathBuf,
@@ -268,6 +299,8 @@ fn profile(release: bool) -> Profile {
 
 fn main() -> ExitCode {
     hide_secret_key();
+    // Before any thread starts: the time zone can only be read safely now.
+    terminal::init_local_time();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -287,6 +320,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             event_file,
             dialect,
             command,
+            watch,
+            debug,
+            debug_wait,
             python,
             release,
         } => {
@@ -296,7 +332,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 python,
                 ..function.overrides()
             };
-            let mut function = FunctionConfig::load(&code_dir, &over)?;
+            let definition = Definition {
+                dir: code_dir
+                    .canonicalize()
+                    .with_context(|| format!("code directory {}", code_dir.display()))?,
+                overrides: over,
+                debug: (debug.is_some() || debug_wait).then_some((debug, debug_wait)),
+                profile: profile(release),
+            };
             let event = match (event, event_file) {
                 (Some(e), _) => Bytes::from(e),
                 (None, Some(p)) if p.as_os_str() == "-" => {
@@ -311,18 +354,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => Bytes::from_static(b"{}"),
             };
             let rt = event_loop()?;
-            let invoked = rt.block_on(async {
-                scf_platform::build::prepare(&mut function, profile(release)).await;
+            let failed = rt.block_on(async {
                 let platform = Platform::discover()?;
-                anyhow::Ok(scf_platform::invoke_once(&platform, &function, event).await)
+                if watch {
+                    let mut failed = false;
+                    scf_platform::watch::invoke(&platform, &definition, event, |invoked| {
+                        failed = invoked.failed;
+                        let _ = show(invoked);
+                    })
+                    .await?;
+                    return anyhow::Ok(failed);
+                }
+                let function = definition.ready().await?;
+                if let Some(d) = &function.debug {
+                    writeln!(
+                        std::io::stderr(),
+                        "scf-local: {}",
+                        d.describe(&function.name)
+                    )?;
+                }
+                let invoked = scf_platform::invoke_once(&platform, &function, event).await;
+                show(&invoked)?;
+                anyhow::Ok(invoked.failed)
             })?;
-            let mut err = std::io::stderr().lock();
-            err.write_all(invoked.log.text().as_bytes())?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&invoked.body)?;
-            out.write_all(b"\n")?;
-            out.flush()?;
-            Ok(if invoked.failed {
+            Ok(if failed {
                 ExitCode::from(EXIT_FUNCTION_ERROR)
             } else {
                 ExitCode::SUCCESS
@@ -335,6 +390,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_id,
             secret_key_file,
             secret_key,
+            watch,
+            debug,
+            debug_wait,
+            quiet,
             apigw_port,
             build,
             release,
@@ -373,12 +432,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let opts = ServeOptions {
-                port,
-                data_dir,
-                function_dirs,
                 credentials,
                 apigw_port,
+                watch,
+                debug,
+                debug_wait,
+                quiet,
                 profile: profile(release),
+                ..ServeOptions::new(port, data_dir, function_dirs)
             };
             event_loop()?.block_on(scf_platform::serve(opts))?;
             Ok(ExitCode::SUCCESS)
@@ -445,17 +506,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             function,
             request_id,
             follow,
+            raw,
             data_dir,
         } => {
             let store = Store::open_existing(&data_dir)?;
             let mut q = LogQuery::all(&function);
             q.request_id = request_id;
+            let readable = follow && !raw;
+            let style = Style::stdout();
             event_loop()?.block_on(async {
                 loop {
                     let records = store.logs(q.clone()).await?;
                     let mut out = std::io::stdout().lock();
                     for (seq, rec) in records {
-                        out.write_all(rec.log.as_bytes())?;
+                        if readable {
+                            out.write_all(
+                                terminal::invocation(&Invocation::of(&rec), style).as_bytes(),
+                            )?;
+                        } else {
+                            out.write_all(rec.log.as_bytes())?;
+                        }
                         q.after_seq = q.after_seq.max(seq);
                     }
                     out.flush()?;
@@ -489,6 +559,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keys,
         } => events::trigger(&endpoint, &function, &kind, &keys),
         Command::Conformance(args) => Ok(ExitCode::from(scf_conformance::main(args)?)),
+    }
+}
+
+/// Prints one invocation as `invoke` does: the request's log on stderr, the caller's body on stdout.
+fn show(invoked: &Invoked) -> std::io::Result<()> {
+    std::io::stderr().write_all(invoked.log.text().as_bytes())?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&invoked.body)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Parses `--debug FUNCTION[=PORT]`.
+fn parse_debug(s: &str) -> Result<(String, Option<u16>), String> {
+    match s.split_once('=') {
+        None => Ok((s.to_owned(), None)),
+        Some((name, port)) => port
+            .parse()
+            .map(|p| (name.to_owned(), Some(p)))
+            .map_err(|_| format!("'{port}' is not a port (--debug FUNCTION[=PORT])")),
     }
 }
 

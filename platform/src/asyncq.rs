@@ -52,6 +52,7 @@ pub(crate) async fn dispatch(
                 let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
                 tokio::spawn(async move {
                     deliver(&pool, &store, ev, permit).await;
+                    pool.queue_changed();
                     wake.notify_one();
                 });
             }

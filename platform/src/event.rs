@@ -220,6 +220,7 @@ impl Instance<EventRoute> {
             },
         )
         .await?;
+        crate::debug::started(&instance, function).await;
         Ok(instance)
     }
 
@@ -240,7 +241,7 @@ impl Instance<EventRoute> {
                 platform_error(FunctionError::internal(e.to_string()))
             }
             Ok(mut reply) => {
-                let deadline = tokio::time::sleep(self.timeout);
+                let deadline = crate::debug::deadline(self.timeout, self.debugged);
                 tokio::select! {
                     biased;
                     answer = &mut reply => match answer {

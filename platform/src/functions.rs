@@ -35,6 +35,13 @@ pub(crate) struct Functions {
 }
 
 impl Functions {
+    /// Every function's name, sorted.
+    pub(crate) fn names(&self) -> Vec<&String> {
+        let mut names: Vec<&String> = self.events.keys().chain(self.http.keys()).collect();
+        names.sort();
+        names
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<Function> {
         match (self.events.get(name), self.http.get(name)) {
             (Some(pool), _) => Some(Function::Event(pool.clone())),
@@ -110,6 +117,7 @@ impl Functions {
         config: FunctionConfig,
         platform: &crate::instance::Platform,
         store: &scf_store::Store,
+        events: &crate::activity::Events,
     ) -> Result<(), crate::PlatformError> {
         if self.contains(&config.name) {
             return Err(crate::PlatformError::Config(format!(
@@ -119,12 +127,14 @@ impl Functions {
         }
         let name = config.name.clone();
         if config.http.is_some() {
-            self.http
-                .insert(name, HttpPool::new(config, platform.clone(), store.clone()));
+            self.http.insert(
+                name,
+                HttpPool::new(config, platform.clone(), store.clone(), events.clone()),
+            );
         } else {
             self.events.insert(
                 name,
-                EventPool::new(config, platform.clone(), store.clone()),
+                EventPool::new(config, platform.clone(), store.clone(), events.clone()),
             );
         }
         Ok(())

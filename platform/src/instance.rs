@@ -102,6 +102,8 @@ pub struct Instance<R> {
     pub(crate) ready_mem: u64,
     pub(crate) timeout: Duration,
     pub(crate) memory_mb: u32,
+    /// Runs under a debugger: no execution timeout (`debug.rs`).
+    pub(crate) debugged: bool,
     /// The platform killed it (or must): it takes nothing more, even before its exit is seen.
     retired: AtomicBool,
 }
@@ -251,7 +253,7 @@ where
             biased;
             r = waiting => r,
             exit = process.exited() => Err((errors.exited)(&exit)),
-            _ = tokio::time::sleep(init_timeout) => Err((errors.timeout)()),
+            _ = crate::debug::deadline(init_timeout, function.debug.is_some()) => Err((errors.timeout)()),
         }
     };
     let mut cold = starting.cold;
@@ -283,6 +285,7 @@ where
                     ready_mem,
                     timeout: function.timeout,
                     memory_mb: function.memory_mb,
+                    debugged: function.debug.is_some(),
                     retired: AtomicBool::new(false),
                 },
                 value,

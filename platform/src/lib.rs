@@ -12,13 +12,19 @@
 //!   image-style functions over HTTP), the async queue with its retries, the TencentCloud-API front door and
 //!   the web functions behind one listener, the API Gateway listener, the timers, the on-demand triggers,
 //!   the request logs in the store (`scf-store`);
-//! - [`RequestLog`]: the request log in SCF's format.
+//! - [`RequestLog`]: the request log in SCF's format;
+//! - the development loop: [`activity`] (what happens on the platform, the one source of the terminal and the
+//!   console), [`terminal`] (the readable lines of `serve` and `logs --follow`), [`watch`] (reload on save),
+//!   [`debug`] (instances under a debugger), and the web console at `/console` (`console.rs`).
 
 mod actions;
+pub mod activity;
 mod asyncq;
 pub mod build;
 pub mod config;
+mod console;
 pub mod cron;
+pub mod debug;
 mod event;
 mod frontdoor;
 mod functions;
@@ -33,7 +39,9 @@ mod requestlog;
 mod router;
 mod serve;
 mod tc3;
+pub mod terminal;
 mod timer;
+pub mod watch;
 
 pub use event::{EventInstance, Outcome, caller_body};
 pub use frontdoor::Credentials;

@@ -7,7 +7,12 @@
 //! instance (the fullest one with room; for one-at-a-time instances the most recently used idle one), else
 //! starts one (cold). A sync request that finds no permit is refused at once with 432; an async one waits
 //! for a permit. So under a burst the number of busy places never passes the limit.
+//!
+//! What happens to instances and requests is told as [`Event`]s (`activity.rs`). A reload ([`Pool::reload`],
+//! `scf-local serve --watch`) starts a new generation: idle instances of older ones are retired at once,
+//! busy ones when their request ends, and new instances start from the new configuration.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +21,7 @@ use scf_protocol::{ErrorKind, FunctionError};
 use scf_store::{LogRecord, Store, now_ms};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::activity::{Event, Events, InstanceView, Invocation, Retired};
 use crate::config::FunctionConfig;
 use crate::instance::Platform;
 use crate::instance::{Instance, StartFailure};
@@ -89,12 +95,48 @@ struct Slot<R> {
     provisioned: bool,
     /// No request used it yet: the next one gets the Init Report.
     fresh: bool,
+    /// The pool's generation it was started in (a reload starts a new one).
+    generation: u64,
+    /// When it became ready, ms since the epoch.
+    born_ms: i64,
+    /// Started under a debugger.
+    debug: bool,
+}
+
+impl<R> Slot<R> {
+    fn new(
+        instance: Arc<Instance<R>>,
+        busy: usize,
+        provisioned: bool,
+        config: &FunctionConfig,
+        generation: u64,
+    ) -> Slot<R> {
+        Slot {
+            instance,
+            busy,
+            since: Instant::now(),
+            provisioned,
+            fresh: provisioned,
+            generation,
+            born_ms: now_ms(),
+            debug: config.debug.is_some(),
+        }
+    }
 }
 
 /// The instances of one function.
 pub struct Pool<R: Route> {
-    /// The function's definition.
+    /// The function's definition as the platform started with it: its name, kind and serve settings. What
+    /// its instances start from is [`Pool::current`], which a reload replaces.
     pub config: FunctionConfig,
+    current: Mutex<Arc<FunctionConfig>>,
+    /// Bumped by each reload.
+    generation: AtomicU64,
+    /// Numbers cold starts, for their events.
+    tickets: AtomicU64,
+    /// Cold starts in progress.
+    starting: AtomicUsize,
+    events: Events,
     platform: Platform,
     store: Store,
     permits: Arc<Semaphore>,
@@ -133,7 +175,9 @@ impl<R: Route> Lease<R> {
 impl<R: Route> Drop for Lease<R> {
     fn drop(&mut self) {
         let usable = self.instance.is_usable();
+        let generation = self.pool.generation.load(Ordering::SeqCst);
         let mut replace = false;
+        let mut now = None;
         if let Ok(mut slots) = self.pool.slots.lock() {
             slots.retain_mut(|s| {
                 if !Arc::ptr_eq(&s.instance, &self.instance) {
@@ -141,9 +185,38 @@ impl<R: Route> Drop for Lease<R> {
                 }
                 s.busy = s.busy.saturating_sub(1);
                 s.since = Instant::now();
-                replace = !usable && s.provisioned;
-                usable
+                // An instance of an older generation (its code changed) is retired once its requests end.
+                let stale = s.generation != generation && s.busy == 0;
+                replace = (!usable || stale) && s.provisioned;
+                now = Some(match (usable, stale) {
+                    (false, _) => Err(Retired::Died),
+                    (true, true) => Err(Retired::Reload),
+                    (true, false) => Ok(s.busy),
+                });
+                if stale {
+                    s.instance.retire();
+                }
+                usable && !stale
             });
+        }
+        let (function, id) = (&self.pool.config.name, &self.instance.id);
+        match now {
+            Some(Ok(0)) => self.pool.events.emit(|| Event::InstanceIdle {
+                function: function.clone(),
+                id: id.clone(),
+                memory: self.instance.process.memory(),
+            }),
+            Some(Ok(busy)) => self.pool.events.emit(|| Event::InstanceBusy {
+                function: function.clone(),
+                id: id.clone(),
+                busy,
+            }),
+            Some(Err(why)) => self.pool.events.emit(|| Event::InstanceRetired {
+                function: function.clone(),
+                id: id.clone(),
+                why,
+            }),
+            None => {}
         }
         if replace {
             let pool = self.pool.clone();
@@ -154,11 +227,21 @@ impl<R: Route> Drop for Lease<R> {
 }
 
 impl<R: Route> Pool<R> {
-    /// A pool for `config`, with no instances yet.
-    pub fn new(config: FunctionConfig, platform: Platform, store: Store) -> Arc<Pool<R>> {
+    /// A pool for `config`, with no instances yet, telling what happens to `events`.
+    pub fn new(
+        config: FunctionConfig,
+        platform: Platform,
+        store: Store,
+        events: Events,
+    ) -> Arc<Pool<R>> {
         Arc::new(Pool {
             permits: Arc::new(Semaphore::new(config.serve.concurrency)),
             capacity: R::capacity(&config).max(1),
+            current: Mutex::new(Arc::new(config.clone())),
+            generation: AtomicU64::new(0),
+            tickets: AtomicU64::new(0),
+            starting: AtomicUsize::new(0),
+            events,
             config,
             platform,
             store,
@@ -191,6 +274,132 @@ impl<R: Route> Pool<R> {
         self.capacity
     }
 
+    /// Tells that the function's async queue or dead letters changed.
+    pub(crate) fn queue_changed(&self) {
+        self.events.emit(|| Event::Queue {
+            function: self.config.name.clone(),
+        });
+    }
+
+    /// The configuration new instances start from: [`Pool::config`], or what the last reload read.
+    pub fn current(&self) -> Arc<FunctionConfig> {
+        match self.current.lock() {
+            Ok(c) => c.clone(),
+            Err(_) => Arc::new(self.config.clone()),
+        }
+    }
+
+    /// Starts an instance from the current configuration, telling its start's events.
+    async fn start_instance(
+        &self,
+        provisioned: bool,
+    ) -> (Result<Instance<R>, StartFailure>, Arc<FunctionConfig>, u64) {
+        let config = self.current();
+        let generation = self.generation.load(Ordering::SeqCst);
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        self.starting.fetch_add(1, Ordering::SeqCst);
+        self.events.emit(|| Event::InstanceStarting {
+            function: self.config.name.clone(),
+            ticket,
+        });
+        crate::debug::port_free(&config).await;
+        let started = R::start(&self.platform, &config).await;
+        self.starting.fetch_sub(1, Ordering::SeqCst);
+        match &started {
+            Ok(instance) => {
+                self.events.emit(|| Event::InstanceStarted {
+                    ticket,
+                    instance: self.view_of(
+                        instance,
+                        0,
+                        provisioned,
+                        config.debug.is_some(),
+                        now_ms(),
+                    ),
+                });
+            }
+            Err(f) => self.events.emit(|| Event::InstanceFailed {
+                function: self.config.name.clone(),
+                ticket,
+                error: f.error.message.clone(),
+            }),
+        }
+        (started, config, generation)
+    }
+
+    fn view_of(
+        &self,
+        i: &Instance<R>,
+        busy: usize,
+        provisioned: bool,
+        debug: bool,
+        born_ms: i64,
+    ) -> InstanceView {
+        InstanceView {
+            function: self.config.name.clone(),
+            id: i.id.clone(),
+            pid: i.pid(),
+            busy,
+            capacity: self.capacity,
+            provisioned,
+            debug,
+            started_ms: born_ms,
+            cold_start_ms: i.cold.total().as_secs_f64() * 1000.0,
+            memory: i.process.memory(),
+        }
+    }
+
+    /// The running instances, and how many are starting.
+    pub fn snapshot(&self) -> (Vec<InstanceView>, usize) {
+        let views = self
+            .slots
+            .lock()
+            .map(|slots| {
+                slots
+                    .iter()
+                    .filter(|s| s.instance.is_usable())
+                    .map(|s| self.view_of(&s.instance, s.busy, s.provisioned, s.debug, s.born_ms))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (views, self.starting.load(Ordering::SeqCst))
+    }
+
+    /// Takes `config` for the instances started from now on: retires the idle instances at once and the
+    /// busy ones when their requests end (provisioned ones are started again). Returns how many of each.
+    pub fn reload(self: &Arc<Self>, config: FunctionConfig) -> (usize, usize) {
+        if let Ok(mut c) = self.current.lock() {
+            *c = Arc::new(config);
+        }
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (mut retired, mut draining, mut provisioned) = (Vec::new(), 0, 0);
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.retain(|s| {
+                if s.generation == generation || s.busy > 0 {
+                    draining += usize::from(s.generation != generation);
+                    return true;
+                }
+                s.instance.retire();
+                retired.push(s.instance.id.clone());
+                provisioned += usize::from(s.provisioned);
+                false
+            });
+        }
+        for id in &retired {
+            self.events.emit(|| Event::InstanceRetired {
+                function: self.config.name.clone(),
+                id: id.clone(),
+                why: Retired::Reload,
+            });
+        }
+        for _ in 0..provisioned {
+            let pool = self.clone();
+            tokio::spawn(async move { pool.start_provisioned().await });
+        }
+        self.released.notify_one();
+        (retired.len(), draining)
+    }
+
     /// A place on an instance for one request holding `permit`: on a running one with room when `warm`,
     /// else on a new one (a cold start). Dead instances found on the way are forgotten.
     pub(crate) async fn acquire(
@@ -198,35 +407,47 @@ impl<R: Route> Pool<R> {
         permit: OwnedSemaphorePermit,
         warm: bool,
     ) -> Result<Lease<R>, StartFailure> {
+        let generation = self.generation.load(Ordering::SeqCst);
         let found = if warm {
             self.slots.lock().ok().and_then(|mut slots| {
                 self.forget_dead(&mut slots, |_| false);
                 slots
                     .iter_mut()
-                    .filter(|s| s.busy < self.capacity && s.instance.is_usable())
+                    .filter(|s| {
+                        s.busy < self.capacity
+                            && s.instance.is_usable()
+                            && s.generation == generation
+                    })
                     .max_by_key(|s| (s.busy, s.since))
                     .map(|s| {
                         s.busy += 1;
                         let fresh = std::mem::take(&mut s.fresh);
-                        (s.instance.clone(), fresh, s.provisioned)
+                        (s.instance.clone(), fresh, s.provisioned, s.busy)
                     })
             })
         } else {
             None
         };
         let (instance, fresh, provisioned) = match found {
-            Some(found) => found,
+            Some((instance, fresh, provisioned, busy)) => {
+                self.events.emit(|| Event::InstanceBusy {
+                    function: self.config.name.clone(),
+                    id: instance.id.clone(),
+                    busy,
+                });
+                (instance, fresh, provisioned)
+            }
             None => {
-                let instance = Arc::new(R::start(&self.platform, &self.config).await?);
+                let (started, config, generation) = self.start_instance(false).await;
+                let instance = Arc::new(started?);
                 if let Ok(mut slots) = self.slots.lock() {
-                    slots.push(Slot {
-                        instance: instance.clone(),
-                        busy: 1,
-                        since: Instant::now(),
-                        provisioned: false,
-                        fresh: false,
-                    });
+                    slots.push(Slot::new(instance.clone(), 1, false, &config, generation));
                 }
+                self.events.emit(|| Event::InstanceBusy {
+                    function: self.config.name.clone(),
+                    id: instance.id.clone(),
+                    busy: 1,
+                });
                 (instance, true, false)
             }
         };
@@ -245,7 +466,7 @@ impl<R: Route> Pool<R> {
         let mut log = RequestLog::start(request_id);
         if lease.fresh && !lease.provisioned {
             let i = &lease.instance;
-            log.init_report(request_id, &i.cold, self.config.memory_mb, i.ready_mem);
+            log.init_report(request_id, &i.cold, i.memory_mb, i.ready_mem);
             log.user_lines(R::cold_lines(i));
         }
         log
@@ -279,13 +500,8 @@ impl<R: Route> Pool<R> {
             mem_usage,
             source,
         } = c;
-        log.finish(
-            &request_id,
-            &result,
-            duration,
-            self.config.memory_mb,
-            mem_usage,
-        );
+        let memory_mb = self.current().memory_mb;
+        log.finish(&request_id, &result, duration, memory_mb, mem_usage);
         let (ret_code, ret_msg) = match &result {
             Ok(body) => (0, String::from_utf8_lossy(body).into_owned()),
             Err((kind, body)) => (
@@ -317,6 +533,7 @@ impl<R: Route> Pool<R> {
             .to_owned(),
             retry_num: source.retry_num,
         };
+        self.events.emit(|| Event::Invocation(Invocation::of(&rec)));
         (finished, rec)
     }
 
@@ -331,7 +548,7 @@ impl<R: Route> Pool<R> {
     ) -> Finished {
         let mut log = RequestLog::start(request_id);
         if let Some(f) = failure {
-            log.init_report(request_id, &f.cold, self.config.memory_mb, 0);
+            log.init_report(request_id, &f.cold, self.current().memory_mb, 0);
             log.user_lines(f.lines);
         }
         let body = Bytes::from(error.to_body(request_id));
@@ -349,9 +566,8 @@ impl<R: Route> Pool<R> {
 
     /// Starts one provisioned instance and logs its `Provisioned Report`.
     pub async fn start_provisioned(self: &Arc<Self>) {
-        let (request_id, ret_code, ret_msg, mem, log) = match R::start(&self.platform, &self.config)
-            .await
-        {
+        let (started, config, generation) = self.start_instance(true).await;
+        let (request_id, ret_code, ret_msg, mem, log) = match started {
             Ok(instance) => {
                 let c = instance.cold;
                 let line = format!(
@@ -361,7 +577,7 @@ impl<R: Route> Pool<R> {
                     requestlog::ms(c.pull_code),
                     requestlog::ms(c.init_runtime),
                     requestlog::ms(c.init_function),
-                    self.config.memory_mb,
+                    config.memory_mb,
                     requestlog::mb(instance.ready_mem)
                 );
                 let record = (
@@ -372,13 +588,7 @@ impl<R: Route> Pool<R> {
                     format!("{line}\n"),
                 );
                 if let Ok(mut slots) = self.slots.lock() {
-                    slots.push(Slot {
-                        instance: Arc::new(instance),
-                        busy: 0,
-                        since: Instant::now(),
-                        provisioned: true,
-                        fresh: true,
-                    });
+                    slots.push(Slot::new(Arc::new(instance), 0, true, &config, generation));
                 }
                 record
             }
@@ -396,20 +606,20 @@ impl<R: Route> Pool<R> {
                 )
             }
         };
-        self.store
-            .record_log(LogRecord {
-                function: self.config.name.clone(),
-                request_id,
-                start_ms: now_ms(),
-                duration_ms: 0.0,
-                mem_usage: i64::try_from(mem).unwrap_or(0),
-                ret_code,
-                ret_msg,
-                log,
-                invocation_type: "Provisioned".to_owned(),
-                retry_num: 0,
-            })
-            .await;
+        let rec = LogRecord {
+            function: self.config.name.clone(),
+            request_id,
+            start_ms: now_ms(),
+            duration_ms: 0.0,
+            mem_usage: i64::try_from(mem).unwrap_or(0),
+            ret_code,
+            ret_msg,
+            log,
+            invocation_type: "Provisioned".to_owned(),
+            retry_num: 0,
+        };
+        self.events.emit(|| Event::Invocation(Invocation::of(&rec)));
+        self.store.record_log(rec).await;
     }
 
     /// Forgets idle instances that are dead, and stops idle ones (not provisioned ones) idle for longer than
@@ -419,12 +629,13 @@ impl<R: Route> Pool<R> {
         let Ok(mut slots) = self.slots.lock() else {
             return None;
         };
+        // An instance under a debugger is kept while it idles: the debugger stays attached to it.
         self.forget_dead(&mut slots, |s| {
-            !s.provisioned && s.since.elapsed() >= timeout
+            !s.provisioned && !s.debug && s.since.elapsed() >= timeout
         });
         slots
             .iter()
-            .filter(|s| s.busy == 0 && !s.provisioned)
+            .filter(|s| s.busy == 0 && !s.provisioned && !s.debug)
             .map(|s| s.since + timeout)
             .min()
     }
@@ -439,6 +650,11 @@ impl<R: Route> Pool<R> {
             if gone {
                 s.instance.retire();
                 replace += usize::from(dead && s.provisioned);
+                self.events.emit(|| Event::InstanceRetired {
+                    function: self.config.name.clone(),
+                    id: s.instance.id.clone(),
+                    why: if dead { Retired::Died } else { Retired::Idle },
+                });
             }
             !gone
         });

@@ -59,6 +59,15 @@ impl ColdStart {
     }
 }
 
+/// A stored request log, read back ([`RequestLog::parse`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct ParsedLog {
+    /// It has an `Init Report`: a cold start served the request.
+    pub cold: bool,
+    /// The function's own lines.
+    pub user_lines: Vec<String>,
+}
+
 /// One request's log, built line by line in the platform's order.
 #[derive(Debug, Default)]
 pub struct RequestLog {
@@ -130,6 +139,28 @@ impl RequestLog {
         ));
     }
 
+    /// Reads a stored log of request `request_id` back: whether it was a cold start (it has an `Init Report`)
+    /// and the function's own lines (everything but the platform's lines of this request).
+    pub fn parse(text: &str, request_id: &str) -> ParsedLog {
+        let ours = [
+            format!("START RequestId:{request_id}"),
+            format!("Init Report RequestId: {request_id} "),
+            format!("ERROR RequestId:{request_id} "),
+            format!("Response RequestId:{request_id} "),
+            format!("END RequestId:{request_id}"),
+            format!("Report RequestId:{request_id} "),
+        ];
+        let mut parsed = ParsedLog::default();
+        for line in text.lines() {
+            match ours.iter().position(|p| line.starts_with(p.as_str())) {
+                Some(1) => parsed.cold = true,
+                Some(_) => {}
+                None => parsed.user_lines.push(line.to_owned()),
+            }
+        }
+        parsed
+    }
+
     /// The lines.
     pub fn lines(&self) -> &[String] {
         &self.lines
@@ -175,6 +206,14 @@ mod tests {
         assert_eq!(
             l[6],
             "Report RequestId:r Duration:3.00ms Memory:128MB MemUsage:1.00MB"
+        );
+        let parsed = RequestLog::parse(&log.text(), "r");
+        assert_eq!(
+            parsed,
+            ParsedLog {
+                cold: true,
+                user_lines: vec!["hi".into()]
+            }
         );
     }
 

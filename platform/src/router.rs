@@ -1,7 +1,7 @@
 //! The platform's listeners and their router: on the front door's, `/web/<function>/…` goes to that web
-//! function, `/trigger/<function>/<kind>` to the on-demand triggers (`ondemand.rs`), everything else to the
-//! TencentCloud-API front door; the API Gateway's listener (`gateway.rs`) is served the same way. The
-//! listeners keep the bounds every server of the platform keeps
+//! function, `/trigger/<function>/<kind>` to the on-demand triggers (`ondemand.rs`), `/console…` to the web
+//! console, everything else to the TencentCloud-API front door; the API Gateway's listener (`gateway.rs`) is
+//! served the same way. The listeners keep the bounds every server of the platform keeps
 //! (`scf_runtime_api::conn`): heads within a timeout, a cap on connections, backoff after accept errors.
 //! `CONNECT` is refused (405) on every path.
 
@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use scf_protocol::{ErrorKind, FunctionError};
 use scf_runtime_api::conn;
 
+use crate::console::Console;
 use crate::frontdoor::FrontDoor;
 use crate::gateway::Gateway;
 use crate::http::{WebBody, error_response};
@@ -22,8 +23,8 @@ use crate::http::{WebBody, error_response};
 /// What a listener serves.
 #[derive(Debug, Clone)]
 pub(crate) enum Role {
-    /// The front door (and the web functions, the on-demand triggers).
-    FrontDoor,
+    /// The front door (and the web functions, the on-demand triggers, the web console).
+    FrontDoor(Arc<Console>),
     /// The API Gateway's APIs.
     Gateway(Arc<Gateway>),
 }
@@ -78,7 +79,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor
         let (door, role) = (door.clone(), role.clone());
         async move {
             match &role {
-                Role::FrontDoor => route(&door, req, limits.body_timeout).await,
+                Role::FrontDoor(console) => route(&door, console, req, limits.body_timeout).await,
                 Role::Gateway(g) => g.handle(&door, req, limits.body_timeout).await,
             }
         }
@@ -88,6 +89,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, door: Arc<FrontDoor
 
 async fn route(
     door: &FrontDoor,
+    console: &Console,
     req: Request<Incoming>,
     body_timeout: Duration,
 ) -> Response<WebBody> {
@@ -96,6 +98,10 @@ async fn route(
         return door
             .refuse_method(req.method())
             .map(|b| b.map_err(|e| match e {}).boxed());
+    }
+    let path = req.uri().path();
+    if path == "/console" || path.starts_with("/console/") {
+        return console.handle(req, body_timeout).await;
     }
     if let Some((function, kind)) = crate::ondemand::split_trigger_path(req.uri().path()) {
         let (function, kind) = (function.to_owned(), kind.to_owned());

@@ -1,4 +1,5 @@
-//! `scf-local serve`: the platform, running for as long as the developer wants.
+//! `scf-local serve`: the platform, running for as long as the developer wants: the banner, the readable
+//! terminal (`terminal.rs`), `--debug`, `--watch` and the console.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -10,12 +11,16 @@ use scf_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::PlatformError;
+use crate::activity::Events;
 use crate::config::{Overrides, Project};
+use crate::console::Console;
 use crate::frontdoor::{Credentials, FrontDoor};
 use crate::functions::Functions;
 use crate::gateway::Gateway;
 use crate::instance::Platform;
 use crate::router::Role;
+use crate::terminal;
+use crate::watch::Definition;
 
 /// The front door's default port.
 pub const DEFAULT_PORT: u16 = 9100;
@@ -35,10 +40,37 @@ pub struct ServeOptions {
     pub apigw_port: u16,
     /// The profile Rust functions' crates are built with.
     pub profile: crate::build::Profile,
+    /// Reload a function when its files change (`--watch`).
+    pub watch: bool,
+    /// Functions run under a debugger (`--debug FUNCTION[=PORT]`), by name, with their port.
+    pub debug: Vec<(String, Option<u16>)>,
+    /// Debugged instances wait for the debugger (`--debug-wait`).
+    pub debug_wait: bool,
+    /// No line per request on stdout (`--quiet`).
+    pub quiet: bool,
+}
+
+impl ServeOptions {
+    /// The options of `scf-local serve --port PORT --data-dir DATA_DIR FUNCTION_DIR...`, nothing else.
+    pub fn new(port: u16, data_dir: PathBuf, function_dirs: Vec<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            port,
+            data_dir,
+            function_dirs,
+            credentials: None,
+            apigw_port: crate::DEFAULT_APIGW_PORT,
+            profile: crate::build::Profile::default(),
+            watch: false,
+            debug: Vec::new(),
+            debug_wait: false,
+            quiet: false,
+        }
+    }
 }
 
 /// Runs the platform until SIGINT or SIGTERM. Writes `listening on http://ADDR` to stderr once it accepts
-/// requests, then a line per function and what protects the instances.
+/// requests, then a line per function and what protects the instances, and the console's address; then a
+/// line per finished request on stdout (unless `quiet`) and a line per reload on stderr.
 pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     // The port first: when it is taken, nothing else has started.
     let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
@@ -62,23 +94,69 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
-    // Reading the projects reads files: off the event loop too.
-    let dirs = opts.function_dirs.clone();
-    let (configs, notes) = tokio::task::spawn_blocking(move || Functions::read(&dirs, load))
-        .await
-        .map_err(|e| PlatformError::Config(e.to_string()))??;
-    for note in notes {
-        let _ = writeln!(std::io::stderr(), "scf-local: {note}");
-    }
+    let events = Events::default();
+    let _printer = terminal::spawn_printer(&events, opts.quiet)
+        .map_err(PlatformError::io("starting the terminal's printer"))?;
     let mut functions = Functions::new();
-    for mut config in configs {
-        crate::build::prepare(&mut config, opts.profile).await;
-        functions.add(config, &platform, &store)?;
+    // Each function, and how to read it again (`--watch`): its project's directory and its name.
+    let mut definitions = Vec::new();
+    let mut debugged = Vec::new();
+    for dir in &opts.function_dirs {
+        // Reading a project reads files: off the event loop too.
+        let one = [dir.clone()];
+        let (configs, notes) = tokio::task::spawn_blocking(move || Functions::read(&one, load))
+            .await
+            .map_err(|e| PlatformError::Config(e.to_string()))??;
+        for note in notes {
+            let _ = writeln!(std::io::stderr(), "scf-local: {note}");
+        }
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| PlatformError::Config(format!("code directory {}: {e}", dir.display())))?;
+        for mut config in configs {
+            let debug = opts
+                .debug
+                .iter()
+                .find(|(n, _)| *n == config.name)
+                .map(|(_, port)| (*port, opts.debug_wait));
+            if let Some((port, wait)) = debug {
+                crate::debug::Debug::apply(&mut config, port, wait)?;
+                debugged.push(config.name.clone());
+            }
+            crate::build::prepare(&mut config, opts.profile).await;
+            if opts.watch {
+                crate::watch::watching(&mut config);
+            }
+            definitions.push((
+                config.name.clone(),
+                Definition {
+                    dir: dir.clone(),
+                    overrides: Overrides {
+                        name: Some(config.name.clone()),
+                        ..Overrides::default()
+                    },
+                    debug,
+                    profile: opts.profile,
+                },
+            ));
+            functions.add(config, &platform, &store, &events)?;
+        }
     }
     if functions.is_empty() {
         return Err(PlatformError::Config(
             "no function directories given".into(),
         ));
+    }
+    if let Some((unknown, _)) = opts.debug.iter().find(|(n, _)| !debugged.contains(n)) {
+        return Err(PlatformError::Config(format!(
+            "--debug {unknown}: no function of that name (the functions are {})",
+            functions
+                .names()
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let gateway = Gateway::build(&functions)?.map(Arc::new);
     let functions = Arc::new(functions);
@@ -111,7 +189,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         wakes,
         store,
         credentials: opts.credentials.clone(),
+        events: events.clone(),
     });
+    let console = Arc::new(Console::new(door.clone(), events.clone(), opts.watch));
     let mut banner = banner(&opts, &platform, &functions, local);
     let mut servers = Vec::new();
     if let Some(gateway) = gateway {
@@ -150,10 +230,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         }
     }
     banner.push_str(&crate::ondemand::banner(&functions));
+    banner.push_str(&format!(
+        "scf-local: console: http://{local}{}\n",
+        console.entry()
+    ));
+    if opts.watch {
+        let skip: Vec<PathBuf> = opts.data_dir.canonicalize().into_iter().collect();
+        tasks.push(tokio::spawn(crate::watch::serve(
+            functions.clone(),
+            definitions,
+            events.clone(),
+            skip,
+            shutdown_rx.clone(),
+        )));
+        banner.push_str(&format!(
+            "scf-local: watching {} function director{} for changes (node_modules, target, .git and __pycache__ ignored)\n",
+            opts.function_dirs.len(),
+            if opts.function_dirs.len() == 1 { "y" } else { "ies" }
+        ));
+    }
     servers.push(tokio::spawn(crate::router::serve(
         listener,
         door,
-        Role::FrontDoor,
+        Role::FrontDoor(console),
     )));
     let _ = std::io::stderr().write_all(banner.as_bytes());
 
@@ -251,6 +350,15 @@ fn banner(
             },
         ));
     }
+    let mut debugged: Vec<(&String, &crate::debug::Debug)> = functions
+        .events
+        .iter()
+        .filter_map(|(name, pool)| pool.config.debug.as_ref().map(|d| (name, d)))
+        .collect();
+    debugged.sort_by_key(|(name, _)| *name);
+    for (name, d) in debugged {
+        banner.push_str(&format!("scf-local: {}\n", d.describe(name)));
+    }
     for line in platform.describe() {
         if web_names.is_empty() && line.starts_with("web instances:") {
             continue;
@@ -269,7 +377,7 @@ fn banner(
     banner
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

@@ -78,6 +78,70 @@ impl Runtime {
     }
 }
 
+/// The language host a handler's file calls for, when no runtime names one: `FILE.METHOD` with `FILE.py`
+/// (split at the last dot, as Python resolves it; dots of a package path may be slashes) → Python; a module
+/// `M.js`/`.mjs`/`.cjs` (the text before the first dot, as Node resolves it) → Node.js; otherwise native.
+/// `exists` says whether a file (relative to the code root) is there.
+pub fn detect_host(handler: &str, exists: impl Fn(&str) -> bool) -> Runtime {
+    let python_file = handler.rsplit_once('.').map(|(f, _)| f).unwrap_or("");
+    let py = |f: &str| !f.is_empty() && exists(&format!("{f}.py"));
+    if py(python_file) || py(&python_file.replace('.', "/")) {
+        return Runtime::Python;
+    }
+    let node_module = handler.split_once('.').map(|(m, _)| m).unwrap_or("");
+    if !node_module.is_empty()
+        && ["js", "mjs", "cjs"]
+            .iter()
+            .any(|ext| exists(&format!("{node_module}.{ext}")))
+    {
+        return Runtime::Node;
+    }
+    Runtime::Native
+}
+
+/// Names the debugger an instance starts (set by `scf-local --debug`, read by the Python and Node.js hosts,
+/// which remove it before the function's code runs): `HOST:PORT`, then `,wait` when the instance waits for a
+/// debugger to attach before it loads the function ([`DebugListen`]).
+pub const DEBUG_ENV: &str = "_SCF_DEBUG";
+
+/// Where an instance's debugger listens, and whether it waits for a client: the value of [`DEBUG_ENV`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugListen {
+    /// The address to listen on (`127.0.0.1`).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// Wait for a debugger to attach before the function loads.
+    pub wait: bool,
+}
+
+impl DebugListen {
+    /// The variable's value.
+    pub fn to_env(&self) -> String {
+        format!(
+            "{}:{}{}",
+            self.host,
+            self.port,
+            if self.wait { ",wait" } else { "" }
+        )
+    }
+
+    /// Reads the variable's value back.
+    pub fn parse(value: &str) -> Option<DebugListen> {
+        let (addr, wait) = match value.split_once(',') {
+            Some((a, "wait")) => (a, true),
+            Some(_) => return None,
+            None => (value, false),
+        };
+        let (host, port) = addr.rsplit_once(':')?;
+        Some(DebugListen {
+            host: host.to_owned(),
+            port: port.parse().ok()?,
+            wait,
+        })
+    }
+}
+
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -127,6 +191,30 @@ mod tests {
             assert!(e.message.contains(name), "{}", e.message);
             assert!(e.message.contains("python3"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn the_handlers_file_decides_the_host() {
+        let files = ["index.py", "pkg/mod.py", "app.mjs"];
+        let exists = |f: &str| files.contains(&f);
+        assert_eq!(detect_host("index.main_handler", exists), Runtime::Python);
+        assert_eq!(detect_host("pkg.mod.main", exists), Runtime::Python);
+        assert_eq!(detect_host("app.nested.handler", exists), Runtime::Node);
+        assert_eq!(detect_host("lib.main", exists), Runtime::Native);
+    }
+
+    #[test]
+    fn debug_listen_round_trips() {
+        for wait in [false, true] {
+            let d = DebugListen {
+                host: "127.0.0.1".into(),
+                port: 5678,
+                wait,
+            };
+            assert_eq!(DebugListen::parse(&d.to_env()), Some(d));
+        }
+        assert_eq!(DebugListen::parse("127.0.0.1:x"), None);
+        assert_eq!(DebugListen::parse("127.0.0.1:1,later"), None);
     }
 
     #[test]

@@ -218,6 +218,7 @@ pub struct Served {
     /// Its data directory.
     pub data_dir: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Served {
@@ -262,13 +263,14 @@ impl Served {
         cmd.args(dirs)
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.env_remove("RUST_BACKTRACE")
             .env_remove("TENCENTCLOUD_SECRETID")
             .env_remove("TENCENTCLOUD_SECRETKEY");
         cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
+        let out = gather(child.stdout.take().unwrap());
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -308,12 +310,18 @@ impl Served {
             addr,
             data_dir: data_dir.to_path_buf(),
             stderr: log,
+            stdout: out,
         }
     }
 
     /// What the platform wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// What the platform wrote to stdout so far (a line per finished request).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Calls the front door's `action` with `params`; returns the `Response` object.
@@ -583,4 +591,18 @@ pub fn function_dir(name: &str, runtime: &str, file: &str, code: &str, yml: &str
 pub fn process_gone(pid: u64) -> bool {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.is_empty() || s.contains("State:\tZ")
+}
+
+/// The text `stream` writes, gathered line by line on a thread of its own as it comes.
+pub fn gather(
+    stream: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stream)).map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    text
 }

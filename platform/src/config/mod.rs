@@ -65,6 +65,8 @@ pub struct FunctionConfig {
     /// For a custom runtime: the command that starts the instance (`inputs.local.command`, run with `sh -c`
     /// in the code directory) instead of the code directory's `bootstrap`.
     pub command: Option<String>,
+    /// Run under a debugger (`--debug`; `debug.rs`).
+    pub debug: Option<crate::debug::Debug>,
     /// The function's key in a multi-scf project's `functions` (`None` for the other components).
     pub key: Option<String>,
     /// Its triggers (`inputs.events`, multi-scf's `inputs.triggers`, an http component's API).
@@ -516,6 +518,7 @@ impl FunctionConfig {
             http,
             dialect,
             command,
+            debug: None,
             serve,
             name,
             code_dir,
@@ -692,6 +695,7 @@ impl FunctionConfig {
             ));
         }
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.extend(self.debug.as_ref().and_then(crate::debug::Debug::env));
         env
     }
 

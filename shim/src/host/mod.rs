@@ -54,23 +54,13 @@ impl Kind {
         }
     }
 
-    /// The host a handler's file calls for: `FILE.METHOD` with `FILE.py` in `code_root` (split at the last
-    /// dot, as Python resolves it) → Python; a module `M.js`/`.mjs`/`.cjs` (the text before the first dot, as
-    /// Node resolves it) → Node.js; otherwise native.
+    /// The host a handler's file in `code_root` calls for ([`scf_protocol::runtime::detect_host`]: `FILE.py`
+    /// → Python, `M.js`/`.mjs`/`.cjs` → Node.js, otherwise native).
     pub fn detect(code_root: &std::path::Path, handler: &str) -> Kind {
-        let python_file = handler.rsplit_once('.').map(|(f, _)| f).unwrap_or("");
-        let py = |f: &str| !f.is_empty() && code_root.join(format!("{f}.py")).is_file();
-        if py(python_file) || py(&python_file.replace('.', "/")) {
-            return Kind::Python;
+        match scf_protocol::runtime::detect_host(handler, |f| code_root.join(f).is_file()) {
+            scf_protocol::Runtime::Python => Kind::Python,
+            scf_protocol::Runtime::Node => Kind::Node,
+            _ => Kind::Native,
         }
-        let node_module = handler.split_once('.').map(|(m, _)| m).unwrap_or("");
-        if !node_module.is_empty()
-            && ["js", "mjs", "cjs"]
-                .iter()
-                .any(|ext| code_root.join(format!("{node_module}.{ext}")).is_file())
-        {
-            return Kind::Node;
-        }
-        Kind::Native
     }
 }

@@ -11,7 +11,9 @@
 //!   a local build) and, when there is none, fails the instance's start with a message saying what to do.
 //!
 //! Nothing in the environment is changed: the shim has already set `_SCF_SHIM_START_NS`, which the core
-//! inside the add-on reads to measure InitRuntime.
+//! inside the add-on reads to measure InitRuntime. When the platform asks for a debugger
+//! ([`scf_protocol::runtime::DEBUG_ENV`]), Node gets `--inspect=HOST:PORT` (or `--inspect-wait=`, which waits
+//! for the debugger before the bootstrap runs; Node.js 20.15 or later).
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -40,7 +42,22 @@ pub fn exec(config: &Config) -> ShimError {
     let node = std::env::var_os(NODE_ENV)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| OsString::from("node"));
-    let source = std::process::Command::new(&node).arg(&bootstrap).exec();
+    let mut cmd = std::process::Command::new(&node);
+    // A debugger asked for by the platform (`scf-local --debug`): Node's inspector, as command-line flags so
+    // that the function's own child processes do not inherit it.
+    if let Some(d) = std::env::var(scf_protocol::runtime::DEBUG_ENV)
+        .ok()
+        .and_then(|v| scf_protocol::runtime::DebugListen::parse(&v))
+    {
+        let flag = if d.wait {
+            "--inspect-wait"
+        } else {
+            "--inspect"
+        };
+        cmd.arg(format!("{flag}={}:{}", d.host, d.port))
+            .env_remove(scf_protocol::runtime::DEBUG_ENV);
+    }
+    let source = cmd.arg(&bootstrap).exec();
     ShimError::Exec {
         what: format!(
             "{} {} (install Node.js 18 or later, or set {NODE_ENV} to the node binary)",

@@ -61,6 +61,24 @@ except Exception as e:
 run()
 "#;
 
+/// Run before [`BOOTSTRAP`] when the platform asks for a debugger ([`scf_protocol::runtime::DEBUG_ENV`],
+/// `scf-local --debug`): starts `debugpy` listening (and waits for a client when asked) before the function
+/// is imported, or says how to install it and exits.
+pub const DEBUGPY: &str = r#"import os, sys
+d = os.environ.pop("_SCF_DEBUG", "")
+a, _, w = d.partition(",")
+h, _, p = a.rpartition(":")
+try:
+    import debugpy
+except ImportError as e:
+    sys.stderr.write("scf-shim: --debug needs debugpy in %s (%s); install it with: %s -m pip install debugpy\n" % (sys.executable, e, sys.executable))
+    sys.exit(71)
+debugpy.listen((h, int(p)))
+sys.stderr.write("scf-shim: debugpy listening on %s:%s%s\n" % (h, p, ", waiting for a client" if w else ""))
+if w:
+    debugpy.wait_for_client()
+"#;
+
 /// The interpreter a function runs with, and why that one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interpreter {
@@ -103,7 +121,16 @@ pub fn exec(config: &Config) -> ShimError {
     }
     let python = Interpreter::choose(std::env::var_os(PYTHON_ENV), &config.code_root);
     let mut cmd = Command::new(&python.program);
-    cmd.arg("-c").arg(BOOTSTRAP).current_dir(&config.code_root);
+    let program = match std::env::var_os(scf_protocol::runtime::DEBUG_ENV) {
+        // Frozen standard modules hide their source from the debugger (3.11 and later; older versions
+        // ignore the option).
+        Some(_) => {
+            cmd.arg("-Xfrozen_modules=off");
+            std::borrow::Cow::Owned(format!("{DEBUGPY}{BOOTSTRAP}"))
+        }
+        None => std::borrow::Cow::Borrowed(BOOTSTRAP),
+    };
+    cmd.arg("-c").arg(&*program).current_dir(&config.code_root);
     if std::env::var_os("PYTHONUNBUFFERED").is_none() {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
@@ -192,6 +219,7 @@ mod tests {
         assert!(BOOTSTRAP.contains(SDK_PATH_ENV));
         // The bundled SDK goes last: after the code root ('' for `-c`) and the interpreter's packages.
         assert!(BOOTSTRAP.contains("sys.path.append(p)"));
+        assert!(DEBUGPY.contains(scf_protocol::runtime::DEBUG_ENV));
     }
 
     #[test]

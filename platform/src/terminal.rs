@@ -1,0 +1,290 @@
+//! The readable terminal of `scf-local serve` and `scf-local logs --follow`: one line per finished request
+//! (time, function, trigger, request id, status, duration, cold or warm) with the function's own output
+//! indented under it, on stdout; reloads and builds on stderr beside the platform's other lines. Coloured
+//! when the stream is a terminal, unless `NO_COLOR` is set.
+//!
+//! `serve` prints from a thread of its own that reads the platform's [`Events`], so a slow terminal never
+//! holds the platform up: a printer that falls behind says how many lines it missed.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::OnceLock;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::activity::{Event, Events, Invocation, Reload};
+
+/// How text is shown on one stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Plain text.
+    pub const PLAIN: Style = Style { color: false };
+
+    /// Colours when `stream_is_terminal` and `NO_COLOR` is unset or empty (<https://no-color.org>).
+    pub fn detect(stream_is_terminal: bool) -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: stream_is_terminal && !no_color,
+        }
+    }
+
+    /// The style of stdout.
+    pub fn stdout() -> Style {
+        Style::detect(std::io::stdout().is_terminal())
+    }
+
+    /// The style of stderr.
+    pub fn stderr() -> Style {
+        Style::detect(std::io::stderr().is_terminal())
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+static LOCAL_OFFSET: OnceLock<time::UtcOffset> = OnceLock::new();
+
+/// Reads the machine's time zone, so that lines show local time. Call it while the process has one thread
+/// (first thing in `main`): the offset cannot be read safely later. Without it, times are UTC.
+pub fn init_local_time() {
+    if let Ok(offset) = time::UtcOffset::current_local_offset() {
+        let _ = LOCAL_OFFSET.set(offset);
+    }
+}
+
+/// `HH:MM:SS.mmm` of `ms` since the epoch, in local time (see [`init_local_time`]).
+pub fn clock(ms: i64) -> String {
+    let offset = LOCAL_OFFSET.get().copied().unwrap_or(time::UtcOffset::UTC);
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => {
+            let t = t.to_offset(offset);
+            format!(
+                "{:02}:{:02}:{:02}.{:03}",
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.millisecond()
+            )
+        }
+        Err(_) => "--:--:--.---".to_owned(),
+    }
+}
+
+fn duration(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        format!("{ms:.2}ms")
+    }
+}
+
+/// The lines of one finished request: its summary line, then the function's output and the error indented.
+pub fn invocation(i: &Invocation, style: Style) -> String {
+    let ok = i.ret_code == 0;
+    let status = style.paint(if ok { "32" } else { "1;31" }, &i.status);
+    let temperature = if i.cold {
+        style.paint("33", "cold")
+    } else {
+        style.paint("2", "warm")
+    };
+    let trigger = match (i.trigger, i.retry_num) {
+        ("async", n) if n > 0 => format!("async (retry {n})"),
+        (t, _) => t.to_owned(),
+    };
+    let mut out = if i.trigger == "provisioned" {
+        format!(
+            "{} {} {} instance {} {}\n",
+            style.paint("2", &clock(i.start_ms)),
+            style.paint("1;36", &i.function),
+            trigger,
+            if ok { "started" } else { "failed to start" },
+            status,
+        )
+    } else {
+        format!(
+            "{} {} {} {} {} {} {}\n",
+            style.paint("2", &clock(i.start_ms)),
+            style.paint("1;36", &i.function),
+            trigger,
+            style.paint("2", &i.request_id),
+            status,
+            duration(i.duration_ms),
+            temperature,
+        )
+    };
+    for line in &i.lines {
+        out.push_str("    ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    if i.more_lines > 0 {
+        out.push_str(&style.paint(
+            "2",
+            &format!(
+                "    … {} more lines: scf-local logs {} --request-id {}\n",
+                i.more_lines, i.function, i.request_id
+            ),
+        ));
+    }
+    if let Some(e) = &i.error {
+        out.push_str(&format!("    {}\n", style.paint("31", &format!("! {e}"))));
+        if let Some(trace) = &i.stack_trace {
+            for line in trace.lines().take(crate::activity::MAX_SHOWN_LINES) {
+                out.push_str(&format!("      {}\n", style.paint("31", line)));
+            }
+        }
+    }
+    out
+}
+
+/// The line of one reload.
+pub fn reload(r: &Reload, style: Style) -> String {
+    let what = match r.changed.as_slice() {
+        [] => "a change".to_owned(),
+        [one] if r.changes == 1 => one.clone(),
+        names => {
+            let shown = names.join(", ");
+            if r.changes > names.len() {
+                format!("{shown} and {} more", r.changes - names.len())
+            } else {
+                shown
+            }
+        }
+    };
+    let mut line = format!(
+        "scf-local: {} {}: {what} changed; ",
+        style.paint("1;35", "reload"),
+        style.paint("1;36", &r.function)
+    );
+    if r.outcome == "reloaded" {
+        line.push_str(&format!(
+            "{} idle instance{} retired, {} busy finishing first; the next call starts the new code",
+            r.retired,
+            if r.retired == 1 { "" } else { "s" },
+            r.draining
+        ));
+    } else {
+        line.push_str(&style.paint("1;31", &r.outcome));
+        line.push_str(match r.outcome.as_str() {
+            "build failed" => ": the old instances stay",
+            "config error" => ": the old configuration stays",
+            _ => "",
+        });
+    }
+    line.push('\n');
+    if let Some(detail) = &r.detail {
+        for l in detail.lines() {
+            line.push_str(&format!("    {l}\n"));
+        }
+    }
+    line
+}
+
+/// One line of a function's build.
+pub fn build_line(function: &str, line: &str, style: Style) -> String {
+    format!(
+        "scf-local: {} {function}: {}\n",
+        style.paint("1;35", "build"),
+        line.trim_end()
+    )
+}
+
+/// Prints the platform's events as `serve`'s terminal shows them (requests on stdout unless `quiet`,
+/// reloads and builds on stderr), on a thread of its own, until the events end.
+pub fn spawn_printer(events: &Events, quiet: bool) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut rx = events.subscribe();
+    let (out_style, err_style) = (Style::stdout(), Style::stderr());
+    std::thread::Builder::new()
+        .name("scf-terminal".into())
+        .spawn(move || {
+            loop {
+                let text = match rx.blocking_recv() {
+                    Ok(event) => match &*event {
+                        Event::Invocation(i) if !quiet => {
+                            Some((true, invocation(i, out_style)))
+                        }
+                        Event::Reload(r) => Some((false, reload(r, err_style))),
+                        Event::Build { function, line } => {
+                            Some((false, build_line(function, line, err_style)))
+                        }
+                        _ => None,
+                    },
+                    Err(RecvError::Lagged(n)) => Some((
+                        true,
+                        format!(
+                            "scf-local: {n} events not shown (the terminal was slower than the platform; `scf-local logs` has every request)\n"
+                        ),
+                    )),
+                    Err(RecvError::Closed) => return,
+                };
+                if let Some((stdout, text)) = text {
+                    if stdout {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(text.as_bytes());
+                        let _ = out.flush();
+                    } else {
+                        let _ = std::io::stderr().write_all(text.as_bytes());
+                    }
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_one_line_with_its_output_indented() {
+        let i = Invocation {
+            function: "hello".into(),
+            request_id: "r-1".into(),
+            start_ms: 0,
+            duration_ms: 1.5,
+            trigger: "sync",
+            retry_num: 0,
+            ret_code: 430,
+            status: "430 UnhandledError".into(),
+            error: Some("boom".into()),
+            cold: true,
+            mem_usage: 0,
+            lines: vec!["printed".into()],
+            more_lines: 0,
+            stack_trace: Some("at main".into()),
+        };
+        let text = invocation(&i, Style::PLAIN);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(" hello sync r-1 430 UnhandledError 1.50ms cold"),
+            "{text}"
+        );
+        assert_eq!(&lines[1..], ["    printed", "    ! boom", "      at main"]);
+        let coloured = Style { color: true };
+        assert!(invocation(&i, coloured).contains("\x1b[1;31m430 UnhandledError\x1b[0m"));
+    }
+
+    #[test]
+    fn a_reload_says_what_it_did() {
+        let r = Reload {
+            function: "hello".into(),
+            changed: vec!["index.py".into()],
+            changes: 1,
+            outcome: "reloaded".into(),
+            retired: 1,
+            draining: 0,
+            detail: None,
+        };
+        assert_eq!(
+            reload(&r, Style::PLAIN),
+            "scf-local: reload hello: index.py changed; 1 idle instance retired, 0 busy finishing first; the next call starts the new code\n"
+        );
+    }
+}
