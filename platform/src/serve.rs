@@ -172,9 +172,35 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
             wake,
             shutdown_rx.clone(),
         )));
-        for _ in 0..pool.config.serve.provisioned {
-            let pool = pool.clone();
-            tasks.push(tokio::spawn(async move { pool.start_provisioned().await }));
+        let provisioned = pool.config.serve.provisioned;
+        if provisioned > 0 {
+            // A long wait at start: said when it begins and when it ends, with how many are ready.
+            let _ = writeln!(
+                std::io::stderr(),
+                "scf-local: {name}: starting {provisioned} provisioned instance{}",
+                if provisioned == 1 { "" } else { "s" }
+            );
+            let (pool, name) = (pool.clone(), name.clone());
+            tasks.push(tokio::spawn(async move {
+                let began = std::time::Instant::now();
+                let mut starts = tokio::task::JoinSet::new();
+                for _ in 0..provisioned {
+                    let pool = pool.clone();
+                    starts.spawn(async move { pool.start_provisioned().await });
+                }
+                while starts.join_next().await.is_some() {}
+                let ready = pool.snapshot().0.iter().filter(|v| v.provisioned).count();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "scf-local: {name}: {ready} of {provisioned} provisioned instances ready in {:.0} ms{}",
+                    began.elapsed().as_secs_f64() * 1e3,
+                    if ready < provisioned {
+                        " (see the function's log for the failed starts)"
+                    } else {
+                        ""
+                    }
+                );
+            }));
         }
         tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }

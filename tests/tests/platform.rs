@@ -102,6 +102,18 @@ fn provisioned_instances_start_ahead_and_serve_warm() {
             })
             .then_some(())
     });
+    // The wait at start is said as it begins and as it ends.
+    wait_for(60, "the provisioned instances' ready line", || {
+        p.stderr()
+            .contains("scf-local: prov: 1 of 1 provisioned instances ready in ")
+            .then_some(())
+    });
+    assert!(
+        p.stderr()
+            .contains("scf-local: prov: starting 1 provisioned instance\n"),
+        "{}",
+        p.stderr()
+    );
     let r = p.invoke("prov", &json!({}));
     assert_eq!(ok_body(&r)["invocations"], 1);
     assert!(
