@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -58,8 +58,25 @@ async fn round_trips(
     headers: &[(&str, &str)],
     body: &'static [u8],
 ) -> anyhow::Result<Sample> {
-    let mut out = Vec::with_capacity(n);
-    for i in 0..(n + n / 10) {
+    let all = exchange(
+        sender,
+        headers,
+        std::iter::repeat_n(Bytes::from_static(body), n + n / 10),
+    )
+    .await?;
+    // The first tenth warms up.
+    Ok(Sample(all.0[n / 10..].to_vec()))
+}
+
+/// POSTs each of `bodies` with `headers` on `sender`, each answered (and its body read) before the next;
+/// their latencies in µs.
+pub async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    headers: &[(&str, &str)],
+    bodies: impl IntoIterator<Item = Bytes>,
+) -> anyhow::Result<Sample> {
+    let mut out = Vec::new();
+    for body in bodies {
         let mut b = hyper::Request::builder()
             .method("POST")
             .uri("/")
@@ -67,14 +84,12 @@ async fn round_trips(
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b.body(Full::new(Bytes::from_static(body)))?;
+        let req = b.body(Full::new(body))?;
         let t = Instant::now();
         sender.ready().await?;
         let resp = sender.send_request(req).await?;
         let _ = resp.into_body().collect().await?;
-        if i >= n / 10 {
-            out.push(t.elapsed().as_secs_f64() * 1e6);
-        }
+        out.push(t.elapsed().as_secs_f64() * 1e6);
     }
     Ok(Sample(out))
 }
@@ -196,25 +211,11 @@ pub async fn platform_rss(
         "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n",
     )?;
     let data = fdir.join("data");
-    let mut child = Command::new(root.join("target/release/scf-local"))
-        // As users run it: memory cgroups where the machine allows them.
-        .env_remove("SCF_LOCAL_CGROUP")
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(&data)
-        .arg(&fdir)
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut addr = String::new();
-    for line in std::io::BufReader::new(child.stderr.take().context("stderr")?).lines() {
-        let line = line?;
-        if let Some(a) = line.strip_prefix("scf-local: listening on http://") {
-            addr = a.to_owned();
-            break;
-        }
-    }
-    if addr.is_empty() {
-        bail!("scf-local serve did not start");
-    }
+    let (child, addr) = {
+        let (root, data, fdir) = (root.to_path_buf(), data.clone(), fdir.clone());
+        tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root, &data, &[fdir]))
+            .await??
+    };
     std::thread::sleep(std::time::Duration::from_millis(200));
     let idle_mb = status_mb(child.id(), "VmRSS:");
     let stream = tokio::net::TcpStream::connect(&addr).await?;
@@ -294,11 +295,7 @@ pub async fn platform_rss(
     drop(store);
     let fsync_per_s = tokio::task::spawn_blocking(move || fsync_rate(&data, n)).await??;
     let peak_mb = status_mb(child.id(), "VmHWM:");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    crate::scale::stop(child);
     let _ = std::fs::remove_dir_all(&fdir);
     Ok(PlatformFigures {
         enqueue_per_s,

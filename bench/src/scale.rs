@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use scf_store::{LogRecord, Store};
 
@@ -51,8 +50,14 @@ async fn serve(root: &Path, data: &Path, dirs: &[PathBuf]) -> anyhow::Result<(Ch
 }
 
 /// `scf-local serve` on `dirs` with `data`, and its front door's address once it listens.
-fn serve_blocking(root: &Path, data: &Path, dirs: &[PathBuf]) -> anyhow::Result<(Child, String)> {
+pub fn serve_blocking(
+    root: &Path,
+    data: &Path,
+    dirs: &[PathBuf],
+) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(root.join("target/release/scf-local"))
+        // As users run it: memory cgroups where the machine allows them.
+        .env_remove("SCF_LOCAL_CGROUP")
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .args(dirs)
@@ -71,7 +76,8 @@ fn serve_blocking(root: &Path, data: &Path, dirs: &[PathBuf]) -> anyhow::Result<
     bail!("scf-local serve did not start")
 }
 
-fn stop(mut child: Child) {
+/// Stops a platform as a user does (SIGTERM) and waits for it.
+pub fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -79,29 +85,22 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// `n` requests of `body` with `action` on one connection to `addr`, each answered before the next; their
-/// latencies in µs.
+/// Each of `bodies` as a request of `action` on one connection to `addr`, each answered before the next;
+/// their latencies in µs.
 async fn requests(addr: &str, action: &str, bodies: Vec<Bytes>) -> anyhow::Result<Sample> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut out = Vec::with_capacity(bodies.len());
-    for body in bodies {
-        let req = hyper::Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("host", "bench")
-            .header("x-tc-action", action)
-            .header("content-type", "application/json")
-            .body(Full::new(body))?;
-        let t = Instant::now();
-        s.ready().await?;
-        let resp = s.send_request(req).await?;
-        let _ = resp.into_body().collect().await?;
-        out.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    Ok(Sample(out))
+    crate::floor::exchange(
+        &mut s,
+        &[
+            ("x-tc-action", action),
+            ("content-type", "application/json"),
+        ],
+        bodies,
+    )
+    .await
 }
 
 /// Async accepts from 16 clients at once, with `backlog` events of the same function queued before the
