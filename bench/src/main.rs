@@ -18,6 +18,7 @@ use scf_platform::{EventInstance, Platform};
 
 mod floor;
 mod scale;
+mod zygote;
 
 /// One way of running a handler: ours or a peer's.
 #[derive(Clone)]
@@ -599,6 +600,10 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         ));
     }
     r.line("");
+    if let Some(py) = runners.iter().find(|x| x.label == "scf-shim python") {
+        let aws = cold.get("awslambdaric (Python)").copied();
+        zygote::section(&mut r, &platform, &isolated, py, bare_py, aws, cold_runs).await?;
+    }
 
     // ---- warm invoke ------------------------------------------------------------------------------
     r.line("## Warm invoke: latency and throughput");

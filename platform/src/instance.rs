@@ -40,6 +40,9 @@ pub struct Platform {
     pub(crate) zygote: Result<(), String>,
 }
 
+/// A function variable naming standard modules its zygote pre-imports (`docs/python.md`).
+pub use scf_shim::host::python::PREIMPORT_ENV as ZYGOTE_PREIMPORT_ENV;
+
 /// Turns the Python zygote off (`off`, `0`, `no`, `false`); `scf-local --no-zygote` sets it.
 pub const ZYGOTE_ENV: &str = "SCF_LOCAL_ZYGOTE";
 
@@ -79,6 +82,20 @@ impl Platform {
             )));
         }
         Ok(shim)
+    }
+
+    /// Turns the Python zygote on or off for the instances this platform starts from now on.
+    pub fn set_zygote(&mut self, on: bool) {
+        self.zygote = if on {
+            Ok(())
+        } else {
+            Err("turned off".to_owned())
+        };
+    }
+
+    /// The pids of the Python zygotes running now (for the benchmarks' memory figures).
+    pub fn zygote_pids(&self) -> Vec<u32> {
+        self.supervisor.zygote_pids()
     }
 
     /// What protects instances on this machine, one line each (for the banner).

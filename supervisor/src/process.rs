@@ -541,8 +541,12 @@ impl Process {
             if let Some(c) = &cgroup {
                 c.kill_and_remove();
             }
+            let _ = leader.wait(libc::WNOWAIT); // until it has exited
+            // Reaped and forgotten under one lock: a new leader reusing the pid is registered after.
+            let mut held = crate::zygote::held();
             let _ = leader.wait(0); // reap
-            crate::zygote::release(pid);
+            held.remove(pid);
+            drop(held);
             if let Some(d) = dir {
                 d.remove_now();
             }

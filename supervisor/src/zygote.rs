@@ -88,8 +88,9 @@ struct Zygote {
 impl Drop for Zygote {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        let mut held = held();
         let _ = self.child.wait();
-        release(self.child.id());
+        held.remove(self.child.id());
     }
 }
 
@@ -213,6 +214,28 @@ impl Supervisor {
                 })
             }
         }
+    }
+
+    /// The pids of the zygotes running now.
+    pub fn zygote_pids(&self) -> Vec<u32> {
+        let slots: Vec<Arc<Mutex<Slot>>> = self
+            .inner
+            .zygotes
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        slots
+            .iter()
+            .filter_map(|s| {
+                slot_lock(s)
+                    .running
+                    .as_mut()
+                    .and_then(|z| z.alive().then(|| z.child.id()))
+            })
+            .collect()
     }
 
     /// The state of the zygote of `spec` (none if it was never asked for).
@@ -475,6 +498,13 @@ impl Held {
     pub(crate) fn insert(&mut self, pid: u32) {
         self.0.get_or_insert_with(HashSet::new).insert(pid);
     }
+
+    /// `pid` was reaped (under this lock): it is no longer held.
+    pub(crate) fn remove(&mut self, pid: u32) {
+        if let Some(set) = self.0.as_mut() {
+            set.remove(&pid);
+        }
+    }
 }
 
 /// Locks the held set (around a fork, until the new leader is inserted).
@@ -483,13 +513,6 @@ pub(crate) fn held() -> Held {
         HELD.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     )
-}
-
-/// The platform has reaped `pid` (teardown): it is no longer held.
-pub(crate) fn release(pid: u32) {
-    if let Some(set) = held().0.as_mut() {
-        set.remove(&pid);
-    }
 }
 
 /// Makes the platform a child subreaper and starts the orphan reaper (once per process).
