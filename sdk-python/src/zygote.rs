@@ -25,6 +25,9 @@ const EXIT_REFUSED: i32 = 4;
 /// returns what `run()` returns, after the instance's life.
 #[pyfunction]
 pub fn zygote(py: Python<'_>) -> PyResult<()> {
+    // What every instance imports before its function: the handler's file is found with
+    // `importlib.util.find_spec` (`host::load_handler`) before the function's module is imported.
+    py.import("importlib.util")?;
     preimport(py);
     let sys = py.import("sys")?;
     let executable: String = sys.getattr("executable")?.extract()?;

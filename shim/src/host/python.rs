@@ -152,7 +152,8 @@ impl Interpreter {
 /// platform resolves it with [`Interpreter::choose`]) running [`ZYGOTE_BOOTSTRAP`]. Returns only on failure
 /// (the platform then starts instances the normal way).
 pub fn exec_zygote() -> ShimError {
-    let python = Interpreter::choose(std::env::var_os(PYTHON_ENV), Path::new("/nonexistent"));
+    // The platform always names the interpreter it resolved; a zygote has no code directory of its own.
+    let python = Interpreter::choose(std::env::var_os(PYTHON_ENV), Path::new("/"));
     let mut cmd = Command::new(&python.program);
     cmd.arg("-c").arg(ZYGOTE_BOOTSTRAP);
     prepare(&mut cmd, &layout::locate_here(Piece::Python));
