@@ -37,7 +37,7 @@ function build(name) {
   const blob = path.join(dir, `${name}.blob`);
   const r = spawnSync('node', ['--snapshot-blob', blob, '--build-snapshot', path.join(dir, `${name}.js`)], { env, encoding: 'utf8' });
   if (r.status !== 0) {
-    const lines = `${r.stderr}`.split('\n');
+    const lines = `${r.stdout}\n${r.stderr}`.split('\n');
     const said = lines.find((l) => /not serialized/.test(l)) || lines.find((l) => /Error|error/.test(l)) || `status ${r.status} signal ${r.signal}`;
     return { blob: null, said: said.trim() };
   }
