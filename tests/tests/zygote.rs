@@ -314,29 +314,26 @@ fn with_the_zygote_off_instances_start_their_interpreter_and_behave_the_same() {
 #[test]
 fn the_no_zygote_flag_starts_the_interpreter_and_by_default_instances_fork() {
     let dir = function("zy-flag", "index.main_handler", "");
-    let out = Command::new(bin("scf-local"))
-        .args(["--no-zygote", "invoke"])
-        .arg(dir.path())
-        .env("SCF_PYTHON", python_sdk())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["forked"], false, "{v}");
-    let out = Command::new(bin("scf-local"))
-        .arg("invoke")
-        .arg(dir.path())
-        .env("SCF_PYTHON", python_sdk())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["forked"], true, "{v}");
+    let invoke = |flags: &[&str]| -> Value {
+        let out = Command::new(bin("scf-local"))
+            .args(flags)
+            .arg("invoke")
+            .arg(dir.path())
+            .env("SCF_PYTHON", python_sdk())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let off = invoke(&["--no-zygote"]);
+    assert_eq!(off["forked"], false, "{off}");
+    let on = invoke(&[]);
+    assert_eq!(on["forked"], true, "{on}");
 }
 
 fn conformance(zygote: &str) -> String {
