@@ -9,6 +9,7 @@
 //! subreaper), which then holds it exactly like an instance it spawned. The instance enters its world
 //! ([`enter_instance`]), re-seeds, and runs the same loop as a spawned instance (`run()`).
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStringExt as _;
@@ -25,10 +26,19 @@ const EXIT_REFUSED: i32 = 4;
 /// returns what `run()` returns, after the instance's life.
 #[pyfunction]
 pub fn zygote(py: Python<'_>) -> PyResult<()> {
+    let started = top_level_modules(py)?;
     // What every instance imports before its function: the handler's file is found with
     // `importlib.util.find_spec` (`host::load_handler`) before the function's module is imported.
     py.import("importlib.util")?;
     preimport(py);
+    // What a fresh instance would import with its code root first on `sys.path` (the SDK, and what was
+    // imported here since the interpreter's start): a code root that has one of these names must not find
+    // them imported already.
+    let mut shadowable: HashSet<String> = top_level_modules(py)?
+        .difference(&started)
+        .cloned()
+        .collect();
+    shadowable.insert("scf_sdk".to_owned());
     let sys = py.import("sys")?;
     let executable: String = sys.getattr("executable")?.extract()?;
     let os = py.import("os")?;
@@ -65,7 +75,7 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
             };
             if second == 0 {
                 drop(write);
-                return instance(py, request);
+                return instance(py, request, &shadowable);
             }
             let bytes = second.to_ne_bytes();
             // SAFETY: write(2) of 4 bytes we own to the pipe's write end, then _exit(2): nothing else of
@@ -100,17 +110,57 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
 }
 
 /// The forked instance: enters its world, re-seeds, runs.
-fn instance(py: Python<'_>, request: Request) -> PyResult<()> {
-    if let Err(e) = enter_instance(py, request) {
-        // Its stdout may not be its own yet: say it where it can, and end as a failed start does.
+fn instance(py: Python<'_>, request: Request, shadowable: &HashSet<String>) -> PyResult<()> {
+    let say = |what: String| {
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
-            format!("scf-shim: entering the instance: {e}\n").as_bytes(),
+            format!("scf-shim: {what}\n").as_bytes(),
         );
+    };
+    if let Err(e) = enter_instance(py, request) {
+        // Its stdout may not be its own yet: say it where it can, and end as a failed start does.
+        say(format!("entering the instance: {e}"));
         // SAFETY: _exit(2): the instance never ran; nothing of it needs finalising.
         unsafe { libc::_exit(70) }
     }
+    if let Some(name) = shadowed(shadowable) {
+        // The code root has its own `name` (a vendored SDK, say), which a fresh interpreter would import
+        // instead of the one imported here: start the normal way, in this same process (its pid, cgroup,
+        // environment and output stay the instance's).
+        let Ok(shim) = std::env::var(scf_shim::host::python::SHIM_EXE_ENV) else {
+            say(format!(
+                "the code directory has its own {name}, and scf-shim is not known"
+            ));
+            // SAFETY: _exit(2): the instance never ran.
+            unsafe { libc::_exit(70) }
+        };
+        use std::os::unix::process::CommandExt as _;
+        let e = std::process::Command::new(&shim).exec();
+        say(format!("cannot start {shim}: {e}"));
+        // SAFETY: _exit(2): the instance never ran.
+        unsafe { libc::_exit(70) }
+    }
     crate::run(py)
+}
+
+/// The first entry of the working directory (the code root) named like a module in `names`.
+fn shadowed(names: &HashSet<String>) -> Option<String> {
+    std::fs::read_dir(".").ok()?.flatten().find_map(|e| {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let stem = file.split('.').next().unwrap_or_default().to_owned();
+        names.contains(&stem).then_some(stem)
+    })
+}
+
+/// The top-level names of the modules imported now (`json` for `json.decoder`).
+fn top_level_modules(py: Python<'_>) -> PyResult<HashSet<String>> {
+    let modules = py.import("sys")?.getattr("modules")?;
+    let mut names = HashSet::new();
+    for key in modules.call_method0("keys")?.try_iter()? {
+        let key: String = key?.extract()?;
+        names.insert(key.split('.').next().unwrap_or_default().to_owned());
+    }
+    Ok(names)
 }
 
 /// The forked child's "enter the instance's world", all of it, before anything of the function runs: the

@@ -542,12 +542,24 @@ fn start_reaper(_inner: &crate::Inner) {
 fn reap_orphans() {
     // SAFETY: getpgrp(2) has no preconditions.
     let own_group = unsafe { libc::getpgrp() };
+    let me = std::process::id().to_string();
     let mut children = Vec::new();
+    let mut listed = false;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for t in tasks.flatten() {
             if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                listed = true;
                 children.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
             }
+        }
+    }
+    if !listed {
+        // A kernel without `children` files: every process, filtered by its parent below.
+        if let Ok(all) = std::fs::read_dir("/proc") {
+            children.extend(
+                all.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
+            );
         }
     }
     let held = held();
@@ -561,10 +573,12 @@ fn reap_orphans() {
         let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
+        // After the command: state, ppid, pgrp, …
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let zombie = fields.first() == Some(&"Z");
+        let ours = fields.get(1) == Some(&me.as_str());
         let group = fields.get(2).and_then(|g| g.parse::<i32>().ok());
-        if zombie && group != Some(own_group) {
+        if zombie && ours && group != Some(own_group) {
             let mut status = 0;
             // SAFETY: waitpid(2) of a zombie child of ours that no owner holds.
             unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };

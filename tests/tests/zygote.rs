@@ -336,6 +336,41 @@ fn the_no_zygote_flag_starts_the_interpreter_and_by_default_instances_fork() {
     assert_eq!(on["forked"], true, "{on}");
 }
 
+#[test]
+fn a_code_directory_with_its_own_sdk_starts_the_normal_way_and_its_copy_wins() {
+    let dir = function("zy-vendored", "index.main_handler", "");
+    let text = std::fs::read_to_string(dir.path().join("index.py")).unwrap();
+    std::fs::write(
+        dir.path().join("index.py"),
+        format!("{text}\n\ndef sdk(event, context):\n    import scf_sdk\n    return dict(main_handler(event, context), sdk=scf_sdk.__file__)\n"),
+    )
+    .unwrap();
+    let vendored = dir.path().join("scf_sdk");
+    std::fs::create_dir(&vendored).unwrap();
+    for entry in std::fs::read_dir(scf_tests::root().join("sdk-python/python/scf_sdk")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), vendored.join(entry.file_name())).unwrap();
+        }
+    }
+    let yml = dir.path().join("serverless.yml");
+    let y = std::fs::read_to_string(&yml)
+        .unwrap()
+        .replace("index.main_handler", "index.sdk");
+    std::fs::write(&yml, y).unwrap();
+    let (_data, p) = serve(&[&dir], &[]);
+    let r = ok(&p.invoke("zy-vendored", &json!({})));
+    // The zygote had imported the bundled SDK: the instance was forked, then started the normal way in the
+    // same process, so the code directory's copy is the one imported.
+    assert_eq!(r["forked"], false, "{r}");
+    assert_eq!(
+        std::fs::canonicalize(r["sdk"].as_str().unwrap()).unwrap(),
+        std::fs::canonicalize(vendored.join("__init__.py")).unwrap()
+    );
+    assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
+    assert_eq!(r["own"], json!([]));
+}
+
 fn conformance(zygote: &str) -> String {
     bin("libconformance.so");
     let out = Command::new(bin("scf-local"))
