@@ -146,7 +146,6 @@ impl Supervisor {
         let dir = prepared.dir.take();
         let limit = prepared.limit;
         let zspec = zygote.clone();
-        let inner = self.inner.clone();
         let forked = tokio::task::spawn_blocking(move || {
             let procs = cgroup.as_ref().map(Cgroup::procs_fd);
             let mut fds = vec![write.as_raw_fd()];
@@ -169,7 +168,7 @@ impl Supervisor {
                             return Err((why, cgroup, dir));
                         }
                     }
-                    start_reaper(&inner);
+                    start_reaper();
                 }
                 let Some(z) = slot.running.as_ref() else {
                     return Err(("no zygote".to_owned(), cgroup, dir));
@@ -516,7 +515,7 @@ pub(crate) fn held() -> Held {
 }
 
 /// Makes the platform a child subreaper and starts the orphan reaper (once per process).
-fn start_reaper(_inner: &crate::Inner) {
+fn start_reaper() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         // SAFETY: prctl(2) PR_SET_CHILD_SUBREAPER with a flag argument; no memory involved.
