@@ -17,6 +17,7 @@ use scf_platform::config::{FunctionConfig, Overrides};
 use scf_platform::{EventInstance, Platform};
 
 mod floor;
+mod plot;
 mod scale;
 mod web;
 
@@ -718,9 +719,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("|---|---|---|---|---|---|---|---|---|---|");
     let small = Bytes::from_static(br#"{"k":"v"}"#);
     let mut warm_p50 = std::collections::HashMap::new();
+    let mut latency_lines = vec![
+        plot::cdf("floor: HTTP round trip, Unix socket", &uds_floor),
+        plot::cdf("floor: HTTP round trip, TCP", &tcp_floor),
+    ];
     for runner in &runners {
         for method in ["noop", "echo"] {
             let s = warm(&platform, runner, method, &small, warm_n).await?;
+            if method == "noop" {
+                latency_lines.push(plot::cdf(&runner.label, &s));
+            }
             warm_p50.insert(
                 (runner.label.clone(), method),
                 (s.median(), s.quantile(0.99)),
@@ -747,6 +755,17 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             ));
         }
     }
+    r.line("");
+    // The report and its pictures: the record at the top, a quick or tiny run's beside the build.
+    let (dir, stem) = mode.pick(
+        ("", "BENCHMARKS"),
+        ("target", "BENCHMARKS-quick"),
+        ("target", "BENCHMARKS-tiny"),
+    );
+    let latency_svg = format!("{stem}-latency.svg");
+    let scale_svg = format!("{stem}-scale.svg");
+    plot::latency(&root.join(dir).join(&latency_svg), &latency_lines)?;
+    r.line(&format!("![Latency distributions of the warm no-op invocations above and of the floor]({latency_svg})"));
     r.line("");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -974,6 +993,9 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     }
     r.line("");
     warm_curve(&mut r, &sc.warm);
+    plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
+    r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));
+    r.line("");
 
     // ---- web functions ----------------------------------------------------------------------------
     web::section(&mut r, &root, mode).await?;
@@ -1031,11 +1053,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line(&format!("{held} of {total} targets hold on this run:\n"));
     r.line(list.trim_end());
     // A quick run is a look, not the record: it goes beside the committed BENCHMARKS.md.
-    let out = root.join(mode.pick(
-        "BENCHMARKS.md",
-        "target/BENCHMARKS-quick.md",
-        "target/BENCHMARKS-tiny.md",
-    ));
+    let out = root.join(dir).join(format!("{stem}.md"));
     std::fs::write(&out, &r.md)?;
     let _ = std::fs::remove_file(&event_path);
     let _ = std::fs::remove_dir_all(&native_dir);
