@@ -19,6 +19,9 @@ pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if kind == Some("web") {
+        return rt.block_on(crate::web::serve_every_connection());
+    }
     rt.block_on(async move {
         let service = || {
             hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
@@ -75,11 +78,21 @@ pub async fn exchange(
     headers: &[(&str, &str)],
     bodies: impl IntoIterator<Item = Bytes>,
 ) -> anyhow::Result<Sample> {
+    exchange_at(sender, "/", headers, bodies).await
+}
+
+/// [`exchange`] to `uri`.
+pub async fn exchange_at(
+    sender: &mut SendRequest<Full<Bytes>>,
+    uri: &str,
+    headers: &[(&str, &str)],
+    bodies: impl IntoIterator<Item = Bytes>,
+) -> anyhow::Result<Sample> {
     let mut out = Vec::new();
     for body in bodies {
         let mut b = hyper::Request::builder()
             .method("POST")
-            .uri("/")
+            .uri(uri)
             .header("host", "bench");
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -216,7 +229,7 @@ pub async fn platform_rss(
         tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root, &data, &[fdir]))
             .await??
     };
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let idle_mb = status_mb(child.id(), "VmRSS:");
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
