@@ -55,6 +55,7 @@ impl Runner {
     }
 }
 
+#[derive(Clone)]
 struct Sample(Vec<f64>);
 
 impl Sample {
@@ -421,13 +422,15 @@ fn main() -> anyhow::Result<()> {
                 std::fs::create_dir_all(&dir)?;
                 std::fs::copy(bin_dir(&root).join("libbench.so"), dir.join("libbench.so"))?;
                 let f = floor::platform_rss(&root, &dir, 3000).await?;
-                let (uds, tcp) = floor::measure(3000).await?;
+                let fl = floor::measure(3000).await?;
+                let (uds, tcp) = (&fl.uds, &fl.tcp);
                 let path = tcp.median() + 2.0 * uds.median();
+                let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
                 let _ = writeln!(
                     std::io::stderr(),
                     "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
                      durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
-                     platform CPU per sync invocation {:.1} µs, per async event {:.1} µs (16 clients: {:.1} µs)",
+                     platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
                     f.p50_us,
                     f.p99_us,
                     tcp.median(),
@@ -437,6 +440,9 @@ fn main() -> anyhow::Result<()> {
                     f.enqueue16_per_s,
                     f.fsync_per_s,
                     f.cpu_us_per_sync,
+                    f.cpu_us_per_sync / cpu_floor,
+                    fl.tcp_server_cpu_us,
+                    fl.uds_server_cpu_us,
                     f.cpu_us_per_async,
                     f.cpu_us_per_async16
                 );
@@ -709,7 +715,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("");
     r.line(&format!("{warm_n} sequential invocations on one warm instance, measured in the platform from handing the event over until the result is back (runtime API over a Unix socket for ours; loopback TCP for AWS's clients, which cannot use one). The floor is one bare HTTP/1.1 request/response between two processes with hyper on one kept-alive connection. Small event `{{\"k\":\"v\"}}`."));
     r.line("");
-    let (uds_floor, tcp_floor) = floor::measure(warm_n).await?;
+    let floor_figures = floor::measure(warm_n).await?;
+    let (uds_floor, tcp_floor) = (floor_figures.uds.clone(), floor_figures.tcp.clone());
     r.line(&format!(
         "Floor: Unix socket p50 {:.1} µs / p99 {:.1} µs; TCP loopback p50 {:.1} µs / p99 {:.1} µs.",
         uds_floor.median(),
@@ -1009,6 +1016,11 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("## Cost per unit of work");
     r.line("");
     r.line("The platform's own CPU time (every thread, `/proc/PID/task/*/schedstat`) per unit, and its resident memory per idle warm instance (100 functions each called once, against the same platform before).");
+    r.line("");
+    // The CPU floor of a sync invocation: the platform answers one TCP exchange (the caller) and two
+    // Unix-socket exchanges (the instance's), each at least what a bare echo server spends on one.
+    let cpu_floor = floor_figures.tcp_server_cpu_us + 2.0 * floor_figures.uds_server_cpu_us;
+    r.line(&format!("For scale: a bare echo server (hyper, one thread) spends {:.1} µs of CPU answering one small request over TCP and {:.1} µs over a Unix socket, so the three exchanges of a sync invocation cost at least {cpu_floor:.1} µs before any work of the platform's own; a sync invocation costs the platform {:.2}× that.", floor_figures.tcp_server_cpu_us, floor_figures.uds_server_cpu_us, platform_rss.cpu_us_per_sync / cpu_floor));
     r.line("");
     r.line("| unit | cost | target | |");
     r.line("|---|---|---|---|");
