@@ -1,7 +1,8 @@
 //! The blocking driver of the invocation core, and the invocation loop.
 //!
-//! [`Runtime`] sends the requests the [`Core`] asks for over the runtime API client (hyper, one kept-alive
-//! connection) and feeds it the answers; [`run`] is the one invocation loop, over a [`Host`]. The Node.js
+//! [`Runtime`] sends the requests the [`Core`] asks for over the runtime API client (HTTP/1.1, one kept-alive
+//! connection) and feeds it the answers; a result and the `next` that follows it are written back to back, so a
+//! warm invocation costs one exchange on the connection; [`run`] is the one invocation loop, over a [`Host`]. The Node.js
 //! add-on drives the same [`Runtime`] from its worker thread, call by call.
 
 use std::time::{Duration, Instant};
@@ -77,23 +78,37 @@ impl Runtime {
         reason = "named after the protocol's `next` call"
     )]
     pub fn next(&mut self, outcome: Option<Outcome>) -> Result<Invocation, ShimError> {
-        if let Some(outcome) = outcome {
-            self.post(outcome)?;
-        }
-        let mut request = self.pending.take().ok_or_else(|| {
-            ShimError::Protocol(
-                "next was called before ready, or with an invocation still running".into(),
-            )
-        })?;
+        let mut request = match outcome {
+            // The result and the next `next` go out back to back: one exchange per warm invocation.
+            Some(outcome) => {
+                let post = self.core.outcome(outcome)?;
+                let call = post.call;
+                match self.exchange(post, true)? {
+                    Step::Send(next) => next,
+                    Step::Invoke(_) => {
+                        return Err(ShimError::Protocol(format!(
+                            "the core asked for an invocation in answer to {call:?}"
+                        )));
+                    }
+                }
+            }
+            None => self.pending.take().ok_or_else(|| {
+                ShimError::Protocol(
+                    "next was called before ready, or with an invocation still running".into(),
+                )
+            })?,
+        };
         loop {
-            match self.exchange(request)? {
+            // The load-error replay's posts are followed by their `next` the same way.
+            match self.exchange(request, true)? {
                 Step::Send(r) => request = r,
                 Step::Invoke(inv) => return Ok(inv),
             }
         }
     }
 
-    /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it.
+    /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it (no `next`
+    /// follows it: the host may exit, and an invocation must not be taken that nobody runs).
     pub fn post(&mut self, outcome: Outcome) -> Result<(), ShimError> {
         let request = self.core.outcome(outcome)?;
         self.send_then_hold(request)
@@ -103,7 +118,7 @@ impl Runtime {
     /// is held until [`Runtime::next`] sends it.
     fn send_then_hold(&mut self, request: Request) -> Result<(), ShimError> {
         let call = request.call;
-        match self.exchange(request)? {
+        match self.exchange(request, false)? {
             Step::Send(next) => {
                 self.pending = Some(next);
                 Ok(())
@@ -119,19 +134,21 @@ impl Runtime {
         self.core.is_running()
     }
 
-    /// Sends `request` and hands the answer to the core.
-    fn exchange(&mut self, request: Request) -> Result<Step, ShimError> {
-        let answer = self.client.call(
-            request.method,
-            &request.path,
-            &request.headers,
-            request.body,
-        )?;
+    /// Sends `request` and hands the answer to the core. With `pipelined`, the request the core will ask for
+    /// once `request` is accepted ([`Core::follow_up`]) is written right behind it; the client then reads its
+    /// answer when the core does ask for it (and writes it again if the connection ended before that answer).
+    fn exchange(&mut self, request: Request, pipelined: bool) -> Result<Step, ShimError> {
+        let then = if pipelined {
+            self.core.follow_up(&request)
+        } else {
+            None
+        };
+        let answer = self.client.call(&request, then.as_ref())?;
         let received = Instant::now();
         self.core.answered(
-            answer.status.as_u16(),
-            |name| answer.headers.get(name).and_then(|v| v.to_str().ok()),
-            answer.body,
+            answer.status,
+            |name| answer.header(name),
+            answer.body.clone(),
             received,
             epoch_ms(),
         )
