@@ -55,8 +55,9 @@ pub(crate) struct Client {
     conn: Option<Conn>,
     /// Whether a connection was ever made: failing to reconnect after that means the platform went away.
     connected_once: bool,
-    /// The request written after the last one on `conn`, whose answer is not read yet: its bytes.
-    queued: Option<Vec<u8>>,
+    /// The heads of the requests written on `conn` whose answers are not read yet, in order (at most two: a
+    /// result and the `next` behind it).
+    owed: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -89,7 +90,7 @@ impl Client {
             endpoint,
             conn: None,
             connected_once: false,
-            queued: None,
+            owed: Vec::new(),
         };
         client.ensure_connected()?;
         Ok(client)
@@ -97,7 +98,7 @@ impl Client {
 
     fn ensure_connected(&mut self) -> Result<&mut Conn, ShimError> {
         if self.conn.is_none() {
-            self.queued = None;
+            self.owed.clear();
             match Conn::open(&self.endpoint) {
                 Ok(conn) => {
                     self.conn = Some(conn);
@@ -117,9 +118,33 @@ impl Client {
             .ok_or_else(|| ShimError::Protocol("no connection".into()))
     }
 
-    /// Sends `request` (unless it was written already, as the `then` of the last call) and reads its whole
-    /// answer; with `then`, writes that request right after it, whose answer the next call for it reads.
-    /// Blocks until the platform answers (`next` long-polls).
+    /// Writes `request` and `then` behind it now, without reading an answer, if they can be written at once:
+    /// the connection is open, owes no answer, and the body is small (so the write lands in the socket's buffer
+    /// and does not wait for the platform). The next [`Client::call`] for `request` reads its answer. Best
+    /// effort: if nothing is written (or the write fails, which drops the connection), that call writes them.
+    pub(crate) fn send_early(&mut self, request: &Request, then: Option<&Request>) {
+        if !self.owed.is_empty() || request.body.len() > INLINE_BODY_BYTES {
+            return;
+        }
+        let (Ok(head), Ok(then)) = (encode_head(request), then.map(encode_head).transpose()) else {
+            return;
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match conn.write_requests(&head, &request.body, then.as_deref().unwrap_or_default()) {
+            Ok(()) => {
+                self.owed.push(head);
+                self.owed.extend(then);
+            }
+            Err(_) => self.conn = None,
+        }
+    }
+
+    /// Sends `request` (unless it was written already, by [`Client::send_early`] or as the `then` of the last
+    /// call) and reads its whole answer; with `then`, writes that request right after it (unless it was written
+    /// already too), whose answer the next call for it reads. Blocks until the platform answers (`next`
+    /// long-polls).
     pub(crate) fn call(
         &mut self,
         request: &Request,
@@ -127,46 +152,61 @@ impl Client {
     ) -> Result<Answer, ShimError> {
         let head = encode_head(request)?;
         let then = then.map(encode_head).transpose()?;
-        // A request that follows one with a body is not pipelined (only `next` follows, and it has none).
+        // A request that follows one with a large body is not pipelined (only `next` follows, and it has none).
         let then = then.filter(|_| request.body.len() <= INLINE_BODY_BYTES);
-        let queued = self.queued.take();
-        let mut written = match queued {
-            Some(q) if request.body.is_empty() && q == head => self.conn.is_some(),
-            Some(_) => {
+        let mut written = false;
+        if !self.owed.is_empty() {
+            if self.conn.is_some() && self.owed[0] == head {
+                self.owed.remove(0);
+                written = true;
+            } else {
                 // The connection owes the answer to another request than this one: it cannot be used.
                 self.conn = None;
-                false
+                self.owed.clear();
             }
-            None => false,
-        };
+        }
         // A request the connection ended before answering is written again once on a new connection, if it
         // may be repeated (`next`) or the connection was a kept one (closed while idle, as servers may: the
         // request was not read, or the server could not answer it).
         let mut retries = 1;
         loop {
             let reused = self.conn.is_some();
+            // What to write: the request and `then`; or, with the request written already, only `then` if the
+            // connection does not carry it yet.
+            let empty: &[u8] = &[];
+            let (h, b, t) = match (written, &then) {
+                (false, _) => (
+                    &head[..],
+                    &request.body[..],
+                    then.as_deref().unwrap_or_default(),
+                ),
+                (true, Some(t)) if self.owed.first() != Some(t) => (empty, empty, &t[..]),
+                (true, _) => (empty, empty, empty),
+            };
             let conn = self.ensure_connected()?;
-            let outcome = match (written, &then) {
-                (true, None) => Ok(()),
-                (true, Some(t)) => conn.write_requests(&[], &[], t),
-                (false, Some(t)) => conn.write_requests(&head, &request.body, t),
-                (false, None) => conn.write_requests(&head, &request.body, &[]),
-            }
+            let wrote = if h.is_empty() && t.is_empty() {
+                Ok(())
+            } else {
+                conn.write_requests(h, b, t)
+            };
             // A connection found closed on writing was not answered either.
-            .map_err(|e| {
-                if is_disconnect(&e) {
-                    Failure::Unanswered
-                } else {
-                    Failure::Broken(e)
-                }
-            })
-            .and_then(|()| conn.read_answer());
+            let outcome = wrote
+                .map_err(|e| {
+                    if is_disconnect(&e) {
+                        Failure::Unanswered
+                    } else {
+                        Failure::Broken(e)
+                    }
+                })
+                .and_then(|()| conn.read_answer());
+            if !t.is_empty() {
+                self.owed.insert(0, t.to_vec());
+            }
             match outcome {
                 Ok((answer, keep)) => {
-                    if keep {
-                        self.queued = then;
-                    } else {
+                    if !keep {
                         self.conn = None;
+                        self.owed.clear();
                     }
                     return Ok(answer);
                 }
@@ -175,10 +215,12 @@ impl Client {
                 {
                     retries -= 1;
                     self.conn = None;
+                    self.owed.clear();
                     written = false;
                 }
                 Err(failure) => {
                     self.conn = None;
+                    self.owed.clear();
                     return Err(match failure {
                         Failure::Unanswered => ShimError::Disconnected,
                         Failure::Broken(e) if is_disconnect(&e) => ShimError::Disconnected,

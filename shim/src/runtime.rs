@@ -28,6 +28,8 @@ pub struct Runtime {
     core: Core,
     /// The request the core asked for and that is not sent yet (the next `next`).
     pending: Option<Request>,
+    /// The result handed over by [`Runtime::send_outcome`], whose answer [`Runtime::next`] reads.
+    sent: Option<Request>,
 }
 
 impl Runtime {
@@ -47,6 +49,7 @@ impl Runtime {
             core: Core::new(&config, init_runtime),
             config,
             pending: None,
+            sent: None,
         })
     }
 
@@ -78,10 +81,18 @@ impl Runtime {
         reason = "named after the protocol's `next` call"
     )]
     pub fn next(&mut self, outcome: Option<Outcome>) -> Result<Invocation, ShimError> {
-        let mut request = match outcome {
+        let post = match (outcome, self.sent.take()) {
+            (Some(outcome), None) => Some(self.core.outcome(outcome)?),
+            (None, sent) => sent,
+            (Some(_), Some(_)) => {
+                return Err(ShimError::Protocol(
+                    "an outcome was given to next after send_outcome had posted one".into(),
+                ));
+            }
+        };
+        let mut request = match post {
             // The result and the next `next` go out back to back: one exchange per warm invocation.
-            Some(outcome) => {
-                let post = self.core.outcome(outcome)?;
+            Some(post) => {
                 let call = post.call;
                 match self.exchange(post, true)? {
                     Step::Send(next) => next,
@@ -105,6 +116,25 @@ impl Runtime {
                 Step::Invoke(inv) => return Ok(inv),
             }
         }
+    }
+
+    /// Writes the outcome of the invocation in flight, and the `next` behind it, now, and returns without
+    /// reading an answer; the following [`Runtime::next`] (given no outcome) reads both. For a host where the
+    /// thread that has the outcome is not the one that waits for the platform (the Node.js add-on: JavaScript's
+    /// thread calls this, the worker then waits), so the platform has the result without waiting for the other
+    /// thread to wake. The write is made only when it cannot block (a small result on an idle connection);
+    /// otherwise, or if it fails, `next` makes it, as with an outcome handed to `next` itself.
+    pub fn send_outcome(&mut self, outcome: Outcome) -> Result<(), ShimError> {
+        if self.sent.is_some() {
+            return Err(ShimError::Protocol(
+                "send_outcome was called twice without next".into(),
+            ));
+        }
+        let post = self.core.outcome(outcome)?;
+        let then = self.core.follow_up(&post);
+        self.client.send_early(&post, then.as_ref());
+        self.sent = Some(post);
+        Ok(())
     }
 
     /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it (no `next`

@@ -353,3 +353,67 @@ fn a_result_the_server_refuses_ends_the_instance_as_before() {
         ]
     );
 }
+
+/// `send_outcome` writes the result (and the `next` behind it) at once, without reading: the platform has the
+/// result before the instance asks for its next invocation; `next` then reads both answers.
+#[tokio::test]
+async fn send_outcome_hands_the_result_over_before_next_is_called() {
+    let socket = socket_path("early");
+    let api = ApiHandle::serve(
+        Listener::unix(&socket).unwrap(),
+        Dialect::Scf,
+        LambdaIdentity::default(),
+    );
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (got_tx, mut got) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
+        rt.ready(Ok(()), Duration::ZERO).unwrap();
+        for round in 1..=2 {
+            let inv = rt.next(None).unwrap();
+            let _ = got_tx.send(inv.request_id.clone());
+            rt.send_outcome(Ok(format!("{round}").into_bytes()))
+                .unwrap();
+            // A second one before next is refused.
+            assert!(rt.send_outcome(Ok(b"x".to_vec())).is_err());
+            // The instance waits here until the test has seen the result arrive.
+            go_rx.recv().unwrap();
+        }
+        let _ = got_tx.send(format!("{:?}", rt.next(None).map(|i| i.request_id)));
+    });
+    assert!(api.ready().await.is_some());
+    for round in 1..=2 {
+        let id = format!("req-{round}");
+        let answer = api.dispatch(meta(&id), Bytes::from_static(b"{}")).unwrap();
+        assert_eq!(got.recv().await.unwrap(), id);
+        assert_eq!(
+            answer.await.unwrap(),
+            Answer::Response(Bytes::from(format!("{round}")))
+        );
+        go_tx.send(()).unwrap();
+    }
+    drop(api);
+    let end = got.recv().await.unwrap();
+    assert!(end.contains("410"), "{end}");
+}
+
+#[test]
+fn send_outcome_against_a_server_that_closes_is_written_again_by_next() {
+    for mode in [Mode::KeepAlive, Mode::SaysClose, Mode::JustCloses] {
+        let socket = socket_path(&format!("early-{mode:?}"));
+        let seen = sequential_server(&socket, mode, vec!["{}", "[]"], false);
+        let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
+        rt.ready(Ok(()), Duration::ZERO).unwrap();
+        assert_eq!(rt.next(None).unwrap().request_id, "req-1");
+        rt.send_outcome(Ok(b"7".to_vec())).unwrap();
+        let two = rt.next(None).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(two.request_id, "req-2", "{mode:?}");
+        let posts: Vec<Seen> = seen
+            .try_iter()
+            .filter(|s| s.path == "/runtime/invocation/response")
+            .collect();
+        // Exactly one result reached the server, whatever the connection did.
+        assert_eq!(posts.len(), 1, "{mode:?}: {posts:?}");
+        assert_eq!(posts[0].body, "7");
+    }
+}
