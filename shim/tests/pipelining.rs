@@ -34,6 +34,17 @@ fn socket_path(name: &str) -> PathBuf {
     dir.join("api.sock")
 }
 
+/// The platform's own runtime API server (SCF dialect) on a fresh Unix socket, and that socket's path.
+fn platform(name: &str) -> (ApiHandle, PathBuf) {
+    let socket = socket_path(name);
+    let api = ApiHandle::serve(
+        Listener::unix(&socket).unwrap(),
+        Dialect::Scf,
+        LambdaIdentity::default(),
+    );
+    (api, socket)
+}
+
 fn meta(id: &str) -> InvocationMeta {
     InvocationMeta {
         request_id: id.into(),
@@ -82,12 +93,7 @@ fn instance(
 
 #[tokio::test]
 async fn the_platform_sees_each_result_before_the_next_invocation_exists() {
-    let socket = socket_path("platform");
-    let api = ApiHandle::serve(
-        Listener::unix(&socket).unwrap(),
-        Dialect::Scf,
-        LambdaIdentity::default(),
-    );
+    let (api, socket) = platform("platform");
     let mut got = instance(
         socket,
         vec![Ok("\"one\"".into()), Err("boom".into()), Ok("3".into())],
@@ -358,12 +364,7 @@ fn a_result_the_server_refuses_ends_the_instance_as_before() {
 /// result before the instance asks for its next invocation; `next` then reads both answers.
 #[tokio::test]
 async fn send_outcome_hands_the_result_over_before_next_is_called() {
-    let socket = socket_path("early");
-    let api = ApiHandle::serve(
-        Listener::unix(&socket).unwrap(),
-        Dialect::Scf,
-        LambdaIdentity::default(),
-    );
+    let (api, socket) = platform("early");
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let (got_tx, mut got) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
