@@ -323,20 +323,43 @@ impl Reply {
 }
 
 // Node-API's string constructors for Latin-1 and UTF-16 text (stable since Node-API 1; neon binds only the
-// UTF-8 one). The add-on is loaded by `node`, which exports them.
-unsafe extern "C" {
-    fn napi_create_string_latin1(
-        env: neon::sys::bindings::Env,
-        text: *const std::ffi::c_char,
-        length: usize,
-        result: *mut neon::sys::bindings::Value,
-    ) -> neon::sys::bindings::Status;
-    fn napi_create_string_utf16(
-        env: neon::sys::bindings::Env,
-        text: *const u16,
-        length: usize,
-        result: *mut neon::sys::bindings::Value,
-    ) -> neon::sys::bindings::Status;
+// UTF-8 one). They are looked up in the process at run time, as neon looks up its own: `node`, which loads
+// the add-on, exports them (a test binary of this crate has no `node` to link against).
+type CreateString<T> = unsafe extern "C" fn(
+    env: neon::sys::bindings::Env,
+    text: *const T,
+    length: usize,
+    result: *mut neon::sys::bindings::Value,
+) -> neon::sys::bindings::Status;
+
+/// The two constructors, if the process has them.
+struct StringConstructors {
+    latin1: CreateString<std::ffi::c_char>,
+    utf16: CreateString<u16>,
+}
+
+fn string_constructors() -> Option<&'static StringConstructors> {
+    static FOUND: std::sync::OnceLock<Option<StringConstructors>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let find = |name: &std::ffi::CStr| {
+                // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+                (!p.is_null()).then_some(p)
+            };
+            let latin1 = find(c"napi_create_string_latin1")?;
+            let utf16 = find(c"napi_create_string_utf16")?;
+            // SAFETY: both symbols are Node-API's, whose C signatures `CreateString` spells out.
+            unsafe {
+                Some(StringConstructors {
+                    latin1: std::mem::transmute::<*mut libc::c_void, CreateString<std::ffi::c_char>>(
+                        latin1,
+                    ),
+                    utf16: std::mem::transmute::<*mut libc::c_void, CreateString<u16>>(utf16),
+                })
+            }
+        })
+        .as_ref()
 }
 
 /// The event's text as a JavaScript string, made the cheapest way V8 takes it: ASCII text is copied as it is
@@ -345,12 +368,15 @@ unsafe extern "C" {
 /// instead of V8's UTF-8 decoder (`napi_create_string_utf8`), which took ~2 ms more for a 1 MB event with
 /// some non-ASCII text.
 fn event_string<'a>(cx: &mut TaskContext<'a>, text: &str) -> JsResult<'a, JsString> {
+    let Some(make) = string_constructors() else {
+        return Ok(cx.string(text));
+    };
     let env = cx.to_raw();
     let mut raw: neon::sys::bindings::Value = std::ptr::null_mut();
     let status = if text.is_ascii() {
         // SAFETY: `env` is the live environment of `cx`; the pointer and length are `text`'s bytes, which
         // Node-API copies before returning; `raw` is a valid place for the result.
-        unsafe { napi_create_string_latin1(env, text.as_ptr().cast(), text.len(), &mut raw) }
+        unsafe { (make.latin1)(env, text.as_ptr().cast(), text.len(), &mut raw) }
     } else {
         let mut units: Vec<u16> = Vec::with_capacity(text.len());
         let bytes = text.as_bytes();
@@ -369,7 +395,7 @@ fn event_string<'a>(cx: &mut TaskContext<'a>, text: &str) -> JsResult<'a, JsStri
             }
         }
         // SAFETY: as above, for `units`.
-        unsafe { napi_create_string_utf16(env, units.as_ptr(), units.len(), &mut raw) }
+        unsafe { (make.utf16)(env, units.as_ptr(), units.len(), &mut raw) }
     };
     if status != neon::sys::bindings::Status::Ok || raw.is_null() {
         // Whatever Node-API refused (memory, say), neon's own constructor says it the usual way.
