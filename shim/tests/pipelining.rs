@@ -27,22 +27,34 @@ fn config(socket: &Path) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
 }
 
-fn socket_path(name: &str) -> PathBuf {
+/// A test's own folder, removed when the test is done with it.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A socket path in a fresh folder of its own (removed with the returned guard).
+fn socket_path(name: &str) -> (Scratch, PathBuf) {
     let dir = std::env::temp_dir().join(format!("scf-pipe-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("api.sock")
+    let socket = dir.join("api.sock");
+    (Scratch(dir), socket)
 }
 
-/// The platform's own runtime API server (SCF dialect) on a fresh Unix socket, and that socket's path.
-fn platform(name: &str) -> (ApiHandle, PathBuf) {
-    let socket = socket_path(name);
+/// The platform's own runtime API server (SCF dialect) on a fresh Unix socket, that socket's path, and the
+/// guard of its folder.
+fn platform(name: &str) -> (ApiHandle, PathBuf, Scratch) {
+    let (dir, socket) = socket_path(name);
     let api = ApiHandle::serve(
         Listener::unix(&socket).unwrap(),
         Dialect::Scf,
         LambdaIdentity::default(),
     );
-    (api, socket)
+    (api, socket, dir)
 }
 
 fn meta(id: &str) -> InvocationMeta {
@@ -93,7 +105,7 @@ fn instance(
 
 #[tokio::test]
 async fn the_platform_sees_each_result_before_the_next_invocation_exists() {
-    let (api, socket) = platform("platform");
+    let (api, socket, _dir) = platform("platform");
     let mut got = instance(
         socket,
         vec![Ok("\"one\"".into()), Err("boom".into()), Ok("3".into())],
@@ -273,7 +285,7 @@ fn a_server_that_does_not_pipeline_gets_the_same_requests_in_the_same_order() {
         Mode::SaysClose,
         Mode::JustCloses,
     ] {
-        let socket = socket_path(&format!("{mode:?}"));
+        let (_dir, socket) = socket_path(&format!("{mode:?}"));
         let seen = sequential_server(&socket, mode, vec!["{\"n\":1}", "{\"n\":2}"], false);
         let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
         rt.ready(Ok(()), Duration::ZERO).unwrap();
@@ -333,7 +345,7 @@ fn a_server_that_does_not_pipeline_gets_the_same_requests_in_the_same_order() {
 
 #[test]
 fn a_result_the_server_refuses_ends_the_instance_as_before() {
-    let socket = socket_path("refused");
+    let (_dir, socket) = socket_path("refused");
     let seen = sequential_server(&socket, Mode::KeepAlive, vec!["{}"], true);
     let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
     rt.ready(Ok(()), Duration::ZERO).unwrap();
@@ -364,7 +376,7 @@ fn a_result_the_server_refuses_ends_the_instance_as_before() {
 /// result before the instance asks for its next invocation; `next` then reads both answers.
 #[tokio::test]
 async fn send_outcome_hands_the_result_over_before_next_is_called() {
-    let (api, socket) = platform("early");
+    let (api, socket, _dir) = platform("early");
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let (got_tx, mut got) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
@@ -401,7 +413,7 @@ async fn send_outcome_hands_the_result_over_before_next_is_called() {
 #[test]
 fn send_outcome_against_a_server_that_closes_is_written_again_by_next() {
     for mode in [Mode::KeepAlive, Mode::SaysClose, Mode::JustCloses] {
-        let socket = socket_path(&format!("early-{mode:?}"));
+        let (_dir, socket) = socket_path(&format!("early-{mode:?}"));
         let seen = sequential_server(&socket, mode, vec!["{}", "[]"], false);
         let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
         rt.ready(Ok(()), Duration::ZERO).unwrap();
