@@ -21,6 +21,7 @@ mod instance;
 mod plot;
 mod scale;
 mod web;
+mod zygote;
 
 /// One way of running a handler: ours or a peer's.
 #[derive(Clone)]
@@ -705,6 +706,10 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         ));
     }
     r.line("");
+    if let Some(py) = runners.iter().find(|x| x.label == "scf-shim python") {
+        let aws = cold.get("awslambdaric (Python)").copied();
+        zygote::section(&mut r, &platform, &isolated, py, bare_py, aws, cold_runs).await?;
+    }
 
     // ---- warm invoke ------------------------------------------------------------------------------
     r.line("## Warm invoke: latency and throughput");

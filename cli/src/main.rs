@@ -33,6 +33,10 @@ const EXIT_USAGE: u8 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Start every Python instance's interpreter instead of forking it from a pre-initialised zygote (also
+    /// SCF_LOCAL_ZYGOTE=off).
+    #[arg(long, global = true)]
+    no_zygote: bool,
 }
 
 #[derive(Subcommand)]
@@ -302,6 +306,10 @@ fn main() -> ExitCode {
     // Before any thread starts: the time zone can only be read safely now.
     terminal::init_local_time();
     let cli = Cli::parse();
+    if cli.no_zygote {
+        // SAFETY: still single-threaded: nothing else reads or writes the environment yet.
+        unsafe { std::env::set_var(scf_platform::ZYGOTE_ENV, "off") };
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use std::path::PathBuf;
 
 use scf_protocol::FunctionError;
-use scf_supervisor::{Exit, Prepared, Process, SpawnError, SpawnSpec, Supervisor};
+use scf_supervisor::{
+    Exit, Forked, Prepared, Process, SpawnError, SpawnSpec, Supervisor, ZygoteSpec,
+};
 
 use crate::PlatformError;
 use crate::config::FunctionConfig;
@@ -34,7 +36,15 @@ pub struct Platform {
     /// The `scf-shim` binary.
     pub(crate) shim: PathBuf,
     pub(crate) supervisor: Supervisor,
+    /// Python instances are forked from a zygote (`docs/architecture.md`), or why not.
+    pub(crate) zygote: Result<(), String>,
 }
+
+/// A function variable naming standard modules its zygote pre-imports (`docs/python.md`).
+pub use scf_shim::host::python::PREIMPORT_ENV as ZYGOTE_PREIMPORT_ENV;
+
+/// Turns the Python zygote off (`off`, `0`, `no`, `false`); `scf-local --no-zygote` sets it.
+pub const ZYGOTE_ENV: &str = "SCF_LOCAL_ZYGOTE";
 
 impl Platform {
     /// `scf-shim` from `SCF_SHIM`, else beside the running executable; instances' directories under the
@@ -43,6 +53,17 @@ impl Platform {
         Ok(Platform {
             shim: Self::find_shim()?,
             supervisor: Supervisor::new(std::env::temp_dir()),
+            zygote: match std::env::var(ZYGOTE_ENV) {
+                Ok(v)
+                    if matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "0" | "off" | "no" | "false"
+                    ) =>
+                {
+                    Err(format!("{ZYGOTE_ENV}={v}"))
+                }
+                _ => Ok(()),
+            },
         })
     }
 
@@ -63,9 +84,86 @@ impl Platform {
         Ok(shim)
     }
 
+    /// Turns the Python zygote on or off for the instances this platform starts from now on.
+    pub fn set_zygote(&mut self, on: bool) {
+        self.zygote = if on {
+            Ok(())
+        } else {
+            Err("turned off".to_owned())
+        };
+    }
+
+    /// The pids of the Python zygotes running now (for the benchmarks' memory figures).
+    pub fn zygote_pids(&self) -> Vec<u32> {
+        self.supervisor.zygote_pids()
+    }
+
     /// What protects instances on this machine, one line each (for the banner).
     pub fn describe(&self) -> Vec<String> {
-        self.supervisor.describe()
+        let mut lines = self.supervisor.describe();
+        lines.push(match &self.zygote {
+            Ok(()) => "python: instances fork from a zygote per interpreter (no user code in it); instances \
+                       that need an isolation forked ones lack, and debugged ones, start the normal way"
+                .to_owned(),
+            Err(why) => format!("python: no zygote ({why}): every instance starts its interpreter"),
+        });
+        lines
+    }
+
+    /// The zygote a Python instance of `function` forks from, or `None` when it starts the normal way: the
+    /// zygote is off, the program is not `scf-shim`, the host is not Python, or it runs under a debugger.
+    fn zygote_for(&self, function: &FunctionConfig, spec: &SpawnSpec) -> Option<ZygoteSpec> {
+        use scf_shim::host::{Kind, python};
+        if self.zygote.is_err() || spec.program != self.shim || function.debug.is_some() {
+            return None;
+        }
+        let kind = match function.runtime {
+            crate::config::RuntimeKind::Python => Kind::Python,
+            crate::config::RuntimeKind::Auto => Kind::detect(&function.code_dir, &function.handler),
+            _ => return None,
+        };
+        if kind != Kind::Python {
+            return None;
+        }
+        let env = scf_supervisor::env::instance_environment(std::env::vars_os(), &spec.env);
+        let chosen = python::Interpreter::choose(
+            env.iter()
+                .find(|(k, _)| k == python::PYTHON_ENV)
+                .map(|(_, v)| v.into()),
+            &function.code_dir,
+        );
+        let mut own: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| python::shapes_interpreter(k) && k != python::PYTHON_ENV)
+            .collect();
+        own.push((
+            python::PYTHON_ENV.to_owned(),
+            chosen.program.to_string_lossy().into_owned(),
+        ));
+        own.sort();
+        Some(ZygoteSpec {
+            program: self.shim.clone(),
+            args: vec![scf_shim::zygote::ZYGOTE_ARG.into()],
+            env: own,
+        })
+    }
+
+    /// Starts an instance's process: forked from its zygote when it has one that can, else spawned.
+    async fn start_process(
+        &self,
+        function: &FunctionConfig,
+        spec: SpawnSpec,
+        prepared: Prepared,
+    ) -> Result<Process, SpawnError> {
+        if let Some(zygote) = self.zygote_for(function, &spec) {
+            match self.supervisor.fork(&zygote, spec, prepared).await? {
+                Forked::Started(p) => return Ok(p),
+                Forked::Refused { spec, prepared, .. } => {
+                    return self.supervisor.spawn(spec, prepared).await;
+                }
+            }
+        }
+        self.supervisor.spawn(spec, prepared).await
     }
 }
 
@@ -241,7 +339,7 @@ where
 {
     starting.cold.pull_code = starting.t0.elapsed();
     let spawned = Instant::now();
-    let process = match platform.supervisor.spawn(spec, starting.dir).await {
+    let process = match platform.start_process(function, spec, starting.dir).await {
         Ok(p) => p,
         Err(e) => return Err(StartFailure::early((errors.spawn)(e), starting.cold)),
     };

@@ -46,7 +46,7 @@ pub mod watch;
 pub use event::{EventInstance, Outcome, caller_body};
 pub use frontdoor::Credentials;
 pub use gateway::DEFAULT_APIGW_PORT;
-pub use instance::{Platform, StartFailure};
+pub use instance::{Platform, StartFailure, ZYGOTE_ENV, ZYGOTE_PREIMPORT_ENV};
 pub use invoke::{Invoked, invoke_once};
 pub use requestlog::{ColdStart, RequestLog};
 /// Every trigger's event (`scf-local event`, `scf-local trigger`), as `scf-protocol` describes them.

@@ -3,6 +3,7 @@
 //! - [`host::PythonHost`]: the Python host of `scf-shim` (the [`scf_shim::Host`] of a Python function). The
 //!   shim execs the function's interpreter, whose bootstrap imports this module and calls `run()`, which runs
 //!   the shim's invocation loop ([`scf_shim::run`]) in this process with the GIL released while it waits.
+//! - [`zygote`]: `zygote()`, the loop of a Python zygote that forks pre-initialised instances.
 //! - [`decode`] / [`encode`]: JSON text ↔ Python objects (the marshalling of events and results).
 //! - `invoke`: the production call path for `scf_sdk.invoke`, the local unit-test helper.
 #![warn(missing_docs)]
@@ -10,6 +11,7 @@
 pub mod decode;
 pub mod encode;
 pub mod host;
+pub mod zygote;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -184,6 +186,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(dumps_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(zygote::zygote, m)?)?;
     m.add_function(wrap_pyfunction!(resolve, m)?)?;
     m.add_function(wrap_pyfunction!(invoke, m)?)?;
     m.add_function(wrap_pyfunction!(encode_environment, m)?)?;

@@ -18,6 +18,7 @@ pub mod core;
 mod handler;
 pub mod host;
 mod runtime;
+pub mod zygote;
 
 pub use clock::{SHIM_START_ENV, monotonic_ns};
 pub use config::{Config, Endpoint, lambda_api};

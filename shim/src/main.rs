@@ -33,6 +33,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == scf_shim::zygote::ZYGOTE_ARG)
+    {
+        // A Python zygote: replaced by the interpreter, or its failure is its exit.
+        let e = host::python::exec_zygote();
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("scf-shim: zygote: {e}\n").as_bytes(),
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if std::env::var_os(SHIM_START_ENV).is_none() {
         // SAFETY: the shim is still single-threaded here; nothing else reads or writes the environment.
         unsafe { std::env::set_var(SHIM_START_ENV, monotonic_ns().to_string()) };

@@ -23,6 +23,7 @@ mod memory;
 mod netns;
 mod output;
 mod process;
+mod zygote;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use memory::MemoryMode;
 pub use netns::NetMode;
 pub use output::Output;
 pub use process::{Prepared, Process, Work};
+pub use zygote::{Forked, ZygoteSpec, ZygoteState};
 
 /// What to start as an instance, and how it is set apart from the rest of the machine.
 #[derive(Debug, Clone)]
@@ -105,6 +107,7 @@ enum Memory {
 struct Inner {
     work_dir: PathBuf,
     memory: Memory,
+    zygotes: zygote::Zygotes,
 }
 
 impl Drop for Inner {
@@ -130,7 +133,11 @@ impl Supervisor {
             Err(why) => Memory::Sampled(memory::Sampler::start(), why),
         };
         Supervisor {
-            inner: Arc::new(Inner { work_dir, memory }),
+            inner: Arc::new(Inner {
+                work_dir,
+                memory,
+                zygotes: zygote::Zygotes::default(),
+            }),
         }
     }
 
@@ -141,6 +148,7 @@ impl Supervisor {
             inner: Arc::new(Inner {
                 work_dir,
                 memory: Memory::Sampled(memory::Sampler::start(), why.to_owned()),
+                zygotes: zygote::Zygotes::default(),
             }),
         }
     }

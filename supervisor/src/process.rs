@@ -22,7 +22,7 @@ use crate::{Memory, Network, SpawnError, SpawnSpec, Supervisor};
 
 /// How the platform waits for the leader.
 #[derive(Debug)]
-enum Leader {
+pub(crate) enum Leader {
     /// A pidfd (Linux 5.3+).
     Pidfd(Arc<OwnedFd>),
     /// The pid (older kernels).
@@ -100,9 +100,9 @@ impl Work {
 /// are removed (off the event loop).
 #[derive(Debug)]
 pub struct Prepared {
-    dir: Option<InstanceDir>,
-    cgroup: Option<Cgroup>,
-    limit: u64,
+    pub(crate) dir: Option<InstanceDir>,
+    pub(crate) cgroup: Option<Cgroup>,
+    pub(crate) limit: u64,
 }
 
 impl Prepared {
@@ -166,6 +166,8 @@ impl Supervisor {
         let cgroup = prepared.cgroup.take();
         let dir = prepared.dir.take();
         let spawned = tokio::task::spawn_blocking(move || {
+            // Held from the fork on, so the orphan reaper of a platform with zygotes leaves it alone.
+            let mut held = crate::zygote::held();
             let child = start(&spec, write, cgroup.as_ref().map(Cgroup::procs_fd), own_net)
                 .inspect_err(|_| {
                     if let Some(c) = &cgroup {
@@ -173,6 +175,8 @@ impl Supervisor {
                     }
                 })?;
             let pid = child.id();
+            held.insert(pid);
+            drop(held);
             drop(child); // std's handle neither waits nor kills; the platform reaps the leader itself
             let leader =
                 pidfd_open(pid).map_or(Leader::Pid(pid as i32), |fd| Leader::Pidfd(Arc::new(fd)));
@@ -199,6 +203,25 @@ impl Supervisor {
         .await
         .map_err(|e| SpawnError::Output(std::io::Error::other(e)))?;
         let (pid, leader, cgroup, connector) = spawned?;
+        self.adopt(pid, leader, cgroup, connector, output, dir, limit)
+    }
+
+    /// The [`Process`] of a leader that is the platform's child (spawned, or forked by a zygote): its memory
+    /// by the platform's method, its exit watched.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one process, moved in"
+    )]
+    pub(crate) fn adopt(
+        &self,
+        pid: u32,
+        leader: Leader,
+        cgroup: Option<Cgroup>,
+        connector: Option<netns::Connector>,
+        output: Output,
+        dir: Option<InstanceDir>,
+        limit: u64,
+    ) -> Result<Process, SpawnError> {
         let leader = Arc::new(leader);
         let memory = match (cgroup, &self.inner.memory) {
             (Some(c), _) => MemoryOf::Cgroup(Arc::new(c)),
@@ -276,7 +299,7 @@ fn start(
     child
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) with flags 0 returns a new descriptor (or -1); it touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
@@ -508,6 +531,7 @@ impl Process {
         self.kill();
         self.connector = None;
         let leader = self.leader.clone();
+        let pid = self.pid;
         let cgroup = match &self.memory {
             MemoryOf::Cgroup(c) => Some(c.clone()),
             MemoryOf::Sampled(..) => None,
@@ -517,7 +541,12 @@ impl Process {
             if let Some(c) = &cgroup {
                 c.kill_and_remove();
             }
+            let _ = leader.wait(libc::WNOWAIT); // until it has exited
+            // Reaped and forgotten under one lock: a new leader reusing the pid is registered after.
+            let mut held = crate::zygote::held();
             let _ = leader.wait(0); // reap
+            held.remove(pid);
+            drop(held);
             if let Some(d) = dir {
                 d.remove_now();
             }

@@ -22,6 +22,10 @@ def dumps_bytes(obj: Any) -> bytes:
 def run() -> None:
     """Serves this function instance over the runtime API named by the environment (used by the bootstrap)."""
 
+def zygote() -> None:
+    """Serve as a Python zygote: fork one instance per request of the platform (docs/architecture.md)."""
+    ...
+
 def resolve(handler: str, code_root: Optional[str] = None, request_id: str = "local") -> Tuple[bool, Any]:
     """Production handler resolution: (True, callable) or (False, error body JSON)."""
 

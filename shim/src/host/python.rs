@@ -61,6 +61,42 @@ except Exception as e:
 run()
 "#;
 
+/// The program of a zygote (`scf-shim --zygote`, `docs/architecture.md`): the bootstrap's first lines, then
+/// the SDK's zygote loop instead of `run()`: it imports what every instance needs (and the modules
+/// [`PREIMPORT_ENV`] names), then forks one instance per request from the platform. Each forked instance
+/// then runs exactly what [`BOOTSTRAP`]'s `run()` runs.
+pub const ZYGOTE_BOOTSTRAP: &str = r#"import os, sys
+p = os.environ.pop("_SCF_SDK_PATH", None)
+if p:
+    sys.path.append(p)
+from scf_sdk._core import zygote
+zygote()
+"#;
+
+/// Names standard modules a zygote imports before it forks (comma-separated), so that instances find them
+/// imported; empty by default (`docs/python.md`, "The zygote").
+pub const PREIMPORT_ENV: &str = "SCF_ZYGOTE_PREIMPORT";
+
+/// Whether an instance's variable `name` decides how its interpreter starts, so that instances whose values
+/// differ need different zygotes: every `PYTHON*` variable, the interpreter's choice, the locale (the
+/// file-system encoding), `HOME` (the user's site-packages), `PATH` (which `python3`), `TZ` (`time`'s
+/// zone, read at import), the dynamic linker's path, and the zygote's pre-imports.
+pub fn shapes_interpreter(name: &str) -> bool {
+    name.starts_with("PYTHON")
+        || name.starts_with("LC_")
+        || matches!(
+            name,
+            PYTHON_ENV
+                | PREIMPORT_ENV
+                | "LANG"
+                | "LANGUAGE"
+                | "HOME"
+                | "PATH"
+                | "TZ"
+                | "LD_LIBRARY_PATH"
+        )
+}
+
 /// Run before [`BOOTSTRAP`] when the platform asks for a debugger ([`scf_protocol::runtime::DEBUG_ENV`],
 /// `scf-local --debug`): starts `debugpy` listening (and waits for a client when asked) before the function
 /// is imported, or says how to install it and exits.
@@ -112,6 +148,36 @@ impl Interpreter {
     }
 }
 
+/// Replaces this process with a zygote (`scf-shim --zygote`): the interpreter named by [`PYTHON_ENV`] (the
+/// platform resolves it with [`Interpreter::choose`]) running [`ZYGOTE_BOOTSTRAP`]. Returns only on failure
+/// (the platform then starts instances the normal way).
+pub fn exec_zygote() -> ShimError {
+    // The platform always names the interpreter it resolved; a zygote has no code directory of its own.
+    let python = Interpreter::choose(std::env::var_os(PYTHON_ENV), Path::new("/"));
+    let mut cmd = Command::new(&python.program);
+    cmd.arg("-c").arg(ZYGOTE_BOOTSTRAP);
+    prepare(&mut cmd, &layout::locate_here(Piece::Python));
+    let source = cmd.exec();
+    ShimError::Exec {
+        what: Path::new(&python.program).display().to_string(),
+        source,
+    }
+}
+
+/// What every Python process the shim starts gets: unbuffered output, the bundled SDK's folder, the way back.
+fn prepare(cmd: &mut Command, bundled: &Result<PathBuf, NotFound>) {
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    match bundled {
+        Ok(dir) => cmd.env(SDK_PATH_ENV, dir),
+        Err(_) => cmd.env_remove(SDK_PATH_ENV),
+    };
+    if let Ok(me) = std::env::current_exe() {
+        cmd.env(SHIM_EXE_ENV, me);
+    }
+}
+
 /// Replaces this process with the Python host. Returns only on failure.
 pub fn exec(config: &Config) -> ShimError {
     let bundled = layout::locate_here(Piece::Python);
@@ -131,16 +197,7 @@ pub fn exec(config: &Config) -> ShimError {
         None => std::borrow::Cow::Borrowed(BOOTSTRAP),
     };
     cmd.arg("-c").arg(&*program).current_dir(&config.code_root);
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-        cmd.env("PYTHONUNBUFFERED", "1");
-    }
-    match &bundled {
-        Ok(dir) => cmd.env(SDK_PATH_ENV, dir),
-        Err(_) => cmd.env_remove(SDK_PATH_ENV),
-    };
-    if let Ok(me) = std::env::current_exe() {
-        cmd.env(SHIM_EXE_ENV, me);
-    }
+    prepare(&mut cmd, &bundled);
     let source = cmd.exec();
     // No interpreter to run: the function cannot load, and every invocation says why.
     serve_load_error(format!(

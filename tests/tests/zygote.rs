@@ -1,0 +1,405 @@
+//! The Python zygote (`docs/architecture.md`, "The Python zygote"; `docs/python.md`): Python instances
+//! forked from a pre-initialised interpreter are isolated from each other as spawned ones are, are owned by
+//! the platform (their parent, their limits, their teardown), survive their zygote's death, and pass the
+//! conformance suite with the zygote on and off.
+//!
+//! Each test runs the real `scf-local` with real instances (`make build` first).
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use scf_tests::{Served, TempDir, bin, function_dir, process_gone, python_sdk, wait_for};
+use serde_json::{Value, json};
+
+/// The functions' code: what an instance can tell about itself, and the ways an instance ends.
+const CODE: &str = r#"import os, random, socket, subprocess, sys, time
+
+IMPORT_RANDOM = random.random()
+COUNTER = 0
+CONN = None
+if os.environ.get("CONN_PORT"):
+    # A connection opened at import, as a function opens its database's.
+    CONN = socket.create_connection(("127.0.0.1", int(os.environ["CONN_PORT"])))
+    CONN.sendall(("%d\n" % os.getpid()).encode())
+
+
+def forked():
+    with open("/proc/self/cmdline", "rb") as f:
+        return b"zygote()" in f.read()
+
+
+def main_handler(event, context):
+    global COUNTER
+    COUNTER += 1
+    child = None
+    if event.get("child"):
+        child = subprocess.Popen(["sleep", "1000"]).pid
+    return {
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "pgid": os.getpgid(0),
+        "forked": forked(),
+        "own": sorted(k for k in os.environ if k.startswith("ONLY_")),
+        "import_random": IMPORT_RANDOM,
+        "random": random.random(),
+        "counter": COUNTER,
+        "cwd": os.getcwd(),
+        "tmpdir": os.environ.get("TMPDIR"),
+        "threads": len(os.listdir("/proc/self/task")),
+        "conn": CONN.getsockname()[1] if CONN else None,
+        "child": child,
+    }
+
+
+def sleeps(event, context):
+    if event.get("probe"):
+        return main_handler(event, context)
+    time.sleep(30)
+    return "late"
+
+
+def allocates(event, context):
+    if event.get("probe"):
+        return main_handler(event, context)
+    block = b"x" * (event["mb"] * 1024 * 1024)
+    return len(block)
+
+
+def exits(event, context):
+    if event.get("probe"):
+        return main_handler(event, context)
+    print("about to exit", flush=True)
+    os._exit(3)
+"#;
+
+fn function(name: &str, handler: &str, yml: &str) -> TempDir {
+    let dir = function_dir(name, "Python3.9", "index.py", CODE, yml);
+    let file = dir.path().join("serverless.yml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("index.main_handler", handler);
+    std::fs::write(file, text).unwrap();
+    dir
+}
+
+fn serve(dirs: &[&TempDir], env: &[(&str, &str)]) -> (TempDir, Served) {
+    let data = TempDir::new("zygote-data");
+    let python = python_sdk();
+    let mut all = vec![("SCF_PYTHON", python.as_str())];
+    all.extend_from_slice(env);
+    let paths: Vec<&std::path::Path> = dirs.iter().map(|d| d.path()).collect();
+    let served = Served::start_with_env(data.path(), &paths, &[], &all);
+    (data, served)
+}
+
+fn ok(r: &Value) -> Value {
+    let res = &r["Result"];
+    assert_eq!(res["InvokeResult"], 0, "{r}");
+    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
+}
+
+fn err(r: &Value) -> Value {
+    let res = &r["Result"];
+    assert_eq!(res["InvokeResult"], -1, "{r}");
+    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
+}
+
+/// The pids of the platform's zygotes: its children running the zygote's bootstrap, not forked instances.
+fn zygotes(platform: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") || fields.get(1) != Some(&platform.to_string().as_str()) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        // Its forked instances run the same command line, in their code directories; the zygote in `/`.
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("import zygote")
+            && cwd == std::path::Path::new("/")
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` is gone from `/proc` altogether (exited and reaped).
+fn reaped(pid: u64) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let conn = format!("      CONN_PORT: '{port}'\n");
+    let a = function(
+        "zy-a",
+        "index.main_handler",
+        &format!("  environment:\n    variables:\n      ONLY_A: a\n{conn}"),
+    );
+    let b = function(
+        "zy-b",
+        "index.main_handler",
+        &format!("  environment:\n    variables:\n      ONLY_B: b\n{conn}"),
+    );
+    let (_data, p) = serve(&[&a, &b], &[]);
+    let ra = ok(&p.invoke("zy-a", &json!({})));
+    let rb = ok(&p.invoke("zy-b", &json!({})));
+    for (r, own, dir) in [(&ra, "ONLY_A", &a), (&rb, "ONLY_B", &b)] {
+        assert_eq!(r["forked"], true, "{r}");
+        assert_eq!(r["own"], json!([own]), "{r}");
+        // The platform is the instance's parent, and the instance leads its own process group.
+        assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())), "{r}");
+        assert_eq!(r["pgid"], r["pid"], "{r}");
+        assert_eq!(r["threads"], 1, "{r}");
+        assert_eq!(
+            std::fs::canonicalize(r["cwd"].as_str().unwrap()).unwrap(),
+            std::fs::canonicalize(dir.path()).unwrap()
+        );
+        assert!(
+            r["tmpdir"].as_str().unwrap().contains("scf-instance-"),
+            "{r}"
+        );
+        assert_eq!(r["counter"], 1, "{r}");
+    }
+    assert_ne!(ra["pid"], rb["pid"]);
+    assert_ne!(ra["tmpdir"], rb["tmpdir"]);
+    // Re-seeded per process: what `random` gives at import and later differs between fresh instances.
+    assert_ne!(ra["import_random"], rb["import_random"]);
+    assert_ne!(ra["random"], rb["random"]);
+    // The module-level connection is the instance's own: user code never ran in the zygote.
+    assert_ne!(ra["conn"], rb["conn"]);
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        let (s, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        pids.push(line.trim().parse::<u64>().unwrap());
+    }
+    pids.sort_unstable();
+    let mut expected = vec![ra["pid"].as_u64().unwrap(), rb["pid"].as_u64().unwrap()];
+    expected.sort_unstable();
+    assert_eq!(pids, expected, "each instance opened its own connection");
+    // A warm instance keeps its globals, as a spawned one does.
+    let again = ok(&p.invoke("zy-a", &json!({})));
+    assert_eq!(
+        (again["pid"].clone(), again["counter"].clone()),
+        (ra["pid"].clone(), json!(2))
+    );
+    // Both came from one zygote (same interpreter, same Python-relevant environment).
+    assert_eq!(zygotes(p.pid()).len(), 1);
+}
+
+#[test]
+fn a_dead_zygote_is_restarted_and_its_instances_live_on() {
+    let a = function("zy-live", "index.main_handler", "");
+    let b = function("zy-next", "index.main_handler", "");
+    let (_data, p) = serve(&[&a, &b], &[]);
+    let first = ok(&p.invoke("zy-live", &json!({})));
+    assert_eq!(first["forked"], true, "{first}");
+    let old = zygotes(p.pid());
+    assert_eq!(old.len(), 1, "{old:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &old[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_for(60, "the zygote to die", || {
+        process_gone(u64::from(old[0])).then_some(())
+    });
+    // The instance forked before lives on, warm.
+    let warm = ok(&p.invoke("zy-live", &json!({})));
+    assert_eq!(
+        (warm["pid"].clone(), warm["counter"].clone()),
+        (first["pid"].clone(), json!(2))
+    );
+    // A new instance comes from a new zygote.
+    let next = ok(&p.invoke("zy-next", &json!({})));
+    assert_eq!(next["forked"], true, "{next}");
+    let new = zygotes(p.pid());
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_ne!(new[0], old[0]);
+    // The dead one was reaped: no zombie of it is left.
+    wait_for(60, "the old zygote to be reaped", || {
+        reaped(u64::from(old[0])).then_some(())
+    });
+}
+
+#[test]
+fn forked_instances_get_the_timeout_the_memory_size_and_the_exit_of_spawned_ones() {
+    let t = function("zy-timeout", "index.sleeps", "  timeout: 2\n");
+    let m = function("zy-memory", "index.allocates", "  memorySize: 128\n");
+    let x = function("zy-exit", "index.exits", "");
+    let (_data, p) = serve(&[&t, &m, &x], &[]);
+
+    let probe = ok(&p.invoke("zy-timeout", &json!({"probe": true})));
+    assert_eq!(probe["forked"], true, "{probe}");
+    let e = err(&p.invoke("zy-timeout", &json!({})));
+    assert_eq!(
+        (e["statusCode"].as_u64(), e["errorType"].as_str()),
+        (Some(433), Some("Timeout")),
+        "{e}"
+    );
+    let pid = probe["pid"].as_u64().unwrap();
+    wait_for(60, "the timed-out instance to be reaped", || {
+        reaped(pid).then_some(())
+    });
+
+    let probe = ok(&p.invoke("zy-memory", &json!({"probe": true})));
+    assert_eq!(probe["forked"], true, "{probe}");
+    let e = err(&p.invoke("zy-memory", &json!({"mb": 400})));
+    assert_eq!(e["statusCode"], 434, "{e}");
+    assert_eq!(e["errorMessage"], "Task memory exceeded 128 MB", "{e}");
+    let pid = probe["pid"].as_u64().unwrap();
+    wait_for(60, "the instance past its memory to be reaped", || {
+        reaped(pid).then_some(())
+    });
+
+    // An exit takes everything the instance started with it, and nothing is left a zombie.
+    let probe = ok(&p.invoke("zy-exit", &json!({"probe": true, "child": true})));
+    assert_eq!(probe["forked"], true, "{probe}");
+    let child = probe["child"].as_u64().unwrap();
+    let e = err(&p.invoke("zy-exit", &json!({})));
+    assert_eq!(e["statusCode"], 439, "{e}");
+    assert_eq!(e["stackTrace"], "exit status 3", "{e}");
+    let pid = probe["pid"].as_u64().unwrap();
+    wait_for(60, "the exited instance to be reaped", || {
+        reaped(pid).then_some(())
+    });
+    wait_for(60, "the instance's child to be gone and reaped", || {
+        reaped(child).then_some(())
+    });
+    // And the next invocation gets a fresh forked instance.
+    let fresh = ok(&p.invoke("zy-exit", &json!({"probe": true})));
+    assert_eq!(fresh["forked"], true, "{fresh}");
+    assert_ne!(fresh["pid"].as_u64(), Some(pid));
+}
+
+#[test]
+fn with_the_zygote_off_instances_start_their_interpreter_and_behave_the_same() {
+    let a = function(
+        "zy-off",
+        "index.main_handler",
+        "  environment:\n    variables:\n      ONLY_A: a\n",
+    );
+    let (_data, p) = serve(&[&a], &[("SCF_LOCAL_ZYGOTE", "off")]);
+    assert!(
+        p.stderr()
+            .contains("python: no zygote (SCF_LOCAL_ZYGOTE=off)"),
+        "{}",
+        p.stderr()
+    );
+    let r = ok(&p.invoke("zy-off", &json!({})));
+    assert_eq!(r["forked"], false, "{r}");
+    assert_eq!(r["own"], json!(["ONLY_A"]));
+    assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
+    assert!(zygotes(p.pid()).is_empty());
+}
+
+#[test]
+fn the_no_zygote_flag_starts_the_interpreter_and_by_default_instances_fork() {
+    let dir = function("zy-flag", "index.main_handler", "");
+    let invoke = |flags: &[&str]| -> Value {
+        let out = Command::new(bin("scf-local"))
+            .args(flags)
+            .arg("invoke")
+            .arg(dir.path())
+            .env("SCF_PYTHON", python_sdk())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let off = invoke(&["--no-zygote"]);
+    assert_eq!(off["forked"], false, "{off}");
+    let on = invoke(&[]);
+    assert_eq!(on["forked"], true, "{on}");
+}
+
+#[test]
+fn a_code_directory_with_its_own_sdk_starts_the_normal_way_and_its_copy_wins() {
+    let dir = function("zy-vendored", "index.main_handler", "");
+    let text = std::fs::read_to_string(dir.path().join("index.py")).unwrap();
+    std::fs::write(
+        dir.path().join("index.py"),
+        format!("{text}\n\ndef sdk(event, context):\n    import scf_sdk\n    return dict(main_handler(event, context), sdk=scf_sdk.__file__)\n"),
+    )
+    .unwrap();
+    let vendored = dir.path().join("scf_sdk");
+    std::fs::create_dir(&vendored).unwrap();
+    for entry in std::fs::read_dir(scf_tests::root().join("sdk-python/python/scf_sdk")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), vendored.join(entry.file_name())).unwrap();
+        }
+    }
+    let yml = dir.path().join("serverless.yml");
+    let y = std::fs::read_to_string(&yml)
+        .unwrap()
+        .replace("index.main_handler", "index.sdk");
+    std::fs::write(&yml, y).unwrap();
+    let (_data, p) = serve(&[&dir], &[]);
+    let r = ok(&p.invoke("zy-vendored", &json!({})));
+    // The zygote had imported the bundled SDK: the instance was forked, then started the normal way in the
+    // same process, so the code directory's copy is the one imported.
+    assert_eq!(r["forked"], false, "{r}");
+    assert_eq!(
+        std::fs::canonicalize(r["sdk"].as_str().unwrap()).unwrap(),
+        std::fs::canonicalize(vendored.join("__init__.py")).unwrap()
+    );
+    assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
+    assert_eq!(r["own"], json!([]));
+}
+
+fn conformance(zygote: &str) -> String {
+    bin("libconformance.so");
+    let out = Command::new(bin("scf-local"))
+        .args(["conformance", "--language", "python"])
+        .env("SCF_PYTHON", python_sdk())
+        .env("SCF_LOCAL_ZYGOTE", zygote)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "zygote {zygote}:\n{text}");
+    text
+}
+
+#[test]
+fn conformance_passes_with_the_zygote_on_and_off() {
+    let on = conformance("on");
+    let off = conformance("off");
+    let summary = |t: &str| {
+        let line = t
+            .lines()
+            .rev()
+            .find(|l| l.contains(" cells: "))
+            .unwrap()
+            .to_owned();
+        // Drop the timing: `(… s)`.
+        line[..line.rfind(" (").unwrap_or(line.len())].to_owned()
+    };
+    assert_eq!(summary(&on), summary(&off));
+    assert!(summary(&on).contains(" 0 FAIL"), "{on}");
+}
