@@ -606,3 +606,20 @@ pub fn gather(
     });
     text
 }
+
+/// The handler's result of a successful front-door `Invoke` answer (`Result.RetMsg`, parsed), asserting
+/// `InvokeResult` 0.
+pub fn ok_body(r: &Value) -> Value {
+    assert!(r.get("Error").is_none(), "API error: {r}");
+    let res = &r["Result"];
+    assert_eq!(res["InvokeResult"], 0, "{r}");
+    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
+}
+
+/// The error of a failed front-door `Invoke` answer (`Result.ErrMsg`, parsed), asserting `InvokeResult` -1.
+pub fn err_body(r: &Value) -> Value {
+    assert!(r.get("Error").is_none(), "API error: {r}");
+    let res = &r["Result"];
+    assert_eq!(res["InvokeResult"], -1, "{r}");
+    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
+}

@@ -12,20 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scf_tests::{Served, TempDir, bin, function_dir, native_code_dir, python_sdk, wait_for};
+use scf_tests::{
+    Served, TempDir, bin, err_body, function_dir, native_code_dir, ok_body, python_sdk, wait_for,
+};
 use serde_json::{Value, json};
-
-fn ok_body(r: &Value) -> Value {
-    let res = &r["Result"];
-    assert_eq!(res["InvokeResult"], 0, "{r}");
-    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
-}
-
-fn err_body(r: &Value) -> Value {
-    let res = &r["Result"];
-    assert_eq!(res["InvokeResult"], -1, "{r}");
-    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
-}
 
 /// A free TCP port on 127.0.0.1 (for a debugger to listen on).
 fn free_port() -> u16 {

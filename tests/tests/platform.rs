@@ -3,25 +3,14 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use scf_tests::{
-    Served, TempDir, function_dir, native_function, process_gone, python_sdk, wait_for,
+    Served, TempDir, err_body, function_dir, native_function, ok_body, process_gone, python_sdk,
+    wait_for,
 };
 use serde_json::{Value, json};
 
 fn result(r: &Value) -> &Value {
     assert!(r.get("Error").is_none(), "API error: {r}");
     &r["Result"]
-}
-
-fn ok_body(r: &Value) -> Value {
-    let res = result(r);
-    assert_eq!(res["InvokeResult"], 0, "{r}");
-    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
-}
-
-fn err_body(r: &Value) -> Value {
-    let res = result(r);
-    assert_eq!(res["InvokeResult"], -1, "{r}");
-    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
 }
 
 #[test]

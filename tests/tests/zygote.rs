@@ -10,7 +10,9 @@ use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
-use scf_tests::{Served, TempDir, bin, function_dir, process_gone, python_sdk, wait_for};
+use scf_tests::{
+    Served, TempDir, bin, err_body, function_dir, ok_body, process_gone, python_sdk, wait_for,
+};
 use serde_json::{Value, json};
 
 /// The functions' code: what an instance can tell about itself, and the ways an instance ends.
@@ -94,18 +96,6 @@ fn serve(dirs: &[&TempDir], env: &[(&str, &str)]) -> (TempDir, Served) {
     (data, served)
 }
 
-fn ok(r: &Value) -> Value {
-    let res = &r["Result"];
-    assert_eq!(res["InvokeResult"], 0, "{r}");
-    serde_json::from_str(res["RetMsg"].as_str().unwrap()).unwrap()
-}
-
-fn err(r: &Value) -> Value {
-    let res = &r["Result"];
-    assert_eq!(res["InvokeResult"], -1, "{r}");
-    serde_json::from_str(res["ErrMsg"].as_str().unwrap()).unwrap()
-}
-
 /// The pids of the platform's zygotes: its children running the zygote's bootstrap, not forked instances.
 fn zygotes(platform: u32) -> Vec<u32> {
     let mut found = Vec::new();
@@ -158,8 +148,8 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
         &format!("  environment:\n    variables:\n      ONLY_B: b\n{conn}"),
     );
     let (_data, p) = serve(&[&a, &b], &[]);
-    let ra = ok(&p.invoke("zy-a", &json!({})));
-    let rb = ok(&p.invoke("zy-b", &json!({})));
+    let ra = ok_body(&p.invoke("zy-a", &json!({})));
+    let rb = ok_body(&p.invoke("zy-b", &json!({})));
     for (r, own, dir) in [(&ra, "ONLY_A", &a), (&rb, "ONLY_B", &b)] {
         assert_eq!(r["forked"], true, "{r}");
         assert_eq!(r["own"], json!([own]), "{r}");
@@ -196,7 +186,7 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
     expected.sort_unstable();
     assert_eq!(pids, expected, "each instance opened its own connection");
     // A warm instance keeps its globals, as a spawned one does.
-    let again = ok(&p.invoke("zy-a", &json!({})));
+    let again = ok_body(&p.invoke("zy-a", &json!({})));
     assert_eq!(
         (again["pid"].clone(), again["counter"].clone()),
         (ra["pid"].clone(), json!(2))
@@ -210,7 +200,7 @@ fn a_dead_zygote_is_restarted_and_its_instances_live_on() {
     let a = function("zy-live", "index.main_handler", "");
     let b = function("zy-next", "index.main_handler", "");
     let (_data, p) = serve(&[&a, &b], &[]);
-    let first = ok(&p.invoke("zy-live", &json!({})));
+    let first = ok_body(&p.invoke("zy-live", &json!({})));
     assert_eq!(first["forked"], true, "{first}");
     let old = zygotes(p.pid());
     assert_eq!(old.len(), 1, "{old:?}");
@@ -223,13 +213,13 @@ fn a_dead_zygote_is_restarted_and_its_instances_live_on() {
         process_gone(u64::from(old[0])).then_some(())
     });
     // The instance forked before lives on, warm.
-    let warm = ok(&p.invoke("zy-live", &json!({})));
+    let warm = ok_body(&p.invoke("zy-live", &json!({})));
     assert_eq!(
         (warm["pid"].clone(), warm["counter"].clone()),
         (first["pid"].clone(), json!(2))
     );
     // A new instance comes from a new zygote.
-    let next = ok(&p.invoke("zy-next", &json!({})));
+    let next = ok_body(&p.invoke("zy-next", &json!({})));
     assert_eq!(next["forked"], true, "{next}");
     let new = zygotes(p.pid());
     assert_eq!(new.len(), 1, "{new:?}");
@@ -247,9 +237,9 @@ fn forked_instances_get_the_timeout_the_memory_size_and_the_exit_of_spawned_ones
     let x = function("zy-exit", "index.exits", "");
     let (_data, p) = serve(&[&t, &m, &x], &[]);
 
-    let probe = ok(&p.invoke("zy-timeout", &json!({"probe": true})));
+    let probe = ok_body(&p.invoke("zy-timeout", &json!({"probe": true})));
     assert_eq!(probe["forked"], true, "{probe}");
-    let e = err(&p.invoke("zy-timeout", &json!({})));
+    let e = err_body(&p.invoke("zy-timeout", &json!({})));
     assert_eq!(
         (e["statusCode"].as_u64(), e["errorType"].as_str()),
         (Some(433), Some("Timeout")),
@@ -260,9 +250,9 @@ fn forked_instances_get_the_timeout_the_memory_size_and_the_exit_of_spawned_ones
         reaped(pid).then_some(())
     });
 
-    let probe = ok(&p.invoke("zy-memory", &json!({"probe": true})));
+    let probe = ok_body(&p.invoke("zy-memory", &json!({"probe": true})));
     assert_eq!(probe["forked"], true, "{probe}");
-    let e = err(&p.invoke("zy-memory", &json!({"mb": 400})));
+    let e = err_body(&p.invoke("zy-memory", &json!({"mb": 400})));
     assert_eq!(e["statusCode"], 434, "{e}");
     assert_eq!(e["errorMessage"], "Task memory exceeded 128 MB", "{e}");
     let pid = probe["pid"].as_u64().unwrap();
@@ -271,10 +261,10 @@ fn forked_instances_get_the_timeout_the_memory_size_and_the_exit_of_spawned_ones
     });
 
     // An exit takes everything the instance started with it, and nothing is left a zombie.
-    let probe = ok(&p.invoke("zy-exit", &json!({"probe": true, "child": true})));
+    let probe = ok_body(&p.invoke("zy-exit", &json!({"probe": true, "child": true})));
     assert_eq!(probe["forked"], true, "{probe}");
     let child = probe["child"].as_u64().unwrap();
-    let e = err(&p.invoke("zy-exit", &json!({})));
+    let e = err_body(&p.invoke("zy-exit", &json!({})));
     assert_eq!(e["statusCode"], 439, "{e}");
     assert_eq!(e["stackTrace"], "exit status 3", "{e}");
     let pid = probe["pid"].as_u64().unwrap();
@@ -285,7 +275,7 @@ fn forked_instances_get_the_timeout_the_memory_size_and_the_exit_of_spawned_ones
         reaped(child).then_some(())
     });
     // And the next invocation gets a fresh forked instance.
-    let fresh = ok(&p.invoke("zy-exit", &json!({"probe": true})));
+    let fresh = ok_body(&p.invoke("zy-exit", &json!({"probe": true})));
     assert_eq!(fresh["forked"], true, "{fresh}");
     assert_ne!(fresh["pid"].as_u64(), Some(pid));
 }
@@ -304,7 +294,7 @@ fn with_the_zygote_off_instances_start_their_interpreter_and_behave_the_same() {
         "{}",
         p.stderr()
     );
-    let r = ok(&p.invoke("zy-off", &json!({})));
+    let r = ok_body(&p.invoke("zy-off", &json!({})));
     assert_eq!(r["forked"], false, "{r}");
     assert_eq!(r["own"], json!(["ONLY_A"]));
     assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
@@ -359,7 +349,7 @@ fn a_code_directory_with_its_own_sdk_starts_the_normal_way_and_its_copy_wins() {
         .replace("index.main_handler", "index.sdk");
     std::fs::write(&yml, y).unwrap();
     let (_data, p) = serve(&[&dir], &[]);
-    let r = ok(&p.invoke("zy-vendored", &json!({})));
+    let r = ok_body(&p.invoke("zy-vendored", &json!({})));
     // The zygote had imported the bundled SDK: the instance was forked, then started the normal way in the
     // same process, so the code directory's copy is the one imported.
     assert_eq!(r["forked"], false, "{r}");
