@@ -345,3 +345,40 @@ pub async fn platform_rss(
         p99_us: lat.quantile(0.99),
     })
 }
+
+/// `scf-bench --front-door`: only the platform's front-door figures (for profiling it), on stderr.
+pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("scf-bench-fd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(
+        crate::bin_dir(root).join("libbench.so"),
+        dir.join("libbench.so"),
+    )?;
+    let f = platform_rss(root, &dir, 3000).await?;
+    let fl = measure(3000).await?;
+    let (uds, tcp) = (&fl.uds, &fl.tcp);
+    let path = tcp.median() + 2.0 * uds.median();
+    let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
+    let _ = writeln!(
+        std::io::stderr(),
+        "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
+             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
+             platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
+        f.p50_us,
+        f.p99_us,
+        tcp.median(),
+        uds.median(),
+        f.p50_us / path,
+        f.enqueue_per_s,
+        f.enqueue16_per_s,
+        f.fsync_per_s,
+        f.cpu_us_per_sync,
+        f.cpu_us_per_sync / cpu_floor,
+        fl.tcp_server_cpu_us,
+        fl.uds_server_cpu_us,
+        f.cpu_us_per_async,
+        f.cpu_us_per_async16
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

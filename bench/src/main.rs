@@ -131,6 +131,12 @@ struct Report {
 }
 
 impl Report {
+    fn new() -> Report {
+        Report {
+            md: String::new(),
+            verdicts: Vec::new(),
+        }
+    }
     fn line(&mut self, s: &str) {
         self.md.push_str(s);
         self.md.push('\n');
@@ -140,46 +146,6 @@ impl Report {
         self.verdicts.push((what.to_owned(), holds));
         if holds { "holds" } else { "**missed**" }
     }
-}
-
-/// The scale section's warm-instance curve: sync latency and the platform's CPU per invocation with 1 to 400
-/// warm instances held, each against the 1-instance figures; and the platform's CPU while they idle.
-fn warm_curve(r: &mut Report, points: &[scale::WarmPoint]) {
-    let Some(base) = points.first() else {
-        return;
-    };
-    r.line(&format!("Sync `Invoke` through the front door (one client, calls round-robin over the functions, native no-op, provisioned instances) while the platform holds more warm instances, each size against {} instance{}; and the platform's CPU while they all sit idle:", base.instances, if base.instances == 1 { "" } else { "s" }));
-    r.line("");
-    r.line("| warm instances (functions) | p50 (µs) | p99 (µs) | CPU per call (µs) | worst vs the smallest | target | | idle CPU (% of a core) | target | |");
-    r.line("|---|---|---|---|---|---|---|---|---|---|");
-    for p in points {
-        let worst = (p.p50_us / base.p50_us)
-            .max(p.p99_us / base.p99_us)
-            .max(p.cpu_us_per_call / base.cpu_us_per_call);
-        let verdict = if std::ptr::eq(p, base) {
-            ""
-        } else {
-            r.target(
-                &format!(
-                    "sync p50/p99/CPU with {} warm instances within 1.2× of {}",
-                    p.instances, base.instances
-                ),
-                worst <= 1.2,
-            )
-        };
-        let idle = r.target(
-            &format!(
-                "idle platform CPU with {} warm instances < 1 % of a core",
-                p.instances
-            ),
-            p.idle_cpu_percent < 1.0,
-        );
-        r.line(&format!(
-            "| {} ({}) | {:.1} | {:.1} | {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} |",
-            p.instances, p.functions, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
-        ));
-    }
-    r.line("");
 }
 
 /// Spawn → ready of a fresh instance, and its resident memory once ready.
@@ -417,39 +383,7 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            return rt.block_on(async {
-                let root = root();
-                let dir = std::env::temp_dir().join(format!("scf-bench-fd-{}", std::process::id()));
-                std::fs::create_dir_all(&dir)?;
-                std::fs::copy(bin_dir(&root).join("libbench.so"), dir.join("libbench.so"))?;
-                let f = floor::platform_rss(&root, &dir, 3000).await?;
-                let fl = floor::measure(3000).await?;
-                let (uds, tcp) = (&fl.uds, &fl.tcp);
-                let path = tcp.median() + 2.0 * uds.median();
-                let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
-                     durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
-                     platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
-                    f.p50_us,
-                    f.p99_us,
-                    tcp.median(),
-                    uds.median(),
-                    f.p50_us / path,
-                    f.enqueue_per_s,
-                    f.enqueue16_per_s,
-                    f.fsync_per_s,
-                    f.cpu_us_per_sync,
-                    f.cpu_us_per_sync / cpu_floor,
-                    fl.tcp_server_cpu_us,
-                    fl.uds_server_cpu_us,
-                    f.cpu_us_per_async,
-                    f.cpu_us_per_async16
-                );
-                let _ = std::fs::remove_dir_all(&dir);
-                Ok(())
-            });
+            return rt.block_on(floor::print_front_door(&root()));
         }
         Some("--scale") => {
             // Only the scale figures (`--scale --quick` for the smaller sizes).
@@ -490,10 +424,7 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let mut r = Report {
-                md: String::new(),
-                verdicts: Vec::new(),
-            };
+            let mut r = Report::new();
             return rt.block_on(web::section(&mut r, &root(), Mode::from_args()));
         }
         Some(other) => {
@@ -594,10 +525,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     }
 
     let (cold_runs, warm_n, tp_n) = mode.pick((20, 2000, 2000), (5, 300, 300), (2, 20, 20));
-    let mut r = Report {
-        md: String::new(),
-        verdicts: Vec::new(),
-    };
+    let mut r = Report::new();
     r.line("# Benchmarks");
     r.line("");
     r.line("Written by `make bench` (`bench/`); every ratio compares figures measured in the same run, on this machine:");
@@ -1012,7 +940,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         ));
     }
     r.line("");
-    warm_curve(&mut r, &sc.warm);
+    scale::warm_curve(&mut r, &sc.warm);
     plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
     r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));
     r.line("");

@@ -412,3 +412,43 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
         rss_kb_per_instance,
     })
 }
+
+/// The scale section's warm-instance curve: sync latency and the platform's CPU per invocation with 1 to 400
+/// warm instances held, each against the 1-instance figures; and the platform's CPU while they idle.
+pub fn warm_curve(r: &mut crate::Report, points: &[WarmPoint]) {
+    let Some(base) = points.first() else {
+        return;
+    };
+    r.line(&format!("Sync `Invoke` through the front door (one client, calls round-robin over the functions, native no-op, provisioned instances) while the platform holds more warm instances, each size against {} instance{}; and the platform's CPU while they all sit idle:", base.instances, if base.instances == 1 { "" } else { "s" }));
+    r.line("");
+    r.line("| warm instances (functions) | p50 (µs) | p99 (µs) | CPU per call (µs) | worst vs the smallest | target | | idle CPU (% of a core) | target | |");
+    r.line("|---|---|---|---|---|---|---|---|---|---|");
+    for p in points {
+        let worst = (p.p50_us / base.p50_us)
+            .max(p.p99_us / base.p99_us)
+            .max(p.cpu_us_per_call / base.cpu_us_per_call);
+        let verdict = if std::ptr::eq(p, base) {
+            ""
+        } else {
+            r.target(
+                &format!(
+                    "sync p50/p99/CPU with {} warm instances within 1.2× of {}",
+                    p.instances, base.instances
+                ),
+                worst <= 1.2,
+            )
+        };
+        let idle = r.target(
+            &format!(
+                "idle platform CPU with {} warm instances < 1 % of a core",
+                p.instances
+            ),
+            p.idle_cpu_percent < 1.0,
+        );
+        r.line(&format!(
+            "| {} ({}) | {:.1} | {:.1} | {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} |",
+            p.instances, p.functions, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
+        ));
+    }
+    r.line("");
+}
