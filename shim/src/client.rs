@@ -114,9 +114,21 @@ async fn open(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>, ShimError
     };
     match endpoint {
         Endpoint::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(connect_err)?;
+            let stream = match path.to_str().and_then(|p| p.strip_prefix('@')) {
+                // `unix:@NAME`: an abstract socket (one namespace of names per network namespace).
+                Some(name) => {
+                    use std::os::linux::net::SocketAddrExt as _;
+                    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+                        .map_err(connect_err)?;
+                    let s = std::os::unix::net::UnixStream::connect_addr(&addr)
+                        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                        .map_err(connect_err)?;
+                    tokio::net::UnixStream::from_std(s).map_err(connect_err)?
+                }
+                None => tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(connect_err)?,
+            };
             handshake(stream).await
         }
         Endpoint::Tcp(addr) => {
