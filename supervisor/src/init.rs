@@ -78,6 +78,48 @@ impl Want {
     }
 }
 
+/// The one entry into an instance's world for a process that is already running (a process forked from a
+/// zygote, say), instead of being started by the instance's init: joins the namespaces of the init whose
+/// (outer) pid is `init_pid` ([`crate::Prepared::init_pid`]), those that differ from the caller's, in this
+/// order: its user namespace (where it made one), IPC, network, PID (for the caller's children: a process
+/// cannot change its own PID namespace) and mount namespaces, then goes to `/`.
+///
+/// The caller must be single-threaded (the kernel refuses user and mount namespaces to a multi-threaded
+/// caller) and must, before calling, have joined the instance's cgroup (write `0` to the file
+/// [`crate::Prepared::cgroup_procs`] names), since the mount namespace changes what the machine's
+/// filesystem shows. After it returns, the caller forks: the child is a process of the instance (its own
+/// pid there, its `/proc`, its `/tmp`, only its loopback, its runtime API reachable), and an orphan of it
+/// goes to the instance's PID 1, which kills it with the instance. Without namespaces (the init made none)
+/// it only goes to `/`.
+pub fn enter(init_pid: u32) -> io::Result<()> {
+    let kinds = [
+        ("user", libc::CLONE_NEWUSER),
+        ("ipc", libc::CLONE_NEWIPC),
+        ("net", libc::CLONE_NEWNET),
+        ("pid_for_children", libc::CLONE_NEWPID),
+        ("mnt", libc::CLONE_NEWNS),
+    ];
+    // Opened first: once in the instance's mount namespace, /proc is the instance's.
+    let mut joins = Vec::new();
+    for (name, kind) in kinds {
+        let theirs = std::fs::read_link(format!("/proc/{init_pid}/ns/{name}"))?;
+        let ours = std::fs::read_link(format!("/proc/self/ns/{name}"))?;
+        if theirs != ours {
+            joins.push((
+                std::fs::File::open(format!("/proc/{init_pid}/ns/{name}"))?,
+                kind,
+            ));
+        }
+    }
+    for (ns, kind) in &joins {
+        // SAFETY: setns(2) of this process (or thread) into the namespace an open descriptor names.
+        if unsafe { libc::setns(ns.as_raw_fd(), *kind) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    std::env::set_current_dir("/")
+}
+
 /// Runs the init (never returns). Call it first thing in `main` when the first argument is [`INIT_ARG`];
 /// the platform starts it with the control channel on descriptor 3.
 pub fn main() -> ! {

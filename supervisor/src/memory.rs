@@ -325,6 +325,11 @@ impl Cgroup {
         &self.suffix
     }
 
+    /// Its `cgroup.procs` file.
+    pub(crate) fn procs_path(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
     /// The descriptor the child writes `0` to (itself) before exec.
     pub(crate) fn procs_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd as _;

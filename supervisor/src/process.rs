@@ -177,6 +177,17 @@ impl Prepared {
         Ok(l)
     }
 
+    /// The pid of the instance's init on the machine (its outer process), for [`crate::init::enter`].
+    pub fn init_pid(&self) -> u32 {
+        self.shell.pid
+    }
+
+    /// The `cgroup.procs` file of the instance's memory cgroup, where it has one: a process joins the
+    /// instance's cgroup by writing `0` to it (before [`crate::init::enter`]).
+    pub fn cgroup_procs(&self) -> Option<PathBuf> {
+        self.shell.cgroup.as_ref().map(Cgroup::procs_path)
+    }
+
     /// Who the instance is, for checking the process at the other end of a connection.
     pub fn owner(&self) -> Owner {
         Owner {

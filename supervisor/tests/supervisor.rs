@@ -148,3 +148,70 @@ async fn with_namespaces_an_instance_has_its_own_proc_tmp_and_network() {
     );
     p.stop().await;
 }
+
+/// What a process forked from a running one (a zygote's child) does to become a process of an instance
+/// (`scf_supervisor::init::enter`): joined to its cgroup and namespaces, its next child has the instance's
+/// PID namespace, network, mount namespace (its `/proc`, its own `/tmp`). The check runs in that child,
+/// which answers through its exit status.
+#[tokio::test]
+async fn a_running_process_enters_an_instances_world() {
+    let sup = supervisor("enter");
+    assert_eq!(
+        sup.isolation().pid_mount,
+        Ok(()),
+        "this machine allows namespaces"
+    );
+    let prepared = sup.prepare("enter", 64).await.unwrap();
+    let init = prepared.init_pid();
+    let link = |what: &str| std::fs::read_link(format!("/proc/{init}/ns/{what}")).unwrap();
+    let (pid_ns, net_ns, mnt_ns) = (link("pid_for_children"), link("net"), link("mnt"));
+    let procs = prepared.cgroup_procs();
+    // SAFETY: fork(2); the child only runs the checks below and ends with _exit (glibc's fork leaves its
+    // allocator usable in the child).
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        let code = (|| {
+            if let Some(p) = &procs {
+                std::fs::write(p, "0").map_err(|_| 10)?;
+            }
+            scf_supervisor::init::enter(init).map_err(|_| 11)?;
+            // SAFETY: fork(2) of this single-threaded child.
+            let inner = unsafe { libc::fork() };
+            if inner == 0 {
+                let me = |what: &str| std::fs::read_link(format!("/proc/self/ns/{what}")).ok();
+                let tmp_is_tmpfs = std::fs::read_to_string("/proc/self/mountinfo")
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.split(' ').nth(4) == Some("/tmp") && l.contains(" - tmpfs "));
+                let ok = me("pid") == Some(pid_ns.clone())
+                    && me("net") == Some(net_ns.clone())
+                    && me("mnt") == Some(mnt_ns.clone())
+                    && tmp_is_tmpfs
+                    // SAFETY: getpid has no preconditions.
+                    && unsafe { libc::getpid() } != init as i32;
+                // SAFETY: _exit ends the grandchild at once.
+                unsafe { libc::_exit(if ok { 0 } else { 12 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waitpid(2) of the child just forked.
+            unsafe { libc::waitpid(inner, &mut status, 0) };
+            if libc::WIFEXITED(status) {
+                Ok(libc::WEXITSTATUS(status))
+            } else {
+                Err(13)
+            }
+        })();
+        // SAFETY: _exit ends the forked child at once.
+        unsafe { libc::_exit(code.unwrap_or_else(|c| c)) };
+    }
+    let mut status = 0;
+    // SAFETY: waitpid(2) of the child forked above.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "status {status}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "10 cgroup, 11 enter, 12 checks, 13 signal"
+    );
+    drop(prepared);
+}
