@@ -93,7 +93,8 @@ impl IsolationMode {
                 TMP_BYTES / (1024 * 1024)
             ),
             Err(why) => format!(
-                "PID and mount namespaces: off ({why}: instances see the machine's /proc and share its /tmp; TMPDIR is private; their init, a subreaper, kills what they start)"
+                "PID and mount namespaces: off ({why}: instances see the machine's /proc and share its /tmp; TMPDIR is private, checked against {} MB after each invocation; their init, a subreaper, kills what they start)",
+                TMP_BYTES / (1024 * 1024)
             ),
         });
         parts.push(match &self.network {
@@ -102,6 +103,7 @@ impl IsolationMode {
                 "network namespace: off ({why}: TCP runtime APIs and web ports are reachable by other local processes; Unix runtime APIs admit only the instance's processes)"
             ),
         });
+        parts.push("debugged instances: without namespaces".to_owned());
         parts.join("; ")
     }
 }
