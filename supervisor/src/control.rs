@@ -387,16 +387,12 @@ mod tests {
         let passed = m.fd.expect("the descriptor");
         // The passed write end is the pipe's: what goes in comes out of `r`.
         // SAFETY: write(2) of one byte from a live buffer to the descriptor received.
-        assert_eq!(
-            unsafe { libc::write(passed.as_raw_fd(), b"x".as_ptr().cast(), 1) },
-            1
-        );
+        let wrote = unsafe { libc::write(passed.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+        assert_eq!(wrote, 1);
         let mut byte = [0u8; 1];
         // SAFETY: read(2) of one byte into a live buffer.
-        assert_eq!(
-            unsafe { libc::read(r.as_raw_fd(), byte.as_mut_ptr().cast(), 1) },
-            1
-        );
+        let read = unsafe { libc::read(r.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        assert_eq!(read, 1);
         assert_eq!(&byte, b"x");
         drop(a);
         assert!(recv(b.as_raw_fd(), 0).expect("eof").is_none());
