@@ -12,7 +12,7 @@
 //!   and ends exactly as the function's process ended (its exit status, or its signal), so that the
 //!   platform reads the instance's exit from its own child as before;
 //! - the **inner** one is PID 1 of the instance's PID namespace (with its own `/proc`), or, without
-//!   namespaces, a child subreaper. It serves the platform's requests ([`crate::control`]): listeners and
+//!   namespaces, a child subreaper. It serves the platform's requests (the `control` module): listeners and
 //!   connections inside the instance's network, and the spawn of the function's process (with the paths it
 //!   needs from the machine's `/tmp` bound into its own), which it reaps with everything else. When the
 //!   function's process ends, or the platform closes the channel or asks, it kills everything the instance

@@ -5,7 +5,7 @@
 //! - its **init** ([`init`]), started ahead in its memory cgroup and, where the machine allows it, in its own
 //!   PID, mount, IPC and network namespaces (a private `/proc`, its own 512 MB `/tmp`, only its loopback):
 //!   the supervisor keeps a few ready ([`Supervisor::keep_ready`]), so a cold start pays none of it;
-//! - the spawn, by that init, with an environment built from nothing ([`env`]), in its own process group,
+//! - the spawn, by that init, with an environment built from nothing ([`mod@env`]), in its own process group,
 //!   with stdout and stderr on one pipe ([`Output`]), as a [`SpawnSpec`] says;
 //! - listeners and connections inside the instance's network ([`Prepared::listen_tcp`],
 //!   [`Prepared::listen_unix`], [`Process::connect`]), and who a connecting process is ([`Owner`]);
