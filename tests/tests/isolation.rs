@@ -612,3 +612,62 @@ fn what_a_handler_imports_may_be_linked_from_anywhere() {
     let run = invoke_with_secrets(f.path(), &[]);
     assert_eq!(run.expect_ok(), "from a linked package");
 }
+
+/// A custom runtime that answers what its world looks like: how many processes its `/proc` shows, what
+/// `/tmp` is, its uid and its runtime API's address.
+const WORLD_BOOTSTRAP: &str = r#"#!/bin/bash
+set -euo pipefail
+API="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT"
+curl -sS -d " " -X POST "$API/runtime/init/ready" >/dev/null
+while true; do
+  curl -sS -o /dev/null -X GET "$API/runtime/invocation/next"
+  n=$(ls /proc | grep -c '^[0-9]' || true)
+  t=$(grep ' /tmp ' /proc/self/mountinfo | cut -d' ' -f9 | head -1)
+  curl -sS -X POST "$API/runtime/invocation/response" \
+    -d "{\"procs\":$n,\"tmp\":\"$t\",\"uid\":$(id -u),\"api\":\"$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT\"}" >/dev/null
+done
+"#;
+
+/// A platform that is not root makes the same world inside a user namespace: run as `nobody` (when the
+/// test is root; as itself otherwise), an instance still has its own `/proc`, its own `/tmp` and its runtime
+/// API on `127.0.0.1:9001` inside its own network, and keeps the platform's uid.
+#[test]
+fn an_unprivileged_platform_isolates_its_instances_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("unprivileged");
+    let boot = dir.path().join("bootstrap");
+    std::fs::write(&boot, WORLD_BOOTSTRAP).unwrap();
+    std::fs::set_permissions(&boot, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin("scf-local"));
+        c
+    } else {
+        Command::new(bin("scf-local"))
+    };
+    let out = cmd
+        .args(["invoke"])
+        .arg(dir.path())
+        .args(["--runtime", "CustomRuntime", "--handler", "index.main"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let world = run.expect_ok();
+    assert!(world["procs"].as_u64().unwrap() < 10, "{run:#?}");
+    assert_eq!(world["tmp"], "tmpfs", "{run:#?}");
+    assert_eq!(world["api"], "127.0.0.1:9001", "{run:#?}");
+    if root {
+        assert_eq!(world["uid"], 65534, "{run:#?}");
+    }
+}
