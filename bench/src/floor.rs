@@ -19,6 +19,9 @@ pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if kind == Some("web") {
+        return rt.block_on(crate::web::serve_every_connection());
+    }
     rt.block_on(async move {
         let service = || {
             hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
@@ -75,11 +78,21 @@ pub async fn exchange(
     headers: &[(&str, &str)],
     bodies: impl IntoIterator<Item = Bytes>,
 ) -> anyhow::Result<Sample> {
+    exchange_at(sender, "/", headers, bodies).await
+}
+
+/// [`exchange`] to `uri`.
+pub async fn exchange_at(
+    sender: &mut SendRequest<Full<Bytes>>,
+    uri: &str,
+    headers: &[(&str, &str)],
+    bodies: impl IntoIterator<Item = Bytes>,
+) -> anyhow::Result<Sample> {
     let mut out = Vec::new();
     for body in bodies {
         let mut b = hyper::Request::builder()
             .method("POST")
-            .uri("/")
+            .uri(uri)
             .header("host", "bench");
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -105,15 +118,29 @@ fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {
     Ok((child, line.trim().to_owned()))
 }
 
-/// Round trips of a small request to an echo server in another process: over a Unix socket and over TCP.
-pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
+/// What [`measure`] found.
+pub struct Floor {
+    /// Round trips over a Unix socket and over TCP, µs.
+    pub uds: Sample,
+    pub tcp: Sample,
+    /// The echo server's CPU time per round trip, µs: what answering one small HTTP request costs a
+    /// process that does nothing else.
+    pub uds_server_cpu_us: f64,
+    pub tcp_server_cpu_us: f64,
+}
+
+/// Round trips of a small request to an echo server in another process, over a Unix socket and over TCP,
+/// and the echo server's CPU per round trip.
+pub async fn measure(n: usize) -> anyhow::Result<Floor> {
     let path = std::env::temp_dir().join(format!("scf-bench-echo-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let (mut uds_child, where_uds) = spawn_echo(&format!("unix:{}", path.display()))?;
     let stream = tokio::net::UnixStream::connect(&where_uds).await?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
+    let cpu0 = cpu_ns(uds_child.id());
     let uds = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
+    let uds_cpu = (cpu_ns(uds_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
     drop(s);
     let _ = uds_child.kill();
     let _ = uds_child.wait();
@@ -124,10 +151,17 @@ pub async fn measure(n: usize) -> anyhow::Result<(Sample, Sample)> {
     stream.set_nodelay(true)?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
+    let cpu0 = cpu_ns(tcp_child.id());
     let tcp = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
+    let tcp_cpu = (cpu_ns(tcp_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
     let _ = tcp_child.kill();
     let _ = tcp_child.wait();
-    Ok((uds, tcp))
+    Ok(Floor {
+        uds,
+        tcp,
+        uds_server_cpu_us: uds_cpu,
+        tcp_server_cpu_us: tcp_cpu,
+    })
 }
 
 /// What the platform process showed.
@@ -216,7 +250,7 @@ pub async fn platform_rss(
         tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root, &data, &[fdir]))
             .await??
     };
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let idle_mb = status_mb(child.id(), "VmRSS:");
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;

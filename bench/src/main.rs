@@ -17,7 +17,9 @@ use scf_platform::config::{FunctionConfig, Overrides};
 use scf_platform::{EventInstance, Platform};
 
 mod floor;
+mod plot;
 mod scale;
+mod web;
 
 /// One way of running a handler: ours or a peer's.
 #[derive(Clone)]
@@ -52,6 +54,7 @@ impl Runner {
     }
 }
 
+#[derive(Clone)]
 struct Sample(Vec<f64>);
 
 impl Sample {
@@ -71,6 +74,46 @@ impl Sample {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// How much a run measures: the record (`make bench`), a quick look (`make bench QUICK=1`, under two
+/// minutes), or a tiny run that only proves every section still works (`--tiny`, run by `make test` on the
+/// debug build; its figures mean nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Quick,
+    Tiny,
+}
+
+impl Mode {
+    /// The value for this mode.
+    pub fn pick<T>(self, full: T, quick: T, tiny: T) -> T {
+        match self {
+            Mode::Full => full,
+            Mode::Quick => quick,
+            Mode::Tiny => tiny,
+        }
+    }
+
+    fn from_args() -> Mode {
+        if std::env::args().any(|a| a == "--tiny") {
+            Mode::Tiny
+        } else if std::env::args().any(|a| a == "--quick") {
+            Mode::Quick
+        } else {
+            Mode::Full
+        }
+    }
+}
+
+/// Where our binaries are: beside this one (`target/release` for `make bench`, `target/debug` for the
+/// tiny run of the tests).
+pub fn bin_dir(root: &Path) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.join("target/release"))
 }
 
 fn root() -> PathBuf {
@@ -95,6 +138,46 @@ impl Report {
         self.verdicts.push((what.to_owned(), holds));
         if holds { "holds" } else { "**missed**" }
     }
+}
+
+/// The scale section's warm-instance curve: sync latency and the platform's CPU per invocation with 1 to 400
+/// warm instances held, each against the 1-instance figures; and the platform's CPU while they idle.
+fn warm_curve(r: &mut Report, points: &[scale::WarmPoint]) {
+    let Some(base) = points.first() else {
+        return;
+    };
+    r.line(&format!("Sync `Invoke` through the front door (one client, calls round-robin over the functions, native no-op, provisioned instances) while the platform holds more warm instances, each size against {} instance{}; and the platform's CPU while they all sit idle:", base.instances, if base.instances == 1 { "" } else { "s" }));
+    r.line("");
+    r.line("| warm instances (functions) | p50 (µs) | p99 (µs) | CPU per call (µs) | worst vs the smallest | target | | idle CPU (% of a core) | target | |");
+    r.line("|---|---|---|---|---|---|---|---|---|---|");
+    for p in points {
+        let worst = (p.p50_us / base.p50_us)
+            .max(p.p99_us / base.p99_us)
+            .max(p.cpu_us_per_call / base.cpu_us_per_call);
+        let verdict = if std::ptr::eq(p, base) {
+            ""
+        } else {
+            r.target(
+                &format!(
+                    "sync p50/p99/CPU with {} warm instances within 1.2× of {}",
+                    p.instances, base.instances
+                ),
+                worst <= 1.2,
+            )
+        };
+        let idle = r.target(
+            &format!(
+                "idle platform CPU with {} warm instances < 1 % of a core",
+                p.instances
+            ),
+            p.idle_cpu_percent < 1.0,
+        );
+        r.line(&format!(
+            "| {} ({}) | {:.1} | {:.1} | {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} |",
+            p.instances, p.functions, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
+        ));
+    }
+    r.line("");
 }
 
 /// Spawn → ready of a fresh instance, and its resident memory once ready.
@@ -326,7 +409,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("echo-server") => return floor::echo_server(args.next().as_deref()),
-        Some("--quick") | None => {}
+        Some("--quick" | "--tiny") | None => {}
         Some("--front-door") => {
             // Only the platform's front-door figures (for profiling it).
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -336,18 +419,17 @@ fn main() -> anyhow::Result<()> {
                 let root = root();
                 let dir = std::env::temp_dir().join(format!("scf-bench-fd-{}", std::process::id()));
                 std::fs::create_dir_all(&dir)?;
-                std::fs::copy(
-                    root.join("target/release/libbench.so"),
-                    dir.join("libbench.so"),
-                )?;
+                std::fs::copy(bin_dir(&root).join("libbench.so"), dir.join("libbench.so"))?;
                 let f = floor::platform_rss(&root, &dir, 3000).await?;
-                let (uds, tcp) = floor::measure(3000).await?;
+                let fl = floor::measure(3000).await?;
+                let (uds, tcp) = (&fl.uds, &fl.tcp);
                 let path = tcp.median() + 2.0 * uds.median();
+                let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
                 let _ = writeln!(
                     std::io::stderr(),
                     "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
                      durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
-                     platform CPU per sync invocation {:.1} µs, per async event {:.1} µs (16 clients: {:.1} µs)",
+                     platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
                     f.p50_us,
                     f.p99_us,
                     tcp.median(),
@@ -357,6 +439,9 @@ fn main() -> anyhow::Result<()> {
                     f.enqueue16_per_s,
                     f.fsync_per_s,
                     f.cpu_us_per_sync,
+                    f.cpu_us_per_sync / cpu_floor,
+                    fl.tcp_server_cpu_us,
+                    fl.uds_server_cpu_us,
                     f.cpu_us_per_async,
                     f.cpu_us_per_async16
                 );
@@ -366,14 +451,13 @@ fn main() -> anyhow::Result<()> {
         }
         Some("--scale") => {
             // Only the scale figures (`--scale --quick` for the smaller sizes).
-            let quick = std::env::args().any(|a| a == "--quick");
+            let mode = Mode::from_args();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             return rt.block_on(async {
                 let root = root();
-                let sc =
-                    scale::measure(&root, &root.join("target/release/libbench.so"), quick).await?;
+                let sc = scale::measure(&root, &bin_dir(&root).join("libbench.so"), mode).await?;
                 let mut err = std::io::stderr().lock();
                 for (what, points) in [
                     ("async accept events/s, backlog", &sc.accept),
@@ -384,6 +468,13 @@ fn main() -> anyhow::Result<()> {
                         writeln!(err, "{what} {}: {:.1}", p.size, p.value)?;
                     }
                 }
+                for p in &sc.warm {
+                    writeln!(
+                        err,
+                        "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %",
+                        p.instances, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
+                    )?;
+                }
                 writeln!(
                     err,
                     "RSS per idle warm instance: {:.1} KB",
@@ -392,13 +483,24 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             });
         }
+        Some("--web") => {
+            // Only the web proxy's figures.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let mut r = Report {
+                md: String::new(),
+                verdicts: Vec::new(),
+            };
+            return rt.block_on(web::section(&mut r, &root(), Mode::from_args()));
+        }
         Some(other) => {
             bail!(
-                "usage: scf-bench [--quick] | --front-door | --scale [--quick] | echo-server tcp|unix:PATH (got {other})"
+                "usage: scf-bench [--quick | --tiny] | --front-door | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
             )
         }
     }
-    let quick = std::env::args().any(|a| a == "--quick");
+    let mode = Mode::from_args();
     // Node start-up pays 35–55 ms for extra CA certificates on these machines; time the runtime, not that.
     // SAFETY: single-threaded here; no other thread reads the environment yet.
     unsafe { std::env::remove_var("NODE_EXTRA_CA_CERTS") };
@@ -407,12 +509,12 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(quick))
+    rt.block_on(run(mode))
 }
 
-async fn run(quick: bool) -> anyhow::Result<()> {
+async fn run(mode: Mode) -> anyhow::Result<()> {
     let root = root();
-    let target = root.join("target/release");
+    let target = bin_dir(&root);
     // SAFETY: set before any instance starts; only this thread touches the environment now.
     unsafe { std::env::set_var("SCF_SHIM", target.join("scf-shim")) };
     let venv_python = root.join(".venv/bin/python");
@@ -493,11 +595,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         missing.push("lambda_runtime (Rust): not built (bench/setup.sh builds it)");
     }
 
-    let (cold_runs, warm_n, tp_n) = if quick {
-        (5, 300, 300)
-    } else {
-        (20, 2000, 2000)
-    };
+    let (cold_runs, warm_n, tp_n) = mode.pick((20, 2000, 2000), (5, 300, 300), (2, 20, 20));
     let mut r = Report {
         md: String::new(),
         verdicts: Vec::new(),
@@ -513,7 +611,14 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         format_args!("node {}", version(&["node", "--version"])),
         version(&["rustc", "--version"])
     ));
-    r.line("- `NODE_EXTRA_CA_CERTS` unset for every process (it adds 35–55 ms to each node start here); release builds; instances get 1024 MB.");
+    r.line(&format!(
+        "- `NODE_EXTRA_CA_CERTS` unset for every process (it adds 35–55 ms to each node start here); {}; instances get 1024 MB.",
+        mode.pick(
+            "release builds",
+            "release builds, quick run (fewer runs, smaller sizes)",
+            "a tiny run of whatever build ran it (it proves every section works; its figures mean nothing)"
+        )
+    ));
     for m in &missing {
         r.line(&format!("- peer missing: {m}"));
     }
@@ -613,7 +718,8 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     r.line("");
     r.line(&format!("{warm_n} sequential invocations on one warm instance, measured in the platform from handing the event over until the result is back (runtime API over a Unix socket for ours; loopback TCP for AWS's clients, which cannot use one). The floor is one bare HTTP/1.1 request/response between two processes with hyper on one kept-alive connection. Small event `{{\"k\":\"v\"}}`."));
     r.line("");
-    let (uds_floor, tcp_floor) = floor::measure(warm_n).await?;
+    let floor_figures = floor::measure(warm_n).await?;
+    let (uds_floor, tcp_floor) = (floor_figures.uds.clone(), floor_figures.tcp.clone());
     r.line(&format!(
         "Floor: Unix socket p50 {:.1} µs / p99 {:.1} µs; TCP loopback p50 {:.1} µs / p99 {:.1} µs.",
         uds_floor.median(),
@@ -628,9 +734,16 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     r.line("|---|---|---|---|---|---|---|---|---|---|");
     let small = Bytes::from_static(br#"{"k":"v"}"#);
     let mut warm_p50 = std::collections::HashMap::new();
+    let mut latency_lines = vec![
+        plot::cdf("floor: HTTP round trip, Unix socket", &uds_floor),
+        plot::cdf("floor: HTTP round trip, TCP", &tcp_floor),
+    ];
     for runner in &runners {
         for method in ["noop", "echo"] {
             let s = warm(&platform, runner, method, &small, warm_n).await?;
+            if method == "noop" {
+                latency_lines.push(plot::cdf(&runner.label, &s));
+            }
             warm_p50.insert(
                 (runner.label.clone(), method),
                 (s.median(), s.quantile(0.99)),
@@ -681,6 +794,17 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         with_isolation.join(", ")
     ));
     r.line("");
+    // The report and its pictures: the record at the top, a quick or tiny run's beside the build.
+    let (dir, stem) = mode.pick(
+        ("", "BENCHMARKS"),
+        ("target", "BENCHMARKS-quick"),
+        ("target", "BENCHMARKS-tiny"),
+    );
+    let latency_svg = format!("{stem}-latency.svg");
+    let scale_svg = format!("{stem}-scale.svg");
+    plot::latency(&root.join(dir).join(&latency_svg), &latency_lines)?;
+    r.line(&format!("![Latency distributions of the warm no-op invocations above and of the floor]({latency_svg})"));
+    r.line("");
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -711,7 +835,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     r.line("| runtime | event in (ms) | vs decode baseline | target | | result out (ms) | vs encode baseline |");
     r.line("|---|---|---|---|---|---|---|");
     let big = Bytes::from(event);
-    let n_big = if quick { 10 } else { 30 };
+    let n_big = mode.pick(30, 10, 2);
     for runner in &runners {
         let size = warm(&platform, runner, "size", &big, n_big).await?.median() / 1000.0;
         let echo = warm(&platform, runner, "echo", &big, n_big).await?.median() / 1000.0;
@@ -787,8 +911,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         ));
     }
     r.line("");
-    let platform_rss =
-        floor::platform_rss(&root, &native_dir, if quick { 300 } else { 2000 }).await?;
+    let platform_rss = floor::platform_rss(&root, &native_dir, mode.pick(2000, 300, 30)).await?;
     // The path's own floor: the caller's TCP exchange with the front door, and the two Unix-socket
     // exchanges on the instance's connection (the answer to its waiting `next`, then its result).
     let path_floor = tcp_floor.median() + 2.0 * uds_floor.median();
@@ -853,7 +976,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     r.line("");
     r.line("How the platform's costs grow with what it holds, each against the smallest size in the same run (native no-op function).");
     r.line("");
-    let sc = scale::measure(&root, &native_dir.join("libbench.so"), quick).await?;
+    let sc = scale::measure(&root, &native_dir.join("libbench.so"), mode).await?;
     r.line("| measurement | size | figure | vs the smallest | target | |");
     r.line("|---|---|---|---|---|---|");
     for (what, unit, points, higher_is_better) in [
@@ -907,11 +1030,23 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         ));
     }
     r.line("");
+    warm_curve(&mut r, &sc.warm);
+    plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
+    r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));
+    r.line("");
+
+    // ---- web functions ----------------------------------------------------------------------------
+    web::section(&mut r, &root, mode).await?;
 
     // ---- cost per unit of work -----------------------------------------------------------------------
     r.line("## Cost per unit of work");
     r.line("");
     r.line("The platform's own CPU time (every thread, `/proc/PID/task/*/schedstat`) per unit, and its resident memory per idle warm instance (100 functions each called once, against the same platform before).");
+    r.line("");
+    // The CPU floor of a sync invocation: the platform answers one TCP exchange (the caller) and two
+    // Unix-socket exchanges (the instance's), each at least what a bare echo server spends on one.
+    let cpu_floor = floor_figures.tcp_server_cpu_us + 2.0 * floor_figures.uds_server_cpu_us;
+    r.line(&format!("For scale: a bare echo server (hyper, one thread) spends {:.1} µs of CPU answering one small request over TCP and {:.1} µs over a Unix socket, so the three exchanges of a sync invocation cost at least {cpu_floor:.1} µs before any work of the platform's own; a sync invocation costs the platform {:.2}× that.", floor_figures.tcp_server_cpu_us, floor_figures.uds_server_cpu_us, platform_rss.cpu_us_per_sync / cpu_floor));
     r.line("");
     r.line("| unit | cost | target | |");
     r.line("|---|---|---|---|");
@@ -961,11 +1096,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
     r.line(&format!("{held} of {total} targets hold on this run:\n"));
     r.line(list.trim_end());
     // A quick run is a look, not the record: it goes beside the committed BENCHMARKS.md.
-    let out = root.join(if quick {
-        "target/BENCHMARKS-quick.md"
-    } else {
-        "BENCHMARKS.md"
-    });
+    let out = root.join(dir).join(format!("{stem}.md"));
     std::fs::write(&out, &r.md)?;
     let _ = std::fs::remove_file(&event_path);
     let _ = std::fs::remove_dir_all(&native_dir);

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use scf_store::{LogRecord, Store};
 
-use crate::Sample;
+use crate::{Mode, Sample};
 
 /// The figures of one size.
 pub struct Point {
@@ -27,18 +27,33 @@ pub struct Scale {
     pub accept: Vec<Point>,
     pub logs: Vec<Point>,
     pub startup: Vec<Point>,
+    /// Sync invocations with 1 to 400 warm instances held.
+    pub warm: Vec<WarmPoint>,
     /// The platform's resident memory per idle warm instance, KB (100 instances).
     pub rss_kb_per_instance: f64,
 }
 
 /// A code directory of the native no-op function `name` in `dir`.
 fn function(dir: &Path, lib: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    provisioned_function(dir, lib, name, 0)
+}
+
+/// A code directory of the native no-op function `name` in `dir`, with `provisioned` instances started
+/// ahead and kept.
+fn provisioned_function(
+    dir: &Path,
+    lib: &Path,
+    name: &str,
+    provisioned: usize,
+) -> anyhow::Result<PathBuf> {
     let f = dir.join(name);
     std::fs::create_dir_all(&f)?;
     std::fs::copy(lib, f.join("libbench.so")).context("libbench.so")?;
     std::fs::write(
         f.join("serverless.yml"),
-        format!("inputs:\n  name: {name}\n  handler: bench.noop\n  runtime: native\n"),
+        format!(
+            "inputs:\n  name: {name}\n  handler: bench.noop\n  runtime: native\n  local:\n    provisioned: {provisioned}\n"
+        ),
     )?;
     Ok(f)
 }
@@ -55,22 +70,47 @@ pub fn serve_blocking(
     data: &Path,
     dirs: &[PathBuf],
 ) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(root.join("target/release/scf-local"))
-        // As users run it: memory cgroups where the machine allows them.
+    serve_ready(root, data, dirs, 0)
+}
+
+/// `scf-local serve` on `dirs` with `data`, and its front door's address once it listens and `provisioned`
+/// functions have said their provisioned instances are ready.
+fn serve_ready(
+    root: &Path,
+    data: &Path,
+    dirs: &[PathBuf],
+    provisioned: usize,
+) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(crate::bin_dir(root).join("scf-local"))
+        // As users run it: memory cgroups and namespaces where the machine allows them.
         .env_remove("SCF_LOCAL_CGROUP")
+        .env_remove("SCF_LOCAL_NAMESPACES")
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .args(dirs)
+        // Its request log (stdout) is not what is measured; its stderr says when it is ready.
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().context("stderr")?;
     let mut lines = BufReader::new(stderr).lines();
+    let (mut addr, mut ready) = (None, 0);
     for line in lines.by_ref() {
-        if let Some(a) = line?.strip_prefix("scf-local: listening on http://") {
-            let addr = a.to_owned();
+        let line = line?;
+        if let Some(a) = line.strip_prefix("scf-local: listening on http://") {
+            addr = Some(a.to_owned());
+        } else if line.contains(" provisioned instances ready in ") {
+            if !line.contains(" (see ") {
+                ready += 1;
+            } else {
+                bail!("{line}");
+            }
+        }
+        if let Some(a) = addr.as_ref().filter(|_| ready >= provisioned) {
+            let a = a.clone();
             // Keep draining its stderr, so the platform never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return Ok((child, addr));
+            return Ok((child, a));
         }
     }
     bail!("scf-local serve did not start")
@@ -229,6 +269,66 @@ async fn rss_per_instance(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f
     Ok((after - before) * 1024.0 / (n - 1) as f64)
 }
 
+/// One size of the warm-instance curve.
+pub struct WarmPoint {
+    /// Warm instances held by the platform.
+    pub instances: usize,
+    /// Functions they belong to (calls go round-robin over them).
+    pub functions: usize,
+    /// Sync `Invoke` through the front door, one client, µs.
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// The platform's CPU time per invocation, µs.
+    pub cpu_us_per_call: f64,
+    /// The platform's CPU while every instance sits idle, % of one core.
+    pub idle_cpu_percent: f64,
+}
+
+/// `scf-local serve` holding `functions × per_function` warm (provisioned) native instances: its CPU while
+/// they idle, then `calls` sync invocations round-robin over the functions, one client.
+async fn warm_instances(
+    root: &Path,
+    lib: &Path,
+    functions: usize,
+    per_function: usize,
+    calls: usize,
+    idle: std::time::Duration,
+) -> anyhow::Result<WarmPoint> {
+    let dir = temp("scale-warm", functions * per_function);
+    let dirs = (0..functions)
+        .map(|i| provisioned_function(&dir, lib, &format!("f{i}"), per_function))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (root_, data, dirs_) = (root.to_path_buf(), dir.join("data"), dirs.clone());
+    let (child, addr) =
+        tokio::task::spawn_blocking(move || serve_ready(&root_, &data, &dirs_, functions))
+            .await??;
+    let pid = child.id();
+    let body = |i: usize| {
+        Bytes::from(format!(
+            r#"{{"FunctionName":"f{}","ClientContext":"{{}}"}}"#,
+            i % functions
+        ))
+    };
+    // Every function called once first: connections made, first-call allocations done.
+    requests(&addr, "Invoke", (0..functions).map(body).collect()).await?;
+    let idle_from = crate::floor::cpu_ns(pid);
+    tokio::time::sleep(idle).await;
+    let idle_cpu_percent = (crate::floor::cpu_ns(pid) - idle_from) / idle.as_nanos() as f64 * 100.0;
+    let from = crate::floor::cpu_ns(pid);
+    let lat = requests(&addr, "Invoke", (0..calls).map(body).collect()).await?;
+    let cpu_us_per_call = (crate::floor::cpu_ns(pid) - from) / 1e3 / calls as f64;
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(WarmPoint {
+        instances: functions * per_function,
+        functions,
+        p50_us: lat.median(),
+        p99_us: lat.quantile(0.99),
+        cpu_us_per_call,
+        idle_cpu_percent,
+    })
+}
+
 /// Spawn → listening of `scf-local serve` with `n` functions, ms (no instance is started before a call).
 fn startup(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
     let dir = temp("scale-startup", n);
@@ -247,33 +347,39 @@ fn temp(what: &str, n: usize) -> PathBuf {
     std::env::temp_dir().join(format!("scf-bench-{what}-{n}-{}", std::process::id()))
 }
 
-/// Every scale measurement; `quick` uses the smaller sizes only.
-pub async fn measure(root: &Path, lib: &Path, quick: bool) -> anyhow::Result<Scale> {
-    let (backlogs, records, functions): (&[usize], &[usize], &[usize]) = if quick {
-        (&[0, 10_000], &[10_000, 100_000], &[1, 100])
-    } else {
-        (&[0, 10_000, 100_000], &[10_000, 1_000_000], &[1, 100])
-    };
+/// Every scale measurement, at the sizes of `mode`.
+pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scale> {
+    let backlogs: &[usize] = mode.pick(&[0, 10_000, 100_000], &[0, 10_000], &[0, 100]);
+    let records: &[usize] = mode.pick(&[10_000, 1_000_000], &[10_000, 100_000], &[100, 1_000]);
+    let functions: &[usize] = mode.pick(&[1, 100], &[1, 100], &[1, 10]);
+    // (functions, instances each): 1, 10, 100 and 400 warm instances.
+    let warm: &[(usize, usize)] = mode.pick(
+        &[(1, 1), (10, 1), (100, 1), (100, 4)],
+        &[(1, 1), (10, 1), (100, 1), (100, 4)],
+        &[(1, 1), (4, 1)],
+    );
+    let per_client = mode.pick(1000, 200, 20);
     let mut accept = Vec::new();
     for &b in backlogs {
         accept.push(Point {
             size: b,
-            value: accept_with_backlog(root, lib, b, if quick { 200 } else { 1000 }).await?,
+            value: accept_with_backlog(root, lib, b, per_client).await?,
         });
     }
     let mut logs = Vec::new();
     for &r in records {
         logs.push(Point {
             size: r,
-            value: logs_by_request(root, lib, r, if quick { 200 } else { 1000 }).await?,
+            value: logs_by_request(root, lib, r, per_client).await?,
         });
     }
     let mut startup_ms = Vec::new();
+    let starts = mode.pick(5, 5, 1);
     for &n in functions {
         // The median of five starts.
         let (root, lib) = (root.to_path_buf(), lib.to_path_buf());
         let mut runs = tokio::task::spawn_blocking(move || {
-            (0..5)
+            (0..starts)
                 .map(|_| startup(&root, &lib, n))
                 .collect::<anyhow::Result<Vec<_>>>()
         })
@@ -281,14 +387,29 @@ pub async fn measure(root: &Path, lib: &Path, quick: bool) -> anyhow::Result<Sca
         runs.sort_by(f64::total_cmp);
         startup_ms.push(Point {
             size: n,
-            value: runs[2],
+            value: runs[runs.len() / 2],
         });
     }
-    let rss_kb_per_instance = rss_per_instance(root, lib, 101).await?;
+    let mut warm_curve = Vec::new();
+    for &(f, each) in warm {
+        warm_curve.push(
+            warm_instances(
+                root,
+                lib,
+                f,
+                each,
+                mode.pick(5000, 1000, 50),
+                std::time::Duration::from_millis(mode.pick(2000, 500, 100)),
+            )
+            .await?,
+        );
+    }
+    let rss_kb_per_instance = rss_per_instance(root, lib, mode.pick(101, 101, 11)).await?;
     Ok(Scale {
         accept,
         logs,
         startup: startup_ms,
+        warm: warm_curve,
         rss_kb_per_instance,
     })
 }

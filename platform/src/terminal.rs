@@ -9,7 +9,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::OnceLock;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::activity::{Event, Events, Invocation, Reload};
 
@@ -197,43 +197,64 @@ pub fn build_line(function: &str, line: &str, style: Style) -> String {
     )
 }
 
+/// How long the printer lets events gather after it printed some: the events sent meanwhile wake nobody,
+/// so a busy platform pays one wake-up of the printer per interval, not one per event (three per
+/// invocation), and a line reaches the terminal at most this much later.
+pub const PRINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Prints the platform's events as `serve`'s terminal shows them (requests on stdout unless `quiet`,
-/// reloads and builds on stderr), on a thread of its own, until the events end.
+/// reloads and builds on stderr), on a thread of its own, until the events end: everything that arrived
+/// together in one write, then [`PRINT_INTERVAL`] before it waits again.
 pub fn spawn_printer(events: &Events, quiet: bool) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut rx = events.subscribe();
     let (out_style, err_style) = (Style::stdout(), Style::stderr());
     std::thread::Builder::new()
         .name("scf-terminal".into())
         .spawn(move || {
+            let (mut out, mut err) = (String::new(), String::new());
             loop {
-                let text = match rx.blocking_recv() {
-                    Ok(event) => match &*event {
-                        Event::Invocation(i) if !quiet => {
-                            Some((true, invocation(i, out_style)))
-                        }
-                        Event::Reload(r) => Some((false, reload(r, err_style))),
-                        Event::Build { function, line } => {
-                            Some((false, build_line(function, line, err_style)))
-                        }
-                        _ => None,
-                    },
-                    Err(RecvError::Lagged(n)) => Some((
-                        true,
-                        format!(
+                let mut next = Some(rx.blocking_recv());
+                let mut closed = false;
+                while let Some(received) = next.take() {
+                    match received {
+                        Ok(event) => match &*event {
+                            Event::Invocation(i) if !quiet => {
+                                out.push_str(&invocation(i, out_style));
+                            }
+                            Event::Reload(r) => err.push_str(&reload(r, err_style)),
+                            Event::Build { function, line } => {
+                                err.push_str(&build_line(function, line, err_style));
+                            }
+                            _ => {}
+                        },
+                        Err(RecvError::Lagged(n)) => out.push_str(&format!(
                             "scf-local: {n} events not shown (the terminal was slower than the platform; `scf-local logs` has every request)\n"
-                        ),
-                    )),
-                    Err(RecvError::Closed) => return,
-                };
-                if let Some((stdout, text)) = text {
-                    if stdout {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(text.as_bytes());
-                        let _ = out.flush();
-                    } else {
-                        let _ = std::io::stderr().write_all(text.as_bytes());
+                        )),
+                        Err(RecvError::Closed) => closed = true,
+                    }
+                    if !closed {
+                        next = match rx.try_recv() {
+                            Ok(e) => Some(Ok(e)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
                     }
                 }
+                if !out.is_empty() {
+                    let mut o = std::io::stdout().lock();
+                    let _ = o.write_all(out.as_bytes());
+                    let _ = o.flush();
+                    out.clear();
+                }
+                if !err.is_empty() {
+                    let _ = std::io::stderr().write_all(err.as_bytes());
+                    err.clear();
+                }
+                if closed {
+                    return;
+                }
+                std::thread::sleep(PRINT_INTERVAL);
             }
         })
 }

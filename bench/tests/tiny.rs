@@ -1,0 +1,56 @@
+//! `scf-bench --tiny`: every section of `make bench` runs end to end (real platform, real instances, AWS's
+//! clients where installed) at the smallest sizes, and writes a report with every section and its targets.
+//! Its figures are a debug build's on a shared machine and are not checked: only that each was measured.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn every_section_runs_and_reports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let out = root.join("target/BENCHMARKS-tiny.md");
+    let _ = std::fs::remove_file(&out);
+    let run = Command::new(env!("CARGO_BIN_EXE_scf-bench"))
+        .arg("--tiny")
+        .output()
+        .expect("scf-bench runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "scf-bench --tiny failed:\n{stderr}");
+    let report = std::fs::read_to_string(&out).expect("the tiny report is written");
+    for section in [
+        "## Cold start: spawn → ready",
+        "## Warm invoke: latency and throughput",
+        "## A 1 MB event in, a 1 MB result out",
+        "## Memory: resident set of an idle instance",
+        "## Scale",
+        "## Web functions: the proxy",
+        "## Cost per unit of work",
+        "## Targets",
+    ] {
+        assert!(report.contains(section), "no {section:?} in:\n{report}");
+    }
+    // Every figure was measured: no NaN in any table, and the summary counts the targets it printed.
+    assert!(!report.contains("NaN"), "a figure is missing:\n{report}");
+    let verdicts = report.matches("| holds |").count() + report.matches("| **missed** |").count();
+    let summary = report
+        .lines()
+        .find_map(|l| l.strip_suffix(" targets hold on this run:"))
+        .expect("the summary line");
+    let total: usize = summary
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .expect("N of M");
+    assert!(total >= 20, "only {total} targets in:\n{report}");
+    assert!(
+        verdicts > 0 && verdicts <= total,
+        "{verdicts} verdicts in tables, {total} in the summary"
+    );
+    // The warm-instance curve has each of its sizes.
+    assert!(
+        report.contains("| 1 (1) |") && report.contains("| 4 (4) |"),
+        "{report}"
+    );
+}
