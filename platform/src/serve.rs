@@ -208,6 +208,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     for pool in functions.http.values() {
         tasks.push(tokio::spawn(pool.clone().reap(shutdown_rx.clone())));
     }
+    tasks.push(tokio::spawn(timer_anchor(shutdown_rx.clone())));
     let local = listener
         .local_addr()
         .map_err(PlatformError::io("reading the bound address"))?;
@@ -417,5 +418,22 @@ pub(crate) async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+/// How far ahead the runtime's timer wheel always has a wake-up ([`timer_anchor`]).
+const TIMER_ANCHOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps a timer due within [`TIMER_ANCHOR`] at all times. Every invocation arms its deadline (its
+/// timeout, normally seconds away); when no timer is due sooner, arming it moves the driver's next wake-up
+/// earlier, which costs an eventfd write and an extra turn of the event loop per invocation. With a timer
+/// always due sooner, a deadline further away than this never has to; idle, it wakes the platform twice a
+/// second.
+async fn timer_anchor(mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TIMER_ANCHOR) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

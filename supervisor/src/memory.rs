@@ -191,10 +191,16 @@ impl CgroupRoot {
                     File::open(dir.join("memory.current"))?
                 }
             };
+            let peak = match self.version {
+                Version::V1 => "memory.max_usage_in_bytes",
+                Version::V2 => "memory.peak",
+            };
             Ok(Cgroup {
                 version: self.version,
                 procs: File::options().write(true).open(dir.join("cgroup.procs"))?,
                 usage,
+                // Older kernels have no `memory.peak` (cgroup v2 before 5.19): no peak then.
+                peak: File::open(dir.join(peak)).ok(),
                 dir: dir.clone(),
                 suffix: format!(
                     "/{}/instance-{id}",
@@ -280,6 +286,13 @@ fn mount_point(mountinfo: &str, wanted: impl Fn(&str, &str) -> bool) -> Option<P
     })
 }
 
+/// A kernel counter file's number, read from its start with one `pread`.
+fn read_counter(file: &File) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+}
+
 fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
     File::options()
         .write(true)
@@ -296,6 +309,8 @@ pub(crate) struct Cgroup {
     procs: File,
     /// `memory.current` / `memory.usage_in_bytes`, kept open: one `pread` per reading.
     usage: File,
+    /// `memory.peak` / `memory.max_usage_in_bytes`, kept open likewise, where the kernel has it.
+    peak: Option<File>,
     /// How the cgroup's path ends in `/proc/PID/cgroup` (`/scf-local-<pid>/instance-<id>`).
     suffix: String,
 }
@@ -338,27 +353,12 @@ impl Cgroup {
 
     /// Memory in use now, bytes: one read of a kernel counter.
     pub(crate) fn usage(&self) -> u64 {
-        let mut buf = [0u8; 32];
-        match self.usage.read_at(&mut buf, 0) {
-            Ok(n) => std::str::from_utf8(&buf[..n])
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0),
-            Err(_) => 0,
-        }
+        read_counter(&self.usage).unwrap_or(0)
     }
 
-    /// The most memory the instance has used, bytes, where the kernel keeps it.
+    /// The most memory the instance has used, bytes, where the kernel keeps it: one read.
     pub(crate) fn peak(&self) -> Option<u64> {
-        let file = match self.version {
-            Version::V1 => "memory.max_usage_in_bytes",
-            Version::V2 => "memory.peak",
-        };
-        std::fs::read_to_string(self.dir.join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.peak.as_ref().and_then(read_counter)
     }
 
     /// How many times the kernel's OOM killer killed a process of the instance.
