@@ -34,7 +34,7 @@ async function main() {
   const rt = native.open();
   const config = native.config(rt);
   logging.install();
-  logging.blockingStdio();
+  logging.blockingStdioOnFirstUse();
   process.on('uncaughtException', (err) => onFatal('Uncaught exception', err));
   process.on('unhandledRejection', (reason) => onFatal('Unhandled promise rejection', reason));
   process.on('beforeExit', () => {

@@ -17,6 +17,7 @@ use scf_platform::config::{FunctionConfig, Overrides};
 use scf_platform::{EventInstance, Platform};
 
 mod floor;
+mod instance;
 mod plot;
 mod scale;
 mod web;
@@ -728,7 +729,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         tcp_floor.quantile(0.99)
     ));
     r.line("");
-    r.line("An invocation on this protocol is two request/response exchanges on the instance's connection (the answer to its waiting `next`, then its result post and the next `next`), so the protocol's own floor for back-to-back invocations is two bare round trips; the table shows both ratios.");
+    r.line("An invocation on this protocol is two request/response exchanges on the instance's connection (the answer to its waiting `next`, then its result post and the next `next`); written back to back (below), they cost one round trip for back-to-back invocations. The table shows the ratio to one bare round trip and to two.");
     r.line("");
     r.line("| runtime | handler | p50 (µs) | p99 (µs) | p50 / floor | p50 / (2 × floor) | AWS client p50 (µs) | AWS / ours | target | |");
     r.line("|---|---|---|---|---|---|---|---|---|---|");
@@ -794,6 +795,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         with_isolation.join(", ")
     ));
     r.line("");
+    instance::one_exchange_rows(&mut r, &warm_p50, uds_floor.median());
     // The report and its pictures: the record at the top, a quick or tiny run's beside the build.
     let (dir, stem) = mode.pick(
         ("", "BENCHMARKS"),
@@ -870,6 +872,12 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 format!("{:.2}×", result_out / enc)
             },
         ));
+    }
+    if let Some(node) = runners.iter().find(|x| x.label == "scf-shim node") {
+        let noop = warm_p50[&(node.label.clone(), "noop")].0;
+        let text = String::from_utf8_lossy(&big);
+        instance::node_ascii_event_row(&mut r, &platform, node, &python, &text, noop, n_big)
+            .await?;
     }
     r.line("");
 

@@ -152,6 +152,23 @@ impl Listener {
         ))
     }
 
+    /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too), for a server
+    /// outside an instance's init (tests, tools).
+    pub fn unix(path: &std::path::Path) -> Result<Listener, ApiError> {
+        let l = tokio::net::UnixListener::bind(path).map_err(|source| ApiError::Listen {
+            what: format!("binding {}", path.display()),
+            source,
+        })?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| ApiError::Listen {
+                what: format!("chmod {}", path.display()),
+                source,
+            },
+        )?;
+        Ok(Listener::Unix(l))
+    }
+
     /// Binds a free loopback TCP port.
     pub async fn tcp_loopback() -> Result<Listener, ApiError> {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")

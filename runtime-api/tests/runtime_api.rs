@@ -314,3 +314,97 @@ async fn a_second_result_posted_while_the_first_is_read_is_refused_unread() {
         Answer::Response(Bytes::from(word.to_owned()))
     );
 }
+
+/// Reads from `s` into `buf` until it holds one whole answer with a `Content-Length` body; returns its text and
+/// keeps what follows it in `buf`.
+async fn read_answer(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> String {
+    use tokio::io::AsyncReadExt as _;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + length {
+                let answer: Vec<u8> = buf.drain(..end + 4 + length).collect();
+                return String::from_utf8_lossy(&answer).into_owned();
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection ended; read so far: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A result and the next `next` written back to back (HTTP/1.1 pipelining, as the shim does) are answered in
+/// order, and the result is neither delayed nor held: its 200 is written, and the platform has the result,
+/// while the `next` behind it still waits for an invocation.
+#[tokio::test]
+async fn a_result_pipelined_with_the_next_poll_is_answered_at_once_and_in_order() {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = Listener::tcp_loopback().await.unwrap();
+    let port = listener.port().unwrap();
+    let api = ApiHandle::serve(listener, Dialect::Scf, LambdaIdentity::default());
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = Vec::new();
+    const NEXT: &str = "GET /runtime/invocation/next HTTP/1.1\r\nhost: runtime\r\n\r\n";
+
+    let mut rx = api
+        .dispatch(meta("req-1"), Bytes::from_static(b"1"))
+        .unwrap();
+    s.write_all(NEXT.as_bytes()).await.unwrap();
+    let first = read_answer(&mut s, &mut buf).await;
+    assert!(
+        first.starts_with("HTTP/1.1 200") && first.contains("req-1"),
+        "{first}"
+    );
+
+    for (i, path) in [(2, "response"), (3, "error")] {
+        let post = format!(
+            "POST /runtime/invocation/{path} HTTP/1.1\r\nhost: runtime\r\ncontent-length: 3\r\n\r\n\"{i}\"{NEXT}"
+        );
+        s.write_all(post.as_bytes()).await.unwrap();
+        // The result's answer comes first, while nothing is handed over for the `next` behind it …
+        let accepted = read_answer(&mut s, &mut buf).await;
+        assert!(accepted.starts_with("HTTP/1.1 200"), "{accepted}");
+        assert!(buf.is_empty(), "nothing else was answered yet: {buf:?}");
+        // … and the platform has the result already.
+        let posted = Bytes::from(format!("\"{i}\""));
+        let expected = if path == "response" {
+            Answer::Response(posted)
+        } else {
+            Answer::Error(posted)
+        };
+        assert_eq!(rx.await.unwrap(), expected);
+        // The next invocation answers the waiting `next`, on the same connection.
+        let id = format!("req-{i}");
+        rx = api.dispatch(meta(&id), Bytes::from_static(b"{}")).unwrap();
+        let next = read_answer(&mut s, &mut buf).await;
+        assert!(
+            next.starts_with("HTTP/1.1 200") && next.contains(&id),
+            "{next}"
+        );
+    }
+    // The first result wins for pipelined posts too: the second one is refused, and the `next` behind them
+    // waits for the next invocation.
+    let twice = format!(
+        "POST /runtime/invocation/response HTTP/1.1\r\nhost: runtime\r\ncontent-length: 1\r\n\r\n4POST /runtime/invocation/response HTTP/1.1\r\nhost: runtime\r\ncontent-length: 1\r\n\r\n5{NEXT}"
+    );
+    s.write_all(twice.as_bytes()).await.unwrap();
+    assert!(
+        read_answer(&mut s, &mut buf)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let refused = read_answer(&mut s, &mut buf).await;
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert_eq!(
+        rx.await.unwrap(),
+        Answer::Response(Bytes::from_static(b"4"))
+    );
+}

@@ -24,8 +24,10 @@ function line(args) {
 
 const LEVELS = ['log', 'info', 'warn', 'error', 'debug', 'trace'];
 
-/** Replaces the console's printing methods (production bootstrap only). */
-function install(stream = process.stdout) {
+/** Replaces the console's printing methods (production bootstrap only). Lines go to `stream`, or to
+ * `process.stdout` as it is when a line is printed (so an instance that prints nothing never makes it). */
+function install(stream) {
+  const out = () => stream || process.stdout;
   for (const level of LEVELS) {
     // eslint-disable-next-line no-console
     console[level] =
@@ -33,15 +35,15 @@ function install(stream = process.stdout) {
         ? (...args) => {
             const err = { name: 'Trace', message: util.format(...args) };
             Error.captureStackTrace(err, console.trace);
-            stream.write(line([err.stack]));
+            out().write(line([err.stack]));
           }
         : (...args) => {
-            stream.write(line(args));
+            out().write(line(args));
           };
   }
 }
 
-/** Makes writes to the process's stdout and stderr blocking (production bootstrap only; see above). */
+/** Makes writes to `streams` blocking (see above). */
 function blockingStdio(streams = [process.stdout, process.stderr]) {
   for (const s of streams) {
     // A pipe, socket or TTY has a libuv handle that can block; a file is written synchronously already.
@@ -49,4 +51,31 @@ function blockingStdio(streams = [process.stdout, process.stderr]) {
   }
 }
 
-module.exports = { install, setRequestId, line, blockingStdio };
+/**
+ * Makes `process.stdout` and `process.stderr` blocking when they are first used (production bootstrap only).
+ * Node makes each stream on first access of its property; making both at start-up (a pipe's stream brings
+ * the socket machinery) cost an instance ~1 MB of memory and time before ready even if it never prints. So
+ * each property is wrapped: its first access makes Node's stream, makes it blocking, and puts it in place of
+ * the wrapper. Every write still goes through a blocking stream.
+ */
+function blockingStdioOnFirstUse() {
+  for (const name of ['stdout', 'stderr']) {
+    const own = Object.getOwnPropertyDescriptor(process, name);
+    if (!own || typeof own.get !== 'function' || !own.configurable) {
+      blockingStdio([process[name]]);
+      continue;
+    }
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: own.enumerable,
+      get() {
+        const stream = own.get.call(process);
+        blockingStdio([stream]);
+        Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, writable: true, value: stream });
+        return stream;
+      },
+    });
+  }
+}
+
+module.exports = { install, setRequestId, line, blockingStdio, blockingStdioOnFirstUse };

@@ -1,27 +1,63 @@
-//! A blocking HTTP/1.1 client of the runtime API: hyper on a current-thread tokio runtime, one kept-alive
-//! connection (reopened if the platform closes it between calls), Unix socket or TCP with `TCP_NODELAY`.
+//! A blocking HTTP/1.1 client of the runtime API: one kept-alive connection (reopened when the platform closes
+//! it), Unix socket or TCP with `TCP_NODELAY`, read and written on the calling thread with no event loop.
+//!
+//! **Pipelining.** [`Client::call`] may be given the request that follows the one it sends when the platform
+//! accepts it (after a result, the next `next`): both are written back to back, the first one's answer is read
+//! and returned, and the second one's answer is read by the next [`Client::call`] for that same request,
+//! without writing it again. Any HTTP/1.1 server reads the same bytes in the same order; one that answers each
+//! request before reading the next still works (the second request waits in its socket), and so does one that
+//! closes the connection after an answer: a request whose answer never came is written again on a new
+//! connection, once, if it may be repeated (`next`: a repeated `next` returns the same invocation) or it was
+//! written on a kept connection that the server had closed meanwhile.
+//!
+//! Bounds: an answer's head is at most [`MAX_HEAD_BYTES`], its body at most [`MAX_BODY_BYTES`] (the largest
+//! event); past either the answer is a protocol error. A `next` waits as long as the platform has no
+//! invocation (a long poll): there is no read timeout, the platform ends the wait by answering or closing.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use scf_protocol::api::Call;
 
+use crate::core::Request;
 use crate::{Endpoint, ShimError};
 
-/// An answer of the platform: status, headers and the whole body.
+/// The largest answer head (status line and headers) read.
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The largest answer body read: the largest event of a synchronous invocation.
+pub(crate) const MAX_BODY_BYTES: usize = scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
+/// Headers of one answer, at most.
+const MAX_HEADERS: usize = 64;
+/// A body up to this size is written in the same `write` as its head (and the request after it).
+const INLINE_BODY_BYTES: usize = 16 * 1024;
+
+/// An answer of the platform: status, headers (names in lower case) and the whole body.
 pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: hyper::HeaderMap,
+    pub status: u16,
+    headers: Vec<(String, String)>,
     pub body: Bytes,
 }
 
+impl Answer {
+    /// The value of header `name` (lower case), if present and text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 pub(crate) struct Client {
-    rt: tokio::runtime::Runtime,
     endpoint: Endpoint,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<Conn>,
     /// Whether a connection was ever made: failing to reconnect after that means the platform went away.
     connected_once: bool,
+    /// The heads of the requests written on `conn` whose answers are not read yet, in order (at most two: a
+    /// result and the `next` behind it).
+    owed: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -32,123 +68,511 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Why an exchange failed, before it becomes a [`ShimError`].
+enum Failure {
+    /// The connection ended before any byte of the answer: the request may not have been read.
+    Unanswered,
+    /// The connection failed, or ended in the middle of an answer.
+    Broken(std::io::Error),
+    /// The answer is not HTTP/1.1 the client reads, or is over a bound.
+    Protocol(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Broken(e)
+    }
+}
+
 impl Client {
     pub(crate) fn connect(endpoint: Endpoint) -> Result<Client, ShimError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
         let mut client = Client {
-            rt,
             endpoint,
-            sender: None,
+            conn: None,
             connected_once: false,
+            owed: Vec::new(),
         };
         client.ensure_connected()?;
         Ok(client)
     }
 
-    fn ensure_connected(&mut self) -> Result<(), ShimError> {
-        let usable = self.sender.as_ref().is_some_and(|s| !s.is_closed());
-        if !usable {
-            let endpoint = self.endpoint.clone();
-            match self.rt.block_on(async move { open(&endpoint).await }) {
-                Ok(sender) => {
-                    self.sender = Some(sender);
+    fn ensure_connected(&mut self) -> Result<&mut Conn, ShimError> {
+        if self.conn.is_none() {
+            self.owed.clear();
+            match Conn::open(&self.endpoint) {
+                Ok(conn) => {
+                    self.conn = Some(conn);
                     self.connected_once = true;
                 }
-                Err(ShimError::Connect { .. }) if self.connected_once => {
-                    return Err(ShimError::Disconnected);
+                Err(_) if self.connected_once => return Err(ShimError::Disconnected),
+                Err(source) => {
+                    return Err(ShimError::Connect {
+                        endpoint: self.endpoint.to_string(),
+                        source,
+                    });
                 }
-                Err(e) => return Err(e),
             }
         }
-        Ok(())
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ShimError::Protocol("no connection".into()))
     }
 
-    /// Sends one request and reads the whole answer. Blocks until the platform answers (`next` long-polls).
+    /// Writes `request` and `then` behind it now, without reading an answer, if they can be written at once:
+    /// the connection is open, owes no answer, and the body is small (so the write lands in the socket's buffer
+    /// and does not wait for the platform). The next [`Client::call`] for `request` reads its answer. Best
+    /// effort: if nothing is written (or the write fails, which drops the connection), that call writes them.
+    pub(crate) fn send_early(&mut self, request: &Request, then: Option<&Request>) {
+        if !self.owed.is_empty() || request.body.len() > INLINE_BODY_BYTES {
+            return;
+        }
+        let (Ok(head), Ok(then)) = (encode_head(request), then.map(encode_head).transpose()) else {
+            return;
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match conn.write_requests(&head, &request.body, then.as_deref().unwrap_or_default()) {
+            Ok(()) => {
+                self.owed.push(head);
+                self.owed.extend(then);
+            }
+            Err(_) => self.conn = None,
+        }
+    }
+
+    /// Sends `request` (unless it was written already, by [`Client::send_early`] or as the `then` of the last
+    /// call) and reads its whole answer; with `then`, writes that request right after it (unless it was written
+    /// already too), whose answer the next call for it reads. Blocks until the platform answers (`next`
+    /// long-polls).
     pub(crate) fn call(
         &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, String)],
-        body: Bytes,
+        request: &Request,
+        then: Option<&Request>,
     ) -> Result<Answer, ShimError> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, "runtime");
-        for (k, v) in headers {
-            builder = builder.header(*k, v.as_str());
+        let head = encode_head(request)?;
+        let then = then.map(encode_head).transpose()?;
+        // A request that follows one with a large body is not pipelined (only `next` follows, and it has none).
+        let then = then.filter(|_| request.body.len() <= INLINE_BODY_BYTES);
+        let mut written = false;
+        if !self.owed.is_empty() {
+            if self.conn.is_some() && self.owed[0] == head {
+                self.owed.remove(0);
+                written = true;
+            } else {
+                // The connection owes the answer to another request than this one: it cannot be used.
+                self.conn = None;
+                self.owed.clear();
+            }
         }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|e| ShimError::Protocol(e.to_string()))?;
-        self.ensure_connected()?;
-        let mut sender = self
-            .sender
-            .take()
-            .ok_or_else(|| ShimError::Protocol("no connection".into()))?;
-        let result: Result<Answer, ShimError> = self.rt.block_on(async {
-            sender.ready().await?;
-            let response: Response<hyper::body::Incoming> = sender.send_request(request).await?;
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
-        });
-        if result.is_ok() {
-            self.sender = Some(sender);
-        }
-        result
-    }
-}
-
-async fn open(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>, ShimError> {
-    let connect_err = |source| ShimError::Connect {
-        endpoint: endpoint.to_string(),
-        source,
-    };
-    match endpoint {
-        Endpoint::Unix(path) => {
-            let stream = match path.to_str().and_then(|p| p.strip_prefix('@')) {
-                // `unix:@NAME`: an abstract socket (one namespace of names per network namespace).
-                Some(name) => {
-                    use std::os::linux::net::SocketAddrExt as _;
-                    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-                        .map_err(connect_err)?;
-                    let s = std::os::unix::net::UnixStream::connect_addr(&addr)
-                        .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                        .map_err(connect_err)?;
-                    tokio::net::UnixStream::from_std(s).map_err(connect_err)?
-                }
-                None => tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(connect_err)?,
+        // A request the connection ended before answering is written again once on a new connection, if it
+        // may be repeated (`next`) or the connection was a kept one (closed while idle, as servers may: the
+        // request was not read, or the server could not answer it).
+        let mut retries = 1;
+        loop {
+            let reused = self.conn.is_some();
+            // What to write: the request and `then`; or, with the request written already, only `then` if the
+            // connection does not carry it yet.
+            let empty: &[u8] = &[];
+            let (h, b, t) = match (written, &then) {
+                (false, _) => (
+                    &head[..],
+                    &request.body[..],
+                    then.as_deref().unwrap_or_default(),
+                ),
+                (true, Some(t)) if self.owed.first() != Some(t) => (empty, empty, &t[..]),
+                (true, _) => (empty, empty, empty),
             };
-            handshake(stream).await
-        }
-        Endpoint::Tcp(addr) => {
-            let stream = tokio::net::TcpStream::connect(addr.as_str())
-                .await
-                .map_err(connect_err)?;
-            stream.set_nodelay(true)?;
-            handshake(stream).await
+            let conn = self.ensure_connected()?;
+            let wrote = if h.is_empty() && t.is_empty() {
+                Ok(())
+            } else {
+                conn.write_requests(h, b, t)
+            };
+            // A connection found closed on writing was not answered either.
+            let outcome = wrote
+                .map_err(|e| {
+                    if is_disconnect(&e) {
+                        Failure::Unanswered
+                    } else {
+                        Failure::Broken(e)
+                    }
+                })
+                .and_then(|()| conn.read_answer());
+            if !t.is_empty() {
+                self.owed.insert(0, t.to_vec());
+            }
+            match outcome {
+                Ok((answer, keep)) => {
+                    if !keep {
+                        self.conn = None;
+                        self.owed.clear();
+                    }
+                    return Ok(answer);
+                }
+                Err(Failure::Unanswered)
+                    if retries > 0 && (reused || request.call == Call::Next) =>
+                {
+                    retries -= 1;
+                    self.conn = None;
+                    self.owed.clear();
+                    written = false;
+                }
+                Err(failure) => {
+                    self.conn = None;
+                    self.owed.clear();
+                    return Err(match failure {
+                        Failure::Unanswered => ShimError::Disconnected,
+                        Failure::Broken(e) if is_disconnect(&e) => ShimError::Disconnected,
+                        Failure::Broken(e) => ShimError::Io(e),
+                        Failure::Protocol(m) => ShimError::Protocol(m),
+                    });
+                }
+            }
         }
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, ShimError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection task runs whenever the runtime is driven, i.e. during every `block_on` of a call.
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+/// Whether `e` says the peer went away.
+fn is_disconnect(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::NotConnected
+    )
+}
+
+/// The request line and headers of `request`, with `Host` and (for a body, or a method that has one)
+/// `Content-Length`. A path or header value that cannot be written in HTTP/1.1 is a protocol error.
+fn encode_head(request: &Request) -> Result<Vec<u8>, ShimError> {
+    let visible = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
+    if !visible(&request.path) || !visible(request.method) {
+        return Err(ShimError::Protocol(format!(
+            "the request {} {:?} cannot be written in HTTP/1.1",
+            request.method, request.path
+        )));
+    }
+    let mut head = Vec::with_capacity(128);
+    let _ = write!(
+        head,
+        "{} {} HTTP/1.1\r\nhost: runtime\r\n",
+        request.method, request.path
+    );
+    if !request.body.is_empty() || request.method != "GET" {
+        let _ = write!(head, "content-length: {}\r\n", request.body.len());
+    }
+    for (name, value) in &request.headers {
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(ShimError::Protocol(format!(
+                "the header {name} of {} cannot be written: {value:?}",
+                request.path
+            )));
+        }
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(head)
+}
+
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let r = match self {
+                Stream::Unix(s) => s.read(buf),
+                Stream::Tcp(s) => s.read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Writes all of `buf` (`send` with `MSG_NOSIGNAL`: a closed peer is an error, not a signal).
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.write_all(buf),
+            Stream::Tcp(s) => s.write_all(buf),
+        }
+    }
+}
+
+/// One connection and the bytes read from it but not consumed yet (`buf[start..end]`).
+struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    fn open(endpoint: &Endpoint) -> std::io::Result<Conn> {
+        let stream = match endpoint {
+            Endpoint::Unix(path) => {
+                Stream::Unix(match path.to_str().and_then(|p| p.strip_prefix('@')) {
+                    // `unix:@NAME`: an abstract socket (one namespace of names per network namespace).
+                    Some(name) => {
+                        use std::os::linux::net::SocketAddrExt as _;
+                        let addr =
+                            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+                        UnixStream::connect_addr(&addr)?
+                    }
+                    None => UnixStream::connect(path)?,
+                })
+            }
+            Endpoint::Tcp(addr) => {
+                let s = TcpStream::connect(addr.as_str())?;
+                s.set_nodelay(true)?;
+                Stream::Tcp(s)
+            }
+        };
+        Ok(Conn {
+            stream,
+            buf: vec![0; 16 * 1024],
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Writes one request (`head`, `body`) and the head of the one after it (`then`, empty for none), in one
+    /// `write` when the body is small.
+    fn write_requests(&mut self, head: &[u8], body: &[u8], then: &[u8]) -> std::io::Result<()> {
+        if body.len() <= INLINE_BODY_BYTES {
+            let mut out = Vec::with_capacity(head.len() + body.len() + then.len());
+            out.extend_from_slice(head);
+            out.extend_from_slice(body);
+            out.extend_from_slice(then);
+            return self.stream.write_all(&out);
+        }
+        self.stream.write_all(head)?;
+        self.stream.write_all(body)?;
+        self.stream.write_all(then)
+    }
+
+    /// Reads more bytes into the buffer (growing it up to the head bound); 0 at the end of the stream.
+    fn fill(&mut self) -> Result<usize, Failure> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            } else if self.buf.len() < MAX_HEAD_BYTES {
+                self.buf.resize((self.buf.len() * 2).min(MAX_HEAD_BYTES), 0);
+            } else {
+                return Err(Failure::Protocol(format!(
+                    "an answer's head is over {MAX_HEAD_BYTES} bytes"
+                )));
+            }
+        }
+        let n = self.stream.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Reads one whole answer (skipping informational ones); `keep` is whether the connection stays usable
+    /// after it.
+    fn read_answer(&mut self) -> Result<(Answer, bool), Failure> {
+        let mut any_byte = self.end > self.start;
+        loop {
+            let parsed = {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut response = httparse::Response::new(&mut headers);
+                match response.parse(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete(len)) => Some(Head::of(&response, len)?),
+                    Ok(httparse::Status::Partial) => None,
+                    Err(e) => return Err(Failure::Protocol(format!("a malformed answer: {e}"))),
+                }
+            };
+            let Some(head) = parsed else {
+                // The end of the connection (or its reset: a peer that closed with our request unread) before
+                // any byte of the answer means the request was not answered.
+                match self.fill() {
+                    Ok(0) if !any_byte => return Err(Failure::Unanswered),
+                    Ok(0) => return Err(Failure::Broken(ErrorKind::UnexpectedEof.into())),
+                    Ok(_) => any_byte = true,
+                    Err(Failure::Broken(e)) if !any_byte && is_disconnect(&e) => {
+                        return Err(Failure::Unanswered);
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            };
+            self.start += head.len;
+            if (100..200).contains(&head.status) {
+                continue;
+            }
+            let (body, to_eof) = match head.framing {
+                Framing::Length(n) => (self.read_exact_body(n)?, false),
+                Framing::Chunked => (self.read_chunked_body()?, false),
+                Framing::None => (Bytes::new(), false),
+                Framing::UntilClose => (self.read_body_to_eof()?, true),
+            };
+            let answer = Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+            };
+            return Ok((answer, head.keep_alive && !to_eof));
+        }
+    }
+
+    /// `n` bytes of body: those buffered, then read straight into the body's own allocation.
+    fn read_exact_body(&mut self, n: usize) -> Result<Bytes, Failure> {
+        if n > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        let buffered = (self.end - self.start).min(n);
+        let mut body = Vec::with_capacity(n);
+        body.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        body.resize(n, 0);
+        let mut at = buffered;
+        while at < n {
+            match self.stream.read(&mut body[at..])? {
+                0 => return Err(Failure::Broken(ErrorKind::UnexpectedEof.into())),
+                k => at += k,
+            }
+        }
+        Ok(Bytes::from(body))
+    }
+
+    /// One line (up to CRLF) of a chunked body's framing, without the CRLF.
+    fn read_line(&mut self) -> Result<Vec<u8>, Failure> {
+        loop {
+            let window = &self.buf[self.start..self.end];
+            if let Some(i) = window.windows(2).position(|w| w == b"\r\n") {
+                let line = window[..i].to_vec();
+                self.start += i + 2;
+                return Ok(line);
+            }
+            if self.fill()? == 0 {
+                return Err(Failure::Broken(ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    fn read_chunked_body(&mut self) -> Result<Bytes, Failure> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            let size = line.split(|b| *b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(size)
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .ok_or_else(|| Failure::Protocol("a malformed chunk size".into()))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                while !self.read_line()?.is_empty() {}
+                return Ok(Bytes::from(body));
+            }
+            if body.len() + size > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            let chunk = self.read_exact_body(size)?;
+            body.extend_from_slice(&chunk);
+            if !self.read_line()?.is_empty() {
+                return Err(Failure::Protocol("a chunk is longer than it says".into()));
+            }
+        }
+    }
+
+    fn read_body_to_eof(&mut self) -> Result<Bytes, Failure> {
+        let mut body = self.buf[self.start..self.end].to_vec();
+        self.start = self.end;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk)? {
+                0 => return Ok(Bytes::from(body)),
+                k if body.len() + k > MAX_BODY_BYTES => return Err(too_large()),
+                k => body.extend_from_slice(&chunk[..k]),
+            }
+        }
+    }
+}
+
+fn too_large() -> Failure {
+    Failure::Protocol(format!("an answer's body is over {MAX_BODY_BYTES} bytes"))
+}
+
+/// How an answer's body is delimited.
+enum Framing {
+    Length(usize),
+    Chunked,
+    /// No body (204, 304).
+    None,
+    /// Up to the end of the connection (no length given).
+    UntilClose,
+}
+
+/// An answer's head, parsed.
+struct Head {
+    len: usize,
+    status: u16,
+    headers: Vec<(String, String)>,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+impl Head {
+    fn of(response: &httparse::Response<'_, '_>, len: usize) -> Result<Head, Failure> {
+        let status = response.code.unwrap_or(0);
+        let mut headers = Vec::with_capacity(response.headers.len());
+        let (mut length, mut chunked, mut close, mut keep) = (None, false, false, false);
+        for h in response.headers.iter() {
+            let Ok(value) = std::str::from_utf8(h.value) else {
+                continue;
+            };
+            let name = h.name.to_ascii_lowercase();
+            let value = value.trim();
+            let tokens = || value.split(',').map(str::trim);
+            match name.as_str() {
+                "content-length" => {
+                    let n = value.parse::<usize>().map_err(|_| {
+                        Failure::Protocol(format!("a malformed content-length: {value:?}"))
+                    })?;
+                    if length.is_some_and(|m| m != n) {
+                        return Err(Failure::Protocol("two content-lengths".into()));
+                    }
+                    length = Some(n);
+                }
+                "transfer-encoding" => {
+                    chunked = tokens().any(|t| t.eq_ignore_ascii_case("chunked"));
+                }
+                "connection" => {
+                    close |= tokens().any(|t| t.eq_ignore_ascii_case("close"));
+                    keep |= tokens().any(|t| t.eq_ignore_ascii_case("keep-alive"));
+                }
+                _ => {}
+            }
+            headers.push((name, value.to_owned()));
+        }
+        let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+            Framing::None
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            Framing::UntilClose
+        };
+        // HTTP/1.0 closes unless it says keep-alive; HTTP/1.1 keeps unless it says close.
+        let keep_alive = !close && (response.version == Some(1) || keep);
+        Ok(Head {
+            len,
+            status,
+            headers,
+            framing,
+            keep_alive,
+        })
+    }
 }

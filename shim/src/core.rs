@@ -178,12 +178,9 @@ impl Core {
         match call {
             Call::InitReady | Call::Response | Call::Error | Call::InitError => {
                 self.in_flight = None;
-                Ok(Step::Send(self.send(
-                    Call::Next,
-                    "",
-                    Vec::new(),
-                    Bytes::new(),
-                )))
+                let (method, path) = self.route(&Call::Next, "");
+                self.state = State::Awaiting(Call::Next);
+                Ok(Step::Send(poll(method, path)))
             }
             Call::Next => {
                 let meta = match InvocationMeta::from_headers(
@@ -223,6 +220,20 @@ impl Core {
     ) -> Result<Request, ShimError> {
         self.expect(State::Running, "an outcome")?;
         Ok(self.post(outcome))
+    }
+
+    /// The request that follows `request` once the platform accepts it, if the core already knows it: the next
+    /// `next` after ready or a result (whose 2xx answer carries nothing the core needs). A driver may write it
+    /// right behind `request` (HTTP/1.1 pipelining) and read both answers in order; the core still asks for it
+    /// after that 2xx, and only then, so every rule stays here. `None` after `next`, whose answer decides.
+    pub fn follow_up(&self, request: &Request) -> Option<Request> {
+        match request.call {
+            Call::InitReady | Call::Response | Call::Error | Call::InitError => {
+                let (method, path) = self.route(&Call::Next, "");
+                Some(poll(method, path))
+            }
+            Call::Next => None,
+        }
     }
 
     /// Whether an invocation is in flight and waits for the host's outcome.
@@ -299,6 +310,17 @@ impl Core {
     fn fail(&mut self, message: String) -> ShimError {
         self.state = State::Failed;
         ShimError::Protocol(message)
+    }
+}
+
+/// A `next` request.
+fn poll(method: &'static str, path: String) -> Request {
+    Request {
+        call: Call::Next,
+        method,
+        path,
+        headers: Vec::new(),
+        body: Bytes::new(),
     }
 }
 
@@ -529,6 +551,38 @@ mod tests {
         assert_eq!(v["errorType"], "UnhandledError");
         assert_eq!(v["errorMessage"], USER_CODE_EXCEPTION);
         assert_eq!(v["stackTrace"], serde_json::json!(["Error: <boom>"]));
+    }
+
+    #[test]
+    fn the_follow_up_of_a_result_or_ready_is_the_next_the_core_then_asks_for() {
+        for dialect in [Dialect::Scf, Dialect::Lambda] {
+            let mut core = Core::new(&config(dialect, "/p"), Duration::ZERO);
+            let first = core.loaded(Ok(()), Duration::ZERO).expect("loaded");
+            let predicted = core.follow_up(&first);
+            if dialect == Dialect::Scf {
+                let asked = sent(answer(&mut core, 200, &[], "", Instant::now()));
+                assert_eq!(predicted, Some(asked));
+            } else {
+                assert_eq!(predicted, None, "the first Lambda request is next itself");
+            }
+            for outcome in [
+                Ok(b"1".to_vec()),
+                Err(FunctionError::user(ErrorKind::UnhandledError, "x")),
+            ] {
+                start(&mut core, dialect, "req", "{}");
+                let post = core.outcome(outcome).expect("outcome");
+                let predicted = core.follow_up(&post).expect("a next follows a result");
+                let asked = sent(answer(
+                    &mut core,
+                    dialect.accepted_status(),
+                    &[],
+                    "",
+                    Instant::now(),
+                ));
+                assert_eq!(predicted, asked, "{dialect:?}");
+                assert_eq!(core.follow_up(&asked), None);
+            }
+        }
     }
 
     #[test]

@@ -45,9 +45,6 @@ pub enum ShimError {
     /// The platform closed the runtime API and does not accept a new connection: it stopped the instance.
     #[error("the platform closed the runtime API")]
     Disconnected,
-    /// The connection to the runtime API failed or was closed.
-    #[error("runtime API connection: {0}")]
-    Http(#[from] hyper::Error),
     /// The platform answered something the protocol does not allow.
     #[error("runtime API protocol: {0}")]
     Protocol(String),
@@ -59,7 +56,8 @@ pub enum ShimError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// An I/O failure inside the shim.
+    /// An I/O failure inside the shim, or on its connection to the runtime API (one that ended is
+    /// [`ShimError::Disconnected`]).
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -67,10 +65,6 @@ pub enum ShimError {
 impl ShimError {
     /// Whether the platform went away (closed the connection). The shim then ends quietly.
     pub fn is_disconnect(&self) -> bool {
-        match self {
-            ShimError::Disconnected => true,
-            ShimError::Http(e) => e.is_closed() || e.is_incomplete_message() || e.is_canceled(),
-            _ => false,
-        }
+        matches!(self, ShimError::Disconnected)
     }
 }

@@ -1,7 +1,8 @@
 //! The blocking driver of the invocation core, and the invocation loop.
 //!
-//! [`Runtime`] sends the requests the [`Core`] asks for over the runtime API client (hyper, one kept-alive
-//! connection) and feeds it the answers; [`run`] is the one invocation loop, over a [`Host`]. The Node.js
+//! [`Runtime`] sends the requests the [`Core`] asks for over the runtime API client (HTTP/1.1, one kept-alive
+//! connection) and feeds it the answers; a result and the `next` that follows it are written back to back, so a
+//! warm invocation costs one exchange on the connection; [`run`] is the one invocation loop, over a [`Host`]. The Node.js
 //! add-on drives the same [`Runtime`] from its worker thread, call by call.
 
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub struct Runtime {
     core: Core,
     /// The request the core asked for and that is not sent yet (the next `next`).
     pending: Option<Request>,
+    /// The result handed over by [`Runtime::send_outcome`], whose answer [`Runtime::next`] reads.
+    sent: Option<Request>,
 }
 
 impl Runtime {
@@ -46,6 +49,7 @@ impl Runtime {
             core: Core::new(&config, init_runtime),
             config,
             pending: None,
+            sent: None,
         })
     }
 
@@ -77,23 +81,64 @@ impl Runtime {
         reason = "named after the protocol's `next` call"
     )]
     pub fn next(&mut self, outcome: Option<Outcome>) -> Result<Invocation, ShimError> {
-        if let Some(outcome) = outcome {
-            self.post(outcome)?;
-        }
-        let mut request = self.pending.take().ok_or_else(|| {
-            ShimError::Protocol(
-                "next was called before ready, or with an invocation still running".into(),
-            )
-        })?;
+        let post = match (outcome, self.sent.take()) {
+            (Some(outcome), None) => Some(self.core.outcome(outcome)?),
+            (None, sent) => sent,
+            (Some(_), Some(_)) => {
+                return Err(ShimError::Protocol(
+                    "an outcome was given to next after send_outcome had posted one".into(),
+                ));
+            }
+        };
+        let mut request = match post {
+            // The result and the next `next` go out back to back: one exchange per warm invocation.
+            Some(post) => {
+                let call = post.call;
+                match self.exchange(post, true)? {
+                    Step::Send(next) => next,
+                    Step::Invoke(_) => {
+                        return Err(ShimError::Protocol(format!(
+                            "the core asked for an invocation in answer to {call:?}"
+                        )));
+                    }
+                }
+            }
+            None => self.pending.take().ok_or_else(|| {
+                ShimError::Protocol(
+                    "next was called before ready, or with an invocation still running".into(),
+                )
+            })?,
+        };
         loop {
-            match self.exchange(request)? {
+            // The load-error replay's posts are followed by their `next` the same way.
+            match self.exchange(request, true)? {
                 Step::Send(r) => request = r,
                 Step::Invoke(inv) => return Ok(inv),
             }
         }
     }
 
-    /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it.
+    /// Writes the outcome of the invocation in flight, and the `next` behind it, now, and returns without
+    /// reading an answer; the following [`Runtime::next`] (given no outcome) reads both. For a host where the
+    /// thread that has the outcome is not the one that waits for the platform (the Node.js add-on: JavaScript's
+    /// thread calls this, the worker then waits), so the platform has the result without waiting for the other
+    /// thread to wake. The write is made only when it cannot block (a small result on an idle connection);
+    /// otherwise, or if it fails, `next` makes it, as with an outcome handed to `next` itself.
+    pub fn send_outcome(&mut self, outcome: Outcome) -> Result<(), ShimError> {
+        if self.sent.is_some() {
+            return Err(ShimError::Protocol(
+                "send_outcome was called twice without next".into(),
+            ));
+        }
+        let post = self.core.outcome(outcome)?;
+        let then = self.core.follow_up(&post);
+        self.client.send_early(&post, then.as_ref());
+        self.sent = Some(post);
+        Ok(())
+    }
+
+    /// Posts the outcome of the invocation in flight, and waits only for the platform to accept it (no `next`
+    /// follows it: the host may exit, and an invocation must not be taken that nobody runs).
     pub fn post(&mut self, outcome: Outcome) -> Result<(), ShimError> {
         let request = self.core.outcome(outcome)?;
         self.send_then_hold(request)
@@ -103,7 +148,7 @@ impl Runtime {
     /// is held until [`Runtime::next`] sends it.
     fn send_then_hold(&mut self, request: Request) -> Result<(), ShimError> {
         let call = request.call;
-        match self.exchange(request)? {
+        match self.exchange(request, false)? {
             Step::Send(next) => {
                 self.pending = Some(next);
                 Ok(())
@@ -119,19 +164,21 @@ impl Runtime {
         self.core.is_running()
     }
 
-    /// Sends `request` and hands the answer to the core.
-    fn exchange(&mut self, request: Request) -> Result<Step, ShimError> {
-        let answer = self.client.call(
-            request.method,
-            &request.path,
-            &request.headers,
-            request.body,
-        )?;
+    /// Sends `request` and hands the answer to the core. With `pipelined`, the request the core will ask for
+    /// once `request` is accepted ([`Core::follow_up`]) is written right behind it; the client then reads its
+    /// answer when the core does ask for it (and writes it again if the connection ended before that answer).
+    fn exchange(&mut self, request: Request, pipelined: bool) -> Result<Step, ShimError> {
+        let then = if pipelined {
+            self.core.follow_up(&request)
+        } else {
+            None
+        };
+        let answer = self.client.call(&request, then.as_ref())?;
         let received = Instant::now();
         self.core.answered(
-            answer.status.as_u16(),
-            |name| answer.headers.get(name).and_then(|v| v.to_str().ok()),
-            answer.body,
+            answer.status,
+            |name| answer.header(name),
+            answer.body.clone(),
             received,
             epoch_ms(),
         )
