@@ -90,6 +90,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let platform = tokio::task::spawn_blocking(Platform::discover)
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
+    platform.keep_ready();
     let data_dir = opts.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await

@@ -15,7 +15,6 @@
 
 pub mod conn;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,15 +121,40 @@ impl std::fmt::Debug for ApiHandle {
 /// A listener the server accepts instance connections on.
 #[derive(Debug)]
 pub enum Listener {
-    /// A Unix socket (the default: private, fast).
+    /// A Unix socket (the default: fast; made inside the instance's network namespace where it has one).
     Unix(tokio::net::UnixListener),
     /// A loopback TCP port (custom runtimes, whose `bootstrap` may be a shell script using `curl`).
     Tcp(tokio::net::TcpListener),
 }
 
 impl Listener {
-    /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too).
-    pub fn unix(path: &Path) -> Result<Listener, ApiError> {
+    /// Serves on a Unix listener made elsewhere (the instance's init makes it inside the instance's network).
+    pub fn from_unix(l: std::os::unix::net::UnixListener) -> Result<Listener, ApiError> {
+        let listen = |source| ApiError::Listen {
+            what: "serving a Unix listener".into(),
+            source,
+        };
+        l.set_nonblocking(true).map_err(listen)?;
+        Ok(Listener::Unix(
+            tokio::net::UnixListener::from_std(l).map_err(listen)?,
+        ))
+    }
+
+    /// Serves on a TCP listener made elsewhere.
+    pub fn from_tcp(l: std::net::TcpListener) -> Result<Listener, ApiError> {
+        let listen = |source| ApiError::Listen {
+            what: "serving a TCP listener".into(),
+            source,
+        };
+        l.set_nonblocking(true).map_err(listen)?;
+        Ok(Listener::Tcp(
+            tokio::net::TcpListener::from_std(l).map_err(listen)?,
+        ))
+    }
+
+    /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too), for a server
+    /// outside an instance's init (tests, tools).
+    pub fn unix(path: &std::path::Path) -> Result<Listener, ApiError> {
         let l = tokio::net::UnixListener::bind(path).map_err(|source| ApiError::Listen {
             what: format!("binding {}", path.display()),
             source,
@@ -165,9 +189,25 @@ impl Listener {
     }
 }
 
+/// Decides whether the process at the other end of a Unix connection (its pid as the platform sees it, from
+/// `SO_PEERCRED`) is the instance's, and so may use its API. It may block (it reads `/proc`): the server
+/// runs it on the blocking pool, once per connection; a connection it refuses is closed unanswered.
+pub type Admit = Arc<dyn Fn(u32) -> bool + Send + Sync>;
+
 impl ApiHandle {
-    /// Starts serving the runtime API on `listener`.
+    /// Starts serving the runtime API on `listener`, to whoever connects.
     pub fn serve(listener: Listener, dialect: Dialect, who: LambdaIdentity) -> ApiHandle {
+        Self::serve_admitting(listener, dialect, who, None)
+    }
+
+    /// Starts serving the runtime API on `listener`; on a Unix listener, only to the processes `admit`
+    /// accepts.
+    pub fn serve_admitting(
+        listener: Listener,
+        dialect: Dialect,
+        who: LambdaIdentity,
+        admit: Option<Admit>,
+    ) -> ApiHandle {
         let (ready_tx, ready_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             dialect,
@@ -176,7 +216,7 @@ impl ApiHandle {
             arrived: Notify::new(),
             ready: Mutex::new(Some(ready_tx)),
         });
-        let server = tokio::spawn(accept_loop(listener, shared.clone()));
+        let server = tokio::spawn(accept_loop(listener, shared.clone(), admit));
         ApiHandle {
             shared,
             ready: Mutex::new(Some(ready_rx)),
@@ -237,14 +277,49 @@ impl Shared {
     }
 }
 
-async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, admit: Option<Admit>) {
     let handle = move |req| {
         let shared = shared.clone();
         async move { handle(req, &shared).await }
     };
-    match listener {
-        Listener::Unix(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
-        Listener::Tcp(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+    match (listener, admit) {
+        (Listener::Unix(l), Some(admit)) => {
+            let l = Admitting { listener: l, admit };
+            conn::serve(l, conn::Limits::RUNTIME_API, handle).await
+        }
+        (Listener::Unix(l), None) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+        (Listener::Tcp(l), _) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+    }
+}
+
+/// A Unix listener that hands on only the connections of processes its [`Admit`] accepts (by `SO_PEERCRED`);
+/// the others are closed unanswered.
+struct Admitting {
+    listener: tokio::net::UnixListener,
+    admit: Admit,
+}
+
+impl conn::Accept for Admitting {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<tokio::net::UnixStream> {
+        loop {
+            let (stream, _) = self.listener.accept().await?;
+            let Some(pid) = stream
+                .peer_cred()
+                .ok()
+                .and_then(|c| c.pid())
+                .and_then(|p| u32::try_from(p).ok())
+            else {
+                continue;
+            };
+            let admit = self.admit.clone();
+            if tokio::task::spawn_blocking(move || admit(pid))
+                .await
+                .unwrap_or(false)
+            {
+                return Ok(stream);
+            }
+        }
     }
 }
 
