@@ -166,6 +166,7 @@ async fn start(
         cwd: c.code_dir.clone(),
         env,
         visible: platform.runtime_paths.clone(),
+        hidden: platform.hidden_paths.clone(),
     };
     let (init_timeout, memory_mb) = (c.init_timeout, c.memory_mb);
     let errors = StartErrors {

@@ -42,6 +42,8 @@ pub struct Platform {
     /// instance's own `/tmp` hides): the installation (or checkout) `scf-shim` is part of, and the
     /// interpreters named by `SCF_PYTHON`, `SCF_NODE`, `SCF_NODE_BOOTSTRAP`.
     pub(crate) runtime_paths: Vec<PathBuf>,
+    /// What no instance may see of the machine ([`Platform::hide`]).
+    pub(crate) hidden_paths: Vec<PathBuf>,
 }
 
 /// The directory a runtime file belongs to: `<prefix>` for `<prefix>/bin/<file>` (an installation, a
@@ -90,6 +92,7 @@ impl Platform {
             shim,
             supervisor,
             runtime_paths,
+            hidden_paths: Vec::new(),
             zygote: match std::env::var(ZYGOTE_ENV) {
                 Ok(v)
                     if matches!(
@@ -133,6 +136,18 @@ impl Platform {
     /// The pids of the Python zygotes running now (for the benchmarks' memory figures).
     pub fn zygote_pids(&self) -> Vec<u32> {
         self.supervisor.zygote_pids()
+    }
+
+    /// Hides `paths` from every instance started from now on (the data directory, the SecretKey file),
+    /// where instances have a mount namespace of their own (`SpawnSpec::hidden`).
+    pub fn hide(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
+        for p in paths {
+            if let Ok(p) = p.canonicalize()
+                && !self.hidden_paths.contains(&p)
+            {
+                self.hidden_paths.push(p);
+            }
+        }
     }
 
     /// Keeps instance inits ready, so that cold starts do not pay for their cgroup and namespaces (what

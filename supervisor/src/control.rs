@@ -9,8 +9,8 @@
 //! | [`Op::ListenTcp`] | port | [`Op::Fd`] (a listening socket on `127.0.0.1:port` inside the instance's network) |
 //! | [`Op::ListenUnix`] | abstract name | [`Op::Fd`] (a listening abstract Unix socket inside it) |
 //! | [`Op::Socket`] | — | [`Op::Fd`] (an unconnected TCP socket made inside it: the platform's `connect(2)` on it reaches the instance's loopback) |
-//! | [`Op::Spawn`] | program, cwd, then `a`rg / `e`nv / `v`isible-path parts; the log pipe's write end passed | [`Op::Spawned`] (its pid) |
-//! | [`Op::Expect`] | `v`isible-path parts | [`Op::Ready`]: a process forked elsewhere (by a zygote) will enter the instance ([`crate::init::enter`]); the paths are bound as for a spawn |
+//! | [`Op::Spawn`] | program, cwd, then `a`rg / `e`nv / `v`isible-path / `h`idden-path parts; the log pipe's write end passed | [`Op::Spawned`] (its pid) |
+//! | [`Op::Expect`] | cwd, then `v`isible-path and `h`idden-path parts | [`Op::Ready`]: a process forked elsewhere (by a zygote) will enter the instance ([`crate::init::enter`]); the paths are bound as for a spawn |
 //! | [`Op::Kill`] | — | none: the init kills everything it started and ends |
 //!
 //! The init says [`Op::Ready`] (the namespaces it made) or [`Op::Failed`] once it is set up; any request

@@ -549,22 +549,36 @@ impl Inner {
     /// A process forked elsewhere will enter the instance (`enter`): make what it must see of the machine's
     /// `/tmp` visible, and give it the pid its init has on the machine, as a spawned function's process gets.
     fn expect(&mut self, m: control::Message) {
-        let visible = m
-            .parts
-            .iter()
-            .filter_map(|p| match p.split_first() {
-                Some((b'v', rest)) => Some(PathBuf::from(OsStr::from_bytes(rest))),
-                _ => None,
-            })
-            .collect();
-        if let Some(host_tmp) = &self.setup.host_tmp
-            && let Err(e) = bind_visible(host_tmp, visible)
-        {
+        let cwd = m.parts.first().cloned().unwrap_or_default();
+        let (mut visible, mut hidden) = (Vec::new(), Vec::new());
+        for p in m.parts.iter().skip(1) {
+            match p.split_first() {
+                Some((b'v', rest)) => visible.push(PathBuf::from(OsStr::from_bytes(rest))),
+                Some((b'h', rest)) => hidden.push(PathBuf::from(OsStr::from_bytes(rest))),
+                _ => {}
+            }
+        }
+        if let Err(e) = self.make_world(visible, &hidden, &cwd) {
             self.reply(Op::Error, &[b"0", e.as_bytes()], None);
             return;
         }
         self.next_pid_is_hosts();
         self.reply(Op::Ready, &[], None);
+    }
+
+    /// In the instance's mount namespace (none: nothing to do): binds what it must see of the machine's
+    /// `/tmp` into its own, and covers what it must not see of the machine.
+    fn make_world(
+        &self,
+        visible: Vec<PathBuf>,
+        hidden: &[PathBuf],
+        cwd: &[u8],
+    ) -> Result<(), String> {
+        let Some(host_tmp) = &self.setup.host_tmp else {
+            return Ok(());
+        };
+        bind_visible(host_tmp, visible)?;
+        hide(hidden, Path::new(OsStr::from_bytes(cwd)))
     }
 
     /// With a PID namespace, the instance's next process gets the pid its init has on the machine (the
@@ -595,18 +609,18 @@ impl Inner {
         };
         let program = m.parts.first().cloned().unwrap_or_default();
         let cwd = m.parts.get(1).cloned().unwrap_or_default();
-        let (mut args, mut env, mut visible) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut args, mut env, mut visible, mut hidden) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for p in m.parts.iter().skip(2) {
             match p.split_first() {
                 Some((b'a', rest)) => args.push(rest.to_vec()),
                 Some((b'e', rest)) => env.push(rest.to_vec()),
                 Some((b'v', rest)) => visible.push(PathBuf::from(OsStr::from_bytes(rest))),
+                Some((b'h', rest)) => hidden.push(PathBuf::from(OsStr::from_bytes(rest))),
                 _ => {}
             }
         }
-        if let Some(host_tmp) = &self.setup.host_tmp
-            && let Err(e) = bind_visible(host_tmp, visible)
-        {
+        if let Err(e) = self.make_world(visible, &hidden, &cwd) {
             self.reply(Op::Error, &[b"0", e.as_bytes()], None);
             return;
         }
@@ -849,6 +863,44 @@ fn bind_visible(host_tmp: &OwnedFd, mut paths: Vec<PathBuf>) -> Result<(), Strin
         let to = path.to_string_lossy().into_owned();
         mount(Some(&from), &to, None, libc::MS_BIND | libc::MS_REC, None)?;
         bound.push(path);
+    }
+    Ok(())
+}
+
+/// Covers each of `paths` (canonical) in the instance's mount namespace: a directory with an empty read-only
+/// `tmpfs` (mode 0), a file with `/dev/null`, read-only. A path that holds `cwd` (the function's code) is left
+/// as it is, and one that is not there (under the instance's own `/tmp`, say) has nothing to cover.
+fn hide(paths: &[PathBuf], cwd: &Path) -> Result<(), String> {
+    let cwd = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
+    for path in paths {
+        if cwd.starts_with(path) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let target = path.to_string_lossy().into_owned();
+        let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                ro,
+                Some("size=4k,mode=0"),
+            )?;
+        } else if meta.is_file() {
+            // Without MS_NODEV: the cover is a device node, read as empty.
+            let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC;
+            mount(Some("/dev/null"), &target, None, libc::MS_BIND, None)?;
+            mount(
+                None,
+                &target,
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | ro,
+                None,
+            )?;
+        }
     }
     Ok(())
 }

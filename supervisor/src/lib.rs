@@ -68,6 +68,11 @@ pub struct SpawnSpec {
     /// hides (the runtime's files, an interpreter): bound into its `/tmp` at the same places. Its working
     /// directory and its program are bound without being named here.
     pub visible: Vec<PathBuf>,
+    /// Paths of the machine the instance must not see (the platform's data directory, its SecretKey file):
+    /// in its mount namespace an empty read-only `tmpfs` covers each directory and `/dev/null` each file.
+    /// One that holds the instance's working directory is left as it is. Without a mount namespace,
+    /// nothing is hidden.
+    pub hidden: Vec<PathBuf>,
 }
 
 /// An instance's network.

@@ -326,7 +326,7 @@ impl Supervisor {
                 .map(|(k, v)| tag(b'e', format!("{k}={v}").as_bytes())),
         );
         if shell.want.pid {
-            parts.extend(visible_parts(&spec).await);
+            parts.extend(world_parts(&spec).await);
         }
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let reply = control
@@ -407,30 +407,29 @@ impl Supervisor {
     }
 }
 
-/// The `v` parts of a spawn (or of an [`Op::Expect`] before a fork): what the instance must see of the
-/// machine's `/tmp` in its own (its code, its program, the runtime's files), resolved off the event loop.
-pub(crate) async fn visible_parts(spec: &SpawnSpec) -> Vec<Vec<u8>> {
-    let mut wanted = spec.visible.clone();
-    wanted.push(spec.cwd.clone());
+/// The `v` and `h` parts of a spawn (or of an [`Op::Expect`] before a fork): what the instance must see of
+/// the machine's `/tmp` in its own (its code, its program, the runtime's files) and what it must not see of
+/// the machine ([`SpawnSpec::hidden`]), resolved off the event loop.
+pub(crate) async fn world_parts(spec: &SpawnSpec) -> Vec<Vec<u8>> {
+    let mut wanted: Vec<(u8, PathBuf)> = spec.visible.iter().map(|p| (b'v', p.clone())).collect();
+    wanted.push((b'v', spec.cwd.clone()));
     if spec.program.is_absolute() {
-        wanted.push(spec.program.clone());
+        wanted.push((b'v', spec.program.clone()));
     }
-    let resolved = tokio::task::spawn_blocking(move || {
+    wanted.extend(spec.hidden.iter().map(|p| (b'h', p.clone())));
+    tokio::task::spawn_blocking(move || {
         wanted
             .into_iter()
-            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .filter_map(|(tag, p)| {
+                let p = std::fs::canonicalize(p).ok()?;
+                let mut v = vec![tag];
+                v.extend_from_slice(p.as_os_str().as_bytes());
+                Some(v)
+            })
             .collect::<Vec<_>>()
     })
     .await
-    .unwrap_or_default();
-    resolved
-        .iter()
-        .map(|p| {
-            let mut v = vec![b'v'];
-            v.extend_from_slice(p.as_os_str().as_bytes());
-            v
-        })
-        .collect()
+    .unwrap_or_default()
 }
 
 pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {

@@ -145,9 +145,11 @@ impl Supervisor {
                 prepared: Box::new(prepared),
             });
         }
-        // The init makes what the instance must see of the machine's /tmp visible in its own, as for a spawn.
+        // The init makes the instance's world as for a spawn: what it must see of the machine's /tmp, what it
+        // must not see of the machine.
         if prepared.shell.want.pid {
-            let parts = crate::process::visible_parts(&spec).await;
+            let mut parts = vec![spec.cwd.as_os_str().as_bytes().to_vec()];
+            parts.extend(crate::process::world_parts(&spec).await);
             let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
             let reply = prepared
                 .control

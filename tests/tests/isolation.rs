@@ -752,3 +752,74 @@ fn public_access_is_the_machines_network_and_false_is_a_network_of_its_own() {
         );
     }
 }
+
+/// A Python handler that writes what it finds of the platform's data directory and SecretKey file into
+/// `$MARKS/seen-$$`: the data directory's entries (or the error's name), the key file's text.
+const SNOOP_PY: &str = r#"import json, os
+
+def main_handler(event, context):
+    try:
+        data = sorted(os.listdir(os.environ["DATA"]))
+    except OSError as e:
+        data = type(e).__name__
+    try:
+        with open(os.environ["KEY"]) as f:
+            key = f.read()
+    except OSError as e:
+        key = type(e).__name__
+    path = os.path.join(os.environ["MARKS"], "seen")
+    with open(path + ".part", "w") as f:
+        json.dump({"data": data, "key": key}, f)
+    os.rename(path + ".part", path)
+    return "looked"
+"#;
+
+/// Other functions' queued events and logs are in the platform's data directory, and its SecretKey may be in
+/// a file, both readable by the platform's user: in an instance's mount namespace the data directory is an
+/// empty read-only `tmpfs` and the key file is `/dev/null`, for a forked (zygote) and a normally started
+/// Python instance alike, while the platform keeps using both. The function is called by a timer (the
+/// front door wants signed calls once a SecretKey is set).
+#[test]
+fn an_instance_sees_neither_the_data_directory_nor_the_secret_key_file() {
+    let key = "hidden-secret-key-value";
+    for zygote in ["on", "off"] {
+        let files = TempDir::new("hidden-files");
+        let key_file = files.path().join("key");
+        std::fs::write(&key_file, format!("{key}\n")).unwrap();
+        let data = TempDir::new("hidden-data");
+        let marks = TempDir::new("hidden-marks");
+        let yml = format!(
+            "  environment:\n    variables:\n      DATA: {}\n      KEY: {}\n      MARKS: {}\n  events:\n    - timer:\n        parameters:\n          name: snoop\n          cronExpression: '* * * * * * *'\n          enable: true\n",
+            data.path().display(),
+            key_file.display(),
+            marks.path().display()
+        );
+        let f = function_dir("snoop", "Python3.9", "index.py", SNOOP_PY, &yml);
+        let key_arg = key_file.display().to_string();
+        let p = scf_tests::Served::start_with_env(
+            data.path(),
+            &[f.path()],
+            &[
+                "--secret-id",
+                "AKIDisolationtest",
+                "--secret-key-file",
+                &key_arg,
+            ],
+            &[("SCF_LOCAL_ZYGOTE", zygote)],
+        );
+        let seen: serde_json::Value = scf_tests::wait_for(60, "the timer's call", || {
+            let text = std::fs::read_to_string(marks.path().join("seen")).ok()?;
+            serde_json::from_str(&text).ok()
+        });
+        assert_eq!(
+            seen["data"],
+            serde_json::json!([]),
+            "zygote {zygote}: {seen}"
+        );
+        assert_eq!(seen["key"], "", "zygote {zygote}: {seen}");
+        // The platform's own view is untouched.
+        assert!(std::fs::read_dir(data.path()).unwrap().next().is_some());
+        assert!(std::fs::read_to_string(&key_file).unwrap().contains(key));
+        drop(p);
+    }
+}

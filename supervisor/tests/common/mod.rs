@@ -33,6 +33,7 @@ pub fn sh(script: &str) -> SpawnSpec {
         cwd: "/".into(),
         env: vec![("FROM_SPEC".into(), "yes".into())],
         visible: vec![],
+        hidden: vec![],
     }
 }
 
