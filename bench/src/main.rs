@@ -163,7 +163,8 @@ async fn cold_start(
         let cold = instance.cold_start();
         times.push(ms(cold.init_runtime + cold.init_function));
         // VmRSS, the same figure as for AWS's clients and the bare interpreters.
-        rss.push(floor::status_mb(instance.pid(), "VmRSS:"));
+        let pid = instance.function_pid().unwrap_or(instance.pid());
+        rss.push(floor::status_mb(pid, "VmRSS:"));
         instance.stop().await;
     }
     Ok((Sample(times), Sample(rss)))
@@ -463,6 +464,10 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     isolated.keep_ready();
     // SAFETY: as above (the supervisor's probe threads have ended; no thread reads the environment).
     unsafe { std::env::set_var("SCF_LOCAL_CGROUP", "off") };
+    // Namespaces without a memory cgroup, for the zygote's rows without one: a forked instance needs a PID
+    // namespace or a cgroup, or what it starts could outlive it (the zygote refuses).
+    let namespaces_only =
+        Platform::discover().context("build the release binaries first (make bench does)")?;
     // SAFETY: as above.
     unsafe { std::env::set_var("SCF_LOCAL_NAMESPACES", "off") };
     let platform =
@@ -644,7 +649,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("");
     if let Some(py) = runners.iter().find(|x| x.label == "scf-shim python") {
         let aws = cold.get("awslambdaric (Python)").copied();
-        zygote::section(&mut r, &platform, &isolated, py, bare_py, aws, cold_runs).await?;
+        zygote::section(
+            &mut r,
+            &namespaces_only,
+            &isolated,
+            py,
+            bare_py,
+            aws,
+            cold_runs,
+        )
+        .await?;
     }
 
     // ---- warm invoke ------------------------------------------------------------------------------

@@ -62,6 +62,24 @@ fn runtime_root(file: &Path) -> Option<PathBuf> {
     Some(dir.to_path_buf())
 }
 
+/// Whether a forked instance can be contained here: the zygote's child is not its init's, so only a PID
+/// namespace or a memory cgroup makes everything it starts die with it.
+fn forks_contained(supervisor: &Supervisor) -> Result<(), String> {
+    let cgroups = matches!(
+        supervisor.memory_mode(),
+        scf_supervisor::MemoryMode::CgroupV1 | scf_supervisor::MemoryMode::CgroupV2
+    );
+    if supervisor.isolation().pid_mount.is_ok() || cgroups {
+        Ok(())
+    } else {
+        Err(
+            "neither PID namespaces nor memory cgroups here: what a forked instance started could \
+             outlive it"
+                .to_owned(),
+        )
+    }
+}
+
 /// A function variable naming standard modules its zygote pre-imports (`docs/python.md`).
 pub use scf_shim::host::python::PREIMPORT_ENV as ZYGOTE_PREIMPORT_ENV;
 
@@ -90,7 +108,7 @@ impl Platform {
         }
         Ok(Platform {
             shim,
-            supervisor,
+            supervisor: supervisor.clone(),
             runtime_paths,
             hidden_paths: Vec::new(),
             zygote: match std::env::var(ZYGOTE_ENV) {
@@ -102,7 +120,7 @@ impl Platform {
                 {
                     Err(format!("{ZYGOTE_ENV}={v}"))
                 }
-                _ => Ok(()),
+                _ => forks_contained(&supervisor),
             },
         })
     }
@@ -127,7 +145,7 @@ impl Platform {
     /// Turns the Python zygote on or off for the instances this platform starts from now on.
     pub fn set_zygote(&mut self, on: bool) {
         self.zygote = if on {
-            Ok(())
+            forks_contained(&self.supervisor)
         } else {
             Err("turned off".to_owned())
         };
@@ -160,8 +178,8 @@ impl Platform {
     pub fn describe(&self) -> Vec<String> {
         let mut lines = self.supervisor.describe();
         lines.push(match &self.zygote {
-            Ok(()) => "python: instances fork from a zygote per interpreter (no user code in it); instances \
-                       that need an isolation forked ones lack, and debugged ones, start the normal way"
+            Ok(()) => "python: instances fork from a zygote per interpreter (no user code in it), each into \
+                       its init's cgroup and namespaces; debugged ones start the normal way"
                 .to_owned(),
             Err(why) => format!("python: no zygote ({why}): every instance starts its interpreter"),
         });
@@ -309,6 +327,12 @@ impl<R> Instance<R> {
     /// Its process's id (also its process group's).
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// The function's own process as the machine sees it, for reading its memory from `/proc` (in a PID
+    /// namespace [`Instance::pid`] is its init's). Blocking.
+    pub fn function_pid(&self) -> Option<u32> {
+        self.process.function_pid()
     }
 
     /// Tears it down: everything it started, its directory.

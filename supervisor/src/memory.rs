@@ -616,6 +616,34 @@ fn stat_fields(pid: i32) -> Option<(i32, u64)> {
 }
 
 /// The parent of `pid` (blocking: reads `/proc`).
+/// The children of process `pid` (`/proc/PID/task/*/children`).
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The pid process `pid` has inside its own PID namespace (the last `NSpid` field of its status).
+pub(crate) fn pid_inside(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
 pub(crate) fn parent_of(pid: i32) -> Option<i32> {
     stat_fields(pid).map(|(ppid, _)| ppid)
 }

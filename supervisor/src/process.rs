@@ -94,6 +94,8 @@ pub struct Process {
     forked_init: Option<(u32, Arc<Leader>)>,
     /// The function's own process as the platform sees it, where it is not in a PID namespace of its own.
     instance_pid: Option<u32>,
+    /// The function's process as its init saw it when it spawned it (inside its PID namespace, if any).
+    spawned_pid: Option<u32>,
     leader: Arc<Leader>,
     exit: watch::Receiver<Option<Exit>>,
     output: Output,
@@ -394,6 +396,7 @@ impl Supervisor {
             pid,
             forked_init,
             instance_pid: if pidns { None } else { instance_pid },
+            spawned_pid: instance_pid,
             leader,
             exit,
             output,
@@ -543,6 +546,20 @@ impl Process {
     /// of its own, else the instance's init (the leader of its process group).
     pub fn pid(&self) -> u32 {
         self.instance_pid.unwrap_or(self.pid)
+    }
+
+    /// The function's own process as the machine sees it, for reading its `/proc` (its memory): the same as
+    /// [`Process::pid`] for a forked instance or one without a PID namespace; in one, the process of the
+    /// init's that has the pid the init gave it. Blocking (reads `/proc`); `None` once it is gone.
+    pub fn function_pid(&self) -> Option<u32> {
+        if self.forked_init.is_some() || !self.pidns {
+            return Some(self.pid());
+        }
+        let inside = self.spawned_pid?;
+        let inner = crate::memory::children_of(self.pid).into_iter().next()?;
+        crate::memory::children_of(inner)
+            .into_iter()
+            .find(|c| crate::memory::pid_inside(*c) == Some(inside))
     }
 
     /// The private directory (none when the instance has its own `/tmp`).
