@@ -26,6 +26,7 @@ pub mod init;
 mod memory;
 mod netns;
 mod output;
+mod peer;
 mod process;
 mod shell;
 

@@ -194,6 +194,7 @@ impl Prepared {
             leader: self.shell.pid,
             pidns: self.shell.pidns.clone(),
             cgroup: self.shell.cgroup.as_ref().map(|c| c.suffix().to_owned()),
+            procs: self.cgroup_procs(),
         }
     }
 }
@@ -204,6 +205,8 @@ pub struct Owner {
     leader: u32,
     pidns: Option<String>,
     cgroup: Option<String>,
+    /// The cgroup's `cgroup.procs`, where it has one.
+    procs: Option<PathBuf>,
 }
 
 impl Owner {
@@ -229,6 +232,15 @@ impl Owner {
             }
         }
         false
+    }
+
+    /// Whether the client end of an accepted loopback TCP connection (`local` and `peer` as the server sees
+    /// them) is held by one of the instance's processes: those of its cgroup where it has one, else those
+    /// below its init (`crate::peer`; bounded, refused past its bounds). Blocking (reads `/proc`): call it
+    /// off the event loop. Only meaningful on the platform's network: an instance with its own network
+    /// namespace is the only one that reaches its listeners anyway.
+    pub fn owns_tcp(&self, local: std::net::SocketAddr, peer: std::net::SocketAddr) -> bool {
+        crate::peer::held_by_instance(self.procs.as_deref(), self.leader, local, peer)
     }
 }
 
