@@ -101,7 +101,7 @@ impl IsolationMode {
         parts.push(match &self.network {
             Ok(()) => "network namespace: on (runtime APIs and port 9000 reachable only from inside the instance; no network beyond its loopback)".to_owned(),
             Err(why) => format!(
-                "network namespace: off ({why}: TCP runtime APIs and web ports are reachable by other local processes; Unix runtime APIs admit only the instance's processes)"
+                "network namespace: off ({why}: runtime APIs, Unix and TCP, admit only the instance's processes; web ports are reachable by other local processes)"
             ),
         });
         parts.push("debugged instances: without namespaces".to_owned());
