@@ -149,7 +149,8 @@ impl Prepared {
     }
 
     /// A TCP listener for the instance: on `127.0.0.1:port` inside its own network namespace, or, on the
-    /// machine's network, on a free loopback port (then reachable by other local processes).
+    /// machine's network, on a free loopback port (then any local process can connect: check who with
+    /// [`Owner::owns_tcp`]).
     pub async fn listen_tcp(&self, port: u16) -> std::io::Result<std::net::TcpListener> {
         let port = if self.own_network() { port } else { 0 };
         let fd = self
