@@ -343,14 +343,29 @@ mod tests {
             .expect("a socket")
     }
 
-    #[test]
-    fn both_lookups_find_the_client_end_of_a_loopback_connection() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    /// A loopback connection on `bind` (its port 0): the client's socket inode, both ends as the server
+    /// sees them, and the sockets (kept open).
+    #[allow(clippy::type_complexity, reason = "a test's tuple")]
+    fn connection(
+        bind: &str,
+    ) -> (
+        u64,
+        SocketAddr,
+        SocketAddr,
+        std::net::TcpStream,
+        std::net::TcpStream,
+    ) {
+        let listener = std::net::TcpListener::bind(bind).expect("bind");
         let client =
             std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server, peer) = listener.accept().expect("accept");
         let local = server.local_addr().expect("local");
-        let want = inode_of(client.as_raw_fd());
+        (inode_of(client.as_raw_fd()), local, peer, client, server)
+    }
+
+    #[test]
+    fn both_lookups_find_the_client_end_of_a_loopback_connection() {
+        let (want, local, peer, _client, server) = connection("127.0.0.1:0");
         assert_eq!(netlink_inode(peer, local).expect("netlink"), Some(want));
         assert_eq!(table_inode(peer, local), Some(want));
         // The server's own end is another socket, and an address no one has is no socket.
@@ -370,12 +385,7 @@ mod tests {
 
     #[test]
     fn ipv6_loopback_is_looked_up_too() {
-        let listener = std::net::TcpListener::bind("[::1]:0").expect("bind ::1");
-        let client =
-            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (server, peer) = listener.accept().expect("accept");
-        let local = server.local_addr().expect("local");
-        let want = inode_of(client.as_raw_fd());
+        let (want, local, peer, _client, _server) = connection("[::1]:0");
         assert_eq!(netlink_inode(peer, local).expect("netlink"), Some(want));
         assert_eq!(table_inode(peer, local), Some(want));
     }
