@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
-use scf_runtime_api::{Admit, Answer, ApiHandle, Listener};
+use scf_runtime_api::{Admit, Answer, ApiHandle, Listener, Peer};
 use scf_store::now_ms;
 use scf_supervisor::{Network, SpawnError, SpawnSpec};
 use tokio::sync::OwnedSemaphorePermit;
@@ -149,12 +149,17 @@ impl Instance<EventRoute> {
             Some(port) => ("127.0.0.1".to_owned(), port.to_string()),
             None => (format!("unix:@{unix_name}"), String::new()),
         };
+        // Only the instance's processes are admitted; a TCP API inside the instance's own network namespace
+        // is reachable from inside only, and is not checked.
         let admit: Option<Admit> = match &listener {
-            Listener::Unix(_) => {
+            Listener::Tcp(_) if prepared.own_network() => None,
+            _ => {
                 let owner = prepared.owner();
-                Some(Arc::new(move |pid| owner.owns(pid)))
+                Some(Arc::new(move |who| match who {
+                    Peer::Unix { pid } => owner.owns(pid),
+                    Peer::Tcp { local, peer } => owner.owns_tcp(local, peer),
+                }))
             }
-            Listener::Tcp(_) => None,
         };
         let who = LambdaIdentity {
             function_name: function.name.clone(),

@@ -189,10 +189,27 @@ impl Listener {
     }
 }
 
-/// Decides whether the process at the other end of a Unix connection (its pid as the platform sees it, from
-/// `SO_PEERCRED`) is the instance's, and so may use its API. It may block (it reads `/proc`): the server
-/// runs it on the blocking pool, once per connection; a connection it refuses is closed unanswered.
-pub type Admit = Arc<dyn Fn(u32) -> bool + Send + Sync>;
+/// Who connected to a runtime API, as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A Unix connection: the connecting process's pid as the platform sees it (`SO_PEERCRED`).
+    Unix {
+        /// The pid.
+        pid: u32,
+    },
+    /// A TCP connection: the server's own address and the client's.
+    Tcp {
+        /// The server's end (the listener's address).
+        local: std::net::SocketAddr,
+        /// The client's end.
+        peer: std::net::SocketAddr,
+    },
+}
+
+/// Decides whether the process at the other end of a connection is the instance's, and so may use its
+/// API. It may block (it reads `/proc`): the server runs it on the blocking pool, once per connection; a
+/// connection it refuses is closed unanswered, and the server goes on accepting others.
+pub type Admit = Arc<dyn Fn(Peer) -> bool + Send + Sync>;
 
 impl ApiHandle {
     /// Starts serving the runtime API on `listener`, to whoever connects.
@@ -200,8 +217,8 @@ impl ApiHandle {
         Self::serve_admitting(listener, dialect, who, None)
     }
 
-    /// Starts serving the runtime API on `listener`; on a Unix listener, only to the processes `admit`
-    /// accepts.
+    /// Starts serving the runtime API on `listener`, only to the processes `admit` accepts (to whoever
+    /// connects without one).
     pub fn serve_admitting(
         listener: Listener,
         dialect: Dialect,
@@ -283,23 +300,37 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, admit: Option<Admi
         async move { handle(req, &shared).await }
     };
     match (listener, admit) {
-        (Listener::Unix(l), Some(admit)) => {
-            let l = Admitting { listener: l, admit };
+        (Listener::Unix(listener), Some(admit)) => {
+            let l = Admitting { listener, admit };
+            conn::serve(l, conn::Limits::RUNTIME_API, handle).await
+        }
+        (Listener::Tcp(listener), Some(admit)) => {
+            let l = Admitting { listener, admit };
             conn::serve(l, conn::Limits::RUNTIME_API, handle).await
         }
         (Listener::Unix(l), None) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
-        (Listener::Tcp(l), _) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+        (Listener::Tcp(l), None) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
     }
 }
 
-/// A Unix listener that hands on only the connections of processes its [`Admit`] accepts (by `SO_PEERCRED`);
-/// the others are closed unanswered.
-struct Admitting {
-    listener: tokio::net::UnixListener,
+/// A listener that hands on only the connections of processes its [`Admit`] accepts; the others are
+/// closed unanswered.
+struct Admitting<L> {
+    listener: L,
     admit: Admit,
 }
 
-impl conn::Accept for Admitting {
+impl<L> Admitting<L> {
+    /// Runs the check on the blocking pool (it reads `/proc`).
+    async fn admits(&self, who: Peer) -> bool {
+        let admit = self.admit.clone();
+        tokio::task::spawn_blocking(move || admit(who))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl conn::Accept for Admitting<tokio::net::UnixListener> {
     type Stream = tokio::net::UnixStream;
     async fn accept_one(&self) -> std::io::Result<tokio::net::UnixStream> {
         loop {
@@ -312,11 +343,23 @@ impl conn::Accept for Admitting {
             else {
                 continue;
             };
-            let admit = self.admit.clone();
-            if tokio::task::spawn_blocking(move || admit(pid))
-                .await
-                .unwrap_or(false)
-            {
+            if self.admits(Peer::Unix { pid }).await {
+                return Ok(stream);
+            }
+        }
+    }
+}
+
+impl conn::Accept for Admitting<tokio::net::TcpListener> {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<tokio::net::TcpStream> {
+        loop {
+            let (stream, peer) = self.listener.accept().await?;
+            let Ok(local) = stream.local_addr() else {
+                continue;
+            };
+            if self.admits(Peer::Tcp { local, peer }).await {
+                let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
         }

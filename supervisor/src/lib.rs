@@ -29,6 +29,7 @@ pub mod init;
 mod memory;
 mod netns;
 mod output;
+mod peer;
 mod process;
 mod shell;
 mod zygote;
@@ -123,7 +124,7 @@ impl IsolationMode {
         parts.push(match &self.network {
             Ok(()) => "network namespace: for web functions and functions with publicAccess: false (only their loopback: port 9000 and the runtime API reachable only from inside); the others share the machine's network, as on the cloud, and their runtime APIs admit only their own processes".to_owned(),
             Err(why) => format!(
-                "network namespace: off ({why}: TCP runtime APIs and web ports are reachable by other local processes; Unix runtime APIs admit only the instance's processes)"
+                "network namespace: off ({why}: runtime APIs, Unix and TCP, admit only the instance's processes; web ports are reachable by other local processes)"
             ),
         });
         parts.push("debugged instances: without namespaces".to_owned());

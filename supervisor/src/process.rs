@@ -154,7 +154,8 @@ impl Prepared {
     }
 
     /// A TCP listener for the instance: on `127.0.0.1:port` inside its own network namespace, or, on the
-    /// machine's network, on a free loopback port (then reachable by other local processes).
+    /// machine's network, on a free loopback port (then any local process can connect: check who with
+    /// [`Owner::owns_tcp`]).
     pub async fn listen_tcp(&self, port: u16) -> std::io::Result<std::net::TcpListener> {
         let port = if self.own_network() { port } else { 0 };
         let fd = self
@@ -199,6 +200,7 @@ impl Prepared {
             leader: self.shell.pid,
             pidns: self.shell.pidns.clone(),
             cgroup: self.shell.cgroup.as_ref().map(|c| c.suffix().to_owned()),
+            procs: self.cgroup_procs(),
         }
     }
 }
@@ -209,6 +211,8 @@ pub struct Owner {
     leader: u32,
     pidns: Option<String>,
     cgroup: Option<String>,
+    /// The cgroup's `cgroup.procs`, where it has one.
+    procs: Option<PathBuf>,
 }
 
 impl Owner {
@@ -234,6 +238,21 @@ impl Owner {
             }
         }
         false
+    }
+
+    /// Whether the client end of an accepted loopback TCP connection (`local` and `peer` as the server sees
+    /// them) is held by one of the instance's processes: those of its cgroup where it has one, else those of
+    /// its PID namespace, else those below its init (`crate::peer`; bounded, refused past its bounds). Blocking (reads `/proc`): call it
+    /// off the event loop. Only meaningful on the platform's network: an instance with its own network
+    /// namespace is the only one that reaches its listeners anyway.
+    pub fn owns_tcp(&self, local: std::net::SocketAddr, peer: std::net::SocketAddr) -> bool {
+        crate::peer::held_by_instance(
+            self.procs.as_deref(),
+            self.pidns.as_deref(),
+            self.leader,
+            local,
+            peer,
+        )
     }
 }
 

@@ -300,7 +300,8 @@ def main_handler(event, context):
             if len(parts) >= 8 and parts[7].startswith("@scf-runtime-api-"):
                 names.add(parts[7][1:])
     answers = {}
-    for port in sorted(listening | {9001}) if event.get("tcp") else []:
+    ports = event.get("ports") or (sorted(listening | {9001}) if event.get("tcp") else [])
+    for port in ports:
         for raw, what in ((NEXT, "next"), (FORGED, "forged")):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
@@ -345,14 +346,15 @@ def main_handler(event, context):
     return "the victim's own answer"
 "#;
 
-/// The same victim as a custom runtime (its runtime API on TCP, as a curl `bootstrap` expects).
+/// The same victim as a custom runtime (its runtime API on TCP, as a curl `bootstrap` expects); `started-tcp`
+/// holds its API's port.
 const VICTIM_BOOTSTRAP: &str = r#"#!/bin/bash
 set -euo pipefail
 API="http://$SCF_RUNTIME_API:$SCF_RUNTIME_API_PORT"
 curl -sS -d " " -X POST "$API/runtime/init/ready"
 while true; do
   curl -sS -o /dev/null -X GET "$API/runtime/invocation/next"
-  : > "$MARKS/started-tcp"
+  echo "$SCF_RUNTIME_API_PORT" > "$MARKS/started-tcp"
   while [ ! -e "$MARKS/go" ]; do sleep 0.02; done
   curl -sS -X POST "$API/runtime/invocation/response" -d '"the tcp victim'"'"'s own answer"'
 done
@@ -361,33 +363,48 @@ done
 /// Issue 12's attack, as a second function running beside two victims whose invocations are in flight
 /// (one on a Unix runtime API, one a custom runtime on TCP): it looks for the platform in `/proc` and for
 /// runtime APIs in `/proc/net/tcp` and `/proc/net/unix`, asks each for its event and posts a forged answer.
-/// With namespaces it finds nothing but itself; without them (`SCF_LOCAL_NAMESPACES=off`) the victim's Unix
-/// API closes its connections unanswered (`SO_PEERCRED`), and TCP is not tried: loopback is the machine's
-/// then, reachable by any process of the same user (documented). Either way each victim's caller gets the victim's
-/// own answer.
+/// With namespaces it finds nothing but itself. On the machine's network (`SCF_LOCAL_NETNS=off`: PID and
+/// mount namespaces, the default of event functions; and `SCF_LOCAL_NAMESPACES=off`: none) it finds both
+/// victims' APIs, and both close its connections unanswered: the Unix one by `SO_PEERCRED`, the TCP one by
+/// the process holding the connection's other end. There it tries TCP on the victim's port only (named by
+/// the victim), not on every TCP service of the machine. Each victim's caller gets the victim's own answer.
 #[test]
 fn a_second_function_reaches_neither_the_platform_nor_another_instances_runtime_api() {
     use std::os::unix::fs::PermissionsExt as _;
-    for (case, settings) in [
-        ("namespaces", &[][..]),
-        ("no-namespaces", &[("SCF_LOCAL_NAMESPACES", "off")][..]),
+    // Each function with public access (the default: the machine's network) or without (`publicAccess:
+    // false`: a network namespace of its own).
+    for (case, settings, public) in [
+        // "on" whatever the environment of the test says.
+        (
+            "network namespaces",
+            &[("SCF_LOCAL_NETNS", "on")][..],
+            false,
+        ),
+        ("namespaces", &[][..], true),
+        (
+            "no-namespaces",
+            &[("SCF_LOCAL_NAMESPACES", "off")][..],
+            true,
+        ),
     ] {
+        let own_net = !public;
+        let access = format!("  publicAccess: {public}\n");
         let marks = TempDir::new("marks");
         let marks_s = marks.path().display().to_string();
-        let victim = function_dir("victim", "Python3.9", "index.py", VICTIM_PY, "");
+        let victim = function_dir("victim", "Python3.9", "index.py", VICTIM_PY, &access);
         let tcp = TempDir::new("victim-tcp");
         std::fs::write(
             tcp.path().join("serverless.yml"),
             format!(
                 "component: scf\ninputs:\n  name: victim-tcp\n  runtime: CustomRuntime\n  handler: index.main\n  \
-                 environment:\n    variables:\n      MARKS: {marks_s}\n"
+                 environment:\n    variables:\n      MARKS: {marks_s}\n{access}"
             ),
         )
         .unwrap();
         let boot = tcp.path().join("bootstrap");
         std::fs::write(&boot, VICTIM_BOOTSTRAP).unwrap();
         std::fs::set_permissions(&boot, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let attacker = function_dir("attacker", "Python3.9", "index.py", ATTACKER, "");
+        let attacker = function_dir("attacker", "Python3.9", "index.py", ATTACKER, &access);
         let data = TempDir::new("attack-data");
         let mut env: Vec<(&str, &str)> =
             vec![("SCF_PYTHON", Box::leak(python_sdk().into_boxed_str()))];
@@ -419,23 +436,28 @@ fn a_second_function_reaches_neither_the_platform_nor_another_instances_runtime_
         scf_tests::wait_for(60, "both victims to hold their invocations", || {
             (started.exists() && marks.path().join("started-tcp").exists()).then_some(())
         });
-        // Without namespaces the attacker would reach every TCP service of the machine: it tries Unix only.
-        let tcp = case == "namespaces";
-        let report = ok_body(&p.invoke("attacker", &serde_json::json!({ "tcp": tcp })));
+        // In a network of its own the attacker tries every port of its loopback; on the machine's network only
+        // the TCP victim's port (the machine's other services are none of this test's business).
+        let attack = if own_net {
+            serde_json::json!({ "tcp": true })
+        } else {
+            let port: u16 = std::fs::read_to_string(marks.path().join("started-tcp"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            serde_json::json!({ "ports": [port] })
+        };
+        let report = ok_body(&p.invoke("attacker", &attack));
         let answers = report["answers"].as_object().unwrap();
-        // Without namespaces, loopback TCP is the machine's, reachable by the same user (documented): only
-        // the Unix runtime APIs are checked there.
-        for (what, answer) in answers
-            .iter()
-            .filter(|(what, _)| case == "namespaces" || what.starts_with("unix "))
-        {
+        for (what, answer) in answers {
             let answer = answer.as_str().unwrap();
             assert!(
                 !answer.starts_with("HTTP/"),
                 "{case}: the attacker was answered on {what}: {answer}\n{report:#}"
             );
         }
-        if case == "namespaces" {
+        if case != "no-namespaces" {
             assert!(
                 report["platform"].as_array().unwrap().is_empty(),
                 "{case}: the attacker sees the platform: {report:#}"
@@ -444,18 +466,31 @@ fn a_second_function_reaches_neither_the_platform_nor_another_instances_runtime_
                 report["pids"].as_u64().unwrap() < 10,
                 "{case}: the attacker sees the machine's processes: {report:#}"
             );
+            assert!(
+                report["tmp"][0].as_str().unwrap().contains("tmpfs"),
+                "{case}: /tmp is not the instance's own: {report:#}"
+            );
+        }
+        if own_net {
             assert_eq!(report["listening"], serde_json::json!([]), "{report:#}");
             assert_eq!(
                 report["names"],
                 serde_json::json!([report["own"]]),
                 "{case}: the attacker sees other runtime APIs: {report:#}"
             );
-            assert!(
-                report["tmp"][0].as_str().unwrap().contains("tmpfs"),
-                "{case}: /tmp is not the instance's own: {report:#}"
-            );
         } else {
-            // Without namespaces the victim's Unix API is visible, and refuses the attacker.
+            // On the machine's network both victims' APIs are visible to the attacker, and refuse it.
+            let port = &attack["ports"][0];
+            assert!(
+                report["listening"].as_array().unwrap().contains(port),
+                "{case}: the TCP victim's port is in /proc/net/tcp: {report:#}"
+            );
+            for what in ["next", "forged"] {
+                assert!(
+                    answers.contains_key(&format!("tcp {port} {what}")),
+                    "{case}: the attacker did not try the TCP victim: {report:#}"
+                );
+            }
             assert!(
                 answers.keys().any(|k| k.starts_with("unix ")),
                 "{case}: the attacker found no other runtime API to try: {report:#}"
