@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
 use scf_runtime_api::{Admit, Answer, ApiHandle, Listener, Peer};
-use scf_supervisor::{Prepared, SpawnSpec, Supervisor};
+use scf_supervisor::{Network, Prepared, SpawnSpec, Supervisor};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 mod common;
@@ -115,6 +115,7 @@ async fn case(sup: &Supervisor, what: &str, prepared: Prepared, tcp: bool) {
                 cwd: "/".into(),
                 env: vec![("CLIENT".into(), CLIENT.into()), ("API".into(), api_env)],
                 visible: vec![],
+                hidden: vec![],
             },
             prepared,
         )
@@ -181,10 +182,10 @@ async fn on_the_machines_network_only_the_instances_processes_reach_its_runtime_
         sup.describe()
     );
     // A PID namespace and the instance's cgroup (this machine has cgroups: the check reads cgroup.procs).
-    let prepared = sup.prepare("tcp", 64).await.unwrap();
+    let prepared = sup.prepare("tcp", 64, Network::Shared).await.unwrap();
     assert!(!prepared.own_network() && prepared.cgroup_procs().is_some());
     case(&sup, "tcp", prepared, true).await;
-    case(&sup, "unix", sup.prepare("unix", 64).await.unwrap(), false).await;
+    case(&sup, "unix", sup.prepare("unix", 64, Network::Shared).await.unwrap(), false).await;
     // Without a PID namespace (a debugged instance's init), still in its cgroup.
     let plain = sup.prepare_without_namespaces("plain", 64).await.unwrap();
     case(&sup, "tcp-plain", plain, true).await;
@@ -193,7 +194,7 @@ async fn on_the_machines_network_only_the_instances_processes_reach_its_runtime_
     let sampled =
         Supervisor::without_cgroups(common::work_dir("peer-sampled"), common::init(), "test")
             .unwrap();
-    let prepared = sampled.prepare("sampled", 64).await.unwrap();
+    let prepared = sampled.prepare("sampled", 64, Network::Shared).await.unwrap();
     assert!(prepared.cgroup_procs().is_none());
     case(&sampled, "tcp-sampled", prepared, true).await;
     let plain = sampled
