@@ -108,7 +108,7 @@ impl IsolationMode {
         let mut parts = vec!["environment built from nothing: on".to_owned()];
         parts.push(match &self.pid_mount {
             Ok(()) => format!(
-                "PID, mount and IPC namespaces{}: on (a private /proc, its own {} MB /tmp and /dev/shm; everything an instance starts dies with it)",
+                "PID, mount and IPC namespaces{}: on (a private /proc, its own {} MB /tmp and /dev/shm, the platform's data directory and SecretKey file hidden; everything an instance starts dies with it)",
                 if self.user_namespace {
                     " (in a user namespace)"
                 } else {
