@@ -185,7 +185,13 @@ async fn on_the_machines_network_only_the_instances_processes_reach_its_runtime_
     let prepared = sup.prepare("tcp", 64, Network::Shared).await.unwrap();
     assert!(!prepared.own_network() && prepared.cgroup_procs().is_some());
     case(&sup, "tcp", prepared, true).await;
-    case(&sup, "unix", sup.prepare("unix", 64, Network::Shared).await.unwrap(), false).await;
+    case(
+        &sup,
+        "unix",
+        sup.prepare("unix", 64, Network::Shared).await.unwrap(),
+        false,
+    )
+    .await;
     // Without a PID namespace (a debugged instance's init), still in its cgroup.
     let plain = sup.prepare_without_namespaces("plain", 64).await.unwrap();
     case(&sup, "tcp-plain", plain, true).await;
@@ -194,7 +200,10 @@ async fn on_the_machines_network_only_the_instances_processes_reach_its_runtime_
     let sampled =
         Supervisor::without_cgroups(common::work_dir("peer-sampled"), common::init(), "test")
             .unwrap();
-    let prepared = sampled.prepare("sampled", 64, Network::Shared).await.unwrap();
+    let prepared = sampled
+        .prepare("sampled", 64, Network::Shared)
+        .await
+        .unwrap();
     assert!(prepared.cgroup_procs().is_none());
     case(&sampled, "tcp-sampled", prepared, true).await;
     let plain = sampled

@@ -711,6 +711,41 @@ fn an_unprivileged_platform_isolates_its_instances_in_a_user_namespace() {
     if root {
         assert_eq!(world["uid"], 65534, "{run:#?}");
     }
+
+    // A Python instance forked from the zygote joins the same world from outside it (the zygote's child
+    // enters the init's user namespace first): its parent, the platform, is outside its PID namespace.
+    std::fs::write(
+        dir.path().join("index.py"),
+        "import os\n\ndef main_handler(event, context):\n    return {'ppid': os.getppid(), 'uid': os.getuid()}\n",
+    )
+    .unwrap();
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin("scf-local"));
+        c
+    } else {
+        Command::new(bin("scf-local"))
+    };
+    let out = cmd
+        .args(["invoke"])
+        .arg(dir.path())
+        .args(["--runtime", "python3", "--handler", "index.main_handler"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", dir.path())
+        // Debian's interpreter: the test's own may live where `nobody` cannot read.
+        .env("SCF_PYTHON", "/usr/bin/python3")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let py = run.expect_ok();
+    assert_eq!(py["ppid"], 0, "{run:#?}");
+    if root {
+        assert_eq!(py["uid"], 65534, "{run:#?}");
+    }
 }
 
 /// A Python handler that says whether it reaches `127.0.0.1:PORT` of the machine (`event.port`), and what
