@@ -163,7 +163,8 @@ async fn cold_start(
         let cold = instance.cold_start();
         times.push(ms(cold.init_runtime + cold.init_function));
         // VmRSS, the same figure as for AWS's clients and the bare interpreters.
-        rss.push(floor::status_mb(instance.pid(), "VmRSS:"));
+        let pid = instance.function_pid().unwrap_or(instance.pid());
+        rss.push(floor::status_mb(pid, "VmRSS:"));
         instance.stop().await;
     }
     Ok((Sample(times), Sample(rss)))
@@ -454,13 +455,21 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let python = venv_python.display().to_string();
     // SAFETY: as above.
     unsafe { std::env::set_var("SCF_PYTHON", &python) };
-    // The platform as `scf-local serve` runs it (a memory cgroup per instance where the machine allows it),
-    // and one that measures memory by sampling instead: the runtimes are compared on the second, so their
-    // figures are the runtimes' own; what the cgroup adds to a cold start is a row of its own.
+    // The platform as `scf-local serve` runs it (a memory cgroup and namespaces per instance where the
+    // machine allows them, inits kept ready), and one with neither (memory sampled): the runtimes are
+    // compared on the second, so their figures are the runtimes' own; what isolation adds to a cold start is
+    // a row of its own.
     let isolated =
         Platform::discover().context("build the release binaries first (make bench does)")?;
+    isolated.keep_ready();
     // SAFETY: as above (the supervisor's probe threads have ended; no thread reads the environment).
     unsafe { std::env::set_var("SCF_LOCAL_CGROUP", "off") };
+    // Namespaces without a memory cgroup, for the zygote's rows without one: a forked instance needs a PID
+    // namespace or a cgroup, or what it starts could outlive it (the zygote refuses).
+    let namespaces_only =
+        Platform::discover().context("build the release binaries first (make bench does)")?;
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SCF_LOCAL_NAMESPACES", "off") };
     let platform =
         Platform::discover().context("build the release binaries first (make bench does)")?;
 
@@ -612,14 +621,18 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         "\nAlso measured: `python -S -c pass` {bare_py_s:.2} ms (no `site`)."
     ));
     r.line("");
-    let memory_line = isolated
-        .describe()
-        .into_iter()
-        .find(|l| l.starts_with("memory:"))
-        .unwrap_or_default();
-    r.line(&format!("The figures above are the runtimes' own (the platform measured memory by sampling). `scf-local serve` gives each instance what this machine allows ({memory_line}); its cold starts, same runs:"));
+    let described = isolated.describe();
+    let line_of = |p: &str| {
+        described
+            .iter()
+            .find(|l| l.starts_with(p))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (memory_line, isolation_line) = (line_of("memory:"), line_of("isolation:"));
+    r.line(&format!("The figures above are the runtimes' own (no cgroup, no namespaces: memory measured by sampling). `scf-local serve` gives each instance what this machine allows ({memory_line}; {isolation_line}), its init started ahead and kept ready; its cold starts, same runs:"));
     r.line("");
-    r.line("| runtime | without a cgroup (ms) | in its own memory cgroup (ms) | difference |");
+    r.line("| runtime | without isolation (ms) | with serve's cgroup and namespaces (ms) | difference |");
     r.line("|---|---|---|---|");
     for label in ["scf-shim native", "scf-shim python", "scf-shim node"] {
         let Some(runner) = runners.iter().find(|x| x.label == label) else {
@@ -636,7 +649,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("");
     if let Some(py) = runners.iter().find(|x| x.label == "scf-shim python") {
         let aws = cold.get("awslambdaric (Python)").copied();
-        zygote::section(&mut r, &platform, &isolated, py, bare_py, aws, cold_runs).await?;
+        zygote::section(
+            &mut r,
+            &namespaces_only,
+            &isolated,
+            py,
+            bare_py,
+            aws,
+            cold_runs,
+        )
+        .await?;
     }
 
     // ---- warm invoke ------------------------------------------------------------------------------
@@ -696,6 +718,29 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             ));
         }
     }
+    r.line("");
+    // The same no-op round trip with serve's isolation: the runtime API's socket made inside the instance's
+    // network namespace, the instance in its cgroup and PID namespace.
+    let mut with_isolation = Vec::new();
+    for (label, lang) in [
+        ("scf-shim native", "native"),
+        ("scf-shim python", "python"),
+        ("scf-shim node", "node"),
+    ] {
+        let Some(runner) = runners.iter().find(|x| x.label == label) else {
+            continue;
+        };
+        let s = warm(&isolated, runner, "noop", &small, warm_n).await?;
+        let without = warm_p50[&(label.to_owned(), "noop")].0;
+        with_isolation.push(format!(
+            "{lang} {:.1} µs (without {without:.1})",
+            s.median()
+        ));
+    }
+    r.line(&format!(
+        "With serve's isolation (cgroup and namespaces), no-op p50: {}.",
+        with_isolation.join(", ")
+    ));
     r.line("");
     instance::one_exchange_rows(&mut r, &warm_p50, uds_floor.median());
     // The report and its pictures: the record at the top, a quick or tiny run's beside the build.

@@ -82,8 +82,9 @@ fn serve_ready(
     provisioned: usize,
 ) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(crate::bin_dir(root).join("scf-local"))
-        // As users run it: memory cgroups where the machine allows them.
+        // As users run it: memory cgroups and namespaces where the machine allows them.
         .env_remove("SCF_LOCAL_CGROUP")
+        .env_remove("SCF_LOCAL_NAMESPACES")
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .args(dirs)

@@ -56,7 +56,7 @@ async fn starts(
         s.total.0.push(ms(cold.init_runtime + cold.init_function));
         s.init_runtime.0.push(ms(cold.init_runtime));
         s.init_function.0.push(ms(cold.init_function));
-        let (rss, uss) = rollup(instance.pid());
+        let (rss, uss) = rollup(instance.function_pid().unwrap_or(instance.pid()));
         s.rss.0.push(rss);
         s.uss.0.push(uss);
         instance.stop().await;
@@ -64,7 +64,8 @@ async fn starts(
     Ok(s)
 }
 
-/// The section. `sampled` measures memory by sampling, `isolated` gives each instance a memory cgroup;
+/// The section. `sampled` measures memory by sampling (its instances in their namespaces), `isolated` gives
+/// each instance a memory cgroup too;
 /// `bare_py` is `python -c pass` and `aws` awslambdaric's spawn → ready, both from the same run.
 pub(crate) async fn section(
     r: &mut Report,
@@ -94,7 +95,7 @@ pub(crate) async fn section(
 
     r.line("## Python: the zygote");
     r.line("");
-    r.line(&format!("Median of {runs} fresh Python instances (no-op handler), started the normal way (the shim execs the interpreter) and forked from the zygote (CPython, `site` and the SDK's core initialised once; `docs/python.md`). Spawn → ready is the platform's InitRuntime + InitFunction. The zygote's own start is paid once per interpreter and is not in the medians: it is the first start's figure below. Memory from `/proc/PID/smaps_rollup` of the idle instance: RSS, and USS (its private pages: what it costs beyond what it shares)."));
+    r.line(&format!("Median of {runs} fresh Python instances (no-op handler), started the normal way (the shim execs the interpreter) and forked from the zygote (CPython, `site` and the SDK's core initialised once; `docs/python.md`). Every instance is in the PID, mount and IPC namespaces `scf-local serve` gives it (a forked one joins its init's before it is forked). Spawn → ready is the platform's InitRuntime + InitFunction. The zygote's own start is paid once per interpreter and is not in the medians: it is the first start's figure below. Memory from `/proc/PID/smaps_rollup` of the idle instance: RSS, and USS (its private pages: what it costs beyond what it shares)."));
     r.line("");
     // The first forked start of a platform pays for its zygote (this one's has started before: a new one).
     let fresh = Platform::discover()?;

@@ -408,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             // Read (and closed) first, whatever else gives the key: no process started later inherits it.
             let inherited = inherited_secret_key()?;
+            let hidden: Vec<PathBuf> = secret_key_file.iter().cloned().collect();
             let secret_key = match (secret_key_file, secret_key) {
                 (Some(file), _) => Some(read_secret_key_file(&file)?),
                 (None, Some(key)) => {
@@ -446,6 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 debug,
                 debug_wait,
                 quiet,
+                hidden,
                 profile: profile(release),
                 ..ServeOptions::new(port, data_dir, function_dirs)
             };

@@ -25,12 +25,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
+            data = bytearray()  # grows in place: a 6 MB body in 1 KB chunks is not copied 6,000 times
             while True:
                 size = int(self.rfile.readline().strip(), 16)
                 if size == 0:
                     self.rfile.readline()
-                    return data
+                    return bytes(data)
                 data += self.rfile.read(size)
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))

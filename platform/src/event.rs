@@ -1,6 +1,7 @@
 //! Event functions: the instance is `scf-shim` (or a custom runtime: the code's `bootstrap`, or a command)
-//! pulling one invocation at a time from its runtime API ([`scf_runtime_api`]), served on a private Unix
-//! socket (or loopback TCP for custom runtimes and the Lambda dialect).
+//! pulling one invocation at a time from its runtime API ([`scf_runtime_api`]), served on an abstract Unix
+//! socket made inside the instance's network namespace (or TCP, `127.0.0.1:9001` inside it, for custom
+//! runtimes and the Lambda dialect).
 //!
 //! An invocation the instance never pulled (it exited before its `next` took the event) was never
 //! delivered: the pool runs it on a fresh instance instead of answering 439.
@@ -12,15 +13,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use scf_protocol::api::{Dialect, InvocationMeta, LambdaIdentity};
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
-use scf_runtime_api::{Answer, ApiHandle, Listener};
+use scf_runtime_api::{Admit, Answer, ApiHandle, Listener, Peer};
 use scf_store::now_ms;
-use scf_supervisor::{Isolation, SpawnError, SpawnSpec};
+use scf_supervisor::{Network, SpawnError, SpawnSpec};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::{FunctionConfig, RuntimeKind};
 use crate::instance::Platform;
 use crate::instance::{self, Instance, Readiness, StartErrors, StartFailure};
 use crate::pool::{Closing, Finished, Pool, Route, Source};
+
+/// The runtime API's port for custom runtimes and the Lambda dialect, inside the instance's network
+/// namespace (as on the cloud).
+pub const RUNTIME_API_PORT: u16 = 9001;
 
 /// How the platform reaches an event instance: its runtime API.
 #[derive(Debug)]
@@ -76,7 +81,14 @@ impl Instance<EventRoute> {
     ) -> Result<EventInstance, StartFailure> {
         let fail = StartFailure::early;
         // PullCode: the code, the private directory, the start file, the runtime API.
-        let starting = instance::pull_code(platform, function).await?;
+        // Public access (the default) is the machine's network, as the cloud gives the internet; without it
+        // the instance has a network of its own with only its loopback.
+        let network = if function.public_access {
+            Network::Shared
+        } else {
+            Network::Own
+        };
+        let starting = instance::pull_code(platform, function, network).await?;
         let cold = starting.cold;
         let (program, args): (std::path::PathBuf, Vec<OsString>) = match function.runtime {
             RuntimeKind::Custom => match &function.command {
@@ -115,24 +127,45 @@ impl Instance<EventRoute> {
             _ => (platform.shim.clone(), Vec::new()),
         };
         // Custom runtimes (a `bootstrap` may be a shell script using curl) and the Lambda dialect (whose
-        // clients take host:port) are served on loopback TCP; everything else on the private Unix socket.
+        // clients take host:port) are served on TCP: 127.0.0.1:9001 inside the instance's network
+        // namespace, as on the cloud (a free loopback port where it has none). Everything else on an
+        // abstract Unix socket made inside it, which only the instance's processes are admitted to.
         let tcp = function.runtime == RuntimeKind::Custom || function.dialect == Dialect::Lambda;
-        let socket = starting.dir.path().join("api.sock");
+        let prepared = &starting.dir;
+        let unix_name = format!("scf-runtime-api-{}", starting.id);
         let listener = if tcp {
-            Listener::tcp_loopback().await
+            match prepared.listen_tcp(RUNTIME_API_PORT).await {
+                Ok(l) => Listener::from_tcp(l),
+                Err(e) => return Err(fail(FunctionError::internal(e.to_string()), cold)),
+            }
         } else {
-            Listener::unix(&socket)
+            match prepared.listen_unix(&unix_name).await {
+                Ok(l) => Listener::from_unix(l),
+                Err(e) => return Err(fail(FunctionError::internal(e.to_string()), cold)),
+            }
         }
         .map_err(|e| fail(FunctionError::internal(e.to_string()), cold))?;
         let (api_host, api_port) = match listener.port() {
             Some(port) => ("127.0.0.1".to_owned(), port.to_string()),
-            None => (format!("unix:{}", socket.display()), String::new()),
+            None => (format!("unix:@{unix_name}"), String::new()),
+        };
+        // Only the instance's processes are admitted; a TCP API inside the instance's own network namespace
+        // is reachable from inside only, and is not checked.
+        let admit: Option<Admit> = match &listener {
+            Listener::Tcp(_) if prepared.own_network() => None,
+            _ => {
+                let owner = prepared.owner();
+                Some(Arc::new(move |who| match who {
+                    Peer::Unix { pid } => owner.owns(pid),
+                    Peer::Tcp { local, peer } => owner.owns_tcp(local, peer),
+                }))
+            }
         };
         let who = LambdaIdentity {
             function_name: function.name.clone(),
             region: function.region.clone(),
         };
-        let api = ApiHandle::serve(listener, function.dialect, who);
+        let api = ApiHandle::serve_admitting(listener, function.dialect, who, admit);
 
         let mut env: Vec<(String, String)> = Vec::new();
         if function.dialect == Dialect::Lambda {
@@ -167,7 +200,8 @@ impl Instance<EventRoute> {
             args,
             cwd: function.code_dir.clone(),
             env,
-            isolation: Isolation::default(),
+            visible: platform.runtime_paths.clone(),
+            hidden: platform.hidden_paths.clone(),
         };
         let init_timeout = function.init_timeout;
         let memory_mb = function.memory_mb;
@@ -271,7 +305,16 @@ impl Instance<EventRoute> {
         };
         let duration = started.elapsed();
         drop(work);
-        let lines = self.lines().await;
+        let mut lines = self.lines().await;
+        // Without a /tmp of its own (a tmpfs the kernel caps), the instance's TMPDIR is checked here.
+        if let Some(used) = self.process.tmp_over_cap().await {
+            self.retire();
+            lines.push(format!(
+                "scf-local: TMPDIR holds {} MB, over its {} MB: the instance is retired",
+                used >> 20,
+                scf_supervisor::TMP_BYTES >> 20
+            ));
+        }
         let gone = !self.is_usable();
         let mem_usage = match self.process.peak_memory() {
             Some(peak) if gone => peak,

@@ -28,7 +28,7 @@ use scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
 use scf_runtime_api::conn::content_length;
 use scf_store::now_ms;
-use scf_supervisor::{Isolation, NetMode, Network, SpawnSpec, Work};
+use scf_supervisor::{NetMode, Network, SpawnSpec, Work};
 
 use crate::config::{FunctionConfig, HttpKind};
 use crate::instance::Platform;
@@ -118,7 +118,8 @@ async fn start(
         ));
     };
     // PullCode: the code, the private directory, the start file, the port.
-    let starting = instance::pull_code(platform, c).await?;
+    // Every web instance listens on port 9000: in a network of its own, where the machine allows one.
+    let starting = instance::pull_code(platform, c, Network::Own).await?;
     let cold = starting.cold;
     let command = &http.command;
     if command.components().count() > 1 || command.is_absolute() {
@@ -164,9 +165,8 @@ async fn start(
         args: http.args.iter().map(Into::into).collect(),
         cwd: c.code_dir.clone(),
         env,
-        isolation: Isolation {
-            network: Network::Own,
-        },
+        visible: platform.runtime_paths.clone(),
+        hidden: platform.hidden_paths.clone(),
     };
     let (init_timeout, memory_mb) = (c.init_timeout, c.memory_mb);
     let errors = StartErrors {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use scf_protocol::FunctionError;
 use scf_supervisor::{
-    Exit, Forked, Prepared, Process, SpawnError, SpawnSpec, Supervisor, ZygoteSpec,
+    Exit, Forked, Network, Prepared, Process, SpawnError, SpawnSpec, Supervisor, ZygoteSpec,
 };
 
 use crate::PlatformError;
@@ -33,11 +33,51 @@ pub(crate) const LAST_WORDS: Duration = Duration::from_millis(200);
 /// Where the platform finds its pieces, and what supervises its instances.
 #[derive(Debug, Clone)]
 pub struct Platform {
-    /// The `scf-shim` binary.
+    /// The `scf-shim` binary (also every instance's init).
     pub(crate) shim: PathBuf,
     pub(crate) supervisor: Supervisor,
     /// Python instances are forked from a zygote (`docs/architecture.md`), or why not.
     pub(crate) zygote: Result<(), String>,
+    /// The runtime's own files an instance must see even when they are in the machine's `/tmp` (which the
+    /// instance's own `/tmp` hides): the installation (or checkout) `scf-shim` is part of, and the
+    /// interpreters named by `SCF_PYTHON`, `SCF_NODE`, `SCF_NODE_BOOTSTRAP`.
+    pub(crate) runtime_paths: Vec<PathBuf>,
+    /// What no instance may see of the machine ([`Platform::hide`]).
+    pub(crate) hidden_paths: Vec<PathBuf>,
+}
+
+/// The directory a runtime file belongs to: `<prefix>` for `<prefix>/bin/<file>` (an installation, a
+/// virtualenv), the checkout for a file in its `target/`, else the file's own directory.
+fn runtime_root(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent()?;
+    if dir.file_name().is_some_and(|n| n == "bin") {
+        return dir.parent().map(Path::to_path_buf);
+    }
+    if let Some(target) = dir
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "target"))
+    {
+        return target.parent().map(Path::to_path_buf);
+    }
+    Some(dir.to_path_buf())
+}
+
+/// Whether a forked instance can be contained here: the zygote's child is not its init's, so only a PID
+/// namespace or a memory cgroup makes everything it starts die with it.
+fn forks_contained(supervisor: &Supervisor) -> Result<(), String> {
+    let cgroups = matches!(
+        supervisor.memory_mode(),
+        scf_supervisor::MemoryMode::CgroupV1 | scf_supervisor::MemoryMode::CgroupV2
+    );
+    if supervisor.isolation().pid_mount.is_ok() || cgroups {
+        Ok(())
+    } else {
+        Err(
+            "neither PID namespaces nor memory cgroups here: what a forked instance started could \
+             outlive it"
+                .to_owned(),
+        )
+    }
 }
 
 /// A function variable naming standard modules its zygote pre-imports (`docs/python.md`).
@@ -48,11 +88,29 @@ pub const ZYGOTE_ENV: &str = "SCF_LOCAL_ZYGOTE";
 
 impl Platform {
     /// `scf-shim` from `SCF_SHIM`, else beside the running executable; instances' directories under the
-    /// system's temporary directory; memory cgroups and network namespaces where the machine allows them.
+    /// system's temporary directory; memory cgroups and namespaces where the machine allows them (probed by
+    /// starting the first instance's init: blocking).
     pub fn discover() -> Result<Platform, PlatformError> {
+        let shim = Self::find_shim()?;
+        let supervisor = Supervisor::new(std::env::temp_dir(), shim.clone()).map_err(|e| {
+            PlatformError::Config(format!(
+                "{e} ({} starts every instance: build it with `cargo build -p scf-shim`)",
+                shim.display()
+            ))
+        })?;
+        let mut runtime_paths: Vec<PathBuf> = runtime_root(&shim).into_iter().collect();
+        for var in ["SCF_PYTHON", "SCF_NODE", "SCF_NODE_BOOTSTRAP"] {
+            if let Some(p) = std::env::var_os(var).map(PathBuf::from)
+                && p.is_absolute()
+            {
+                runtime_paths.extend(runtime_root(&p));
+            }
+        }
         Ok(Platform {
-            shim: Self::find_shim()?,
-            supervisor: Supervisor::new(std::env::temp_dir()),
+            shim,
+            supervisor: supervisor.clone(),
+            runtime_paths,
+            hidden_paths: Vec::new(),
             zygote: match std::env::var(ZYGOTE_ENV) {
                 Ok(v)
                     if matches!(
@@ -62,7 +120,7 @@ impl Platform {
                 {
                     Err(format!("{ZYGOTE_ENV}={v}"))
                 }
-                _ => Ok(()),
+                _ => forks_contained(&supervisor),
             },
         })
     }
@@ -87,7 +145,7 @@ impl Platform {
     /// Turns the Python zygote on or off for the instances this platform starts from now on.
     pub fn set_zygote(&mut self, on: bool) {
         self.zygote = if on {
-            Ok(())
+            forks_contained(&self.supervisor)
         } else {
             Err("turned off".to_owned())
         };
@@ -98,12 +156,30 @@ impl Platform {
         self.supervisor.zygote_pids()
     }
 
+    /// Hides `paths` from every instance started from now on (the data directory, the SecretKey file),
+    /// where instances have a mount namespace of their own (`SpawnSpec::hidden`).
+    pub fn hide(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
+        for p in paths {
+            if let Ok(p) = p.canonicalize()
+                && !self.hidden_paths.contains(&p)
+            {
+                self.hidden_paths.push(p);
+            }
+        }
+    }
+
+    /// Keeps instance inits ready, so that cold starts do not pay for their cgroup and namespaces (what
+    /// `scf-local serve` does; a one-shot `invoke` does not).
+    pub fn keep_ready(&self) {
+        self.supervisor.keep_ready(scf_supervisor::READY_SHELLS);
+    }
+
     /// What protects instances on this machine, one line each (for the banner).
     pub fn describe(&self) -> Vec<String> {
         let mut lines = self.supervisor.describe();
         lines.push(match &self.zygote {
-            Ok(()) => "python: instances fork from a zygote per interpreter (no user code in it); instances \
-                       that need an isolation forked ones lack, and debugged ones, start the normal way"
+            Ok(()) => "python: instances fork from a zygote per interpreter (no user code in it), each into \
+                       its init's cgroup and namespaces; debugged ones start the normal way"
                 .to_owned(),
             Err(why) => format!("python: no zygote ({why}): every instance starts its interpreter"),
         });
@@ -159,7 +235,7 @@ impl Platform {
             match self.supervisor.fork(&zygote, spec, prepared).await? {
                 Forked::Started(p) => return Ok(p),
                 Forked::Refused { spec, prepared, .. } => {
-                    return self.supervisor.spawn(spec, prepared).await;
+                    return self.supervisor.spawn(spec, *prepared).await;
                 }
             }
         }
@@ -253,6 +329,12 @@ impl<R> Instance<R> {
         self.process.pid()
     }
 
+    /// The function's own process as the machine sees it, for reading its memory from `/proc` (in a PID
+    /// namespace [`Instance::pid`] is its init's). Blocking.
+    pub fn function_pid(&self) -> Option<u32> {
+        self.process.function_pid()
+    }
+
     /// Tears it down: everything it started, its directory.
     pub async fn stop(self) {
         self.process.stop().await;
@@ -278,11 +360,12 @@ pub(crate) struct StartErrors {
     pub(crate) timeout: Box<dyn Fn() -> FunctionError + Send + Sync>,
 }
 
-/// PullCode's common part: the code directory is there, the instance's private directory and memory cgroup
-/// are made.
+/// PullCode's common part: the code directory is there, the instance's init is ready (in its memory cgroup
+/// and namespaces), its private directory made where it has no `/tmp` of its own.
 pub(crate) async fn pull_code(
     platform: &Platform,
     function: &FunctionConfig,
+    network: Network,
 ) -> Result<Starting, StartFailure> {
     let t0 = Instant::now();
     let cold = ColdStart::default();
@@ -304,11 +387,21 @@ pub(crate) async fn pull_code(
             cold,
         ));
     }
-    let dir = platform
-        .supervisor
-        .prepare(&id, function.memory_mb)
-        .await
-        .map_err(|e| StartFailure::early(FunctionError::internal(e.to_string()), cold))?;
+    // A debugged instance is reached from the machine (its debugger's port on its loopback, its pid for
+    // gdb): it runs without namespaces (`docs/debugging.md`).
+    let prepared = if function.debug.is_some() {
+        platform
+            .supervisor
+            .prepare_without_namespaces(&id, function.memory_mb)
+            .await
+    } else {
+        platform
+            .supervisor
+            .prepare(&id, function.memory_mb, network)
+            .await
+    };
+    let dir =
+        prepared.map_err(|e| StartFailure::early(FunctionError::internal(e.to_string()), cold))?;
     Ok(Starting { id, dir, cold, t0 })
 }
 

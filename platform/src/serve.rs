@@ -48,6 +48,8 @@ pub struct ServeOptions {
     pub debug_wait: bool,
     /// No line per request on stdout (`--quiet`).
     pub quiet: bool,
+    /// Files no instance may see besides the data directory (the SecretKey file).
+    pub hidden: Vec<PathBuf>,
 }
 
 impl ServeOptions {
@@ -64,6 +66,7 @@ impl ServeOptions {
             debug: Vec::new(),
             debug_wait: false,
             quiet: false,
+            hidden: Vec::new(),
         }
     }
 }
@@ -87,13 +90,17 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     };
     // Finding the shim and probing cgroups and namespaces read files: off the event loop, like opening the
     // store.
-    let platform = tokio::task::spawn_blocking(Platform::discover)
+    let mut platform = tokio::task::spawn_blocking(Platform::discover)
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
+    platform.keep_ready();
     let data_dir = opts.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir))
         .await
         .map_err(|e| PlatformError::Config(e.to_string()))??;
+    // Other functions' queued events and logs are in the data directory: no instance sees it (made by the
+    // store's open just above, so it can be resolved).
+    platform.hide(std::iter::once(opts.data_dir.clone()).chain(opts.hidden.iter().cloned()));
     let events = Events::default();
     let _printer = terminal::spawn_printer(&events, opts.quiet)
         .map_err(PlatformError::io("starting the terminal's printer"))?;

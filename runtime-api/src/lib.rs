@@ -15,7 +15,6 @@
 
 pub mod conn;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,15 +121,40 @@ impl std::fmt::Debug for ApiHandle {
 /// A listener the server accepts instance connections on.
 #[derive(Debug)]
 pub enum Listener {
-    /// A Unix socket (the default: private, fast).
+    /// A Unix socket (the default: fast; made inside the instance's network namespace where it has one).
     Unix(tokio::net::UnixListener),
     /// A loopback TCP port (custom runtimes, whose `bootstrap` may be a shell script using `curl`).
     Tcp(tokio::net::TcpListener),
 }
 
 impl Listener {
-    /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too).
-    pub fn unix(path: &Path) -> Result<Listener, ApiError> {
+    /// Serves on a Unix listener made elsewhere (the instance's init makes it inside the instance's network).
+    pub fn from_unix(l: std::os::unix::net::UnixListener) -> Result<Listener, ApiError> {
+        let listen = |source| ApiError::Listen {
+            what: "serving a Unix listener".into(),
+            source,
+        };
+        l.set_nonblocking(true).map_err(listen)?;
+        Ok(Listener::Unix(
+            tokio::net::UnixListener::from_std(l).map_err(listen)?,
+        ))
+    }
+
+    /// Serves on a TCP listener made elsewhere.
+    pub fn from_tcp(l: std::net::TcpListener) -> Result<Listener, ApiError> {
+        let listen = |source| ApiError::Listen {
+            what: "serving a TCP listener".into(),
+            source,
+        };
+        l.set_nonblocking(true).map_err(listen)?;
+        Ok(Listener::Tcp(
+            tokio::net::TcpListener::from_std(l).map_err(listen)?,
+        ))
+    }
+
+    /// Binds a Unix socket at `path` with mode 0600 (its directory should be private too), for a server
+    /// outside an instance's init (tests, tools).
+    pub fn unix(path: &std::path::Path) -> Result<Listener, ApiError> {
         let l = tokio::net::UnixListener::bind(path).map_err(|source| ApiError::Listen {
             what: format!("binding {}", path.display()),
             source,
@@ -165,9 +189,42 @@ impl Listener {
     }
 }
 
+/// Who connected to a runtime API, as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A Unix connection: the connecting process's pid as the platform sees it (`SO_PEERCRED`).
+    Unix {
+        /// The pid.
+        pid: u32,
+    },
+    /// A TCP connection: the server's own address and the client's.
+    Tcp {
+        /// The server's end (the listener's address).
+        local: std::net::SocketAddr,
+        /// The client's end.
+        peer: std::net::SocketAddr,
+    },
+}
+
+/// Decides whether the process at the other end of a connection is the instance's, and so may use its
+/// API. It may block (it reads `/proc`): the server runs it on the blocking pool, once per connection; a
+/// connection it refuses is closed unanswered, and the server goes on accepting others.
+pub type Admit = Arc<dyn Fn(Peer) -> bool + Send + Sync>;
+
 impl ApiHandle {
-    /// Starts serving the runtime API on `listener`.
+    /// Starts serving the runtime API on `listener`, to whoever connects.
     pub fn serve(listener: Listener, dialect: Dialect, who: LambdaIdentity) -> ApiHandle {
+        Self::serve_admitting(listener, dialect, who, None)
+    }
+
+    /// Starts serving the runtime API on `listener`, only to the processes `admit` accepts (to whoever
+    /// connects without one).
+    pub fn serve_admitting(
+        listener: Listener,
+        dialect: Dialect,
+        who: LambdaIdentity,
+        admit: Option<Admit>,
+    ) -> ApiHandle {
         let (ready_tx, ready_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             dialect,
@@ -176,7 +233,7 @@ impl ApiHandle {
             arrived: Notify::new(),
             ready: Mutex::new(Some(ready_tx)),
         });
-        let server = tokio::spawn(accept_loop(listener, shared.clone()));
+        let server = tokio::spawn(accept_loop(listener, shared.clone(), admit));
         ApiHandle {
             shared,
             ready: Mutex::new(Some(ready_rx)),
@@ -237,14 +294,75 @@ impl Shared {
     }
 }
 
-async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, admit: Option<Admit>) {
     let handle = move |req| {
         let shared = shared.clone();
         async move { handle(req, &shared).await }
     };
-    match listener {
-        Listener::Unix(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
-        Listener::Tcp(l) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+    match (listener, admit) {
+        (Listener::Unix(listener), Some(admit)) => {
+            let l = Admitting { listener, admit };
+            conn::serve(l, conn::Limits::RUNTIME_API, handle).await
+        }
+        (Listener::Tcp(listener), Some(admit)) => {
+            let l = Admitting { listener, admit };
+            conn::serve(l, conn::Limits::RUNTIME_API, handle).await
+        }
+        (Listener::Unix(l), None) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+        (Listener::Tcp(l), None) => conn::serve(l, conn::Limits::RUNTIME_API, handle).await,
+    }
+}
+
+/// A listener that hands on only the connections of processes its [`Admit`] accepts; the others are
+/// closed unanswered.
+struct Admitting<L> {
+    listener: L,
+    admit: Admit,
+}
+
+impl<L> Admitting<L> {
+    /// Runs the check on the blocking pool (it reads `/proc`).
+    async fn admits(&self, who: Peer) -> bool {
+        let admit = self.admit.clone();
+        tokio::task::spawn_blocking(move || admit(who))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl conn::Accept for Admitting<tokio::net::UnixListener> {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<tokio::net::UnixStream> {
+        loop {
+            let (stream, _) = self.listener.accept().await?;
+            let Some(pid) = stream
+                .peer_cred()
+                .ok()
+                .and_then(|c| c.pid())
+                .and_then(|p| u32::try_from(p).ok())
+            else {
+                continue;
+            };
+            if self.admits(Peer::Unix { pid }).await {
+                return Ok(stream);
+            }
+        }
+    }
+}
+
+impl conn::Accept for Admitting<tokio::net::TcpListener> {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<tokio::net::TcpStream> {
+        loop {
+            let (stream, peer) = self.listener.accept().await?;
+            let Ok(local) = stream.local_addr() else {
+                continue;
+            };
+            if self.admits(Peer::Tcp { local, peer }).await {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Per request: the zygote checks it has no thread but its own (`/proc/self/task` and, once `threading` is
 //! imported, `threading.active_count()`), then forks twice with `os.fork()` (so CPython's own at-fork work
-//! runs: its locks, `random`'s re-seed hook, `os.register_at_fork` users). The first child forks the
-//! instance and exits at once; the zygote reaps it, so the instance is re-parented to the platform (a child
+//! runs: its locks, `random`'s re-seed hook, `os.register_at_fork` users). The first child joins the
+//! instance's cgroup and its init's namespaces ([`scf_shim::zygote::join`]), forks the instance (inside its
+//! PID namespace where it has one) and exits at once; the zygote reaps it, so the instance is re-parented to the platform (a child
 //! subreaper), which then holds it exactly like an instance it spawned. The instance enters its world
 //! ([`enter_instance`]), re-seeds, and runs the same loop as a spawned instance (`run()`).
 
@@ -45,7 +46,7 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
     let gc = py.import("gc")?;
     control::hello(&executable).map_err(|e| exit(py, &format!("hello: {e}")))?;
     loop {
-        let request = match py.detach(control::recv_request) {
+        let mut request = match py.detach(control::recv_request) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -66,8 +67,17 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
         let (read, write) = pipe()?;
         let first: i32 = os.call_method0("fork")?.extract()?;
         if first == 0 {
-            // The intermediate: fork the instance, say its pid, exit at once.
+            // The intermediate: join the instance's cgroup and namespaces, fork the instance, say its pid,
+            // exit at once.
             drop(read);
+            if let Err(e) = control::join(&mut request) {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("scf-shim: zygote: joining the instance's world: {e}\n").as_bytes(),
+                );
+                // SAFETY: _exit(2) ends this intermediate child without running anything of the zygote's.
+                unsafe { libc::_exit(1) }
+            }
             let second: i32 = match os.call_method0("fork").and_then(|p| p.extract()) {
                 Ok(p) => p,
                 // SAFETY: _exit(2) ends this intermediate child without running anything of the zygote's.

@@ -316,7 +316,18 @@ struct Conn {
 impl Conn {
     fn open(endpoint: &Endpoint) -> std::io::Result<Conn> {
         let stream = match endpoint {
-            Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+            Endpoint::Unix(path) => {
+                Stream::Unix(match path.to_str().and_then(|p| p.strip_prefix('@')) {
+                    // `unix:@NAME`: an abstract socket (one namespace of names per network namespace).
+                    Some(name) => {
+                        use std::os::linux::net::SocketAddrExt as _;
+                        let addr =
+                            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+                        UnixStream::connect_addr(&addr)?
+                    }
+                    None => UnixStream::connect(path)?,
+                })
+            }
             Endpoint::Tcp(addr) => {
                 let s = TcpStream::connect(addr.as_str())?;
                 s.set_nodelay(true)?;

@@ -7,7 +7,8 @@ use crate::ShimError;
 /// Where the runtime API is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// A Unix domain socket (`SCF_RUNTIME_API=unix:/path/to/api.sock`), as `scf-local` serves it.
+    /// A Unix domain socket (`SCF_RUNTIME_API=unix:/path/to/api.sock`, or `unix:@NAME` for an abstract one),
+    /// as `scf-local` serves it.
     Unix(PathBuf),
     /// `host:port` over TCP (`SCF_RUNTIME_API` + `SCF_RUNTIME_API_PORT`), as the real cloud serves it.
     Tcp(String),

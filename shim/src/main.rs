@@ -15,6 +15,13 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == scf_supervisor::INIT_ARG)
+    {
+        // The platform starts every instance with this binary as its init (`scf_supervisor::init`).
+        scf_supervisor::init::main();
+    }
     if std::env::args()
         .nth(1)
         .as_deref()

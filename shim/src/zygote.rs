@@ -7,10 +7,11 @@
 //! a `SOCK_SEQPACKET` socket pair is descriptor [`CONTROL_FD`]. Messages, one datagram each:
 //!
 //! - zygote → platform, once ready: `hello <pid>\n<sys.executable>`;
-//! - platform → zygote, one per instance: `<cwd>\0<start_ns>\0<cgroup 0|1>\0K=V\0K=V…`, with the instance's
-//!   output pipe (its stdout and stderr) and, when the third field is `1`, its cgroup's `cgroup.procs`, as
-//!   `SCM_RIGHTS` descriptors in that order. The variables are the instance's whole environment, built by
-//!   the platform exactly as for a spawned instance;
+//! - platform → zygote, one per instance: `<cwd>\0<start_ns>\0<cgroup 0|1>\0<init pid>\0K=V\0K=V…`, with the
+//!   instance's output pipe (its stdout and stderr) and, when the third field is `1`, its cgroup's
+//!   `cgroup.procs`, as `SCM_RIGHTS` descriptors in that order. The init pid (0 for none) is the instance's
+//!   init on the machine, whose namespaces the instance joins. The variables are the instance's whole
+//!   environment, built by the platform exactly as for a spawned instance;
 //! - zygote → platform, per request: `ok <pid>` (the instance, already the platform's child) or
 //!   `err <why>`.
 //!
@@ -43,6 +44,8 @@ pub struct Request {
     output: OwnedFd,
     /// Its memory cgroup's `cgroup.procs`, where the platform has memory cgroups.
     cgroup: Option<OwnedFd>,
+    /// Its init's pid on the machine, whose namespaces it joins, where it has namespaces.
+    init_pid: Option<u32>,
 }
 
 /// Sends the zygote's `hello`: it is initialised and waits for requests.
@@ -139,6 +142,10 @@ fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Request> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("start"))?;
     let with_cgroup = fields.next().ok_or_else(|| bad("cgroup"))? == b"1";
+    let init_pid = std::str::from_utf8(fields.next().ok_or_else(|| bad("init"))?)
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .ok_or_else(|| bad("init"))?;
     let mut env = Vec::new();
     for kv in fields.filter(|f| !f.is_empty()) {
         let eq = kv
@@ -163,6 +170,7 @@ fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Request> {
         env,
         output,
         cgroup,
+        init_pid: (init_pid != 0).then_some(init_pid),
     })
 }
 
@@ -171,12 +179,28 @@ pub fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
 }
 
-/// The operating-system half of entering the instance's world, in the forked child before anything of the
-/// function runs: its own process group (the platform kills the group), its memory cgroup (before it can
-/// start anything), stdin from `/dev/null`, stdout and stderr onto its output pipe, its working directory,
-/// and no descriptor of the zygote's left open. Returns the instance's environment, which the caller applies
-/// (the interpreter keeps its own copy of it). The instance's namespaces, when the platform gives forked
-/// instances any, are entered here too.
+/// The first half of entering the instance's world, in the zygote's first child (single-threaded), before
+/// it forks the instance: it joins the instance's memory cgroup, then its init's namespaces
+/// (`scf_supervisor::init::enter`: a process cannot change its own PID namespace, so only the instance it
+/// forks next is inside). The cgroup is joined first, while the machine's cgroup files are still in view.
+pub fn join(request: &mut Request) -> io::Result<()> {
+    if let Some(procs) = request.cgroup.take() {
+        // SAFETY: write(2) of one byte from a static buffer to the descriptor we own.
+        if unsafe { libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(pid) = request.init_pid {
+        scf_supervisor::init::enter(pid)?;
+    }
+    Ok(())
+}
+
+/// The operating-system half of entering the instance's world, in the forked instance (after [`join`] in its
+/// parent) before anything of the function runs: its own process group (the platform kills the group),
+/// stdin from `/dev/null`, stdout and stderr onto its output pipe, its working directory, and no descriptor
+/// of the zygote's left open. Returns the instance's environment, which the caller applies (the interpreter
+/// keeps its own copy of it).
 pub fn enter(request: Request) -> io::Result<Vec<(OsString, OsString)>> {
     use std::os::fd::IntoRawFd as _;
     let check = |rc: libc::c_int| {
@@ -187,20 +211,10 @@ pub fn enter(request: Request) -> io::Result<Vec<(OsString, OsString)>> {
         }
     };
     let Request {
-        cwd,
-        env,
-        output,
-        cgroup,
-        ..
+        cwd, env, output, ..
     } = request;
     // SAFETY: setpgid(2) on ourselves; no memory involved.
     check(unsafe { libc::setpgid(0, 0) })?;
-    if let Some(procs) = cgroup {
-        // SAFETY: write(2) of one byte from a static buffer to the descriptor we own.
-        if unsafe { libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-            return Err(io::Error::last_os_error());
-        }
-    }
     let null = std::fs::File::open("/dev/null")?;
     // Raw from here: close_range below closes it, and nothing may close the number again.
     let output = output.into_raw_fd();
@@ -230,7 +244,11 @@ mod tests {
     #[test]
     fn a_request_is_read_back() {
         let out = std::fs::File::open("/dev/null").unwrap();
-        let r = parse(b"/code\x0042\x000\x00A=1\x00B=x=y\x00", vec![out.into()]).unwrap();
+        let r = parse(
+            b"/code\x0042\x000\x000\x00A=1\x00B=x=y\x00",
+            vec![out.into()],
+        )
+        .unwrap();
         assert_eq!(r.cwd, PathBuf::from("/code"));
         assert_eq!(r.start_ns, 42);
         assert_eq!(
@@ -238,8 +256,12 @@ mod tests {
             [("A".into(), "1".into()), ("B".into(), "x=y".into())]
         );
         assert!(r.cgroup.is_none());
+        assert!(r.init_pid.is_none());
         let out = std::fs::File::open("/dev/null").unwrap();
-        assert!(parse(b"/code\x0042\x001\x00", vec![out.into()]).is_err());
+        let r = parse(b"/code\x0042\x000\x00917\x00", vec![out.into()]).unwrap();
+        assert_eq!(r.init_pid, Some(917));
+        let out = std::fs::File::open("/dev/null").unwrap();
+        assert!(parse(b"/code\x0042\x001\x000\x00", vec![out.into()]).is_err());
         assert!(parse(b"/code\x00x\x000", Vec::new()).is_err());
     }
 }

@@ -4,6 +4,9 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+/// The most entries [`InstanceDir::tmp_bytes`] looks at.
+pub(crate) const TMP_WALK_ENTRIES: usize = 100_000;
+
 /// A private directory that is removed with its instance (off the event loop when dropped in one).
 #[derive(Debug)]
 pub(crate) struct InstanceDir(Option<PathBuf>);
@@ -20,6 +23,34 @@ impl InstanceDir {
     /// The directory.
     pub(crate) fn path(&self) -> &Path {
         self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Bytes the files under `dir/tmp/` (an instance directory's) take on disk (allocated blocks),
+    /// counted up to `cap` + 1 and over at most [`TMP_WALK_ENTRIES`] entries (more entries than that count
+    /// as over the cap). Blocking.
+    pub(crate) fn tmp_bytes_at(dir: &Path, cap: u64) -> u64 {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut total = 0u64;
+        let mut entries = 0usize;
+        let mut todo = vec![dir.join("tmp")];
+        while let Some(dir) = todo.pop() {
+            let Ok(list) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in list.flatten() {
+                entries += 1;
+                if entries > TMP_WALK_ENTRIES || total > cap {
+                    return cap + 1;
+                }
+                let Ok(meta) = e.metadata() else { continue };
+                if meta.is_dir() {
+                    todo.push(e.path());
+                } else {
+                    total = total.saturating_add(meta.blocks().saturating_mul(512));
+                }
+            }
+        }
+        total
     }
 
     /// Removes the directory now (blocking).

@@ -168,9 +168,9 @@ impl CgroupRoot {
         }
     }
 
-    /// Makes the cgroup of instance `id` with `limit` bytes (and the platform's own again, if another
+    /// Makes the cgroup of instance `id`, without a limit yet (and the platform's own again, if another
     /// supervisor of this process removed it when it ended). Blocking.
-    pub(crate) fn create(&self, id: &str, limit: u64) -> std::io::Result<Cgroup> {
+    pub(crate) fn create(&self, id: &str) -> std::io::Result<Cgroup> {
         let dir = self.dir.join(format!("instance-{id}"));
         if let Err(e) = std::fs::create_dir(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -184,16 +184,8 @@ impl CgroupRoot {
         }
         let made = || -> std::io::Result<Cgroup> {
             let usage = match self.version {
-                Version::V1 => {
-                    write_file(&dir.join("memory.limit_in_bytes"), &limit.to_string())?;
-                    // Without swap accounting this file is absent: there is nothing to turn off then.
-                    let _ =
-                        write_file(&dir.join("memory.memsw.limit_in_bytes"), &limit.to_string());
-                    File::open(dir.join("memory.usage_in_bytes"))?
-                }
+                Version::V1 => File::open(dir.join("memory.usage_in_bytes"))?,
                 Version::V2 => {
-                    write_file(&dir.join("memory.max"), &limit.to_string())?;
-                    let _ = write_file(&dir.join("memory.swap.max"), "0");
                     // An OOM kill takes the whole instance, not one of its processes.
                     let _ = write_file(&dir.join("memory.oom.group"), "1");
                     File::open(dir.join("memory.current"))?
@@ -210,6 +202,13 @@ impl CgroupRoot {
                 // Older kernels have no `memory.peak` (cgroup v2 before 5.19): no peak then.
                 peak: File::open(dir.join(peak)).ok(),
                 dir: dir.clone(),
+                suffix: format!(
+                    "/{}/instance-{id}",
+                    self.dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
             })
         };
         made().inspect_err(|_| {
@@ -268,6 +267,14 @@ fn kill_all_in(dir: &Path) {
     }
 }
 
+/// Whether process `pid` is in the cgroup whose path ends with `suffix` (reads `/proc/PID/cgroup`; blocking).
+pub(crate) fn in_cgroup(pid: u32, suffix: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.splitn(3, ':').nth(2).unwrap_or("").ends_with(suffix))
+    })
+}
+
 fn mount_point(mountinfo: &str, wanted: impl Fn(&str, &str) -> bool) -> Option<PathBuf> {
     // mountinfo: id parent major:minor root mount-point options [optional…] - fstype source super-options
     mountinfo.lines().find_map(|l| {
@@ -304,9 +311,40 @@ pub(crate) struct Cgroup {
     usage: File,
     /// `memory.peak` / `memory.max_usage_in_bytes`, kept open likewise, where the kernel has it.
     peak: Option<File>,
+    /// How the cgroup's path ends in `/proc/PID/cgroup` (`/scf-local-<pid>/instance-<id>`).
+    suffix: String,
 }
 
 impl Cgroup {
+    /// Sets the memory size, `limit` bytes, swap off. Blocking.
+    pub(crate) fn set_limit(&self, limit: u64) -> std::io::Result<()> {
+        match self.version {
+            Version::V1 => {
+                write_file(&self.dir.join("memory.limit_in_bytes"), &limit.to_string())?;
+                // Without swap accounting this file is absent: there is nothing to turn off then.
+                let _ = write_file(
+                    &self.dir.join("memory.memsw.limit_in_bytes"),
+                    &limit.to_string(),
+                );
+            }
+            Version::V2 => {
+                write_file(&self.dir.join("memory.max"), &limit.to_string())?;
+                let _ = write_file(&self.dir.join("memory.swap.max"), "0");
+            }
+        }
+        Ok(())
+    }
+
+    /// How the cgroup's path ends in `/proc/PID/cgroup`, for [`in_cgroup`].
+    pub(crate) fn suffix(&self) -> &str {
+        &self.suffix
+    }
+
+    /// Its `cgroup.procs` file.
+    pub(crate) fn procs_path(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
     /// The descriptor the child writes `0` to (itself) before exec.
     pub(crate) fn procs_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd as _;
@@ -390,7 +428,8 @@ impl Cgroup {
 /// One instance the sampler may watch.
 #[derive(Debug)]
 pub(crate) struct Watched {
-    pgid: i32,
+    /// The instance's init (its outer process): what is measured is the tree below its inner one.
+    leader: i32,
     limit: u64,
     /// Work in progress (the sampler reads the group only while it is above zero).
     busy: AtomicUsize,
@@ -417,9 +456,9 @@ impl Sampler {
         s
     }
 
-    pub(crate) fn watch(&self, pgid: i32, limit: u64) -> Arc<Watched> {
+    pub(crate) fn watch(&self, leader: i32, limit: u64) -> Arc<Watched> {
         let w = Arc::new(Watched {
-            pgid,
+            leader,
             limit,
             busy: AtomicUsize::new(0),
             mem: AtomicU64::new(0),
@@ -473,12 +512,16 @@ fn sample_loop(shared: &Weak<(Mutex<Vec<Weak<Watched>>>, Condvar)>) {
         }
         drop(all);
         for w in &working {
-            let rss = group_rss(w.pgid);
+            let (rss, pids) = instance_tree(w.leader);
             w.mem.store(rss, Ordering::Relaxed);
             if rss > w.limit && !w.exceeded.swap(true, Ordering::SeqCst) {
-                // SAFETY: kill(2) of the process group of an instance the platform started and has not
-                // reaped (its leader keeps the group's id from being reused); no memory involved.
-                unsafe { libc::kill(-w.pgid, libc::SIGKILL) };
+                for pid in pids {
+                    // SAFETY: kill(2) of a process of the instance just read from /proc; no memory involved.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                // SAFETY: kill(2) of the process group of the instance's init, which the platform started
+                // and has not reaped (so the group's id is still its); no memory involved.
+                unsafe { libc::kill(-w.leader, libc::SIGKILL) };
             }
         }
         drop(working);
@@ -487,69 +530,122 @@ fn sample_loop(shared: &Weak<(Mutex<Vec<Weak<Watched>>>, Condvar)>) {
     }
 }
 
-/// Resident memory of the processes of group `pgid`, bytes: the group's leader and its descendants that
-/// are still in the group (found through `/proc/PID/task/TID/children`), or, where the kernel has no
-/// `children` files, every process of the group from a scan of `/proc`. Blocking.
-pub(crate) fn group_rss(pgid: i32) -> u64 {
+/// Resident memory of an instance's processes, bytes, and their pids: every process below the inner
+/// process of the instance's init `leader` (the function's process, whatever it started, and the orphans the
+/// init adopted), found through `/proc/PID/task/TID/children`, or, where the kernel has no `children` files,
+/// through the parents of every process in `/proc`. The two processes of the init are not counted. Blocking.
+pub(crate) fn instance_tree(leader: i32) -> (u64, Vec<i32>) {
     let page = page_size();
-    let leader = Path::new("/proc").join(pgid.to_string());
-    if !leader
+    let has_children_files = Path::new("/proc")
+        .join(leader.to_string())
         .join("task")
-        .join(pgid.to_string())
+        .join(leader.to_string())
         .join("children")
-        .exists()
-    {
-        return scan_group(pgid) * page;
-    }
-    let mut seen = HashSet::new();
-    let mut todo = vec![pgid];
-    let mut pages = 0;
-    while let Some(pid) = todo.pop() {
-        if !seen.insert(pid) {
-            continue;
-        }
-        let Some((pgrp, rss)) = stat(pid) else {
-            continue;
-        };
-        if pgrp != pgid {
-            continue;
-        }
-        pages += rss;
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for t in tasks.flatten() {
-            if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
-                todo.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<i32>().ok()),
-                );
+        .exists();
+    let parents = if has_children_files {
+        None
+    } else {
+        Some(parents())
+    };
+    let children_of = |pid: i32| -> Vec<i32> {
+        match &parents {
+            Some(map) => map
+                .iter()
+                .filter(|(_, ppid)| *ppid == pid)
+                .map(|(p, _)| *p)
+                .collect(),
+            None => {
+                let mut out = Vec::new();
+                if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+                    for t in tasks.flatten() {
+                        if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                            out.extend(
+                                children
+                                    .split_whitespace()
+                                    .filter_map(|c| c.parse::<i32>().ok()),
+                            );
+                        }
+                    }
+                }
+                out
             }
         }
+    };
+    let mut seen = HashSet::new();
+    // (pid, depth below the leader): the leader is the outer init, depth 1 its inner process.
+    let mut todo = vec![(leader, 0u32)];
+    let (mut pages, mut pids) = (0, Vec::new());
+    while let Some((pid, depth)) = todo.pop() {
+        if !seen.insert(pid) || depth > 4096 {
+            continue;
+        }
+        if depth >= 2 {
+            if let Some(rss) = stat_rss(pid) {
+                pages += rss;
+                pids.push(pid);
+            }
+        }
+        todo.extend(children_of(pid).into_iter().map(|c| (c, depth + 1)));
     }
-    pages * page
+    (pages * page, pids)
 }
 
-fn scan_group(pgid: i32) -> u64 {
+/// Every process's parent, from a scan of `/proc`.
+fn parents() -> Vec<(i32, i32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(stat)
-        .filter(|(pgrp, _)| *pgrp == pgid)
-        .map(|(_, rss)| rss)
-        .sum()
+        .filter_map(|pid| Some((pid, stat_fields(pid)?.0)))
+        .collect()
 }
 
-/// (process group, resident pages) of `pid`, from `/proc/PID/stat`.
-fn stat(pid: i32) -> Option<(i32, u64)> {
+/// Resident pages of `pid`, from `/proc/PID/stat`.
+fn stat_rss(pid: i32) -> Option<u64> {
+    stat_fields(pid).map(|(_, rss)| rss)
+}
+
+/// (parent, resident pages) of `pid`, from `/proc/PID/stat`.
+fn stat_fields(pid: i32) -> Option<(i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the command: state, ppid, pgrp, …; rss is field 24 of stat(5).
-    Some((fields.get(2)?.parse().ok()?, fields.get(21)?.parse().ok()?))
+    Some((fields.get(1)?.parse().ok()?, fields.get(21)?.parse().ok()?))
+}
+
+/// The parent of `pid` (blocking: reads `/proc`).
+/// The children of process `pid` (`/proc/PID/task/*/children`).
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The pid process `pid` has inside its own PID namespace (the last `NSpid` field of its status).
+pub(crate) fn pid_inside(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+pub(crate) fn parent_of(pid: i32) -> Option<i32> {
+    stat_fields(pid).map(|(ppid, _)| ppid)
 }
 
 fn page_size() -> u64 {
@@ -581,9 +677,34 @@ mod tests {
     }
 
     #[test]
-    fn the_own_group_is_measured() {
-        // SAFETY: getpgrp(2) has no preconditions.
-        let pgid = unsafe { libc::getpgrp() };
-        assert!(group_rss(pgid) > 0 || scan_group(pgid) > 0);
+    fn a_process_tree_is_measured_below_its_two_init_processes() {
+        // This test's process is the "leader"; a child and a grandchild of it stand for the init's inner
+        // process and the function's.
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 60 & wait"])
+            .spawn()
+            .expect("sh");
+        let me = std::process::id() as i32;
+        let mut found = (0, Vec::new());
+        for _ in 0..2000 {
+            found = instance_tree(me);
+            // Until the grandchild is there and has memory (a process just forked, or not yet exec'd, may
+            // show none).
+            if found.0 > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for pid in &found.1 {
+            // SAFETY: kill(2) of the test's own grandchild.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.0 > 0, "the grandchild's memory is counted");
+        assert!(
+            !found.1.contains(&(child.id() as i32)),
+            "the child (the init's inner process) is not counted: {found:?}"
+        );
     }
 }

@@ -24,9 +24,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use crate::control::Op;
 use crate::memory::Cgroup;
 use crate::process::Leader;
-use crate::{Isolation, Prepared, Process, SpawnError, SpawnSpec, Supervisor};
+use crate::{Prepared, Process, SpawnError, SpawnSpec, Supervisor};
 
 /// How long a zygote may take to come up, and to answer a request (bounded; a stuck zygote is replaced).
 const HELLO_WITHIN: Duration = Duration::from_secs(30);
@@ -62,7 +63,7 @@ pub enum Forked {
         /// The spec, unused.
         spec: SpawnSpec,
         /// The prepared instance, unused.
-        prepared: Prepared,
+        prepared: Box<Prepared>,
     },
 }
 
@@ -107,20 +108,22 @@ pub struct ZygoteState {
 
 impl Supervisor {
     /// Starts `spec` as the instance `prepared` by forking it from the zygote `zygote` (started first if
-    /// none runs). Refused, with the spec and the prepared instance handed back, when the instance needs an
-    /// isolation forked instances do not get, or no zygote can be had: the caller then spawns it.
+    /// none runs). The child joins the instance's cgroup and its init's namespaces ([`crate::init::enter`])
+    /// before it forks the instance, so a forked instance lives in the same world as a spawned one. Refused,
+    /// with the spec and the prepared instance handed back, when nothing would kill what a forked instance
+    /// starts (no PID namespace and no memory cgroup), or no zygote can be had: the caller then spawns it.
     pub async fn fork(
         &self,
         zygote: &ZygoteSpec,
         spec: SpawnSpec,
-        mut prepared: Prepared,
+        prepared: Prepared,
     ) -> Result<Forked, SpawnError> {
-        if spec.isolation != Isolation::default() {
+        if !prepared.shell.want.pid && prepared.shell.cgroup.is_none() {
             return Ok(Forked::Refused {
-                why: "the instance needs its own network namespace, which forked instances do not get"
+                why: "without a PID namespace or a memory cgroup, what a forked instance starts could outlive it"
                     .to_owned(),
                 spec,
-                prepared,
+                prepared: Box::new(prepared),
             });
         }
         let slot = self.inner.zygotes.slot(zygote);
@@ -129,25 +132,38 @@ impl Supervisor {
             return Ok(Forked::Refused {
                 why: format!("the zygote failed to start {MAX_FAILED_STARTS} times: {why}"),
                 spec,
-                prepared,
+                prepared: Box::new(prepared),
             });
         }
-        let (write, output) = crate::output::pipe().map_err(SpawnError::Output)?;
         let env = crate::env::instance_environment(std::env::vars_os(), &spec.env);
-        let message = request(&spec, &env, prepared.cgroup.is_some());
+        let init_pid = prepared.shell.want.pid.then_some(prepared.shell.pid);
+        let message = request(&spec, &env, prepared.shell.cgroup.is_some(), init_pid);
         if message.len() > MAX_REQUEST {
             return Ok(Forked::Refused {
                 why: "the instance's environment is too large for a zygote's request".to_owned(),
                 spec,
-                prepared,
+                prepared: Box::new(prepared),
             });
         }
-        let cgroup = prepared.cgroup.take();
-        let dir = prepared.dir.take();
-        let limit = prepared.limit;
+        // The init makes the instance's world as for a spawn: what it must see of the machine's /tmp, what it
+        // must not see of the machine.
+        if prepared.shell.want.pid {
+            let mut parts = vec![spec.cwd.as_os_str().as_bytes().to_vec()];
+            parts.extend(crate::process::world_parts(&spec).await);
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let reply = prepared
+                .control
+                .call(Op::Expect, &refs, None)
+                .await
+                .map_err(|e| SpawnError::Init(e.to_string()))?;
+            if reply.op != Op::Ready {
+                return Err(SpawnError::Init(reply.into_error().to_string()));
+            }
+        }
+        let (write, output) = crate::output::pipe().map_err(SpawnError::Output)?;
         let zspec = zygote.clone();
         let forked = tokio::task::spawn_blocking(move || {
-            let procs = cgroup.as_ref().map(Cgroup::procs_fd);
+            let procs = prepared.shell.cgroup.as_ref().map(Cgroup::procs_fd);
             let mut fds = vec![write.as_raw_fd()];
             fds.extend(procs);
             let _write = write; // closed once the zygote has its copy
@@ -165,13 +181,13 @@ impl Supervisor {
                         Err(why) => {
                             slot.failed_starts += 1;
                             slot.last_error = Some(why.clone());
-                            return Err((why, cgroup, dir));
+                            return Err((why, Box::new(prepared)));
                         }
                     }
                     start_reaper();
                 }
                 let Some(z) = slot.running.as_ref() else {
-                    return Err(("no zygote".to_owned(), cgroup, dir));
+                    return Err(("no zygote".to_owned(), Box::new(prepared)));
                 };
                 // The instance is the platform's child before the answer comes: hold its pid from then on.
                 let held = held();
@@ -180,15 +196,15 @@ impl Supervisor {
                         let mut held = held;
                         held.insert(pid);
                         drop(held);
-                        return Ok((pid, cgroup, dir));
+                        return Ok((pid, prepared));
                     }
-                    Err(Failure::Refused(why)) => return Err((why, cgroup, dir)),
+                    Err(Failure::Refused(why)) => return Err((why, Box::new(prepared))),
                     // The zygote died or hangs: replace it and ask the new one, once.
                     Err(Failure::Channel(why)) => {
                         drop(held);
                         slot.running = None;
                         if tries >= 2 {
-                            return Err((why, cgroup, dir));
+                            return Err((why, Box::new(prepared)));
                         }
                     }
                 }
@@ -197,21 +213,17 @@ impl Supervisor {
         .await
         .map_err(|e| SpawnError::Output(std::io::Error::other(e)))?;
         match forked {
-            Ok((pid, cgroup, dir)) => {
+            Ok((pid, prepared)) => {
                 let leader = crate::process::pidfd_open(pid)
                     .map_or(Leader::Pid(pid as i32), |fd| Leader::Pidfd(Arc::new(fd)));
-                self.adopt(pid, leader, cgroup, None, output, dir, limit)
+                self.holding(prepared, pid, Arc::new(leader), Some(()), None, output)
                     .map(Forked::Started)
             }
-            Err((why, cgroup, dir)) => {
-                prepared.cgroup = cgroup;
-                prepared.dir = dir;
-                Ok(Forked::Refused {
-                    why,
-                    spec,
-                    prepared,
-                })
-            }
+            Err((why, prepared)) => Ok(Forked::Refused {
+                why,
+                spec,
+                prepared,
+            }),
         }
     }
 
@@ -275,14 +287,21 @@ impl Zygotes {
     }
 }
 
-/// The request's bytes: `<cwd>\0<start_ns>\0<cgroup 0|1>\0K=V\0…`.
-fn request(spec: &SpawnSpec, env: &[(String, String)], cgroup: bool) -> Vec<u8> {
+/// The request's bytes: `<cwd>\0<start_ns>\0<cgroup 0|1>\0<init pid, or 0>\0K=V\0…`.
+fn request(
+    spec: &SpawnSpec,
+    env: &[(String, String)],
+    cgroup: bool,
+    init_pid: Option<u32>,
+) -> Vec<u8> {
     let mut m = Vec::with_capacity(4096);
     m.extend_from_slice(spec.cwd.as_os_str().as_bytes());
     m.push(0);
     m.extend_from_slice(monotonic_ns().to_string().as_bytes());
     m.push(0);
     m.push(if cgroup { b'1' } else { b'0' });
+    m.push(0);
+    m.extend_from_slice(init_pid.unwrap_or(0).to_string().as_bytes());
     for (k, v) in env {
         m.push(0);
         m.extend_from_slice(k.as_bytes());

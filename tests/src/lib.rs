@@ -49,12 +49,20 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    /// Makes `<tmp>/scf-tests-<name>-<pid>-<n>`.
+    /// Makes `/var/tmp/scf-tests-<name>-<pid>-<n>`: not under the machine's `/tmp`, which an instance with
+    /// its own `/tmp` does not see, so a test and its functions can pass files through it (as code a user
+    /// keeps in a project directory); and not below a directory named `target`, which `--watch` ignores.
     pub fn new(name: &str) -> TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("scf-tests-{name}-{}-{n}", std::process::id()));
+        let base = Path::new("/var/tmp");
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let p = base.join(format!("scf-tests-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)

@@ -681,25 +681,60 @@ fn an_exit_during_a_request_is_439_and_the_next_request_gets_a_new_instance() {
     assert_ne!(r.json()["pid"], pid);
 }
 
+/// Every process below `pid` on the machine (its children, theirs, …).
+fn descendants(pid: u32) -> Vec<u64> {
+    let parents: Vec<(u64, u64)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.file_name().to_str()?.parse::<u64>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut found = vec![u64::from(pid)];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// A platform killed with `kill -9` takes its instances with it: each instance's init sees the platform's
+/// end of its channel close and kills everything the instance started (`docs/reliability.md`).
 #[test]
-fn instances_of_a_platform_killed_with_kill_9_are_stopped_by_the_next_start() {
+fn instances_of_a_platform_killed_with_kill_9_die_with_it() {
     let f = example("web-python", None);
     let data = TempDir::new("data");
     let p = Served::start(data.path(), &[f.path()], &[]);
-    let pid = get(&p.addr, "/web/web-python/").json()["pid"]
-        .as_u64()
-        .unwrap();
-    p.kill9();
+    assert_eq!(get(&p.addr, "/web/web-python/").status, 200);
+    let started = descendants(p.pid());
     assert!(
-        !scf_tests::process_gone(pid),
-        "a web server outlives a platform killed with kill -9"
+        started.len() >= 3,
+        "an instance (its init, the web server) and ready inits: {started:?}"
     );
-    // The next platform on this machine finds the dead one's instances in their memory cgroups.
-    let again = Served::start(data.path(), &[f.path()], &[]);
-    scf_tests::wait_for(120, "the orphaned instance to be stopped", || {
-        scf_tests::process_gone(pid).then_some(())
+    p.kill9();
+    scf_tests::wait_for(120, "every process the platform started to be gone", || {
+        started
+            .iter()
+            .all(|pid| scf_tests::process_gone(*pid))
+            .then_some(())
     });
-    drop(again);
+    // The next platform on this machine starts as usual.
+    let again = Served::start(data.path(), &[f.path()], &[]);
+    assert_eq!(get(&again.addr, "/web/web-python/").status, 200);
 }
 
 /// `n` requests at once, each holding its instance until all have started: the (pid, port) of each.

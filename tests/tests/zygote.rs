@@ -98,6 +98,39 @@ fn serve(dirs: &[&TempDir], env: &[(&str, &str)]) -> (TempDir, Served) {
 
 /// The pids of the platform's zygotes: its children running the zygote's bootstrap, not forked instances.
 fn zygotes(platform: u32) -> Vec<u32> {
+    children(platform)
+        .into_iter()
+        .filter(|(_, cwd, cmdline)| {
+            cmdline.contains("import zygote") && cwd == std::path::Path::new("/")
+        })
+        .map(|(pid, ..)| pid)
+        .collect()
+}
+
+/// The forked instance of the function in `dir` as the machine sees it: a child of the platform (it is the
+/// parent of every forked instance; a spawned one is its init's child) in that directory.
+fn forked_instance(platform: u32, dir: &std::path::Path) -> Option<u32> {
+    let dir = std::fs::canonicalize(dir).unwrap();
+    children(platform)
+        .into_iter()
+        .find(|(_, cwd, _)| *cwd == dir)
+        .map(|(pid, ..)| pid)
+}
+
+/// The pid a process of the machine has inside its own PID namespace (the last `NSpid` field).
+fn pid_inside(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+/// The live children of `platform`: pid, working directory, command line.
+fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry
@@ -116,13 +149,9 @@ fn zygotes(platform: u32) -> Vec<u32> {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        // Its forked instances run the same command line, in their code directories; the zygote in `/`.
+        // Forked instances run the zygote's command line, in their code directories; the zygote in `/`.
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains("import zygote")
-            && cwd == std::path::Path::new("/")
-        {
-            found.push(pid);
-        }
+        found.push((pid, cwd, String::from_utf8_lossy(&cmdline).into_owned()));
     }
     found
 }
@@ -153,22 +182,28 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
     for (r, own, dir) in [(&ra, "ONLY_A", &a), (&rb, "ONLY_B", &b)] {
         assert_eq!(r["forked"], true, "{r}");
         assert_eq!(r["own"], json!([own]), "{r}");
-        // The platform is the instance's parent, and the instance leads its own process group.
-        assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())), "{r}");
+        // The platform is the instance's parent (outside its PID namespace: 0 inside), and the instance
+        // leads its own process group.
+        assert_eq!(r["ppid"].as_u64(), Some(0), "{r}");
+        let outside = forked_instance(p.pid(), dir.path()).expect("the platform's forked child");
+        assert_eq!(pid_inside(outside), r["pid"].as_u64(), "{r}");
         assert_eq!(r["pgid"], r["pid"], "{r}");
         assert_eq!(r["threads"], 1, "{r}");
         assert_eq!(
             std::fs::canonicalize(r["cwd"].as_str().unwrap()).unwrap(),
             std::fs::canonicalize(dir.path()).unwrap()
         );
-        assert!(
-            r["tmpdir"].as_str().unwrap().contains("scf-instance-"),
-            "{r}"
-        );
+        // Its own /tmp (a tmpfs of its mount namespace).
+        assert_eq!(r["tmpdir"], "/tmp", "{r}");
         assert_eq!(r["counter"], 1, "{r}");
     }
     assert_ne!(ra["pid"], rb["pid"]);
-    assert_ne!(ra["tmpdir"], rb["tmpdir"]);
+    // Each its own /tmp: each in its own mount namespace.
+    let mnt = |dir: &TempDir| {
+        let pid = forked_instance(p.pid(), dir.path()).unwrap();
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap()
+    };
+    assert_ne!(mnt(&a), mnt(&b));
     // Re-seeded per process: what `random` gives at import and later differs between fresh instances.
     assert_ne!(ra["import_random"], rb["import_random"]);
     assert_ne!(ra["random"], rb["random"]);
@@ -297,7 +332,8 @@ fn with_the_zygote_off_instances_start_their_interpreter_and_behave_the_same() {
     let r = ok_body(&p.invoke("zy-off", &json!({})));
     assert_eq!(r["forked"], false, "{r}");
     assert_eq!(r["own"], json!(["ONLY_A"]));
-    assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
+    // Started by its init, PID 1 of its namespace.
+    assert_eq!(r["ppid"].as_u64(), Some(1));
     assert!(zygotes(p.pid()).is_empty());
 }
 
@@ -357,7 +393,8 @@ fn a_code_directory_with_its_own_sdk_starts_the_normal_way_and_its_copy_wins() {
         std::fs::canonicalize(r["sdk"].as_str().unwrap()).unwrap(),
         std::fs::canonicalize(vendored.join("__init__.py")).unwrap()
     );
-    assert_eq!(r["ppid"].as_u64(), Some(u64::from(p.pid())));
+    assert_eq!(r["ppid"].as_u64(), Some(0), "{r}");
+    assert!(forked_instance(p.pid(), dir.path()).is_some());
     assert_eq!(r["own"], json!([]));
 }
 

@@ -54,6 +54,10 @@ pub struct FunctionConfig {
     pub namespace: String,
     /// `inputs.region`.
     pub region: String,
+    /// `inputs.publicAccess` (default `true`): the function reaches the machine's network, as on the cloud
+    /// it reaches the internet. `false`: its instances get a network namespace of their own with only their
+    /// loopback, where the machine allows one (`docs/reliability.md`).
+    pub public_access: bool,
     /// How asynchronous invocations and instances are managed (`scf-local serve`).
     pub serve: ServeSettings,
     /// A web function, or an image-style event function: an HTTP server as the instance (`docs/web.md`).
@@ -169,6 +173,7 @@ pub(crate) struct Inputs {
     entry_file: Option<String>,
     image: Option<ImageKeys>,
     instance_concurrency_config: Option<InstanceConcurrency>,
+    public_access: Option<bool>,
 }
 
 /// `inputs.image`: the instance command of an image-style function (run locally from the code directory).
@@ -530,6 +535,7 @@ impl FunctionConfig {
             env,
             namespace: i.namespace.unwrap_or_else(|| "default".into()),
             region: i.region.unwrap_or_else(|| "ap-guangzhou".into()),
+            public_access: i.public_access.unwrap_or(true),
             key: spec.key,
             triggers: spec.triggers,
         })

@@ -83,7 +83,7 @@ const FUNCTION: &[(&str, Node)] = &[
     ("local", Node::Map(&[LOCAL])),
     ("role", Ignored),
     ("description", Ignored),
-    ("publicAccess", Ignored),
+    ("publicAccess", Read),
     ("installDependency", Ignored),
     ("vpcConfig", Ignored),
     ("vpc", Ignored),
