@@ -201,7 +201,7 @@ impl Instance<EventRoute> {
             cwd: function.code_dir.clone(),
             env,
             visible: platform.runtime_paths.clone(),
-            hidden: platform.hidden_paths.clone(),
+            hidden: platform.hidden_for(&function.code_dir),
         };
         let init_timeout = function.init_timeout;
         let memory_mb = function.memory_mb;

@@ -126,6 +126,7 @@ impl Functions {
             )));
         }
         let name = config.name.clone();
+        platform.serves_code(&config.code_dir);
         if config.http.is_some() {
             self.http.insert(
                 name,

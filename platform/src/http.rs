@@ -166,7 +166,7 @@ async fn start(
         cwd: c.code_dir.clone(),
         env,
         visible: platform.runtime_paths.clone(),
-        hidden: platform.hidden_paths.clone(),
+        hidden: platform.hidden_for(&c.code_dir),
     };
     let (init_timeout, memory_mb) = (c.init_timeout, c.memory_mb);
     let errors = StartErrors {

@@ -13,6 +13,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,9 @@ pub struct Platform {
     pub(crate) runtime_paths: Vec<PathBuf>,
     /// What no instance may see of the machine ([`Platform::hide`]).
     pub(crate) hidden_paths: Vec<PathBuf>,
+    /// The code directories of the functions this platform serves: each instance sees its own only
+    /// ([`Platform::hidden_for`]). Shared by every clone (each function's pool holds one).
+    code_dirs: Arc<std::sync::RwLock<Vec<PathBuf>>>,
 }
 
 /// The directory a runtime file belongs to: `<prefix>` for `<prefix>/bin/<file>` (an installation, a
@@ -111,6 +115,7 @@ impl Platform {
             supervisor: supervisor.clone(),
             runtime_paths,
             hidden_paths: Vec::new(),
+            code_dirs: Arc::default(),
             zygote: match std::env::var(ZYGOTE_ENV) {
                 Ok(v)
                     if matches!(
@@ -166,6 +171,30 @@ impl Platform {
                 self.hidden_paths.push(p);
             }
         }
+    }
+
+    /// Notes the code directory of a function served here: other functions' instances do not see it.
+    pub(crate) fn serves_code(&self, dir: &Path) {
+        if let Ok(mut dirs) = self.code_dirs.write()
+            && !dirs.iter().any(|d| d == dir)
+        {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+
+    /// What an instance whose code is `own` must not see ([`SpawnSpec::hidden`]): the hidden paths, and the
+    /// code directories of the other functions served here, except those that hold `own` or lie inside it
+    /// (part of its own code, as its package would have them).
+    pub(crate) fn hidden_for(&self, own: &Path) -> Vec<PathBuf> {
+        let mut hidden = self.hidden_paths.clone();
+        if let Ok(dirs) = self.code_dirs.read() {
+            hidden.extend(
+                dirs.iter()
+                    .filter(|d| !own.starts_with(d) && !d.starts_with(own))
+                    .cloned(),
+            );
+        }
+        hidden
     }
 
     /// Keeps instance inits ready, so that cold starts do not pay for their cgroup and namespaces (what

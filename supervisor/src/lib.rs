@@ -69,7 +69,8 @@ pub struct SpawnSpec {
     /// hides (the runtime's files, an interpreter): bound into its `/tmp` at the same places. Its working
     /// directory and its program are bound without being named here.
     pub visible: Vec<PathBuf>,
-    /// Paths of the machine the instance must not see (the platform's data directory, its SecretKey file):
+    /// Paths of the machine the instance must not see (the platform's data directory, its SecretKey file, other
+    /// functions' code):
     /// in its mount namespace an empty read-only `tmpfs` covers each directory and `/dev/null` each file.
     /// One that holds the instance's working directory is left as it is. Without a mount namespace,
     /// nothing is hidden.
@@ -108,7 +109,7 @@ impl IsolationMode {
         let mut parts = vec!["environment built from nothing: on".to_owned()];
         parts.push(match &self.pid_mount {
             Ok(()) => format!(
-                "PID, mount and IPC namespaces{}: on (a private /proc, its own {} MB /tmp and /dev/shm, the platform's data directory and SecretKey file hidden; everything an instance starts dies with it)",
+                "PID, mount and IPC namespaces{}: on (a private /proc, its own {} MB /tmp and /dev/shm, the platform's data directory, SecretKey file and other functions' code hidden; everything an instance starts dies with it)",
                 if self.user_namespace {
                     " (in a user namespace)"
                 } else {

@@ -372,7 +372,7 @@ impl Supervisor {
             dir,
             limit,
         };
-        self.holding(prepared, pid, leader, None, instance_pid, output)
+        self.holding(prepared, pid, leader, false, instance_pid, output)
     }
 
     /// The [`Process`] of the instance `prepared`, whose end is `leader`'s (`pid`): its init's outer process
@@ -383,7 +383,7 @@ impl Supervisor {
         prepared: Prepared,
         pid: u32,
         leader: Arc<Leader>,
-        forked: Option<()>,
+        forked: bool,
         instance_pid: Option<u32>,
         output: Output,
     ) -> Result<Process, SpawnError> {
@@ -397,7 +397,7 @@ impl Supervisor {
         let own_net = shell.want.net;
         let cgroup = shell.cgroup.take();
         shell.handed_over = true;
-        let forked_init = forked.map(|()| (shell.pid, shell.leader.clone()));
+        let forked_init = forked.then(|| (shell.pid, shell.leader.clone()));
         let memory = match (cgroup, &self.inner.memory) {
             (Some(c), _) => MemoryOf::Cgroup(Arc::new(c)),
             (None, Memory::Sampled(sampler, _)) => {

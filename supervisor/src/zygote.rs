@@ -216,7 +216,7 @@ impl Supervisor {
             Ok((pid, prepared)) => {
                 let leader = crate::process::pidfd_open(pid)
                     .map_or(Leader::Pid(pid as i32), |fd| Leader::Pidfd(Arc::new(fd)));
-                self.holding(prepared, pid, Arc::new(leader), Some(()), None, output)
+                self.holding(prepared, pid, Arc::new(leader), true, None, output)
                     .map(Forked::Started)
             }
             Err((why, prepared)) => Ok(Forked::Refused {

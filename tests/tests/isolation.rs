@@ -823,15 +823,21 @@ fn public_access_is_the_machines_network_and_false_is_a_network_of_its_own() {
     }
 }
 
-/// A Python handler that writes what it finds of the platform's data directory and SecretKey file into
-/// `$MARKS/seen-$$`: the data directory's entries (or the error's name), the key file's text.
+/// A Python handler that writes what it finds of the platform's data directory, its SecretKey file and
+/// another function's code into `$MARKS/seen`: the directories' entries (or the error's name), the key
+/// file's text, and its own code's entries.
 const SNOOP_PY: &str = r#"import json, os
 
-def main_handler(event, context):
+def listing(path):
     try:
-        data = sorted(os.listdir(os.environ["DATA"]))
+        return sorted(os.listdir(path))
     except OSError as e:
-        data = type(e).__name__
+        return type(e).__name__
+
+def main_handler(event, context):
+    data = listing(os.environ["DATA"])
+    other = listing(os.environ["OTHER"])
+    own = listing(".")
     try:
         with open(os.environ["KEY"]) as f:
             key = f.read()
@@ -839,15 +845,15 @@ def main_handler(event, context):
         key = type(e).__name__
     path = os.path.join(os.environ["MARKS"], "seen")
     with open(path + ".part", "w") as f:
-        json.dump({"data": data, "key": key}, f)
+        json.dump({"data": data, "key": key, "other": other, "own": own}, f)
     os.rename(path + ".part", path)
     return "looked"
 "#;
 
 /// Other functions' queued events and logs are in the platform's data directory, and its SecretKey may be in
-/// a file, both readable by the platform's user: in an instance's mount namespace the data directory is an
-/// empty read-only `tmpfs` and the key file is `/dev/null`, for a forked (zygote) and a normally started
-/// Python instance alike, while the platform keeps using both. The function is called by a timer (the
+/// a file, both readable by the platform's user: in an instance's mount namespace the data directory and
+/// the other functions' code directories are empty read-only `tmpfs`es and the key file is `/dev/null`, for
+/// a forked (zygote) and a normally started Python instance alike, while the platform keeps using them. The function is called by a timer (the
 /// front door wants signed calls once a SecretKey is set).
 #[test]
 fn an_instance_sees_neither_the_data_directory_nor_the_secret_key_file() {
@@ -858,17 +864,19 @@ fn an_instance_sees_neither_the_data_directory_nor_the_secret_key_file() {
         std::fs::write(&key_file, format!("{key}\n")).unwrap();
         let data = TempDir::new("hidden-data");
         let marks = TempDir::new("hidden-marks");
+        let other = function_dir("other", "Python3.9", "index.py", SNOOP_PY, "");
         let yml = format!(
-            "  environment:\n    variables:\n      DATA: {}\n      KEY: {}\n      MARKS: {}\n  events:\n    - timer:\n        parameters:\n          name: snoop\n          cronExpression: '* * * * * * *'\n          enable: true\n",
+            "  environment:\n    variables:\n      DATA: {}\n      KEY: {}\n      MARKS: {}\n      OTHER: {}\n  events:\n    - timer:\n        parameters:\n          name: snoop\n          cronExpression: '* * * * * * *'\n          enable: true\n",
             data.path().display(),
             key_file.display(),
-            marks.path().display()
+            marks.path().display(),
+            other.path().display()
         );
         let f = function_dir("snoop", "Python3.9", "index.py", SNOOP_PY, &yml);
         let key_arg = key_file.display().to_string();
         let p = scf_tests::Served::start_with_env(
             data.path(),
-            &[f.path()],
+            &[f.path(), other.path()],
             &[
                 "--secret-id",
                 "AKIDisolationtest",
@@ -887,6 +895,18 @@ fn an_instance_sees_neither_the_data_directory_nor_the_secret_key_file() {
             "zygote {zygote}: {seen}"
         );
         assert_eq!(seen["key"], "", "zygote {zygote}: {seen}");
+        assert_eq!(
+            seen["other"],
+            serde_json::json!([]),
+            "zygote {zygote}: {seen}"
+        );
+        assert!(
+            seen["own"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("index.py")),
+            "zygote {zygote}: {seen}"
+        );
         // The platform's own view is untouched.
         assert!(std::fs::read_dir(data.path()).unwrap().next().is_some());
         assert!(std::fs::read_to_string(&key_file).unwrap().contains(key));
