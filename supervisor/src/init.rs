@@ -550,14 +550,9 @@ impl Inner {
     /// `/tmp` visible, and give it the pid its init has on the machine, as a spawned function's process gets.
     fn expect(&mut self, m: control::Message) {
         let cwd = m.parts.first().cloned().unwrap_or_default();
-        let (mut visible, mut hidden) = (Vec::new(), Vec::new());
-        for p in m.parts.iter().skip(1) {
-            match p.split_first() {
-                Some((b'v', rest)) => visible.push(PathBuf::from(OsStr::from_bytes(rest))),
-                Some((b'h', rest)) => hidden.push(PathBuf::from(OsStr::from_bytes(rest))),
-                _ => {}
-            }
-        }
+        let Tagged {
+            visible, hidden, ..
+        } = Tagged::of(m.parts.iter().skip(1));
         if let Err(e) = self.make_world(visible, &hidden, &cwd) {
             self.reply(Op::Error, &[b"0", e.as_bytes()], None);
             return;
@@ -609,17 +604,12 @@ impl Inner {
         };
         let program = m.parts.first().cloned().unwrap_or_default();
         let cwd = m.parts.get(1).cloned().unwrap_or_default();
-        let (mut args, mut env, mut visible, mut hidden) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for p in m.parts.iter().skip(2) {
-            match p.split_first() {
-                Some((b'a', rest)) => args.push(rest.to_vec()),
-                Some((b'e', rest)) => env.push(rest.to_vec()),
-                Some((b'v', rest)) => visible.push(PathBuf::from(OsStr::from_bytes(rest))),
-                Some((b'h', rest)) => hidden.push(PathBuf::from(OsStr::from_bytes(rest))),
-                _ => {}
-            }
-        }
+        let Tagged {
+            args,
+            env,
+            visible,
+            hidden,
+        } = Tagged::of(m.parts.iter().skip(2));
         if let Err(e) = self.make_world(visible, &hidden, &cwd) {
             self.reply(Op::Error, &[b"0", e.as_bytes()], None);
             return;
@@ -704,6 +694,31 @@ impl Inner {
                 return;
             }
         }
+    }
+}
+
+/// The tagged parts of a spawn or an expect: `a`rguments, `e`nvironment, `v`isible and `h`idden paths.
+#[derive(Default)]
+struct Tagged {
+    args: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+    visible: Vec<PathBuf>,
+    hidden: Vec<PathBuf>,
+}
+
+impl Tagged {
+    fn of<'a>(parts: impl Iterator<Item = &'a Vec<u8>>) -> Tagged {
+        let mut t = Tagged::default();
+        for p in parts {
+            match p.split_first() {
+                Some((b'a', rest)) => t.args.push(rest.to_vec()),
+                Some((b'e', rest)) => t.env.push(rest.to_vec()),
+                Some((b'v', rest)) => t.visible.push(PathBuf::from(OsStr::from_bytes(rest))),
+                Some((b'h', rest)) => t.hidden.push(PathBuf::from(OsStr::from_bytes(rest))),
+                _ => {}
+            }
+        }
+        t
     }
 }
 

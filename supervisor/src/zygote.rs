@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -332,7 +332,7 @@ impl Zygote {
     /// Starts a zygote and waits for its `hello`. Blocking.
     fn start(spec: &ZygoteSpec) -> Result<Zygote, String> {
         use std::os::unix::process::CommandExt as _;
-        let (ours, theirs) = socketpair().map_err(|e| format!("control socket: {e}"))?;
+        let (ours, theirs) = crate::control::pair().map_err(|e| format!("control socket: {e}"))?;
         let theirs_fd = theirs.as_raw_fd();
         let mut cmd = std::process::Command::new(&spec.program);
         cmd.args(&spec.args)
@@ -413,24 +413,6 @@ impl Zygote {
             reply.strip_prefix("err ").unwrap_or(&reply).to_owned(),
         ))
     }
-}
-
-fn socketpair() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair(2) writes two descriptors into `fds`.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just made and are ours alone.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn set_timeout(fd: &OwnedFd, within: Duration) {

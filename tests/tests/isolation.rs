@@ -678,26 +678,34 @@ fn an_unprivileged_platform_isolates_its_instances_in_a_user_namespace() {
         .unwrap()
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin("scf-local"));
-        c
-    } else {
-        Command::new(bin("scf-local"))
+    // `scf-local invoke` of the directory with `args`, as `nobody` when the test is root.
+    let invoke = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin("scf-local"));
+            c
+        } else {
+            Command::new(bin("scf-local"))
+        };
+        let out = cmd
+            .args(["invoke"])
+            .arg(dir.path())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", dir.path())
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run::from(out)
     };
-    let out = cmd
-        .args(["invoke"])
-        .arg(dir.path())
-        .args(["--runtime", "CustomRuntime", "--handler", "index.main"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", dir.path())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let run = Run::from(out);
+    let run = invoke(
+        &["--runtime", "CustomRuntime", "--handler", "index.main"],
+        &[],
+    );
     let world = run.expect_ok();
     assert!(world["procs"].as_u64().unwrap() < 10, "{run:#?}");
     assert_eq!(world["tmp"], "tmpfs", "{run:#?}");
@@ -719,28 +727,11 @@ fn an_unprivileged_platform_isolates_its_instances_in_a_user_namespace() {
         "import os\n\ndef main_handler(event, context):\n    return {'ppid': os.getppid(), 'uid': os.getuid()}\n",
     )
     .unwrap();
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin("scf-local"));
-        c
-    } else {
-        Command::new(bin("scf-local"))
-    };
-    let out = cmd
-        .args(["invoke"])
-        .arg(dir.path())
-        .args(["--runtime", "python3", "--handler", "index.main_handler"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", dir.path())
-        // Debian's interpreter: the test's own may live where `nobody` cannot read.
-        .env("SCF_PYTHON", "/usr/bin/python3")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let run = Run::from(out);
+    // Debian's interpreter: the test's own may live where `nobody` cannot read.
+    let run = invoke(
+        &["--runtime", "python3", "--handler", "index.main_handler"],
+        &[("SCF_PYTHON", "/usr/bin/python3")],
+    );
     let py = run.expect_ok();
     assert_eq!(py["ppid"], 0, "{run:#?}");
     if root {
