@@ -49,6 +49,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of the platform's HTTP answers.
 pub type WebBody = BoxBody<Bytes, BoxError>;
 
+/// A request body of at most this many bytes (by its `Content-Length`) is read whole before it goes to the
+/// instance, in one write with its head.
+const BUFFERED_BODY_BYTES: u64 = 64 * 1024;
+
 /// The headers the platform sets on every request to the instance; a caller's own are dropped.
 const SCF_HEADERS: [&str; 9] = [
     "x-scf-request-id",
@@ -424,8 +428,28 @@ impl Pool<HttpRoute> {
         };
 
         let (parts, body) = req.into_parts();
-        // The caller's body streams to the instance, cut off past 6 MB.
-        let body = http_body_util::Limited::new(body, MAX_SYNC_EVENT_BYTES);
+        // A small body of a known length is read whole first, so the instance gets the request in one write
+        // (streamed, the head went out before the body had come through, and a server such as Node's woke
+        // twice per request). A larger one streams to the instance, cut off past 6 MB.
+        let body: WebBody = match content_length(&parts.headers) {
+            Some(len) if len <= BUFFERED_BODY_BYTES => {
+                match http_body_util::Limited::new(body, BUFFERED_BODY_BYTES as usize)
+                    .collect()
+                    .await
+                {
+                    Ok(b) => Full::new(b.to_bytes()).map_err(|e| match e {}).boxed(),
+                    Err(e) => {
+                        let e = FunctionError::new(
+                            ErrorKind::InvalidParameter,
+                            format!("reading the request's body: {e}"),
+                            "",
+                        );
+                        return done.fail(e);
+                    }
+                }
+            }
+            _ => http_body_util::Limited::new(body, MAX_SYNC_EVENT_BYTES).boxed(),
+        };
         let mut up = Request::builder().method(parts.method).uri(path);
         if let Some(h) = up.headers_mut() {
             copy_headers(&parts.headers, h);
@@ -435,7 +459,7 @@ impl Pool<HttpRoute> {
                 }
             }
         }
-        let up = match up.body(body.boxed()) {
+        let up = match up.body(body) {
             Ok(r) => r,
             Err(e) => {
                 let e = FunctionError::new(ErrorKind::InvalidParameter, format!("{e}"), "");
