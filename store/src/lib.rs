@@ -45,8 +45,11 @@ pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// thread, for every outcome and log of a busy moment).
 pub const WRITE_BATCH: Duration = Duration::from_millis(50);
 /// The most events accepted in one synced commit: the events whose callers wait at once share one fsync.
-/// Also the most outcomes that wait for a batch (more are written at once).
 pub const MAX_ACCEPT_BATCH: usize = 1024;
+/// The most outcomes that wait for a batch; the next is written at once with them. Their events stay leased
+/// until then, and taking the next event steps over the leased ones: this bounds that walk (besides the
+/// events running), and costs one transaction per this many outcomes at most.
+pub const MAX_WAITING_OUTCOMES: usize = 64;
 /// How soon a log batch that failed to be written is tried again.
 const WRITE_RETRY: Duration = Duration::from_millis(500);
 
@@ -225,7 +228,7 @@ enum Msg {
     /// A batch of outcomes and logs has begun: write it [`WRITE_BATCH`] from now, unless something writes
     /// it sooner.
     Batch,
-    /// [`MAX_ACCEPT_BATCH`] outcomes wait: write them now.
+    /// [`MAX_WAITING_OUTCOMES`] outcomes wait: write them now.
     WriteNow,
 }
 
@@ -233,7 +236,8 @@ enum Msg {
 type Pending = Vec<(LogRecord, Room)>;
 
 /// What the handles leave for the store's thread to write with its next batch: nothing here wakes the
-/// thread, but the first of a batch (which tells it when to write) and the [`MAX_ACCEPT_BATCH`]th outcome.
+/// thread, but the first of a batch (which tells it when to write) and the [`MAX_WAITING_OUTCOMES`]th
+/// outcome.
 #[derive(Debug, Default)]
 struct Left {
     logs: Pending,
@@ -339,7 +343,7 @@ impl Store {
             let mut left = self.left();
             left.outcomes.push(outcome);
             left.outcome_replies.push(reply);
-            if left.outcomes.len() >= MAX_ACCEPT_BATCH {
+            if left.outcomes.len() >= MAX_WAITING_OUTCOMES {
                 Some(Msg::WriteNow)
             } else {
                 (!std::mem::replace(&mut left.told, true)).then_some(Msg::Batch)
@@ -740,6 +744,42 @@ mod tests {
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_dir_all(&fresh);
+    }
+
+    /// Outcomes are answered once written: many at once (more than [`MAX_WAITING_OUTCOMES`]) and a last one
+    /// alone, with no other request to carry it. Another connection (as `scf-local logs` or a second process
+    /// reads) sees them committed, and a lease answered meanwhile never hands out an event twice.
+    #[tokio::test]
+    async fn outcomes_are_written_in_batches_and_answered_once_written() {
+        let dir = temp_dir("outcomes");
+        let s = Store::open(&dir).expect("open");
+        let n = MAX_WAITING_OUTCOMES * 2 + 1;
+        for i in 0..n {
+            s.enqueue("f", &format!("r{i}"), Bytes::from_static(b"{}"), 1, n)
+                .await
+                .expect("enqueued");
+        }
+        let mut seqs = Vec::new();
+        while let Some(ev) = s.lease_next("f", 1).await.expect("lease").event {
+            seqs.push(ev.seq);
+        }
+        assert_eq!(seqs.len(), n, "each event leased once");
+        let last = seqs.pop().expect("one");
+        let done: Vec<_> = seqs
+            .into_iter()
+            .map(|seq| {
+                let s = s.clone();
+                tokio::spawn(async move { s.complete(seq).await })
+            })
+            .collect();
+        for d in done {
+            d.await.expect("joined").expect("written");
+        }
+        s.complete(last).await.expect("written alone");
+        let reader = Store::open_existing(&dir).expect("reader");
+        assert_eq!(reader.queue_len("f").await.expect("len"), 0);
+        drop((s, reader));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
