@@ -161,7 +161,7 @@ impl Outcome {
     }
 }
 
-/// What [`Db::lease_next`] found.
+/// What [`Store::lease_next`](crate::Store::lease_next) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Next {
     /// The oldest due event of the function that was not leased, now leased.
