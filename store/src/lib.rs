@@ -577,10 +577,16 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>) {
 struct Waiting {
     /// Log records (kept until written).
     logs: Pending,
-    /// The last write of logs failed: they are tried again [`WRITE_RETRY`] later, and accepts are written
-    /// alone meanwhile (what cannot be written must not hold them up).
+    /// The last write of logs failed: they are tried again on their own (at the batch's time, or before a
+    /// read), and accepts and outcomes are written without them meanwhile (what cannot be written must not
+    /// hold them up).
     failing: bool,
 }
+
+/// Accepts to write, with their callers.
+type Accepts = Vec<(Accept, oneshot::Sender<Result<(), EnqueueError>>)>;
+/// Outcomes to write, with their callers.
+type Outcomes = (Vec<Outcome>, Vec<oneshot::Sender<Result<(), StoreError>>>);
 
 impl Waiting {
     /// Writes `accepts` and what is left (taken first; `at_batch_time`: this is the batch's time, so the
@@ -591,26 +597,42 @@ impl Waiting {
         &mut self,
         db: &mut Db,
         left: &std::sync::Mutex<Left>,
-        accepts: Vec<(Accept, oneshot::Sender<Result<(), EnqueueError>>)>,
+        accepts: Accepts,
         at_batch_time: bool,
     ) {
-        let alone = self.failing && !accepts.is_empty();
-        let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
-        if !alone {
+        let outcomes = {
             let mut l = left
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             self.logs.append(&mut l.logs);
-            outcomes = std::mem::take(&mut l.outcomes);
-            outcome_replies = std::mem::take(&mut l.outcome_replies);
             if at_batch_time {
                 l.told = false;
             }
+            (
+                std::mem::take(&mut l.outcomes),
+                std::mem::take(&mut l.outcome_replies),
+            )
+        };
+        if !self.failing {
+            self.commit(db, accepts, outcomes, true);
+            return;
         }
+        let flush = accepts.is_empty();
+        self.commit(db, accepts, outcomes, false);
+        if flush {
+            self.commit(db, Vec::new(), Outcomes::default(), true);
+        }
+    }
+
+    /// One transaction: `accepts`, `outcomes` and (`with_logs`) the logs; answers their callers.
+    fn commit(&mut self, db: &mut Db, accepts: Accepts, outcomes: Outcomes, with_logs: bool) {
         let (accepts, replies): (Vec<Accept>, Vec<_>) = accepts.into_iter().unzip();
-        let logs: &[(LogRecord, Room)] = if alone { &[] } else { &self.logs };
+        let (outcomes, outcome_replies) = outcomes;
+        let logs: &[(LogRecord, Room)] = if with_logs { &self.logs } else { &[] };
         if accepts.is_empty() && outcomes.is_empty() && logs.is_empty() {
-            self.failing = false;
+            if with_logs {
+                self.failing = false;
+            }
             return;
         }
         let logs_n = logs.len();
@@ -622,17 +644,16 @@ impl Waiting {
                 for reply in outcome_replies {
                     let _ = reply.send(Ok(()));
                 }
-                if alone {
-                    return;
+                if with_logs {
+                    if self.failing {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "scf-local: the store writes request logs again"
+                        );
+                    }
+                    self.failing = false;
+                    self.logs.clear();
                 }
-                if self.failing {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "scf-local: the store writes request logs again"
-                    );
-                }
-                self.failing = false;
-                self.logs.clear();
             }
             Err(e) => {
                 let why = format!("accepting {} events: {e}", accepts.len());
@@ -642,13 +663,15 @@ impl Waiting {
                 for reply in outcome_replies {
                     let _ = reply.send(Err(StoreError::Batch(e.to_string())));
                 }
-                if logs_n > 0 && !self.failing {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "scf-local: the store could not write {logs_n} request logs ({e}); they are kept and tried again"
-                    );
+                if logs_n > 0 {
+                    if !self.failing {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "scf-local: the store could not write {logs_n} request logs ({e}); they are kept and tried again"
+                        );
+                    }
+                    self.failing = true;
                 }
-                self.failing = self.failing || logs_n > 0;
             }
         }
     }
