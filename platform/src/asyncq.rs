@@ -26,9 +26,6 @@ use crate::pool::Source;
 
 /// The longest wait between two tries of a store write that failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The most events leased in one call to the store: with a backlog, one round trip to the store's thread per
-/// this many events, not per event. They are delivered in order as permits free up.
-const LEASE_BATCH: usize = 16;
 
 /// Runs `pool`'s queue until `shutdown` turns true.
 pub(crate) async fn dispatch(
@@ -44,12 +41,12 @@ pub(crate) async fn dispatch(
             return;
         }
         let now = now_ms();
-        // Events are leased first, then wait for a permit each: a permit is only ever held by an event that
+        // The event is leased first, then waits for a permit: a permit is only ever held by an event that
         // runs (holding one while asking the store would make a sync call see the function as full).
-        match store.lease_next(&name, now, LEASE_BATCH).await {
+        match store.lease_next(&name, now).await {
             Ok(next) => {
                 backoff.recovered("leasing the next event", &name);
-                for ev in next.events {
+                if let Some(ev) = next.event {
                     let permit = tokio::select! {
                         p = pool.permit() => match p { Some(p) => p, None => return },
                         // A lease lives only as long as the platform: the event runs after the restart.
@@ -66,9 +63,7 @@ pub(crate) async fn dispatch(
                     });
                 }
                 // Another event due already is taken at once; else the dispatcher sleeps until one is due
-                // or arrives (the store said so with this lease: no second call to learn it). The permits
-                // may have taken a while: the wait is counted from now.
-                let now = now_ms();
+                // or arrives (the store said so with this lease: no second call to learn it).
                 if next.due_ms.is_some_and(|due| due <= now) {
                     continue;
                 }

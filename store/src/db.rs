@@ -164,9 +164,9 @@ impl Outcome {
 /// What [`Store::lease_next`](crate::Store::lease_next) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Next {
-    /// The oldest due events of the function that were not leased, oldest first, now leased.
-    pub events: Vec<QueuedEvent>,
-    /// When the oldest event not leased (besides `events`) is due, ms since the epoch: at or before the
+    /// The oldest due event of the function that was not leased, now leased.
+    pub event: Option<QueuedEvent>,
+    /// When the oldest event not leased (besides `event`) is due, ms since the epoch: at or before the
     /// time asked about when one is due already (take it next); `None` when the queue holds no other.
     pub due_ms: Option<i64>,
 }
@@ -394,17 +394,12 @@ impl Db {
         count_queue(&self.conn, function)
     }
 
-    /// Takes the oldest due events of `function` that are not leased, up to `max`, and leases them (in
-    /// memory: no write), and says when the next one is due (so that a caller need not ask again to learn
-    /// that none is). Both walk an index in order and step only over leased events (at most the events in
-    /// flight) and, in queue order, events waiting for a retry: never a sort of the backlog.
-    pub(crate) fn lease_next(
-        &mut self,
-        function: &str,
-        now_ms: i64,
-        max: usize,
-    ) -> Result<Next, StoreError> {
-        let (mut found, mut due_ms) = (Vec::new(), None);
+    /// Takes the oldest due event of `function` that is not leased, and leases it (in memory: no write), and
+    /// says when the next one is due (so that a caller need not ask again to learn that none is). Both walk
+    /// an index in order and step only over leased events (at most the events in flight) and, in queue
+    /// order, events waiting for a retry: never a sort of the backlog.
+    pub(crate) fn lease_next(&mut self, function: &str, now_ms: i64) -> Result<Next, StoreError> {
+        let (mut found, mut due_ms) = (None, None);
         {
             let mut st = self.conn.prepare_cached(DUE_IN_ORDER)?;
             let mut rows = st.query(params![function, now_ms])?;
@@ -413,33 +408,35 @@ impl Db {
                 if self.leased.contains(&seq) {
                     continue;
                 }
-                if found.len() >= max {
+                if found.is_some() {
                     due_ms = Some(r.get(1)?);
                     break;
                 }
-                found.push(seq);
+                found = Some(seq);
             }
         }
-        let mut events = Vec::with_capacity(found.len());
-        for seq in found {
-            let ev = self
-                .conn
-                .prepare_cached(
-                    "SELECT function, request_id, body, enqueued_ms, attempts FROM events WHERE seq = ?1",
-                )?
-                .query_row(params![seq], |r| {
-                    Ok(QueuedEvent {
-                        seq,
-                        function: r.get(0)?,
-                        request_id: r.get(1)?,
-                        body: r.get::<_, Vec<u8>>(2)?.into(),
-                        enqueued_ms: r.get(3)?,
-                        attempts: r.get(4)?,
-                    })
-                })?;
-            self.leased.insert(seq);
-            events.push(ev);
-        }
+        let event = match found {
+            None => None,
+            Some(seq) => {
+                let ev = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT function, request_id, body, enqueued_ms, attempts FROM events WHERE seq = ?1",
+                    )?
+                    .query_row(params![seq], |r| {
+                        Ok(QueuedEvent {
+                            seq,
+                            function: r.get(0)?,
+                            request_id: r.get(1)?,
+                            body: r.get::<_, Vec<u8>>(2)?.into(),
+                            enqueued_ms: r.get(3)?,
+                            attempts: r.get(4)?,
+                        })
+                    })?;
+                self.leased.insert(seq);
+                Some(ev)
+            }
+        };
         if due_ms.is_none() {
             let mut st = self.conn.prepare_cached(BY_DUE_TIME)?;
             let mut rows = st.query(params![function])?;
@@ -451,7 +448,7 @@ impl Db {
                 }
             }
         }
-        Ok(Next { events, due_ms })
+        Ok(Next { event, due_ms })
     }
 
     pub(crate) fn dead_letters(&self, function: &str) -> Result<Vec<DeadLetter>, StoreError> {
@@ -593,17 +590,13 @@ mod tests {
     }
 
     fn leased(next: Next) -> QueuedEvent {
-        let due = next.due_ms;
-        let mut events = next.events;
-        assert!(events.len() <= 1, "one at a time: {events:?}");
-        events
-            .pop()
-            .unwrap_or_else(|| panic!("nothing leased (next due {due:?})"))
+        next.event
+            .unwrap_or_else(|| panic!("nothing leased (next due {:?})", next.due_ms))
     }
 
     fn none_due(due_ms: Option<i64>) -> Next {
         Next {
-            events: Vec::new(),
+            event: None,
             due_ms,
         }
     }
@@ -683,7 +676,7 @@ mod tests {
             results[limit],
             Err(EnqueueError::Full { limit: 100_000, .. })
         ));
-        let first = leased(s.lease_next("f", 1, 1).expect("ok"));
+        let first = leased(s.lease_next("f", 1).expect("ok"));
         assert_eq!(first.request_id, "r0", "FIFO");
         // The delivered event's removal and the next accepts in one batch: it made room for one of them.
         let results = s
@@ -702,7 +695,7 @@ mod tests {
         ));
         assert_eq!(s.queue_len("f").expect("len"), limit);
         assert_eq!(
-            leased(s.lease_next("f", 1, 1).expect("ok")).request_id,
+            leased(s.lease_next("f", 1).expect("ok")).request_id,
             "r1",
             "FIFO"
         );
@@ -720,17 +713,17 @@ mod tests {
             Err(EnqueueError::Full { limit: 2, .. })
         ));
         let writes = s.conn.total_changes();
-        let next = s.lease_next("f", 100, 1).expect("ok");
+        let next = s.lease_next("f", 100).expect("ok");
         assert_eq!(next.due_ms, Some(11), "r2 is due too");
         let a = leased(next);
         assert_eq!((a.request_id.as_str(), &a.body[..]), ("r1", &b"1"[..]));
-        let next = s.lease_next("f", 100, 1).expect("ok");
+        let next = s.lease_next("f", 100).expect("ok");
         assert_eq!(next.due_ms, None, "no other event");
         let b = leased(next);
         assert_eq!(b.request_id, "r2");
         assert_eq!(s.conn.total_changes(), writes, "a lease writes nothing");
         assert_eq!(
-            s.lease_next("f", 100, 1).expect("ok"),
+            s.lease_next("f", 100).expect("ok"),
             none_due(None),
             "both leased"
         );
@@ -743,11 +736,11 @@ mod tests {
             },
         );
         assert_eq!(
-            s.lease_next("f", 499, 1).expect("ok"),
+            s.lease_next("f", 499).expect("ok"),
             none_due(Some(500)),
             "not due yet, and when it is"
         );
-        let again = leased(s.lease_next("f", 500, 1).expect("ok"));
+        let again = leased(s.lease_next("f", 500).expect("ok"));
         assert_eq!((again.seq, again.attempts), (a.seq, 1));
         outcome(&mut s, Outcome::Complete(b.seq));
         assert_eq!(s.queue_len("f").expect("len"), 1);
@@ -755,37 +748,9 @@ mod tests {
         // A restart forgets leases: the leased event runs again.
         let mut s = Db::open(&dir).expect("reopen");
         assert_eq!(
-            leased(s.lease_next("f", 1000, 1).expect("ok")).request_id,
+            leased(s.lease_next("f", 1000).expect("ok")).request_id,
             "r1"
         );
-        drop(s);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    /// A lease of several takes the oldest due events in queue order, skipping the leased and those not due,
-    /// and says when the next is due.
-    #[test]
-    fn several_events_are_leased_at_once_in_queue_order() {
-        let (mut s, dir) = db();
-        for (i, id) in ["r1", "r2", "r3", "r4", "r5"].into_iter().enumerate() {
-            enqueue(&mut s, id, b"{}", 10 + i64::try_from(i).expect("small"), 10).expect(id);
-        }
-        let first = leased(s.lease_next("f", 100, 1).expect("ok"));
-        outcome(
-            &mut s,
-            Outcome::Retry {
-                seq: first.seq,
-                attempts: 1,
-                next_ms: 500,
-            },
-        );
-        let next = s.lease_next("f", 100, 3).expect("ok");
-        let ids: Vec<&str> = next.events.iter().map(|e| e.request_id.as_str()).collect();
-        assert_eq!(ids, ["r2", "r3", "r4"], "r1 waits for its retry");
-        assert_eq!(next.due_ms, Some(14), "r5 is due");
-        let next = s.lease_next("f", 100, 3).expect("ok");
-        assert_eq!(next.events.len(), 1);
-        assert_eq!(next.due_ms, Some(500), "then r1, at its retry");
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -796,7 +761,7 @@ mod tests {
     fn an_outcome_not_written_keeps_its_event_leased() {
         let (mut s, dir) = db();
         enqueue(&mut s, "r1", b"1", 10, 10).expect("1");
-        let a = leased(s.lease_next("f", 100, 1).expect("ok"));
+        let a = leased(s.lease_next("f", 100).expect("ok"));
         let other = Connection::open(dir.join(crate::DB_FILE)).expect("second connection");
         other.execute_batch("BEGIN IMMEDIATE").expect("lock");
         let retry = Outcome::Retry {
@@ -810,12 +775,12 @@ mod tests {
         );
         other.execute_batch("ROLLBACK").expect("unlock");
         assert_eq!(
-            s.lease_next("f", 100, 1).expect("ok"),
+            s.lease_next("f", 100).expect("ok"),
             none_due(None),
             "still leased"
         );
         outcome(&mut s, retry);
-        assert_eq!(leased(s.lease_next("f", 100, 1).expect("ok")).attempts, 1);
+        assert_eq!(leased(s.lease_next("f", 100).expect("ok")).attempts, 1);
         drop((s, other));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -856,8 +821,8 @@ mod tests {
             .expect("version");
         assert_eq!(version, SCHEMA_VERSION);
         enqueue(&mut s, "d", b"4", 4, 10).expect("a new event");
-        let order: Vec<(String, i64)> = std::iter::from_fn(|| match s.lease_next("f", 10_000, 1) {
-            Ok(Next { mut events, .. }) => events.pop().map(|ev| (ev.request_id, ev.attempts)),
+        let order: Vec<(String, i64)> = std::iter::from_fn(|| match s.lease_next("f", 10_000) {
+            Ok(Next { event, .. }) => event.map(|ev| (ev.request_id, ev.attempts)),
             Err(_) => None,
         })
         .collect();
@@ -868,22 +833,22 @@ mod tests {
         let mut s = Db::open(&dir).expect("reopened");
         assert_eq!(s.queue_len("f").expect("len"), 4);
         assert_eq!(
-            s.lease_next("f", 4, 1).expect("ok"),
+            s.lease_next("f", 4).expect("ok"),
             Next {
-                events: vec![QueuedEvent {
+                event: Some(QueuedEvent {
                     seq: 7,
                     function: "f".into(),
                     request_id: "a".into(),
                     body: bytes::Bytes::from_static(b"1"),
                     enqueued_ms: 1,
                     attempts: 0,
-                }],
+                }),
                 due_ms: Some(3),
             },
             "the next due is c (b waits for 5000)"
         );
         assert_eq!(
-            leased(s.lease_next("f", 4, 1).expect("ok")).request_id,
+            leased(s.lease_next("f", 4).expect("ok")).request_id,
             "c",
             "b is due at 5000"
         );

@@ -392,18 +392,12 @@ impl Store {
         self.call(move |db| db.queue_len(&function)).await?
     }
 
-    /// Takes the oldest due events of `function`, up to `max`, and leases them, so no one else takes them
-    /// (until their outcome is written, or the platform restarts), and says when the next one not leased is
-    /// due (one call, not a second, tells that none is). A lease is kept in the store thread's memory: it
-    /// writes nothing.
-    pub async fn lease_next(
-        &self,
-        function: &str,
-        now_ms: i64,
-        max: usize,
-    ) -> Result<Next, StoreError> {
+    /// Takes the oldest due event of `function` and leases it, so no one else takes it (until its outcome
+    /// is written, or the platform restarts), and says when the next one not leased is due (one call, not a
+    /// second, tells that none is). A lease is kept in the store thread's memory: it writes nothing.
+    pub async fn lease_next(&self, function: &str, now_ms: i64) -> Result<Next, StoreError> {
         let function = function.to_owned();
-        self.run_on(Msg::Lease, move |db| db.lease_next(&function, now_ms, max))
+        self.run_on(Msg::Lease, move |db| db.lease_next(&function, now_ms))
             .await?
     }
 
@@ -789,12 +783,8 @@ mod tests {
                 .expect("enqueued");
         }
         let mut seqs = Vec::new();
-        loop {
-            let next = s.lease_next("f", 1, 10).await.expect("lease");
-            if next.events.is_empty() {
-                break;
-            }
-            seqs.extend(next.events.iter().map(|e| e.seq));
+        while let Some(ev) = s.lease_next("f", 1).await.expect("lease").event {
+            seqs.push(ev.seq);
         }
         assert_eq!(seqs.len(), n, "each event leased once");
         let last = seqs.pop().expect("one");
@@ -823,11 +813,10 @@ mod tests {
             .await
             .expect("enqueued");
         let ev = s
-            .lease_next("f", 1, 1)
+            .lease_next("f", 1)
             .await
             .expect("ok")
-            .events
-            .pop()
+            .event
             .expect("r1 is due");
         assert_eq!((ev.request_id.as_str(), &ev.body[..]), ("r1", &b"{}"[..]));
         for i in 0..3 {
