@@ -6,8 +6,10 @@
 //! - An event older than `msgTTL` (default 6 h), or out of retries, goes to the dead-letter store.
 //! - An async event waits for a free instance slot rather than failing with 432, and new events keep flowing
 //!   while retries wait.
-//! - What happened to a delivered event is written to the store before the event is let go; a write that
-//!   fails is said on stderr and tried again until it succeeds, so no event stays leased and forgotten.
+//! - Taking an event (its lease) writes nothing: the store keeps leases in memory. What happened to a
+//!   delivered event is written to the store (with the store's next batch of writes) before the event is
+//!   let go; a write that fails is said on stderr and tried again until it succeeds, so no event stays
+//!   leased and forgotten.
 //!
 //! The dispatcher sleeps until an event arrives or a retry is due: an idle queue costs nothing.
 
@@ -42,30 +44,36 @@ pub(crate) async fn dispatch(
         // The event is leased first, then waits for a permit: a permit is only ever held by an event that
         // runs (holding one while asking the store would make a sync call see the function as full).
         match store.lease_next(&name, now).await {
-            Ok(Some(ev)) => {
+            Ok(next) => {
                 backoff.recovered("leasing the next event", &name);
-                let permit = tokio::select! {
-                    p = pool.permit() => match p { Some(p) => p, None => return },
-                    // The lease is cleared when the store opens next: the event runs after the restart.
-                    _ = shutdown.changed() => return,
-                };
-                let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
-                tokio::spawn(async move {
-                    deliver(&pool, &store, ev, permit).await;
-                    pool.queue_changed();
-                    wake.notify_one();
-                });
-            }
-            Ok(None) => {
-                let due = store.next_due_ms(&name).await;
+                if let Some(ev) = next.event {
+                    let permit = tokio::select! {
+                        p = pool.permit() => match p { Some(p) => p, None => return },
+                        // A lease lives only as long as the platform: the event runs after the restart.
+                        _ = shutdown.changed() => return,
+                    };
+                    let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
+                    tokio::spawn(async move {
+                        let again = deliver(&pool, &store, ev, permit).await;
+                        pool.queue_changed();
+                        // Only a retry makes an event due that the dispatcher may be waiting without.
+                        if again {
+                            wake.notify_one();
+                        }
+                    });
+                }
+                // Another event due already is taken at once; else the dispatcher sleeps until one is due
+                // or arrives (the store said so with this lease: no second call to learn it).
+                if next.due_ms.is_some_and(|due| due <= now) {
+                    continue;
+                }
                 let wait = async {
-                    match due {
-                        Ok(Some(due)) => {
-                            let ms = u64::try_from((due - now).max(1)).unwrap_or(1);
+                    match next.due_ms {
+                        Some(due) => {
+                            let ms = u64::try_from(due - now).unwrap_or(1);
                             tokio::time::sleep(Duration::from_millis(ms)).await;
                         }
-                        Ok(None) => std::future::pending().await,
-                        Err(_) => tokio::time::sleep(MAX_BACKOFF).await,
+                        None => std::future::pending().await,
                     }
                 };
                 tokio::select! {
@@ -80,12 +88,13 @@ pub(crate) async fn dispatch(
     }
 }
 
+/// Runs `ev` and writes what happened to it; whether it is due again (a retry).
 async fn deliver(
     pool: &Arc<EventPool>,
     store: &Store,
     ev: QueuedEvent,
     permit: tokio::sync::OwnedSemaphorePermit,
-) {
+) -> bool {
     let serve = &pool.config.serve;
     let ttl_ms = i64::try_from(serve.msg_ttl.as_millis()).unwrap_or(i64::MAX);
     let interval_ms = i64::try_from(serve.retry_interval.as_millis()).unwrap_or(i64::MAX);
@@ -95,7 +104,7 @@ async fn deliver(
             serve.msg_ttl.as_secs_f64()
         );
         bury(pool, store, &ev, 0, message).await;
-        return;
+        return false;
     }
     let source = Source {
         asynchronous: true,
@@ -106,7 +115,10 @@ async fn deliver(
         .await;
     let now = now_ms();
     match finished.result {
-        Ok(_) => settle("its delivery", &ev, || store.complete(ev.seq)).await,
+        Ok(_) => {
+            settle("its delivery", &ev, || store.complete(ev.seq)).await;
+            false
+        }
         Err((kind, body)) => {
             let body = String::from_utf8_lossy(&body).into_owned();
             let uncounted = matches!(kind, ErrorKind::ConcurrencyLimit | ErrorKind::InternalError);
@@ -120,11 +132,13 @@ async fn deliver(
             if out_of_retries || too_old {
                 let ev = QueuedEvent { attempts, ..ev };
                 bury(pool, store, &ev, i64::from(kind.status_code()), body).await;
+                false
             } else {
                 settle("its retry", &ev, || {
                     store.retry_later(ev.seq, attempts, now + interval_ms)
                 })
                 .await;
+                true
             }
         }
     }
@@ -156,9 +170,10 @@ async fn bury(
     settle("its dead letter", ev, || store.bury(ev, &letter, now_ms())).await;
 }
 
-/// Writes what happened to `ev` (`what`), trying again until the store takes it. Only a store that has
-/// stopped (the platform is shutting down) ends the tries: the event's lease is then cleared at the next
-/// start and it runs again.
+/// Writes what happened to `ev` (`what`), trying again until the store takes it (the store writes it with
+/// its next batch of writes; the event stays leased until then). Only a store that has stopped (the
+/// platform is shutting down) ends the tries: leases live only as long as the platform, so the event runs
+/// again after the next start.
 async fn settle<F, Fut>(what: &str, ev: &QueuedEvent, mut write: F)
 where
     F: FnMut() -> Fut,

@@ -2,20 +2,23 @@
 //! dead-letter store and the request logs.
 //!
 //! The database lives on its own thread; [`Store`] is a handle that sends it requests over a channel and
-//! awaits the replies, so no SQLite call ever runs on a thread that serves requests. Request logs are not
-//! requests: [`Store::record_log`] adds the record to a batch (waking the thread only for a batch's first
-//! record), and the thread writes the batch in one transaction [`LOG_BATCH`] later, or before it answers
-//! its next request (so a read of the logs sees every log recorded before it). A batch that cannot be
-//! written is kept and tried again; at most [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of
-//! them wait, after which `record_log` waits for room.
+//! awaits the replies, so no SQLite call ever runs on a thread that serves requests.
 //!
-//! The database runs in WAL mode. An accepted event is committed with `synchronous=FULL` (the write-ahead
-//! log fsynced) before [`Store::enqueue`] returns, so an event the platform acknowledged survives power
-//! loss, not only the platform being killed; the accepts waiting at once share one transaction and one
-//! fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). Everything else (leases, outcomes, logs) is committed
-//! with `synchronous=NORMAL`: it survives `kill -9`, and a power loss at worst runs an event again. Events
-//! are leased while they run; leases are cleared when the store opens, so an event that was running when
-//! the platform died runs again (at-least-once delivery).
+//! Writes are grouped: whatever waits on the thread at once is one transaction. An accepted event is
+//! committed with `synchronous=FULL` (the write-ahead log fsynced) before [`Store::enqueue`] returns, so an
+//! event the platform acknowledged survives power loss, not only the platform being killed; the accepts
+//! waiting at once share one transaction and one fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). What
+//! nobody waits on to be durable (the outcome of a delivered event, a request log) waits for the next
+//! batch: it joins the next accepts' transaction (and their fsync, for free), or is written before the
+//! thread answers a read (so a read sees it), or at the latest [`WRITE_BATCH`] after it came, with
+//! `synchronous=NORMAL` (it survives `kill -9`; a power loss at worst runs an event again). Request logs are
+//! sent without a reply; a batch that cannot be written is kept and tried again; at most
+//! [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of them wait, after which `record_log` waits for
+//! room. An outcome's caller is answered once it is written (or could not be: it tries again).
+//!
+//! A lease is not durable state: the thread keeps the leased events in memory, so taking an event writes
+//! nothing, and after a restart every event that was running is due again (at-least-once delivery). A
+//! leased event stays leased until its outcome is written.
 
 mod db;
 
@@ -28,7 +31,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use db::{Accept, Db};
+pub use db::Next;
+use db::{Accept, Db, Outcome};
 
 /// The database's file in the data directory.
 const DB_FILE: &str = "scf-local.db";
@@ -36,13 +40,18 @@ const DB_FILE: &str = "scf-local.db";
 pub const MAX_PENDING_LOGS: usize = 10_000;
 /// Bytes of log records (their log and result text) that may wait for the store's thread at once.
 pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
-/// How long the first record of a batch of logs waits for others before the batch is written (group
-/// commit: one transaction, one wake-up of the store's thread, for every log of a busy moment).
-pub const LOG_BATCH: Duration = Duration::from_millis(50);
+/// How long the first write nobody waits on to be durable (an outcome, a log) waits for others before they
+/// are written, if no accept or read comes first (group commit: one transaction, one wake-up of the store's
+/// thread, for every outcome and log of a busy moment).
+pub const WRITE_BATCH: Duration = Duration::from_millis(50);
 /// The most events accepted in one synced commit: the events whose callers wait at once share one fsync.
 pub const MAX_ACCEPT_BATCH: usize = 1024;
+/// The most outcomes that wait for a batch; the next is written at once with them. Their events stay leased
+/// until then, and taking the next event steps over the leased ones: this bounds that walk (besides the
+/// events running), and costs one transaction per this many outcomes at most.
+pub const MAX_WAITING_OUTCOMES: usize = 64;
 /// How soon a log batch that failed to be written is tried again.
-const LOG_RETRY: Duration = Duration::from_millis(500);
+const WRITE_RETRY: Duration = Duration::from_millis(500);
 
 /// An async event waiting in a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,16 +218,36 @@ pub enum EnqueueError {
 type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 enum Msg {
-    /// Run this on the database (it sends its own reply).
+    /// Write what waits, then run this on the database (it sends its own reply).
     Call(Job),
+    /// Run this on the database, leaving what waits to be written waiting (a lease reads the queue and the
+    /// thread's memory, which knows every outcome not written yet).
+    Lease(Job),
     /// Accept an event (see [`MAX_ACCEPT_BATCH`]).
     Accept(Accept, oneshot::Sender<Result<(), EnqueueError>>),
-    /// A batch of logs has begun.
-    Logs,
+    /// A batch of outcomes and logs has begun: write it [`WRITE_BATCH`] from now, unless something writes
+    /// it sooner.
+    Batch,
+    /// [`MAX_WAITING_OUTCOMES`] outcomes wait: write them now.
+    WriteNow,
 }
 
 /// Log records waiting for the store's thread, each holding its room (a place and its bytes).
 type Pending = Vec<(LogRecord, Room)>;
+
+/// What the handles leave for the store's thread to write with its next batch: nothing here wakes the
+/// thread, but the first of a batch (which tells it when to write) and the [`MAX_WAITING_OUTCOMES`]th
+/// outcome.
+#[derive(Debug, Default)]
+struct Left {
+    logs: Pending,
+    /// Outcomes of leased events, and their callers (in the same order).
+    outcomes: Vec<Outcome>,
+    outcome_replies: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// The thread has been sent [`Msg::Batch`] and has not yet written at that batch's time: whatever is
+    /// left now is written by then at the latest.
+    told: bool,
+}
 
 /// A waiting record's share of [`MAX_PENDING_LOGS`] and [`MAX_PENDING_LOG_BYTES`].
 #[derive(Debug)]
@@ -234,7 +263,7 @@ pub struct Store {
     tx: mpsc::Sender<Msg>,
     log_room: Arc<Semaphore>,
     log_bytes: Arc<Semaphore>,
-    logs: Arc<std::sync::Mutex<Pending>>,
+    left: Arc<std::sync::Mutex<Left>>,
 }
 
 /// What a record counts against [`MAX_PENDING_LOG_BYTES`].
@@ -244,8 +273,8 @@ fn record_bytes(rec: &LogRecord) -> u32 {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `dir` on a new thread, and clears the leases of a previous
-    /// run. Blocks until it is open.
+    /// Opens (creating if needed) the database in `dir` on a new thread; no event is leased (those of a
+    /// previous run are due again). Blocks until it is open.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let dir = dir.to_path_buf();
         Self::start(move || Db::open(&dir))
@@ -262,8 +291,8 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (opened_tx, opened_rx) = mpsc::channel();
-        let logs: Arc<std::sync::Mutex<Pending>> = Arc::default();
-        let batch = logs.clone();
+        let left: Arc<std::sync::Mutex<Left>> = Arc::default();
+        let batch = left.clone();
         std::thread::Builder::new()
             .name("scf-store".into())
             .spawn(move || match open() {
@@ -281,22 +310,55 @@ impl Store {
             tx,
             log_room: Arc::new(Semaphore::new(MAX_PENDING_LOGS)),
             log_bytes: Arc::new(Semaphore::new(MAX_PENDING_LOG_BYTES)),
-            logs,
+            left,
         })
     }
 
-    /// Runs `f` on the store's thread and returns what it returned.
+    /// Runs `f` on the store's thread, after what waits to be written, and returns what it returned.
     async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Db) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.run_on(Msg::Call, f).await
+    }
+
+    async fn run_on<T: Send + 'static>(
+        &self,
+        kind: fn(Job) -> Msg,
+        f: impl FnOnce(&mut Db) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Msg::Call(Box::new(move |db| {
+            .send(kind(Box::new(move |db| {
                 let _ = reply.send(f(db));
             })))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Leaves `outcome` to be written with the next batch; returns once it is written.
+    async fn outcome(&self, outcome: Outcome) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let msg = {
+            let mut left = self.left();
+            left.outcomes.push(outcome);
+            left.outcome_replies.push(reply);
+            if left.outcomes.len() >= MAX_WAITING_OUTCOMES {
+                Some(Msg::WriteNow)
+            } else {
+                (!std::mem::replace(&mut left.told, true)).then_some(Msg::Batch)
+            }
+        };
+        if let Some(msg) = msg {
+            self.tx.send(msg).map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn left(&self) -> std::sync::MutexGuard<'_, Left> {
+        self.left
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Accepts an event into `function`'s queue, unless the queue holds `limit` events already. When this
@@ -330,48 +392,51 @@ impl Store {
         self.call(move |db| db.queue_len(&function)).await?
     }
 
-    /// Takes the oldest due event of `function` and leases it, so no one else takes it.
-    pub async fn lease_next(
-        &self,
-        function: &str,
-        now_ms: i64,
-    ) -> Result<Option<QueuedEvent>, StoreError> {
+    /// Takes the oldest due event of `function` and leases it, so no one else takes it (until its outcome
+    /// is written, or the platform restarts), and says when the next one not leased is due (one call, not a
+    /// second, tells that none is). A lease is kept in the store thread's memory: it writes nothing.
+    pub async fn lease_next(&self, function: &str, now_ms: i64) -> Result<Next, StoreError> {
         let function = function.to_owned();
-        self.call(move |db| db.lease_next(&function, now_ms))
+        self.run_on(Msg::Lease, move |db| db.lease_next(&function, now_ms))
             .await?
     }
 
-    /// When the next event of `function` that is not leased is due, ms since the epoch.
-    pub async fn next_due_ms(&self, function: &str) -> Result<Option<i64>, StoreError> {
-        let function = function.to_owned();
-        self.call(move |db| db.next_due_ms(&function)).await?
-    }
-
-    /// The event was delivered: remove it.
+    /// The event was delivered: remove it. Written with the next batch (see [`WRITE_BATCH`]); returns once
+    /// it is written, and until then the event stays leased.
     pub async fn complete(&self, seq: i64) -> Result<(), StoreError> {
-        self.call(move |db| db.complete(seq)).await?
+        self.outcome(Outcome::Complete(seq)).await
     }
 
-    /// The event failed: release it to run again at `next_ms`, with `attempts` counted so far.
+    /// The event failed: release it to run again at `next_ms`, with `attempts` counted so far. Written with
+    /// the next batch, like [`Store::complete`].
     pub async fn retry_later(
         &self,
         seq: i64,
         attempts: i64,
         next_ms: i64,
     ) -> Result<(), StoreError> {
-        self.call(move |db| db.retry_later(seq, attempts, next_ms))
-            .await?
+        self.outcome(Outcome::Retry {
+            seq,
+            attempts,
+            next_ms,
+        })
+        .await
     }
 
-    /// Moves the event to the dead-letter store (one transaction).
+    /// Moves the event to the dead-letter store (in one transaction). Written with the next batch, like
+    /// [`Store::complete`].
     pub async fn bury(
         &self,
         ev: &QueuedEvent,
         letter: &DeadLetter,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let (ev, letter) = (ev.clone(), letter.clone());
-        self.call(move |db| db.bury(&ev, &letter, now_ms)).await?
+        self.outcome(Outcome::Bury {
+            ev: Box::new(ev.clone()),
+            letter: Box::new(letter.clone()),
+            now_ms,
+        })
+        .await
     }
 
     /// The dead letters of `function`, oldest first.
@@ -387,7 +452,7 @@ impl Store {
         self.call(move |db| db.logs(&q)).await?
     }
 
-    /// Queues one request's log; the store's thread writes it with its batch, off the invocation's path.
+    /// Queues one request's log; the store's thread writes it with the next batch, off the invocation's path.
     /// Waits only when [`MAX_PENDING_LOGS`] records, or [`MAX_PENDING_LOG_BYTES`] of them, are waiting already.
     pub async fn record_log(&self, rec: LogRecord) {
         let (Ok(place), Ok(bytes)) = (
@@ -432,52 +497,55 @@ impl Store {
     }
 
     fn queue_log(&self, rec: LogRecord, room: Room) {
-        let first = {
-            let mut logs = self
-                .logs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            logs.push((rec, room));
-            logs.len() == 1
+        let tell = {
+            let mut left = self.left();
+            left.logs.push((rec, room));
+            !std::mem::replace(&mut left.told, true)
         };
-        if first {
-            let _ = self.tx.send(Msg::Logs);
+        if tell {
+            let _ = self.tx.send(Msg::Batch);
         }
     }
 }
 
-/// The store's thread: runs requests in order; writes the batch of logs [`LOG_BATCH`] after its first
-/// record, or before the next request, whichever comes first.
-fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) {
-    let mut pending: Pending = Vec::new();
-    let mut failing = false;
+/// The store's thread: runs requests in order. Accepts waiting at once are written together, with what
+/// waits to be written; outcomes and logs wait for that, for a read, or [`WRITE_BATCH`] after the first of
+/// them came, whichever comes first.
+fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>) {
+    let mut waiting = Waiting::default();
     // When the batch that has begun is due.
     let mut due: Option<std::time::Instant> = None;
     // A message taken from the channel while gathering accepts, handled next.
     let mut carried: Option<Msg> = None;
+    let begun = |due: &mut Option<std::time::Instant>| {
+        due.get_or_insert_with(|| std::time::Instant::now() + WRITE_BATCH);
+    };
     loop {
-        let msg = match (carried.take(), due, failing) {
+        let now = std::time::Instant::now();
+        let msg = match (carried.take(), due, waiting.failing) {
+            // The batch's time has come, however busy the channel is.
+            (m, Some(at), false) if at <= now => {
+                carried = m;
+                Err(mpsc::RecvTimeoutError::Timeout)
+            }
             (Some(m), _, _) => Ok(m),
             (None, None, false) => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            (None, Some(at), false) => {
-                rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
-            }
-            (None, _, true) => rx.recv_timeout(LOG_RETRY),
+            (None, Some(at), false) => rx.recv_timeout(at.saturating_duration_since(now)),
+            (None, _, true) => rx.recv_timeout(WRITE_RETRY),
         };
         match msg {
-            Ok(Msg::Logs) => {
-                due.get_or_insert_with(|| std::time::Instant::now() + LOG_BATCH);
-            }
+            Ok(Msg::Batch) => begun(&mut due),
+            Ok(Msg::WriteNow) => waiting.write(&mut db, left, Vec::new(), false),
             Ok(Msg::Accept(first, reply)) => {
-                // Group commit: every accept already waiting joins this one's transaction and fsync.
-                let mut accepts = vec![first];
-                let mut replies = vec![reply];
+                // Group commit: every accept already waiting joins this one's transaction and fsync, and so
+                // does what the handles left.
+                let mut accepts = vec![(first, reply)];
                 while accepts.len() < MAX_ACCEPT_BATCH {
                     match rx.try_recv() {
-                        Ok(Msg::Accept(a, r)) => {
-                            accepts.push(a);
-                            replies.push(r);
-                        }
+                        Ok(Msg::Accept(a, r)) => accepts.push((a, r)),
+                        Ok(Msg::Batch) => begun(&mut due),
+                        // What is left is taken with this write.
+                        Ok(Msg::WriteNow) => {}
                         Ok(other) => {
                             carried = Some(other);
                             break;
@@ -485,64 +553,126 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, batch: &std::sync::Mutex<Pending>) 
                         Err(_) => break,
                     }
                 }
-                for (reply, result) in replies.into_iter().zip(db.accept(&accepts)) {
-                    let _ = reply.send(result);
-                }
+                waiting.write(&mut db, left, accepts, false);
             }
+            Ok(Msg::Lease(job)) => job(&mut db),
             Ok(Msg::Call(job)) => {
-                take(batch, &mut pending);
-                due = None;
-                write_logs(&mut db, &mut pending, &mut failing);
+                waiting.write(&mut db, left, Vec::new(), false);
                 job(&mut db);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                take(batch, &mut pending);
+                waiting.write(&mut db, left, Vec::new(), true);
                 due = None;
-                write_logs(&mut db, &mut pending, &mut failing);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                take(batch, &mut pending);
-                write_logs(&mut db, &mut pending, &mut failing);
+                waiting.write(&mut db, left, Vec::new(), true);
                 return;
             }
         }
     }
 }
 
-/// Moves the records that have queued up into `pending`.
-fn take(batch: &std::sync::Mutex<Pending>, pending: &mut Pending) {
-    let mut b = batch
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    pending.append(&mut b);
+/// What the store's thread has taken to write and not written yet.
+#[derive(Default)]
+struct Waiting {
+    /// Log records (kept until written).
+    logs: Pending,
+    /// The last write of logs failed: they are tried again on their own (at the batch's time, or before a
+    /// read), and accepts and outcomes are written without them meanwhile (what cannot be written must not
+    /// hold them up).
+    failing: bool,
 }
 
-/// Writes the pending log records in one transaction; on failure keeps them (and says so once).
-fn write_logs(db: &mut Db, pending: &mut Pending, failing: &mut bool) {
-    if pending.is_empty() {
-        return;
-    }
-    let recs: Vec<LogRecord> = pending.iter().map(|(r, _)| r.clone()).collect();
-    match db.insert_logs(&recs) {
-        Ok(()) => {
-            if *failing {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "scf-local: the store writes request logs again"
-                );
+/// Accepts to write, with their callers.
+type Accepts = Vec<(Accept, oneshot::Sender<Result<(), EnqueueError>>)>;
+/// Outcomes to write, with their callers.
+type Outcomes = (Vec<Outcome>, Vec<oneshot::Sender<Result<(), StoreError>>>);
+
+impl Waiting {
+    /// Writes `accepts` and what is left (taken first; `at_batch_time`: this is the batch's time, so the
+    /// next thing left begins a new batch) in one transaction, and answers every caller of it. On failure
+    /// the logs are kept (and that is said once); the callers of outcomes and accepts get the error (the
+    /// dispatcher tries its outcomes again; the accepts were not taken).
+    fn write(
+        &mut self,
+        db: &mut Db,
+        left: &std::sync::Mutex<Left>,
+        accepts: Accepts,
+        at_batch_time: bool,
+    ) {
+        let outcomes = {
+            let mut l = left
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.logs.append(&mut l.logs);
+            if at_batch_time {
+                l.told = false;
             }
-            *failing = false;
-            pending.clear();
+            (
+                std::mem::take(&mut l.outcomes),
+                std::mem::take(&mut l.outcome_replies),
+            )
+        };
+        if !self.failing {
+            self.commit(db, accepts, outcomes, true);
+            return;
         }
-        Err(e) => {
-            if !*failing {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "scf-local: the store could not write {} request logs ({e}); they are kept and tried again",
-                    recs.len()
-                );
+        let flush = accepts.is_empty();
+        self.commit(db, accepts, outcomes, false);
+        if flush {
+            self.commit(db, Vec::new(), Outcomes::default(), true);
+        }
+    }
+
+    /// One transaction: `accepts`, `outcomes` and (`with_logs`) the logs; answers their callers.
+    fn commit(&mut self, db: &mut Db, accepts: Accepts, outcomes: Outcomes, with_logs: bool) {
+        let (accepts, replies): (Vec<Accept>, Vec<_>) = accepts.into_iter().unzip();
+        let (outcomes, outcome_replies) = outcomes;
+        let logs: &[(LogRecord, Room)] = if with_logs { &self.logs } else { &[] };
+        if accepts.is_empty() && outcomes.is_empty() && logs.is_empty() {
+            if with_logs {
+                self.failing = false;
             }
-            *failing = true;
+            return;
+        }
+        let logs_n = logs.len();
+        match db.write(&accepts, &outcomes, logs.iter().map(|(r, _)| r)) {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+                for reply in outcome_replies {
+                    let _ = reply.send(Ok(()));
+                }
+                if with_logs {
+                    if self.failing {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "scf-local: the store writes request logs again"
+                        );
+                    }
+                    self.failing = false;
+                    self.logs.clear();
+                }
+            }
+            Err(e) => {
+                let why = format!("accepting {} events: {e}", accepts.len());
+                for reply in replies {
+                    let _ = reply.send(Err(EnqueueError::Store(StoreError::Batch(why.clone()))));
+                }
+                for reply in outcome_replies {
+                    let _ = reply.send(Err(StoreError::Batch(e.to_string())));
+                }
+                if logs_n > 0 {
+                    if !self.failing {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "scf-local: the store could not write {logs_n} request logs ({e}); they are kept and tried again"
+                        );
+                    }
+                    self.failing = true;
+                }
+            }
         }
     }
 }
@@ -639,6 +769,42 @@ mod tests {
         let _ = std::fs::remove_dir_all(&fresh);
     }
 
+    /// Outcomes are answered once written: many at once (more than [`MAX_WAITING_OUTCOMES`]) and a last one
+    /// alone, with no other request to carry it. Another connection (as `scf-local logs` or a second process
+    /// reads) sees them committed, and a lease answered meanwhile never hands out an event twice.
+    #[tokio::test]
+    async fn outcomes_are_written_in_batches_and_answered_once_written() {
+        let dir = temp_dir("outcomes");
+        let s = Store::open(&dir).expect("open");
+        let n = MAX_WAITING_OUTCOMES * 2 + 1;
+        for i in 0..n {
+            s.enqueue("f", &format!("r{i}"), Bytes::from_static(b"{}"), 1, n)
+                .await
+                .expect("enqueued");
+        }
+        let mut seqs = Vec::new();
+        while let Some(ev) = s.lease_next("f", 1).await.expect("lease").event {
+            seqs.push(ev.seq);
+        }
+        assert_eq!(seqs.len(), n, "each event leased once");
+        let last = seqs.pop().expect("one");
+        let done: Vec<_> = seqs
+            .into_iter()
+            .map(|seq| {
+                let s = s.clone();
+                tokio::spawn(async move { s.complete(seq).await })
+            })
+            .collect();
+        for d in done {
+            d.await.expect("joined").expect("written");
+        }
+        s.complete(last).await.expect("written alone");
+        let reader = Store::open_existing(&dir).expect("reader");
+        assert_eq!(reader.queue_len("f").await.expect("len"), 0);
+        drop((s, reader));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[tokio::test]
     async fn requests_and_logs_go_through_the_thread_in_order() {
         let dir = temp_dir("thread");
@@ -646,7 +812,12 @@ mod tests {
         s.enqueue("f", "r1", Bytes::from_static(b"{}"), 1, 10)
             .await
             .expect("enqueued");
-        let ev = s.lease_next("f", 1).await.expect("ok").expect("r1");
+        let ev = s
+            .lease_next("f", 1)
+            .await
+            .expect("ok")
+            .event
+            .expect("r1 is due");
         assert_eq!((ev.request_id.as_str(), &ev.body[..]), ("r1", &b"{}"[..]));
         for i in 0..3 {
             s.record_log(LogRecord {
