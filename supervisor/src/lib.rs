@@ -72,8 +72,8 @@ pub struct SpawnSpec {
     /// Paths of the machine the instance must not see (the platform's data directory, its SecretKey file, other
     /// functions' code):
     /// in its mount namespace an empty read-only `tmpfs` covers each directory and `/dev/null` each file.
-    /// One that holds the instance's working directory is left as it is. Without a mount namespace,
-    /// nothing is hidden.
+    /// One that holds the instance's working directory is left as it is. Canonical paths (the platform
+    /// resolves them once, not per instance). Without a mount namespace, nothing is hidden.
     pub hidden: Vec<PathBuf>,
 }
 

@@ -430,28 +430,30 @@ impl Supervisor {
 }
 
 /// The `v` and `h` parts of a spawn (or of an [`Op::Expect`] before a fork): what the instance must see of
-/// the machine's `/tmp` in its own (its code, its program, the runtime's files) and what it must not see of
-/// the machine ([`SpawnSpec::hidden`]), resolved off the event loop.
+/// the machine's `/tmp` in its own (its code, its program, the runtime's files), resolved off the event
+/// loop, and what it must not see of the machine ([`SpawnSpec::hidden`], canonical already).
 pub(crate) async fn world_parts(spec: &SpawnSpec) -> Vec<Vec<u8>> {
-    let mut wanted: Vec<(u8, PathBuf)> = spec.visible.iter().map(|p| (b'v', p.clone())).collect();
-    wanted.push((b'v', spec.cwd.clone()));
+    let mut wanted = spec.visible.clone();
+    wanted.push(spec.cwd.clone());
     if spec.program.is_absolute() {
-        wanted.push((b'v', spec.program.clone()));
+        wanted.push(spec.program.clone());
     }
-    wanted.extend(spec.hidden.iter().map(|p| (b'h', p.clone())));
-    tokio::task::spawn_blocking(move || {
+    let tagged = |tag: u8, p: &Path| {
+        let mut v = vec![tag];
+        v.extend_from_slice(p.as_os_str().as_bytes());
+        v
+    };
+    let mut parts = tokio::task::spawn_blocking(move || {
         wanted
             .into_iter()
-            .filter_map(|(tag, p)| {
-                let p = std::fs::canonicalize(p).ok()?;
-                let mut v = vec![tag];
-                v.extend_from_slice(p.as_os_str().as_bytes());
-                Some(v)
-            })
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .map(|p| tagged(b'v', &p))
             .collect::<Vec<_>>()
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_default();
+    parts.extend(spec.hidden.iter().map(|p| tagged(b'h', p)));
+    parts
 }
 
 pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
