@@ -104,7 +104,18 @@ pub struct Process {
     own_net: bool,
     pidns: bool,
     dir: Option<InstanceDir>,
+    /// The background check of the private `TMPDIR` (used only with `dir`).
+    tmp: Arc<TmpCheck>,
     torn_down: bool,
+}
+
+/// The check of a private `TMPDIR`, run off the event loop after an invocation, one at a time.
+#[derive(Debug, Default)]
+struct TmpCheck {
+    /// A walk is under way.
+    running: std::sync::atomic::AtomicBool,
+    /// What the last finished walk counted, bytes.
+    used: std::sync::atomic::AtomicU64,
 }
 
 /// How this process's memory is read.
@@ -424,6 +435,7 @@ impl Supervisor {
             own_net,
             pidns,
             dir,
+            tmp: Arc::default(),
             torn_down: false,
         })
     }
@@ -588,16 +600,27 @@ impl Process {
         self.dir.as_ref().map(InstanceDir::path)
     }
 
-    /// Where the instance has no `/tmp` of its own (a `tmpfs` the kernel caps): whether its private
-    /// `TMPDIR` holds more than [`crate::TMP_BYTES`], and how much, counted off the event loop. `None`
-    /// with its own `/tmp`. The platform checks it after each invocation and retires an instance over it.
-    pub async fn tmp_over_cap(&self) -> Option<u64> {
-        let dir = self.dir.as_ref()?.path().to_path_buf();
-        let used = tokio::task::spawn_blocking(move || {
-            crate::dir::InstanceDir::tmp_bytes_at(&dir, crate::TMP_BYTES)
-        })
-        .await
-        .ok()?;
+    /// Where the instance has no `/tmp` of its own (a `tmpfs` the kernel caps): whether the last check of its
+    /// private `TMPDIR` found more than [`crate::TMP_BYTES`], and how much; `None` with its own `/tmp`. The
+    /// platform calls it after each invocation: it also starts the next check, off the event loop and not
+    /// awaited (one at a time), so an invocation's answer never waits for a walk of the directory, and what
+    /// one invocation wrote is found by the time the next one ends. Call it within the runtime.
+    pub fn tmp_over_cap(&self) -> Option<u64> {
+        let dir = self.dir.as_ref()?.path();
+        let used = self.tmp.used.load(Ordering::Relaxed);
+        if !self.tmp.running.swap(true, Ordering::SeqCst) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let (dir, check) = (dir.to_path_buf(), self.tmp.clone());
+                    drop(rt.spawn_blocking(move || {
+                        let now = InstanceDir::tmp_bytes_at(&dir, crate::TMP_BYTES);
+                        check.used.store(now, Ordering::Relaxed);
+                        check.running.store(false, Ordering::SeqCst);
+                    }));
+                }
+                Err(_) => self.tmp.running.store(false, Ordering::SeqCst),
+            }
+        }
         (used > crate::TMP_BYTES).then_some(used)
     }
 
