@@ -202,6 +202,54 @@ async fn warm(
     Ok(Sample(out))
 }
 
+/// `--warm`: three rounds of the bare floor and the native no-op (without isolation, and with serve's), side
+/// by side.
+async fn warm_only(n: usize) -> anyhow::Result<()> {
+    let root = root();
+    let target = bin_dir(&root);
+    // SAFETY: single-threaded; set before any instance starts.
+    unsafe { std::env::set_var("SCF_SHIM", target.join("scf-shim")) };
+    let isolated = Platform::discover().context("build the release binaries first")?;
+    isolated.keep_ready();
+    // SAFETY: as above (the supervisor's probe threads have ended).
+    unsafe {
+        std::env::set_var("SCF_LOCAL_CGROUP", "off");
+        std::env::set_var("SCF_LOCAL_NAMESPACES", "off");
+    }
+    let platform = Platform::discover().context("build the release binaries first")?;
+    let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(target.join("libbench.so"), dir.join("libbench.so")).context("libbench.so")?;
+    let runner = Runner {
+        label: "scf-shim native".into(),
+        language: "native",
+        dir: dir.clone(),
+        runtime: "native",
+        dialect: None,
+        command: None,
+        file: "bench.",
+    };
+    let small = Bytes::from_static(br#"{"k":"v"}"#);
+    let mut err = std::io::stderr().lock();
+    for round in 1..=3 {
+        let f = floor::measure(n).await?;
+        let s = warm(&platform, &runner, "noop", &small, n).await?;
+        let i = warm(&isolated, &runner, "noop", &small, n).await?;
+        writeln!(
+            err,
+            "round {round}: floor p50 {:.1} µs; native no-op p50 {:.1} µs p99 {:.1} µs = {:.2}× the floor; with serve's isolation p50 {:.1} µs = {:.2}×",
+            f.uds.median(),
+            s.median(),
+            s.quantile(0.99),
+            s.median() / f.uds.median(),
+            i.median(),
+            i.median() / f.uds.median()
+        )?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Invocations per second with `instances` instances invoked concurrently.
 async fn throughput(
     platform: &Platform,
@@ -420,6 +468,15 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             });
         }
+        Some("--warm") => {
+            // Only the warm no-op round trip of the native host against its floor, interleaved (for
+            // profiling the invocation path): `scf-bench --warm [N]`.
+            let n = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(warm_only(n));
+        }
         Some("--web") => {
             // Only the web proxy's figures.
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -430,7 +487,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(other) => {
             bail!(
-                "usage: scf-bench [--quick | --tiny] | --front-door | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
+                "usage: scf-bench [--quick | --tiny] | --front-door | --warm [N] | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
             )
         }
     }
