@@ -202,8 +202,8 @@ async fn warm(
     Ok(Sample(out))
 }
 
-/// `--warm`: three rounds of the bare floor and the native no-op (without isolation, and with serve's), side
-/// by side.
+/// `--warm`: three rounds of the bare floor and each host's warm no-op p50 (without isolation, and with
+/// serve's), side by side.
 async fn warm_only(n: usize) -> anyhow::Result<()> {
     let root = root();
     let target = bin_dir(&root);
@@ -220,31 +220,53 @@ async fn warm_only(n: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::copy(target.join("libbench.so"), dir.join("libbench.so")).context("libbench.so")?;
-    let runner = Runner {
-        label: "scf-shim native".into(),
-        language: "native",
-        dir: dir.clone(),
-        runtime: "native",
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SCF_PYTHON", root.join(".venv/bin/python")) };
+    let host = |label: &str, language, dir: PathBuf, runtime, file| Runner {
+        label: label.to_owned(),
+        language,
+        dir,
+        runtime,
         dialect: None,
         command: None,
-        file: "bench.",
+        file,
     };
+    let runners = [
+        host("native", "native", dir.clone(), "native", "bench."),
+        host(
+            "python",
+            "python",
+            root.join("bench/functions/python"),
+            "python3",
+            "index.",
+        ),
+        host(
+            "node",
+            "node",
+            root.join("bench/functions/node"),
+            "nodejs",
+            "index.",
+        ),
+    ];
     let small = Bytes::from_static(br#"{"k":"v"}"#);
     let mut err = std::io::stderr().lock();
     for round in 1..=3 {
         let f = floor::measure(n).await?;
-        let s = warm(&platform, &runner, "noop", &small, n).await?;
-        let i = warm(&isolated, &runner, "noop", &small, n).await?;
-        writeln!(
-            err,
-            "round {round}: floor p50 {:.1} µs; native no-op p50 {:.1} µs p99 {:.1} µs = {:.2}× the floor; with serve's isolation p50 {:.1} µs = {:.2}×",
-            f.uds.median(),
-            s.median(),
-            s.quantile(0.99),
-            s.median() / f.uds.median(),
-            i.median(),
-            i.median() / f.uds.median()
-        )?;
+        let mut line = format!("round {round}: floor p50 {:.1} µs;", f.uds.median());
+        for runner in &runners {
+            let s = warm(&platform, runner, "noop", &small, n).await?;
+            let i = warm(&isolated, runner, "noop", &small, n).await?;
+            let _ = write!(
+                line,
+                " {} {:.1} µs ({:.2}×), isolated {:.1} µs ({:.2}×);",
+                runner.label,
+                s.median(),
+                s.median() / f.uds.median(),
+                i.median(),
+                i.median() / f.uds.median()
+            );
+        }
+        writeln!(err, "{line}")?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -469,8 +491,8 @@ fn main() -> anyhow::Result<()> {
             });
         }
         Some("--warm") => {
-            // Only the warm no-op round trip of the native host against its floor, interleaved (for
-            // profiling the invocation path): `scf-bench --warm [N]`.
+            // Only the hosts' warm no-op round trips against their floor, interleaved (for profiling the
+            // invocation path): `scf-bench --warm [N]`.
             let n = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
