@@ -7,9 +7,9 @@
 //! Writes are grouped: whatever waits on the thread at once is one transaction, committed with
 //! `synchronous=NORMAL`. An accepted event's commit is then fsynced (the write-ahead log) by a thread of its
 //! own before [`Store::enqueue`] returns (`sync.rs`), so an event the platform acknowledged survives power
-//! loss, not only the platform being killed; the accepts waiting at once share one transaction (up to
-//! [`MAX_ACCEPT_BATCH`]), the callers of the commits made meanwhile share one fsync (group commit), and the
-//! store's thread does not wait for the disk (the events' delivery goes on). What nobody waits on to be
+//! loss, not only the platform being killed; the accepts that come during an fsync wait for it to end and
+//! then share one transaction (up to [`MAX_ACCEPT_BATCH`]) and the next fsync (group commit), and the
+//! store's thread does not wait for the disk otherwise (the events' delivery goes on during an fsync). What nobody waits on to be
 //! durable (the outcome of a delivered event, a request log) waits for the next batch: it joins the next
 //! accepts' transaction (and their fsync, for free), or is written before the thread answers a read (so a
 //! read sees it), or at the latest [`WRITE_BATCH`] after it came (it survives `kill -9`; a power loss at
@@ -548,8 +548,10 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>, sync
             Ok(Msg::Batch) => begun(&mut due),
             Ok(Msg::WriteNow) => waiting.write(&mut db, left, Vec::new(), false),
             Ok(Msg::Accept(first, reply)) => {
-                // Group commit: every accept already waiting joins this one's transaction and fsync, and so
-                // does what the handles left.
+                // Group commit: the accepts that come during an fsync wait for it to end, then every accept
+                // waiting joins this one's transaction and the next fsync, and so does what the handles
+                // left. (Without an fsync under way, nothing waits: one client's accept is committed at once.)
+                waiting.syncer.wait_idle();
                 let mut accepts = vec![(first, reply)];
                 while accepts.len() < MAX_ACCEPT_BATCH {
                     match rx.try_recv() {

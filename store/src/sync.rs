@@ -5,7 +5,8 @@
 //! and only then answers them. A caller is answered after an fsync that began after its commit ended, so
 //! its event is on disk when it is acknowledged; the callers waiting at once share one fsync (group
 //! commit). Meanwhile the store's thread goes on: the delivery of the events already accepted (a lease, an
-//! outcome) and the next accepts' commit do not wait for the disk.
+//! outcome) does not wait for the disk. Accepts that come during an fsync wait for it ([`Syncer::wait_idle`])
+//! and are then committed together, so a busy moment makes one transaction per fsync, not one per caller.
 //!
 //! The log is the database's `-wal` file (SQLite checkpoints it into the database file, fsynced, before
 //! it starts it over). The file is opened here once, and again if the path names another file (a log
@@ -14,7 +15,7 @@
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use tokio::sync::oneshot;
 
@@ -28,6 +29,8 @@ pub(crate) type Waiter = oneshot::Sender<Result<(), EnqueueError>>;
 #[derive(Debug)]
 pub(crate) struct Syncer {
     tx: mpsc::Sender<Vec<Waiter>>,
+    /// Waiters handed over and not answered yet, and a signal when that falls to zero.
+    pending: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Syncer {
@@ -41,11 +44,28 @@ impl Syncer {
             db: db.to_path_buf(),
             open: None,
         };
+        let pending: Arc<(Mutex<usize>, Condvar)> = Arc::default();
+        let answered = pending.clone();
         std::thread::Builder::new()
             .name("scf-fsync".into())
-            .spawn(move || run(files, &rx))
+            .spawn(move || run(files, &rx, &answered))
             .map_err(StoreError::Thread)?;
-        Ok(Syncer { tx })
+        Ok(Syncer { tx, pending })
+    }
+
+    /// Waits until every waiter handed over is answered (its fsync done). The store's thread calls it before
+    /// it commits accepts: the accepts that come during an fsync then share the next commit, as they share
+    /// the next fsync, instead of each making a transaction of its own.
+    pub(crate) fn wait_idle(&self) {
+        let (count, idle) = &*self.pending;
+        let mut n = count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *n > 0 {
+            n = idle
+                .wait(n)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 
     /// Answers `waiters` once what has been committed so far is on disk.
@@ -53,7 +73,14 @@ impl Syncer {
         if waiters.is_empty() {
             return;
         }
+        let n = waiters.len();
+        *self
+            .pending
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += n;
         if let Err(mpsc::SendError(waiters)) = self.tx.send(waiters) {
+            answered(&self.pending, n);
             for w in waiters {
                 let _ = w.send(Err(EnqueueError::Store(StoreError::Closed)));
             }
@@ -96,13 +123,26 @@ impl Files {
     }
 }
 
-fn run(mut files: Files, rx: &mpsc::Receiver<Vec<Waiter>>) {
+/// `n` waiters were answered.
+fn answered(pending: &(Mutex<usize>, Condvar), n: usize) {
+    let (count, idle) = pending;
+    let mut c = count
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *c = c.saturating_sub(n);
+    if *c == 0 {
+        idle.notify_all();
+    }
+}
+
+fn run(mut files: Files, rx: &mpsc::Receiver<Vec<Waiter>>, pending: &(Mutex<usize>, Condvar)) {
     while let Ok(mut waiting) = rx.recv() {
         // Everyone handed over by now shares this fsync.
         while let Ok(more) = rx.try_recv() {
             waiting.extend(more);
         }
         let synced = files.sync().map_err(|e| e.to_string());
+        let n = waiting.len();
         for w in waiting {
             let _ = w.send(synced.clone().map_err(|e| {
                 EnqueueError::Store(StoreError::Batch(format!(
@@ -110,6 +150,7 @@ fn run(mut files: Files, rx: &mpsc::Receiver<Vec<Waiter>>) {
                 )))
             }));
         }
+        answered(pending, n);
     }
 }
 
@@ -147,7 +188,7 @@ mod tests {
         std::fs::remove_file(&wal).unwrap();
         std::fs::write(&wal, b"two").unwrap();
         synced(&s).await.unwrap();
-        // Many callers at once: every one is answered.
+        // Many callers at once: every one is answered, and by the time `wait_idle` returns.
         let rxs: Vec<_> = (0..100)
             .map(|_| {
                 let (tx, rx) = oneshot::channel();
@@ -155,9 +196,16 @@ mod tests {
                 rx
             })
             .collect();
-        for rx in rxs {
-            rx.await.unwrap().unwrap();
+        let s = tokio::task::spawn_blocking(move || {
+            s.wait_idle();
+            s
+        })
+        .await
+        .unwrap();
+        for mut rx in rxs {
+            rx.try_recv().unwrap().unwrap();
         }
+        drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
