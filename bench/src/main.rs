@@ -478,8 +478,15 @@ fn main() -> anyhow::Result<()> {
                 for p in &sc.warm {
                     writeln!(
                         err,
-                        "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %",
-                        p.instances, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
+                        "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %; floor over {} servers p50 {:.1} µs p99 {:.1} µs",
+                        p.instances,
+                        p.p50_us,
+                        p.p99_us,
+                        p.cpu_us_per_call,
+                        p.idle_cpu_percent,
+                        p.functions,
+                        p.floor_p50_us,
+                        p.floor_p99_us
                     )?;
                 }
                 writeln!(
