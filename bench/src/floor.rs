@@ -107,7 +107,7 @@ pub async fn exchange_at(
     Ok(Sample(out))
 }
 
-fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {
+pub(crate) fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("echo-server")
         .arg(arg)

@@ -202,6 +202,76 @@ async fn warm(
     Ok(Sample(out))
 }
 
+/// `--warm`: three rounds of the bare floor and each host's warm no-op p50 (without isolation, and with
+/// serve's), side by side.
+async fn warm_only(n: usize) -> anyhow::Result<()> {
+    let root = root();
+    let target = bin_dir(&root);
+    // SAFETY: single-threaded; set before any instance starts.
+    unsafe { std::env::set_var("SCF_SHIM", target.join("scf-shim")) };
+    let isolated = Platform::discover().context("build the release binaries first")?;
+    isolated.keep_ready();
+    // SAFETY: as above (the supervisor's probe threads have ended).
+    unsafe {
+        std::env::set_var("SCF_LOCAL_CGROUP", "off");
+        std::env::set_var("SCF_LOCAL_NAMESPACES", "off");
+    }
+    let platform = Platform::discover().context("build the release binaries first")?;
+    let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(target.join("libbench.so"), dir.join("libbench.so")).context("libbench.so")?;
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SCF_PYTHON", root.join(".venv/bin/python")) };
+    let host = |label: &str, language, dir: PathBuf, runtime, file| Runner {
+        label: label.to_owned(),
+        language,
+        dir,
+        runtime,
+        dialect: None,
+        command: None,
+        file,
+    };
+    let runners = [
+        host("native", "native", dir.clone(), "native", "bench."),
+        host(
+            "python",
+            "python",
+            root.join("bench/functions/python"),
+            "python3",
+            "index.",
+        ),
+        host(
+            "node",
+            "node",
+            root.join("bench/functions/node"),
+            "nodejs",
+            "index.",
+        ),
+    ];
+    let small = Bytes::from_static(br#"{"k":"v"}"#);
+    let mut err = std::io::stderr().lock();
+    for round in 1..=3 {
+        let f = floor::measure(n).await?;
+        let mut line = format!("round {round}: floor p50 {:.1} µs;", f.uds.median());
+        for runner in &runners {
+            let s = warm(&platform, runner, "noop", &small, n).await?;
+            let i = warm(&isolated, runner, "noop", &small, n).await?;
+            let _ = write!(
+                line,
+                " {} {:.1} µs ({:.2}×), isolated {:.1} µs ({:.2}×);",
+                runner.label,
+                s.median(),
+                s.median() / f.uds.median(),
+                i.median(),
+                i.median() / f.uds.median()
+            );
+        }
+        writeln!(err, "{line}")?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Invocations per second with `instances` instances invoked concurrently.
 async fn throughput(
     platform: &Platform,
@@ -408,8 +478,15 @@ fn main() -> anyhow::Result<()> {
                 for p in &sc.warm {
                     writeln!(
                         err,
-                        "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %",
-                        p.instances, p.p50_us, p.p99_us, p.cpu_us_per_call, p.idle_cpu_percent
+                        "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %; floor over {} servers p50 {:.1} µs p99 {:.1} µs",
+                        p.instances,
+                        p.p50_us,
+                        p.p99_us,
+                        p.cpu_us_per_call,
+                        p.idle_cpu_percent,
+                        p.functions,
+                        p.floor_p50_us,
+                        p.floor_p99_us
                     )?;
                 }
                 writeln!(
@@ -419,6 +496,15 @@ fn main() -> anyhow::Result<()> {
                 )?;
                 Ok(())
             });
+        }
+        Some("--warm") => {
+            // Only the hosts' warm no-op round trips against their floor, interleaved (for profiling the
+            // invocation path): `scf-bench --warm [N]`.
+            let n = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(warm_only(n));
         }
         Some("--web") => {
             // Only the web proxy's figures.
@@ -430,7 +516,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(other) => {
             bail!(
-                "usage: scf-bench [--quick | --tiny] | --front-door | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
+                "usage: scf-bench [--quick | --tiny] | --front-door | --warm [N] | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
             )
         }
     }

@@ -306,8 +306,9 @@ impl Instance<EventRoute> {
         let duration = started.elapsed();
         drop(work);
         let mut lines = self.lines().await;
-        // Without a /tmp of its own (a tmpfs the kernel caps), the instance's TMPDIR is checked here.
-        if let Some(used) = self.process.tmp_over_cap().await {
+        // Without a /tmp of its own (a tmpfs the kernel caps), the instance's TMPDIR is checked in the
+        // background after each invocation; what a check found over retires the instance here.
+        if let Some(used) = self.process.tmp_over_cap() {
             self.retire();
             lines.push(format!(
                 "scf-local: TMPDIR holds {} MB, over its {} MB: the instance is retired",

@@ -443,16 +443,34 @@ pub(crate) struct Watched {
 #[derive(Debug, Clone)]
 pub(crate) struct Sampler {
     shared: Arc<(Mutex<Vec<Weak<Watched>>>, Condvar)>,
+    pace: Arc<Pace>,
 }
+
+/// When the sampler looks. While work starts now and then, it looks every [`SAMPLE_EVERY`] by itself, so
+/// the start of an invocation costs no wake-up of its thread; after [`PARK_AFTER`] without a start it
+/// sleeps until the next start wakes it (no timer while the platform idles).
+#[derive(Debug, Default)]
+struct Pace {
+    /// Work started on some instance, counted (the sampler compares it between its looks).
+    starts: AtomicU64,
+    /// The sampler sleeps until woken.
+    parked: AtomicBool,
+}
+
+/// How long the sampler keeps its period after the last start of work.
+const PARK_AFTER: Duration = Duration::from_secs(1);
 
 impl Sampler {
     pub(crate) fn start() -> Sampler {
         let shared: Arc<(Mutex<Vec<Weak<Watched>>>, Condvar)> = Arc::default();
-        let s = Sampler { shared };
-        let weak = Arc::downgrade(&s.shared);
+        let s = Sampler {
+            shared,
+            pace: Arc::default(),
+        };
+        let (weak, pace) = (Arc::downgrade(&s.shared), s.pace.clone());
         let _ = std::thread::Builder::new()
             .name("scf-memory".into())
-            .spawn(move || sample_loop(&weak));
+            .spawn(move || sample_loop(&weak, &pace));
         s
     }
 
@@ -472,8 +490,12 @@ impl Sampler {
 
     /// Work starts on `w`: the sampler reads it until the guard is dropped.
     pub(crate) fn busy(&self, w: &Arc<Watched>) -> Busy {
-        // Only the start of work wakes the sampler (it looks again every period while anything works).
-        if w.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+        w.busy.fetch_add(1, Ordering::SeqCst);
+        self.pace.starts.fetch_add(1, Ordering::SeqCst);
+        // Only a parked sampler is woken (one that keeps its period finds the work at its next look). The
+        // lock makes sure it is waiting already: it parks holding it, after looking at `busy` once more.
+        if self.pace.parked.load(Ordering::SeqCst) {
+            let _held = self.shared.0.lock();
             self.shared.1.notify_all();
         }
         Busy(w.clone())
@@ -490,7 +512,9 @@ impl Drop for Busy {
     }
 }
 
-fn sample_loop(shared: &Weak<(Mutex<Vec<Weak<Watched>>>, Condvar)>) {
+fn sample_loop(shared: &Weak<(Mutex<Vec<Weak<Watched>>>, Condvar)>, pace: &Pace) {
+    let mut seen = pace.starts.load(Ordering::SeqCst);
+    let mut last_start = std::time::Instant::now();
     loop {
         let Some(shared) = shared.upgrade() else {
             return;
@@ -500,17 +524,40 @@ fn sample_loop(shared: &Weak<(Mutex<Vec<Weak<Watched>>>, Condvar)>) {
             return;
         };
         all.retain(|w| w.strong_count() > 0);
-        let working: Vec<Arc<Watched>> = all
-            .iter()
-            .filter_map(Weak::upgrade)
-            .filter(|w| w.busy.load(Ordering::SeqCst) > 0)
-            .collect();
-        if working.is_empty() {
-            // Nothing works: sleep until something does (no timer while the platform idles).
-            let _ = wake.wait_timeout(all, Duration::from_secs(60));
-            continue;
+        let working = |all: &Vec<Weak<Watched>>| -> Vec<Arc<Watched>> {
+            all.iter()
+                .filter_map(Weak::upgrade)
+                .filter(|w| w.busy.load(Ordering::SeqCst) > 0)
+                .collect()
+        };
+        let starts = pace.starts.load(Ordering::SeqCst);
+        if starts != seen {
+            (seen, last_start) = (starts, std::time::Instant::now());
         }
-        drop(all);
+        let mut now_working = working(&all);
+        if now_working.is_empty() && last_start.elapsed() >= PARK_AFTER {
+            // Nothing works, nor has started for a while: park until a start wakes us. `parked` is set
+            // before `busy` is looked at again, so a start either sees it (and wakes us once we wait) or is
+            // seen here.
+            pace.parked.store(true, Ordering::SeqCst);
+            now_working = working(&all);
+            if now_working.is_empty() {
+                all = match wake.wait_timeout(all, Duration::from_secs(60)) {
+                    Ok((all, _)) => all,
+                    Err(_) => return,
+                };
+            }
+            pace.parked.store(false, Ordering::SeqCst);
+            drop(all);
+            seen = pace.starts.load(Ordering::SeqCst);
+            last_start = std::time::Instant::now();
+            if now_working.is_empty() {
+                continue;
+            }
+        } else {
+            drop(all);
+        }
+        let working = now_working;
         for w in &working {
             let (rss, pids) = instance_tree(w.leader);
             w.mem.store(rss, Ordering::Relaxed);

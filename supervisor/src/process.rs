@@ -104,7 +104,50 @@ pub struct Process {
     own_net: bool,
     pidns: bool,
     dir: Option<InstanceDir>,
+    /// The background check of the private `TMPDIR` (used only with `dir`).
+    tmp: Arc<TmpCheck>,
     torn_down: bool,
+}
+
+/// The check of a private `TMPDIR`, run off the event loop after invocations: one walk at a time, at most one
+/// per [`TMP_CHECK_EVERY`], and one after the last invocation.
+#[derive(Debug, Default)]
+struct TmpCheck {
+    /// The checking task runs.
+    running: std::sync::atomic::AtomicBool,
+    /// An invocation ended since the last walk began.
+    again: std::sync::atomic::AtomicBool,
+    /// What the last finished walk counted, bytes.
+    used: std::sync::atomic::AtomicU64,
+}
+
+/// The shortest time between two walks of one instance's private `TMPDIR`: back-to-back invocations cost one
+/// walk per this, not one each.
+const TMP_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl TmpCheck {
+    /// Walks `dir` while invocations have ended since the last walk began, each walk at least
+    /// [`TMP_CHECK_EVERY`] after the one before.
+    async fn run(self: Arc<Self>, dir: PathBuf) {
+        loop {
+            while self.again.swap(false, Ordering::SeqCst) {
+                let began = tokio::time::Instant::now();
+                let at = dir.clone();
+                let used = tokio::task::spawn_blocking(move || {
+                    InstanceDir::tmp_bytes_at(&at, crate::TMP_BYTES)
+                })
+                .await
+                .unwrap_or(0);
+                self.used.store(used, Ordering::Relaxed);
+                tokio::time::sleep_until(began + TMP_CHECK_EVERY).await;
+            }
+            self.running.store(false, Ordering::SeqCst);
+            // An invocation that ended after the last look and before `running` was cleared found it set.
+            if !self.again.load(Ordering::SeqCst) || self.running.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
 }
 
 /// How this process's memory is read.
@@ -424,6 +467,7 @@ impl Supervisor {
             own_net,
             pidns,
             dir,
+            tmp: Arc::default(),
             torn_down: false,
         })
     }
@@ -588,16 +632,21 @@ impl Process {
         self.dir.as_ref().map(InstanceDir::path)
     }
 
-    /// Where the instance has no `/tmp` of its own (a `tmpfs` the kernel caps): whether its private
-    /// `TMPDIR` holds more than [`crate::TMP_BYTES`], and how much, counted off the event loop. `None`
-    /// with its own `/tmp`. The platform checks it after each invocation and retires an instance over it.
-    pub async fn tmp_over_cap(&self) -> Option<u64> {
-        let dir = self.dir.as_ref()?.path().to_path_buf();
-        let used = tokio::task::spawn_blocking(move || {
-            crate::dir::InstanceDir::tmp_bytes_at(&dir, crate::TMP_BYTES)
-        })
-        .await
-        .ok()?;
+    /// Where the instance has no `/tmp` of its own (a `tmpfs` the kernel caps): whether the last check of its
+    /// private `TMPDIR` found more than [`crate::TMP_BYTES`], and how much; `None` with its own `/tmp`. The
+    /// platform calls it after each invocation: it also has the directory checked again, off the event loop
+    /// and not awaited (one walk at a time, at most one per 10 ms, one after the last invocation), so an
+    /// invocation's answer never waits for a walk. Call it within the runtime.
+    pub fn tmp_over_cap(&self) -> Option<u64> {
+        let dir = self.dir.as_ref()?.path();
+        let used = self.tmp.used.load(Ordering::Relaxed);
+        self.tmp.again.store(true, Ordering::SeqCst);
+        if !self.tmp.running.swap(true, Ordering::SeqCst) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn(self.tmp.clone().run(dir.to_path_buf()))),
+                Err(_) => self.tmp.running.store(false, Ordering::SeqCst),
+            }
+        }
         (used > crate::TMP_BYTES).then_some(used)
     }
 

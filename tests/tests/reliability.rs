@@ -495,3 +495,52 @@ fn a_hostile_custom_runtime_cannot_break_its_runtime_api() {
     ));
     assert!(rss < 100.0, "peak RSS {rss:.1} MB");
 }
+
+/// Without namespaces (no `/tmp` of its own), an instance's private `TMPDIR` is checked after its
+/// invocations, off the event loop: once a check has found more than 512 MB in it, the instance is retired
+/// at the end of an invocation whose log says so, and the next call gets a new instance.
+#[test]
+fn a_tmpdir_over_512_mb_retires_the_instance() {
+    let code = r#"import os, tempfile
+
+def main_handler(event, context):
+    if event.get("fill"):
+        # Allocated blocks count, written or not: 600 MB without writing them.
+        fd = os.open(os.path.join(tempfile.gettempdir(), "fill"), os.O_CREAT | os.O_WRONLY, 0o600)
+        os.posix_fallocate(fd, 0, 600 << 20)
+        os.close(fd)
+    return {"pid": os.getpid()}
+"#;
+    let dir = function_dir("tmpfull", "Python3.9", "index.py", code, "");
+    let data = TempDir::new("tmpfull-data");
+    let p = Served::start_with_env(
+        data.path(),
+        &[dir.path()],
+        &[],
+        &[
+            ("SCF_PYTHON", &python_sdk()),
+            ("SCF_LOCAL_NAMESPACES", "off"),
+        ],
+    );
+    let pid_of = |r: &Value| -> u64 {
+        assert_eq!(r["Result"]["InvokeResult"], 0, "{r}");
+        let ret: Value = serde_json::from_str(r["Result"]["RetMsg"].as_str().unwrap()).unwrap();
+        ret["pid"].as_u64().unwrap()
+    };
+    let filled = pid_of(&p.invoke("tmpfull", &json!({"fill": true})));
+    // The check runs after each invocation: a later one (usually the next) ends with the retirement.
+    let mut retired = false;
+    for _ in 0..200 {
+        let r = p.invoke("tmpfull", &json!({}));
+        let pid = pid_of(&r);
+        assert_eq!(pid, filled, "a new instance before the notice: {r}");
+        let log = r["Result"]["Log"].as_str().unwrap_or_default();
+        if log.contains("TMPDIR holds 600 MB, over its 512 MB: the instance is retired") {
+            retired = true;
+            break;
+        }
+    }
+    assert!(retired, "no invocation retired the instance");
+    let next = pid_of(&p.invoke("tmpfull", &json!({})));
+    assert_ne!(next, filled, "the retired instance served again");
+}
