@@ -57,9 +57,11 @@ function checkHandlerFile(handler, codeRoot, file) {
   }
 }
 
+// `throwIfNoEntry: false`: a missing file is the usual answer here (the load order tries several names, and
+// the walk up to the nearest package.json passes many folders), and an exception per miss costs start-up time.
 function isFile(p) {
   try {
-    return fs.statSync(p).isFile();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
     return false;
   }
@@ -67,7 +69,7 @@ function isFile(p) {
 
 function isDirectory(p) {
   try {
-    return fs.statSync(p).isDirectory();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }
