@@ -392,8 +392,10 @@ type CreateExternalString<T> = unsafe extern "C" fn(
 struct StringConstructors {
     latin1: CreateString<std::ffi::c_char>,
     utf16: CreateString<u16>,
-    external_latin1: Option<CreateExternalString<std::ffi::c_char>>,
-    external_utf16: Option<CreateExternalString<u16>>,
+    /// The external constructors, over Latin-1 (`char`) and UTF-16 (`char16_t`) text: the same C signature
+    /// apart from the text's pointer type, so one Rust type for both.
+    external_latin1: Option<CreateExternalString<libc::c_void>>,
+    external_utf16: Option<CreateExternalString<libc::c_void>>,
 }
 
 fn string_constructors() -> Option<&'static StringConstructors> {
@@ -418,13 +420,10 @@ fn string_constructors() -> Option<&'static StringConstructors> {
                     ),
                     utf16: std::mem::transmute::<*mut libc::c_void, CreateString<u16>>(utf16),
                     external_latin1: external_latin1.map(|p| {
-                        std::mem::transmute::<
-                            *mut libc::c_void,
-                            CreateExternalString<std::ffi::c_char>,
-                        >(p)
+                        std::mem::transmute::<*mut libc::c_void, CreateExternalString<libc::c_void>>(p)
                     }),
                     external_utf16: external_utf16.map(|p| {
-                        std::mem::transmute::<*mut libc::c_void, CreateExternalString<u16>>(p)
+                        std::mem::transmute::<*mut libc::c_void, CreateExternalString<libc::c_void>>(p)
                     }),
                 })
             }
@@ -509,40 +508,32 @@ fn external_string(
             (a.as_ptr().cast::<libc::c_void>(), a.len())
         }
     };
-    let one_byte = text.ascii().is_some();
-    if (one_byte && make.external_latin1.is_none()) || (!one_byte && make.external_utf16.is_none())
-    {
+    let external = if text.ascii().is_some() {
+        make.external_latin1
+    } else {
+        make.external_utf16
+    };
+    let Some(external) = external else {
         return Err(Some(text));
-    }
+    };
     // The text's memory is on the heap: moving the `Text` into the box does not move what `data` points at.
     let hint = Box::into_raw(Box::new(text));
     let mut raw: neon::sys::bindings::Value = std::ptr::null_mut();
     let mut copied = false;
     // SAFETY: `env` is the live environment of the caller's context; `data`/`length` describe the text owned by
-    // `hint`, which stays alive until Node-API calls `free_text` with it (once: when V8 collects the string, or
-    // at once when it copied); `raw` and `copied` are valid places for the results. V8 only reads the text.
+    // `hint` in the constructor's unit (bytes for Latin-1, code units for UTF-16), which stays alive until
+    // Node-API calls `free_text` with it (once: when V8 collects the string, or at once when it copied); `raw`
+    // and `copied` are valid places for the results. V8 only reads the text.
     let status = unsafe {
-        match (make.external_latin1, make.external_utf16) {
-            (Some(f), _) if one_byte => f(
-                env,
-                data.cast_mut().cast(),
-                length,
-                Some(free_text),
-                hint.cast(),
-                &mut raw,
-                &mut copied,
-            ),
-            (_, Some(f)) => f(
-                env,
-                data.cast_mut().cast(),
-                length,
-                Some(free_text),
-                hint.cast(),
-                &mut raw,
-                &mut copied,
-            ),
-            _ => neon::sys::bindings::Status::GenericFailure,
-        }
+        external(
+            env,
+            data.cast_mut(),
+            length,
+            Some(free_text),
+            hint.cast(),
+            &mut raw,
+            &mut copied,
+        )
     };
     if status != neon::sys::bindings::Status::Ok {
         // Refused: Node-API has not called the finalizer and will not; the text is ours again.
