@@ -432,8 +432,8 @@ fn string_constructors() -> Option<&'static StringConstructors> {
 }
 
 /// From this size on, an event's string is made over the add-on's own copy of the text (an external string:
-/// nothing copied, the memory freed when V8 collects the string); a smaller one is copied into V8, which costs
-/// less than an external string's bookkeeping.
+/// nothing copied, the memory freed when V8 collects the string); a smaller one is copied into V8 (cheap at that
+/// size, and no finalizer per event).
 const EXTERNAL_FROM_BYTES: usize = 64 * 1024;
 
 /// The memory under an external string, freed by [`free_text`] when V8 collects the string.
