@@ -6,10 +6,14 @@
 // Events and results cross the add-on boundary as JSON text; JSON.parse/JSON.stringify run here, in V8.
 
 const native = require('./lib/native').load();
+// The worker starts reading the configuration and connecting now, while the rest of the bootstrap loads;
+// `config` waits for it (and throws what went wrong).
+const rt = native.open();
 const logging = require('./lib/logging');
-const errors = require('./lib/errors');
+// `./lib/errors` and `./lib/invocation` are loaded when first needed (a load error, the first invocation), not
+// before the ready: fewer modules on the cold start's path.
+const errors = () => require('./lib/errors');
 const { loadHandler } = require('./lib/handler');
-const { Invocation } = require('./lib/invocation');
 
 /** The invocation running now (null between invocations). */
 let current = null;
@@ -17,7 +21,7 @@ let current = null;
 let exitAfterPost = false;
 
 function fatalOutsideInvocation(what, err) {
-  console.error(`${what} outside an invocation; the instance exits so the platform replaces it:\n${errors.traceOf(err)}`);
+  console.error(`${what} outside an invocation; the instance exits so the platform replaces it:\n${errors().traceOf(err)}`);
   process.exit(1);
 }
 
@@ -31,7 +35,6 @@ function onFatal(what, err) {
 }
 
 async function main() {
-  const rt = native.open();
   const config = native.config(rt);
   logging.install();
   logging.blockingStdioOnFirstUse();
@@ -47,11 +50,14 @@ async function main() {
   try {
     handler = await loadHandler(config.codeRoot, config.handler);
   } catch (e) {
-    loadError = errors.asLoadError(e);
+    loadError = errors().asLoadError(e);
   }
   const initFunctionMs = Number(process.hrtime.bigint() - t0) / 1e6;
   // With a load error the core answers every invocation itself: `next` below then never resolves.
-  await native.ready(rt, initFunctionMs, ...(loadError ? [loadError.kind, loadError.message, loadError.stackTrace] : []));
+  const readied = native.ready(rt, initFunctionMs, ...(loadError ? [loadError.kind, loadError.message, loadError.stackTrace] : []));
+  // What only invocations need is loaded while the worker posts the ready.
+  const { Invocation } = require('./lib/invocation');
+  await readied;
 
   // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the worker
   // thread posts it first, then waits for the next event, so the JS thread is woken once per invocation.

@@ -685,7 +685,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             "`python -c pass`",
             5.0,
         ),
-        ("scf-shim node", "node", bare_node, "`node -e 0`", 10.0),
+        ("scf-shim node", "node", bare_node, "`node -e 0`", 5.0),
     ] {
         let o = cold[label];
         let peer = peer_of(lang).and_then(|p| cold.get(&p).copied());

@@ -46,37 +46,6 @@ const moduleNotFound = (name, stack = '') => {
 const marshal = (detail) => FunctionError.from(native.marshalError(detail));
 const timeout = (secs) => FunctionError.from(native.timeout(secs));
 
-/**
- * The handler string split as Node resolves it (module before the first dot, then a property path), by the
- * core's one parser; a malformed string throws its `MalformedHandler` FunctionError.
- * @param {string} handler
- * @returns {{module: string, path: string[]}}
- */
-function parseHandler(handler) {
-  try {
-    return native.parseHandler(String(handler ?? ''));
-  } catch (e) {
-    if (e && typeof e.kind === 'string') throw new FunctionError(e.kind, e.message, e.stackTrace);
-    throw e;
-  }
-}
-
-/**
- * Throws the `MalformedHandler` FunctionError when the handler's own file resolves (through symbolic links)
- * outside the code root: the core's one rule.
- * @param {string} handler
- * @param {string} codeRoot
- * @param {string} file
- */
-function checkHandlerFile(handler, codeRoot, file) {
-  try {
-    native.checkHandlerFile(String(handler), String(codeRoot), String(file));
-  } catch (e) {
-    if (e && typeof e.kind === 'string') throw new FunctionError(e.kind, e.message, e.stackTrace);
-    throw e;
-  }
-}
-
 const SDK = path.resolve(__dirname, '..');
 const RUNTIME_FILES = [path.join(SDK, 'lib') + path.sep, path.join(SDK, 'bootstrap.js'), path.join(SDK, 'index.js')];
 
@@ -120,8 +89,6 @@ module.exports = {
   moduleNotFound,
   marshal,
   timeout,
-  parseHandler,
-  checkHandlerFile,
   traceOf,
   trimRuntimeFrames,
   asLoadError,

