@@ -361,11 +361,14 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
     let _ = writeln!(
         std::io::stderr(),
-        "front door p50 {:.1} µs p99 {:.1} µs; its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
+        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
              durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
              platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
         f.p50_us,
         f.p99_us,
+        f.p99_us / f.p50_us,
+        tcp.quantile(0.99) / tcp.median(),
+        uds.quantile(0.99) / uds.median(),
         tcp.median(),
         uds.median(),
         f.p50_us / path,

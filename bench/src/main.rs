@@ -988,6 +988,11 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         "| p99 | {:.1} | {fd_tail:.2}× the p50 | ≤ 2× | {tail_verdict} |",
         platform_rss.p99_us
     ));
+    r.line(&format!(
+        "| the floor's own p99 / p50 in this run: TCP, Unix socket | | {:.2}×, {:.2}× | | |",
+        tcp_floor.quantile(0.99) / tcp_floor.median(),
+        uds_floor.quantile(0.99) / uds_floor.median()
+    ));
     r.line("");
     let pr = &platform_rss;
     let one = pr.enqueue_per_s >= 4000.0 || pr.enqueue_per_s >= 0.8 * pr.fsync_per_s;

@@ -68,12 +68,32 @@ pub struct Web {
     /// One client, each request answered before the next: p50 and p99 in µs.
     pub direct_p50_us: f64,
     pub direct_p99_us: f64,
+    /// Direct, each request carrying the nine `X-Scf-*` headers the proxy adds (what the server itself
+    /// spends on them), p50 µs.
+    pub direct_scf_p50_us: f64,
     pub proxy_p50_us: f64,
     pub proxy_p99_us: f64,
     /// [`CLIENTS`] clients at once, requests per second.
     pub direct_rps: f64,
     pub proxy_rps: f64,
+    /// CPU time per request of the server (direct) and of the platform (through the proxy, all its
+    /// threads), µs, over the requests-per-second run.
+    pub direct_server_cpu_us: f64,
+    pub proxy_cpu_us: f64,
 }
+
+/// The nine headers the proxy adds to each request, with values of the lengths it gives them.
+const SCF_HEADERS: [(&str, &str); 9] = [
+    ("x-scf-request-id", "0a7bfad9-c3bf-468a-a4fd-84653003e9d6"),
+    ("x-scf-memory", "128"),
+    ("x-scf-timeout", "30000"),
+    ("x-scf-version", "$LATEST"),
+    ("x-scf-name", "echo"),
+    ("x-scf-namespace", "default"),
+    ("x-scf-region", "ap-guangzhou"),
+    ("x-scf-appid", "1250000000"),
+    ("x-scf-uin", "100000000001"),
+];
 
 /// Connections at once for the requests-per-second figures.
 pub const CLIENTS: usize = 4;
@@ -105,9 +125,18 @@ pub async fn serve_every_connection() -> anyhow::Result<()> {
     }
 }
 
-/// `clients` connections to `addr`, each sending `n` requests to `uri` one after another: every latency
-/// (µs) and the requests per second of all together.
-async fn load(addr: &str, uri: &str, clients: usize, n: usize) -> anyhow::Result<(Sample, f64)> {
+/// `clients` connections to `addr`, each sending `n` requests to `uri` with `headers` one after another:
+/// every latency (µs), the requests per second of all together, and the CPU time process `pid` spent per
+/// request meanwhile (µs).
+async fn load(
+    addr: &str,
+    uri: &str,
+    headers: &'static [(&'static str, &'static str)],
+    clients: usize,
+    n: usize,
+    pid: u32,
+) -> anyhow::Result<(Sample, f64, f64)> {
+    let cpu0 = crate::floor::cpu_ns(pid);
     let t = Instant::now();
     let mut each = Vec::new();
     for _ in 0..clients {
@@ -120,7 +149,7 @@ async fn load(addr: &str, uri: &str, clients: usize, n: usize) -> anyhow::Result
             crate::floor::exchange_at(
                 &mut s,
                 &uri,
-                &[],
+                headers,
                 std::iter::repeat_n(Bytes::from_static(br#"{"k":"v"}"#), n),
             )
             .await
@@ -131,19 +160,47 @@ async fn load(addr: &str, uri: &str, clients: usize, n: usize) -> anyhow::Result
         all.extend(c.await??.0);
     }
     let rps = all.len() as f64 / t.elapsed().as_secs_f64();
-    Ok((Sample(all), rps))
+    let cpu_us = (crate::floor::cpu_ns(pid) - cpu0) / 1e3 / all.len().max(1) as f64;
+    Ok((Sample(all), rps, cpu_us))
 }
 
-/// One client's latencies (after a tenth to warm up) and `CLIENTS` clients' requests per second, to `uri`
-/// on `addr`.
-async fn figures(addr: &str, uri: &str, n: usize) -> anyhow::Result<(Sample, f64)> {
-    let (warm, _) = load(addr, uri, 1, n + n / 10).await?;
-    let one = Sample(warm.0[n / 10..].to_vec());
-    let (_, rps) = load(addr, uri, CLIENTS, n).await?;
-    Ok((one, rps))
+/// Rounds in which direct and proxied runs alternate (A B A B): a shared, noisy machine changes speed
+/// within seconds, and alternating lets both sides see the same moments.
+const ROUNDS: usize = 3;
+
+/// One side's figures, gathered over the rounds.
+#[derive(Default)]
+struct Side {
+    /// One client's latencies.
+    one: Vec<f64>,
+    /// [`CLIENTS`] clients' requests per second, one figure a round.
+    rps: Vec<f64>,
+    /// CPU time of the counted process over the [`CLIENTS`]-client runs, µs per request.
+    cpu_us: Vec<f64>,
 }
 
-/// The web proxy against the same server reached directly, `n` requests per client.
+impl Side {
+    /// One round: `n` requests from one client, then `n` from each of [`CLIENTS`] clients.
+    async fn round(
+        &mut self,
+        addr: &str,
+        uri: &str,
+        headers: &'static [(&'static str, &'static str)],
+        n: usize,
+        pid: u32,
+    ) -> anyhow::Result<()> {
+        let (one, _, _) = load(addr, uri, headers, 1, n, pid).await?;
+        self.one.extend(one.0);
+        let (_, rps, cpu_us) = load(addr, uri, headers, CLIENTS, n, pid).await?;
+        self.rps.push(rps);
+        self.cpu_us.push(cpu_us);
+        Ok(())
+    }
+}
+
+/// The web proxy against the same server reached directly, both up at once and measured in alternating
+/// rounds (`n` requests per client in all, after a tenth to warm up; every client warms up, so through
+/// the proxy each has its instance started and no cold start is measured).
 pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<Web> {
     let dir = std::env::temp_dir().join(format!("scf-bench-web-{}", std::process::id()));
     let f = dir.join("echo");
@@ -158,11 +215,6 @@ pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<We
         .spawn()?;
     let mut addr = String::new();
     std::io::BufReader::new(direct_server.stdout.take().context("stdout")?).read_line(&mut addr)?;
-    let direct = figures(addr.trim(), "/", n).await;
-    let _ = direct_server.kill();
-    let _ = direct_server.wait();
-    let (direct, direct_rps) = direct?;
-
     // Through the platform: the same server as a web function's `scf_bootstrap`.
     std::fs::write(
         f.join("serverless.yml"),
@@ -179,20 +231,62 @@ pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<We
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
     let (root_, data, f_) = (root.to_path_buf(), dir.join("data"), f.clone());
-    let (platform, front) =
+    let served =
         tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root_, &data, &[f_]))
-            .await??;
-    let proxied = figures(&front, "/web/echo/", n).await;
-    crate::scale::stop(platform);
+            .await?;
+    let measured = match &served {
+        Ok((platform, front)) => {
+            alternate(addr.trim(), direct_server.id(), front, platform.id(), n).await
+        }
+        Err(e) => Err(anyhow::anyhow!("scf-local serve: {e}")),
+    };
+    let _ = direct_server.kill();
+    let _ = direct_server.wait();
+    if let Ok((platform, _)) = served {
+        crate::scale::stop(platform);
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    let (proxy, proxy_rps) = proxied?;
+    measured
+}
+
+/// The median of `v` (NaN when empty).
+fn median(v: &[f64]) -> f64 {
+    Sample(v.to_vec()).median()
+}
+
+/// [`measure`]'s rounds: the server at `direct` (process `direct_pid`), and through the proxy at `front`
+/// (the platform, process `platform_pid`).
+async fn alternate(
+    direct: &str,
+    direct_pid: u32,
+    front: &str,
+    platform_pid: u32,
+    n: usize,
+) -> anyhow::Result<Web> {
+    const PROXIED: &str = "/web/echo/";
+    let per_round = (n / ROUNDS).max(1);
+    // Warm-up: every client on both sides.
+    load(direct, "/", &[], CLIENTS, n / 10 + 1, direct_pid).await?;
+    load(front, PROXIED, &[], CLIENTS, n / 10 + 1, platform_pid).await?;
+    let (mut d, mut p, mut scf) = (Side::default(), Side::default(), Vec::new());
+    for _ in 0..ROUNDS {
+        d.round(direct, "/", &[], per_round, direct_pid).await?;
+        p.round(front, PROXIED, &[], per_round, platform_pid)
+            .await?;
+        let (with_scf, _, _) = load(direct, "/", &SCF_HEADERS, 1, per_round, direct_pid).await?;
+        scf.extend(with_scf.0);
+    }
+    let (direct_one, proxy_one) = (Sample(d.one), Sample(p.one));
     Ok(Web {
-        direct_p50_us: direct.median(),
-        direct_p99_us: direct.quantile(0.99),
-        proxy_p50_us: proxy.median(),
-        proxy_p99_us: proxy.quantile(0.99),
-        direct_rps,
-        proxy_rps,
+        direct_p50_us: direct_one.median(),
+        direct_p99_us: direct_one.quantile(0.99),
+        direct_scf_p50_us: Sample(scf).median(),
+        proxy_p50_us: proxy_one.median(),
+        proxy_p99_us: proxy_one.quantile(0.99),
+        direct_rps: median(&d.rps),
+        proxy_rps: median(&p.rps),
+        direct_server_cpu_us: median(&d.cpu_us),
+        proxy_cpu_us: median(&p.cpu_us),
     })
 }
 
@@ -202,7 +296,7 @@ pub async fn section(r: &mut crate::Report, root: &Path, mode: crate::Mode) -> a
     let n = mode.pick(5000, 1000, 50);
     r.line("## Web functions: the proxy");
     r.line("");
-    r.line(&format!("Each server reached directly and as a web function through `scf-local serve` (`/web/<function>/` on the front door; the instance in its own network namespace where the machine allows it). One client for latency ({n} requests after a tenth to warm up); {CLIENTS} clients at once for requests per second. Body `{{\"k\":\"v\"}}`. A proxy does at least twice its server's socket work per request (it is a server to the caller and a client to the instance) and logs each request: against the hyper server, which needs about 12 µs of CPU a request, that is the proxy's own ceiling; the Node.js server is what a function usually runs."));
+    r.line(&format!("Each server reached directly and as a web function through `scf-local serve` (`/web/<function>/` on the front door; the instance in its own network namespace where the machine allows it; one request per instance, so each of the {CLIENTS} clients has its own warm instance), both up at once and measured in {ROUNDS} alternating rounds after every client warmed up (no cold start is measured). One client for latency ({n} requests in all); {CLIENTS} clients at once for requests per second (the median round). Body `{{\"k\":\"v\"}}`. A proxy does at least twice its server's socket work per request (it is a server to the caller and a client to the instance) and logs each request, on the platform's one event-loop thread, with the caller, the proxy and the server sharing the machine's cores: against the hyper server, which needs about 12 µs of CPU a request, that is the proxy's own ceiling; the Node.js server is what a function usually runs. The direct p50 with the nine `X-Scf-*` headers the proxy adds is what the server itself spends on them; the CPU row is what bounds requests per second."));
     r.line("");
     r.line("| server | | direct | through the proxy | | target | |");
     r.line("|---|---|---|---|---|---|---|");
@@ -237,6 +331,15 @@ pub async fn section(r: &mut crate::Report, root: &Path, mode: crate::Mode) -> a
             w.direct_p99_us,
             w.proxy_p99_us,
             w.proxy_p99_us - w.direct_p99_us
+        ));
+        r.line(&format!(
+            "| | p50 direct with the nine `X-Scf-*` headers (µs) | {:.1} | | {:+.1} µs of the added | | |",
+            w.direct_scf_p50_us,
+            w.direct_scf_p50_us - w.direct_p50_us
+        ));
+        r.line(&format!(
+            "| | CPU per request, {CLIENTS} clients (µs): the server direct; the platform through the proxy | {:.1} | {:.1} | | | |",
+            w.direct_server_cpu_us, w.proxy_cpu_us
         ));
     }
     r.line("");

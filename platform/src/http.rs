@@ -360,19 +360,29 @@ impl Pool<HttpRoute> {
             .is_some_and(|h| h.kind == HttpKind::Web)
     }
 
-    fn scf_headers(&self, request_id: &str) -> Vec<(&'static str, String)> {
+    /// Sets the `X-Scf-*` headers of a request to the instance (numbers and fixed words without a text
+    /// round trip).
+    fn set_scf_headers(&self, request_id: &str, h: &mut HeaderMap) {
         let c = &self.config;
-        vec![
-            ("x-scf-request-id", request_id.to_owned()),
-            ("x-scf-memory", c.memory_mb.to_string()),
-            ("x-scf-timeout", c.timeout.as_millis().to_string()),
-            ("x-scf-version", "$LATEST".to_owned()),
-            ("x-scf-name", c.name.clone()),
-            ("x-scf-namespace", c.namespace.clone()),
-            ("x-scf-region", c.region.clone()),
-            ("x-scf-appid", "1250000000".to_owned()),
-            ("x-scf-uin", "100000000001".to_owned()),
-        ]
+        let text = |s: &str| HeaderValue::from_str(s).ok();
+        let timeout_ms = u64::try_from(c.timeout.as_millis()).unwrap_or(u64::MAX);
+        let values: [Option<HeaderValue>; 9] = [
+            text(request_id),
+            Some(HeaderValue::from(c.memory_mb)),
+            Some(HeaderValue::from(timeout_ms)),
+            Some(HeaderValue::from_static("$LATEST")),
+            text(&c.name),
+            text(&c.namespace),
+            text(&c.region),
+            Some(HeaderValue::from_static("1250000000")),
+            Some(HeaderValue::from_static("100000000001")),
+        ];
+        h.reserve(SCF_HEADERS.len());
+        for (k, v) in SCF_HEADERS.iter().zip(values) {
+            if let Some(v) = v {
+                h.insert(HeaderName::from_static(k), v);
+            }
+        }
     }
 
     /// A place on an instance for a sync request, or the request's refusal (432, or its instance's failed
@@ -453,11 +463,7 @@ impl Pool<HttpRoute> {
         let mut up = Request::builder().method(parts.method).uri(path);
         if let Some(h) = up.headers_mut() {
             copy_headers(&parts.headers, h);
-            for (k, v) in self.scf_headers(&request_id) {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    h.insert(HeaderName::from_static(k), v);
-                }
-            }
+            self.set_scf_headers(&request_id, h);
         }
         let up = match up.body(body) {
             Ok(r) => r,
@@ -525,11 +531,7 @@ impl Pool<HttpRoute> {
                 hyper::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            for (k, v) in self.scf_headers(request_id) {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    h.insert(HeaderName::from_static(k), v);
-                }
-            }
+            self.set_scf_headers(request_id, h);
         }
         let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
         let instance = &lease.instance;
@@ -865,19 +867,18 @@ fn head_size(h: &HeaderMap) -> usize {
 /// Copies end-to-end headers: not hop-by-hop ones, not those named in `Connection`, not `X-Scf-*` (the
 /// platform's).
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    let named: Vec<String> = from
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
+    let connection = from.get_all(hyper::header::CONNECTION);
+    let named = |name: &str| {
+        connection
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|n| n.trim().eq_ignore_ascii_case(name))
+    };
+    to.reserve(from.len());
     for (k, v) in from {
         let name = k.as_str();
-        if HOP_BY_HOP.contains(&name)
-            || SCF_HEADERS.contains(&name)
-            || named.iter().any(|n| n == name)
-        {
+        if HOP_BY_HOP.contains(&name) || SCF_HEADERS.contains(&name) || named(name) {
             continue;
         }
         to.append(k.clone(), v.clone());
