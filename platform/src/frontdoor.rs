@@ -386,7 +386,7 @@ impl FrontDoor {
     /// Answers a request with a method the front door does not serve at all (`CONNECT`): 405 and the
     /// TencentCloud error, never a 2xx (which would make the connection a tunnel).
     pub(crate) fn refuse_method(&self, method: &hyper::Method) -> Response<Full<Bytes>> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let e = api_error(
             "UnsupportedOperation",
             format!("{method} is not supported: use POST / with X-TC-Action and a JSON body"),
@@ -449,7 +449,7 @@ impl FrontDoor {
 
     /// `{"Response": …}` for `reply`, serialised off the event loop when it is large.
     pub(crate) async fn respond(&self, reply: Result<Reply, ApiError>) -> Response<Full<Bytes>> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let large = matches!(&reply, Ok(Reply::Invoked { finished, .. })
             if finished.log.len() + result_len(finished) > INLINE_BODY)
             || matches!(&reply, Ok(Reply::Logs(_)));
@@ -547,7 +547,7 @@ impl FrontDoor {
         asynchronous: bool,
         tail: bool,
     ) -> Result<Reply, ApiError> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let run = match function {
             Function::Http(pool) => {
                 let name = &pool.config.name;

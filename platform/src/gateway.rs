@@ -232,7 +232,7 @@ impl Gateway {
         req: Request<Incoming>,
         body_timeout: Duration,
     ) -> Response<WebBody> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let path = req.uri().path().to_owned();
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key("access-control-request-method");

@@ -410,7 +410,7 @@ impl Pool<HttpRoute> {
 
     /// Proxies one HTTP request to the function (`path` is what the function sees: `/<path>?<query>`).
     pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, path: &str) -> Response<WebBody> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let start_ms = now_ms();
         if let Some(len) = content_length(req.headers())
             && len > MAX_SYNC_EVENT_BYTES as u64

@@ -22,7 +22,7 @@ pub struct Invoked {
 
 /// Starts an instance of `function` (a cold start), runs `event` on it, stops it.
 pub async fn invoke_once(platform: &Platform, function: &FunctionConfig, event: Bytes) -> Invoked {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::requestlog::new_request_id();
     let mut log = RequestLog::start(&request_id);
     let memory = function.memory_mb;
     let result = match EventInstance::start(platform, function).await {

@@ -12,6 +12,14 @@ use bytes::Bytes;
 use scf_protocol::ErrorKind;
 use scf_protocol::limits::MAX_LOG_LINE_BYTES;
 
+/// A new request id: a UUID, of version 7 (its first 48 bits are the time in milliseconds, the rest random), so
+/// ids made one after another sort in that order. The store indexes request logs by request id: in-order ids
+/// are added at the end of that index, where random ones (version 4) dirty a page of it at random for every
+/// record, which is most of a batch's write-ahead log and about half its CPU.
+pub(crate) fn new_request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// `line` cut at the line limit (on a character boundary), saying how many bytes were cut.
 fn clip(mut line: String) -> String {
     if line.len() <= MAX_LOG_LINE_BYTES {

@@ -113,7 +113,7 @@ async fn route(
         Some((name, path)) => match door.functions.http.get(&name) {
             Some(pool) if pool.is_web() => pool.handle(req, &path).await,
             _ => {
-                let request_id = uuid::Uuid::new_v4().to_string();
+                let request_id = crate::requestlog::new_request_id();
                 error_response(
                     &request_id,
                     &FunctionError::new(

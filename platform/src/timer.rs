@@ -76,7 +76,7 @@ pub(crate) async fn run(
                 return;
             }
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::requestlog::new_request_id();
         let body = Bytes::from(event.to_string());
         if let Err(e) = door.enqueue(&pool.config, &request_id, body).await {
             say(format!(

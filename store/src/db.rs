@@ -189,6 +189,8 @@ pub(crate) struct Db {
     /// Events taken by [`Db::lease_next`] whose outcome is not written yet. A lease is not durable state
     /// (after a restart every event is due again), so it lives here and costs no write.
     leased: HashSet<i64>,
+    /// The connection's `synchronous` setting is `FULL` (else `NORMAL`).
+    synced: bool,
 }
 
 impl Db {
@@ -242,21 +244,30 @@ impl Db {
             conn,
             queued: HashMap::new(),
             leased: HashSet::new(),
+            synced: false,
         }
     }
 
     /// Writes a batch in one transaction: the `outcomes` of leased events first (so an event delivered
     /// makes room for one accepted in the same batch), then the `accepts` (each into its function's queue
-    /// unless that queue is full), then the `logs`, committed with `synchronous=NORMAL` (it survives the
-    /// platform's death; the store fsyncs the write-ahead log before it acknowledges an accepted event, so
-    /// that survives power loss too). One result per accept, in order; if the batch cannot be committed
-    /// nothing of it is written, and the outcomes' events stay leased.
+    /// unless that queue is full), then the `logs`. With accepts, the commit is synced to disk
+    /// (`synchronous=FULL`: the write-ahead log is fsynced, with every commit before it), so an acknowledged
+    /// event survives power loss, and every caller of the batch, and every outcome and log in it, shares one
+    /// fsync. Without, it is committed with `synchronous=NORMAL` (it survives the platform's death; after a
+    /// power loss an event may run again, never vanish). One result per accept, in order; if the batch
+    /// cannot be committed nothing of it is written, and the outcomes' events stay leased.
     pub(crate) fn write<'a>(
         &mut self,
         accepts: &[Accept],
         outcomes: &[Outcome],
         logs: impl ExactSizeIterator<Item = &'a LogRecord>,
     ) -> Result<Vec<Result<(), EnqueueError>>, StoreError> {
+        let synced = !accepts.is_empty();
+        if self.synced != synced {
+            let mode = if synced { "FULL" } else { "NORMAL" };
+            self.conn.pragma_update(None, "synchronous", mode)?;
+            self.synced = synced;
+        }
         match self.write_in_transaction(accepts, outcomes, logs) {
             Ok((results, counts)) => {
                 self.queued.extend(counts);

@@ -4,16 +4,14 @@
 //! The database lives on its own thread; [`Store`] is a handle that sends it requests over a channel and
 //! awaits the replies, so no SQLite call ever runs on a thread that serves requests.
 //!
-//! Writes are grouped: whatever waits on the thread at once is one transaction, committed with
-//! `synchronous=NORMAL`. An accepted event's commit is then fsynced (the write-ahead log) by a thread of its
-//! own before [`Store::enqueue`] returns (`sync.rs`), so an event the platform acknowledged survives power
-//! loss, not only the platform being killed; the accepts that come during an fsync wait for it to end and
-//! then share one transaction (up to [`MAX_ACCEPT_BATCH`]) and the next fsync (group commit), and the
-//! store's thread does not wait for the disk otherwise (the events' delivery goes on during an fsync). What nobody waits on to be
-//! durable (the outcome of a delivered event, a request log) waits for the next batch: it joins the next
-//! accepts' transaction (and their fsync, for free), or is written before the thread answers a read (so a
-//! read sees it), or at the latest [`WRITE_BATCH`] after it came (it survives `kill -9`; a power loss at
-//! worst runs an event again). Request logs are
+//! Writes are grouped: whatever waits on the thread at once is one transaction. An accepted event is
+//! committed with `synchronous=FULL` (the write-ahead log fsynced) before [`Store::enqueue`] returns, so an
+//! event the platform acknowledged survives power loss, not only the platform being killed; the accepts
+//! waiting at once share one transaction and one fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). What
+//! nobody waits on to be durable (the outcome of a delivered event, a request log) waits for the next
+//! batch: it joins the next accepts' transaction (and their fsync, for free), or is written before the
+//! thread answers a read (so a read sees it), or at the latest [`WRITE_BATCH`] after it came, with
+//! `synchronous=NORMAL` (it survives `kill -9`; a power loss at worst runs an event again). Request logs are
 //! sent without a reply; a batch that cannot be written is kept and tried again; at most
 //! [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of them wait, after which `record_log` waits for
 //! room. An outcome's caller is answered once it is written (or could not be: it tries again).
@@ -23,7 +21,6 @@
 //! leased event stays leased until its outcome is written.
 
 mod db;
-mod sync;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,7 +44,7 @@ pub const MAX_PENDING_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// are written, if no accept or read comes first (group commit: one transaction, one wake-up of the store's
 /// thread, for every outcome and log of a busy moment).
 pub const WRITE_BATCH: Duration = Duration::from_millis(50);
-/// The most events accepted in one commit: the events whose callers wait at once share one transaction.
+/// The most events accepted in one synced commit: the events whose callers wait at once share one fsync.
 pub const MAX_ACCEPT_BATCH: usize = 1024;
 /// The most outcomes that wait for a batch; the next is written at once with them. Their events stay leased
 /// until then, and taking the next event steps over the leased ones: this bounds that walk (besides the
@@ -279,23 +276,19 @@ impl Store {
     /// Opens (creating if needed) the database in `dir` on a new thread; no event is leased (those of a
     /// previous run are due again). Blocks until it is open.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = dir.join(DB_FILE);
         let dir = dir.to_path_buf();
-        Self::start(&db, move || Db::open(&dir))
+        Self::start(move || Db::open(&dir))
     }
 
     /// Opens the database of `dir`, for reading what a running platform writes (logs, dead letters).
     pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
-        let db = dir.join(DB_FILE);
         let dir = dir.to_path_buf();
-        Self::start(&db, move || Db::open_existing(&dir))
+        Self::start(move || Db::open_existing(&dir))
     }
 
     fn start(
-        db_file: &Path,
         open: impl FnOnce() -> Result<Db, StoreError> + Send + 'static,
     ) -> Result<Store, StoreError> {
-        let syncer = sync::Syncer::start(db_file)?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let (opened_tx, opened_rx) = mpsc::channel();
         let left: Arc<std::sync::Mutex<Left>> = Arc::default();
@@ -305,7 +298,7 @@ impl Store {
             .spawn(move || match open() {
                 Ok(db) => {
                     let _ = opened_tx.send(Ok(()));
-                    run(db, &rx, &batch, syncer);
+                    run(db, &rx, &batch);
                 }
                 Err(e) => {
                     let _ = opened_tx.send(Err(e));
@@ -518,12 +511,8 @@ impl Store {
 /// The store's thread: runs requests in order. Accepts waiting at once are written together, with what
 /// waits to be written; outcomes and logs wait for that, for a read, or [`WRITE_BATCH`] after the first of
 /// them came, whichever comes first.
-fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>, syncer: sync::Syncer) {
-    let mut waiting = Waiting {
-        logs: Pending::default(),
-        failing: false,
-        syncer,
-    };
+fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>) {
+    let mut waiting = Waiting::default();
     // When the batch that has begun is due.
     let mut due: Option<std::time::Instant> = None;
     // A message taken from the channel while gathering accepts, handled next.
@@ -548,10 +537,8 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>, sync
             Ok(Msg::Batch) => begun(&mut due),
             Ok(Msg::WriteNow) => waiting.write(&mut db, left, Vec::new(), false),
             Ok(Msg::Accept(first, reply)) => {
-                // Group commit: the accepts that come during an fsync wait for it to end, then every accept
-                // waiting joins this one's transaction and the next fsync, and so does what the handles
-                // left. (Without an fsync under way, nothing waits: one client's accept is committed at once.)
-                waiting.syncer.wait_idle();
+                // Group commit: every accept already waiting joins this one's transaction and fsync, and so
+                // does what the handles left.
                 let mut accepts = vec![(first, reply)];
                 while accepts.len() < MAX_ACCEPT_BATCH {
                     match rx.try_recv() {
@@ -586,6 +573,7 @@ fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>, sync
 }
 
 /// What the store's thread has taken to write and not written yet.
+#[derive(Default)]
 struct Waiting {
     /// Log records (kept until written).
     logs: Pending,
@@ -593,8 +581,6 @@ struct Waiting {
     /// read), and accepts and outcomes are written without them meanwhile (what cannot be written must not
     /// hold them up).
     failing: bool,
-    /// Where the callers of committed accepts wait for the fsync.
-    syncer: sync::Syncer,
 }
 
 /// Accepts to write, with their callers.
@@ -652,17 +638,9 @@ impl Waiting {
         let logs_n = logs.len();
         match db.write(&accepts, &outcomes, logs.iter().map(|(r, _)| r)) {
             Ok(results) => {
-                // An accepted event's caller is answered once it is on disk; a refused one's now.
-                let mut durable = Vec::with_capacity(replies.len());
                 for (reply, result) in replies.into_iter().zip(results) {
-                    match result {
-                        Ok(()) => durable.push(reply),
-                        Err(e) => {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
+                    let _ = reply.send(result);
                 }
-                self.syncer.after_sync(durable);
                 for reply in outcome_replies {
                     let _ = reply.send(Ok(()));
                 }
