@@ -1,8 +1,11 @@
 //! An instance's private directory: mode 0700, with `tmp/` for its temporary files (what `/tmp` is on the
-//! cloud). It is made and removed off the thread that serves requests.
+//! cloud). It is made and removed off the thread that serves requests, and its size is checked after
+//! invocations in the background ([`TmpCheck`]).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The most entries [`InstanceDir::tmp_bytes`] looks at.
 pub(crate) const TMP_WALK_ENTRIES: usize = 100_000;
@@ -67,6 +70,47 @@ impl Drop for InstanceDir {
             crate::off_loop(move || {
                 let _ = std::fs::remove_dir_all(dir);
             });
+        }
+    }
+}
+
+/// The check of a private `TMPDIR`, run off the event loop after invocations: one walk at a time, at most one
+/// per [`TMP_CHECK_EVERY`], and one after the last invocation.
+#[derive(Debug, Default)]
+pub(crate) struct TmpCheck {
+    /// The checking task runs.
+    pub(crate) running: AtomicBool,
+    /// An invocation ended since the last walk began.
+    pub(crate) again: AtomicBool,
+    /// What the last finished walk counted, bytes.
+    pub(crate) used: AtomicU64,
+}
+
+/// The shortest time between two walks of one instance's private `TMPDIR`: back-to-back invocations cost one
+/// walk per this, not one each.
+const TMP_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl TmpCheck {
+    /// Walks `dir` while invocations have ended since the last walk began, each walk at least
+    /// [`TMP_CHECK_EVERY`] after the one before.
+    pub(crate) async fn run(self: Arc<Self>, dir: PathBuf) {
+        loop {
+            while self.again.swap(false, Ordering::SeqCst) {
+                let began = tokio::time::Instant::now();
+                let at = dir.clone();
+                let used = tokio::task::spawn_blocking(move || {
+                    InstanceDir::tmp_bytes_at(&at, crate::TMP_BYTES)
+                })
+                .await
+                .unwrap_or(0);
+                self.used.store(used, Ordering::Relaxed);
+                tokio::time::sleep_until(began + TMP_CHECK_EVERY).await;
+            }
+            self.running.store(false, Ordering::SeqCst);
+            // An invocation that ended after the last look and before `running` was cleared found it set.
+            if !self.again.load(Ordering::SeqCst) || self.running.swap(true, Ordering::SeqCst) {
+                return;
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 
 use crate::control::{Control, Op};
-use crate::dir::InstanceDir;
+use crate::dir::{InstanceDir, TmpCheck};
 use crate::exit::{Exit, ExitHow};
 use crate::memory::{Busy, Cgroup, Watched};
 use crate::output::Output;
@@ -107,47 +107,6 @@ pub struct Process {
     /// The background check of the private `TMPDIR` (used only with `dir`).
     tmp: Arc<TmpCheck>,
     torn_down: bool,
-}
-
-/// The check of a private `TMPDIR`, run off the event loop after invocations: one walk at a time, at most one
-/// per [`TMP_CHECK_EVERY`], and one after the last invocation.
-#[derive(Debug, Default)]
-struct TmpCheck {
-    /// The checking task runs.
-    running: std::sync::atomic::AtomicBool,
-    /// An invocation ended since the last walk began.
-    again: std::sync::atomic::AtomicBool,
-    /// What the last finished walk counted, bytes.
-    used: std::sync::atomic::AtomicU64,
-}
-
-/// The shortest time between two walks of one instance's private `TMPDIR`: back-to-back invocations cost one
-/// walk per this, not one each.
-const TMP_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
-
-impl TmpCheck {
-    /// Walks `dir` while invocations have ended since the last walk began, each walk at least
-    /// [`TMP_CHECK_EVERY`] after the one before.
-    async fn run(self: Arc<Self>, dir: PathBuf) {
-        loop {
-            while self.again.swap(false, Ordering::SeqCst) {
-                let began = tokio::time::Instant::now();
-                let at = dir.clone();
-                let used = tokio::task::spawn_blocking(move || {
-                    InstanceDir::tmp_bytes_at(&at, crate::TMP_BYTES)
-                })
-                .await
-                .unwrap_or(0);
-                self.used.store(used, Ordering::Relaxed);
-                tokio::time::sleep_until(began + TMP_CHECK_EVERY).await;
-            }
-            self.running.store(false, Ordering::SeqCst);
-            // An invocation that ended after the last look and before `running` was cleared found it set.
-            if !self.again.load(Ordering::SeqCst) || self.running.swap(true, Ordering::SeqCst) {
-                return;
-            }
-        }
-    }
 }
 
 /// How this process's memory is read.
