@@ -38,6 +38,25 @@ struct Runner {
 }
 
 impl Runner {
+    /// One of our own hosts (SCF's dialect, the shim).
+    fn ours(
+        label: &str,
+        language: &'static str,
+        dir: &Path,
+        runtime: &'static str,
+        file: &'static str,
+    ) -> Runner {
+        Runner {
+            label: label.to_owned(),
+            language,
+            dir: dir.to_path_buf(),
+            runtime,
+            dialect: None,
+            command: None,
+            file,
+        }
+    }
+
     fn config(&self, method: &str, timeout: f64) -> anyhow::Result<FunctionConfig> {
         let handler = format!("{}{method}", self.file);
         let over = Overrides {
@@ -202,6 +221,14 @@ async fn warm(
     Ok(Sample(out))
 }
 
+/// A private copy of the native bench function's library (`target/libbench.so`), in its own directory.
+fn native_dir(target: &Path) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(target.join("libbench.so"), dir.join("libbench.so")).context("libbench.so")?;
+    Ok(dir)
+}
+
 /// `--warm`: three rounds of the bare floor and each host's warm no-op p50 (without isolation, and with
 /// serve's), side by side.
 async fn warm_only(n: usize) -> anyhow::Result<()> {
@@ -217,33 +244,22 @@ async fn warm_only(n: usize) -> anyhow::Result<()> {
         std::env::set_var("SCF_LOCAL_NAMESPACES", "off");
     }
     let platform = Platform::discover().context("build the release binaries first")?;
-    let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::copy(target.join("libbench.so"), dir.join("libbench.so")).context("libbench.so")?;
+    let dir = native_dir(&target)?;
     // SAFETY: as above.
     unsafe { std::env::set_var("SCF_PYTHON", root.join(".venv/bin/python")) };
-    let host = |label: &str, language, dir: PathBuf, runtime, file| Runner {
-        label: label.to_owned(),
-        language,
-        dir,
-        runtime,
-        dialect: None,
-        command: None,
-        file,
-    };
     let runners = [
-        host("native", "native", dir.clone(), "native", "bench."),
-        host(
+        Runner::ours("native", "native", &dir, "native", "bench."),
+        Runner::ours(
             "python",
             "python",
-            root.join("bench/functions/python"),
+            &root.join("bench/functions/python"),
             "python3",
             "index.",
         ),
-        host(
+        Runner::ours(
             "node",
             "node",
-            root.join("bench/functions/node"),
+            &root.join("bench/functions/node"),
             "nodejs",
             "index.",
         ),
@@ -559,28 +575,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let platform =
         Platform::discover().context("build the release binaries first (make bench does)")?;
 
-    let native_dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));
-    std::fs::create_dir_all(&native_dir)?;
-    std::fs::copy(target.join("libbench.so"), native_dir.join("libbench.so"))
-        .context("libbench.so")?;
+    let native_dir = native_dir(&target)?;
     let py_dir = root.join("bench/functions/python");
     let node_dir = root.join("bench/functions/node");
     let aws_node = root.join("bench/peers/node/node_modules/aws-lambda-ric/index.mjs");
     let aws_rust = root.join("bench/peers/rust/target/release/aws-rust-bench");
 
-    let ours = |label: &str, language, dir: &Path, runtime, file| Runner {
-        label: label.to_owned(),
-        language,
-        dir: dir.to_path_buf(),
-        runtime,
-        dialect: None,
-        command: None,
-        file,
-    };
     let mut runners = vec![
-        ours("scf-shim native", "native", &native_dir, "native", "bench."),
-        ours("scf-shim python", "python", &py_dir, "python3", "index."),
-        ours("scf-shim node", "node", &node_dir, "nodejs", "index."),
+        Runner::ours("scf-shim native", "native", &native_dir, "native", "bench."),
+        Runner::ours("scf-shim python", "python", &py_dir, "python3", "index."),
+        Runner::ours("scf-shim node", "node", &node_dir, "nodejs", "index."),
         Runner {
             label: "awslambdaric (Python)".into(),
             language: "python",
