@@ -1,0 +1,133 @@
+//! The one-section modes of `scf-bench` (for profiling one path): `--front-door`, `--scale`, `--warm`,
+//! `--web`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use scf_platform::Platform;
+
+use crate::hosts::{self, Runner, native_dir};
+use crate::{Mode, Report, bin_dir, floor, root, scale, web};
+
+/// A current-thread runtime, as `scf-local serve` runs.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `--front-door`: only the platform's front-door figures (for profiling it).
+pub(crate) fn front_door() -> anyhow::Result<()> {
+    runtime()?.block_on(floor::print_front_door(&root()))
+}
+
+/// `--web [--quick | --tiny]`: only the web proxy's figures.
+pub(crate) fn web(mode: Mode) -> anyhow::Result<()> {
+    let mut r = Report::new();
+    runtime()?.block_on(web::section(&mut r, &root(), mode))
+}
+
+/// `--warm [N]`: the hosts' warm no-op round trips against their floor, interleaved (for profiling the
+/// invocation path).
+pub(crate) fn warm(n: usize) -> anyhow::Result<()> {
+    runtime()?.block_on(warm_rounds(n))
+}
+
+/// `--scale [--quick | --tiny]`: only the scale figures.
+pub(crate) fn scale(mode: Mode) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let root = root();
+        let sc = scale::measure(&root, &bin_dir(&root).join("libbench.so"), mode).await?;
+        let mut err = std::io::stderr().lock();
+        for (what, points) in [
+            ("async accept events/s, backlog", &sc.accept),
+            ("GetFunctionLogs by id p50 µs, records", &sc.logs),
+            ("serve start-up ms, functions", &sc.startup),
+        ] {
+            for p in points {
+                writeln!(err, "{what} {}: {:.1}", p.size, p.value)?;
+            }
+        }
+        for p in &sc.warm {
+            writeln!(
+                err,
+                "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %; floor over {} servers p50 {:.1} µs p99 {:.1} µs",
+                p.instances,
+                p.p50_us,
+                p.p99_us,
+                p.cpu_us_per_call,
+                p.idle_cpu_percent,
+                p.functions,
+                p.floor_p50_us,
+                p.floor_p99_us
+            )?;
+        }
+        writeln!(
+            err,
+            "RSS per idle warm instance: {:.1} KB",
+            sc.rss_kb_per_instance
+        )?;
+        Ok(())
+    })
+}
+
+/// Three rounds of the bare floor and each host's warm no-op p50 (without isolation, and with
+/// serve's), side by side.
+async fn warm_rounds(n: usize) -> anyhow::Result<()> {
+    let root = root();
+    let target = bin_dir(&root);
+    // SAFETY: single-threaded; set before any instance starts.
+    unsafe { std::env::set_var("SCF_SHIM", target.join("scf-shim")) };
+    let isolated = Platform::discover().context("build the release binaries first")?;
+    isolated.keep_ready();
+    // SAFETY: as above (the supervisor's probe threads have ended).
+    unsafe {
+        std::env::set_var("SCF_LOCAL_CGROUP", "off");
+        std::env::set_var("SCF_LOCAL_NAMESPACES", "off");
+    }
+    let platform = Platform::discover().context("build the release binaries first")?;
+    let dir = native_dir(&target)?;
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SCF_PYTHON", root.join(".venv/bin/python")) };
+    let runners = [
+        Runner::ours("native", "native", &dir, "native", "bench."),
+        Runner::ours(
+            "python",
+            "python",
+            &root.join("bench/functions/python"),
+            "python3",
+            "index.",
+        ),
+        Runner::ours(
+            "node",
+            "node",
+            &root.join("bench/functions/node"),
+            "nodejs",
+            "index.",
+        ),
+    ];
+    let small = Bytes::from_static(br#"{"k":"v"}"#);
+    let mut err = std::io::stderr().lock();
+    for round in 1..=3 {
+        let f = floor::measure(n).await?;
+        let mut line = format!("round {round}: floor p50 {:.1} µs;", f.uds.median());
+        for runner in &runners {
+            let s = hosts::warm(&platform, runner, "noop", &small, n).await?;
+            let i = hosts::warm(&isolated, runner, "noop", &small, n).await?;
+            let _ = write!(
+                line,
+                " {} {:.1} µs ({:.2}×), isolated {:.1} µs ({:.2}×);",
+                runner.label,
+                s.median(),
+                s.median() / f.uds.median(),
+                i.median(),
+                i.median() / f.uds.median()
+            );
+        }
+        writeln!(err, "{line}")?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
