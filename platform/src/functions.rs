@@ -12,7 +12,7 @@ use crate::http::HttpPool;
 pub(crate) enum Function {
     /// An event function (`event.rs`).
     Event(Arc<EventPool>),
-    /// A web or image-style function (`http.rs`).
+    /// A web or image-style function (`http/`).
     Http(Arc<HttpPool>),
 }
 

@@ -1,7 +1,7 @@
 //! The instances of one function: cold starts and warm reuse, the concurrency limit, idle repossession and
 //! provisioned instances; the same for every kind of function. Kinds differ only in what they route to an
 //! instance ([`Route`]): one event at a time over the runtime API (`event.rs`), or up to N HTTP requests at
-//! once through the proxy (`http.rs`).
+//! once through the proxy (`http/`).
 //!
 //! A request takes a permit of the function's semaphore (its concurrency limit), then a place on a running
 //! instance (the fullest one with room; for one-at-a-time instances the most recently used idle one), else

@@ -11,23 +11,19 @@
 //! timeout fails only its own request (with a single-request instance the instance is killed, as for event
 //! functions); a memory overrun or an exit fails every request on the instance.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
-use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
-use scf_runtime_api::conn::content_length;
-use scf_store::now_ms;
+use scf_protocol::{ErrorKind, FunctionError};
 use scf_supervisor::{NetMode, Network, SpawnSpec, Work};
 
 use crate::config::{FunctionConfig, HttpKind};
@@ -35,6 +31,9 @@ use crate::instance::Platform;
 use crate::instance::{self, Instance, LAST_WORDS, Readiness, StartErrors, StartFailure};
 use crate::pool::{Closing, Finished, Lease, Pool, Route, Source};
 use crate::requestlog::RequestLog;
+
+mod event;
+mod proxy;
 
 /// The port every instance listens on, as on the cloud.
 pub const WEB_PORT: u16 = 9000;
@@ -49,10 +48,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of the platform's HTTP answers.
 pub type WebBody = BoxBody<Bytes, BoxError>;
 
-/// A request body of at most this many bytes (by its `Content-Length`) is read whole before it goes to the
-/// instance, in one write with its head.
-const BUFFERED_BODY_BYTES: u64 = 64 * 1024;
-
 /// The headers the platform sets on every request to the instance; a caller's own are dropped.
 const SCF_HEADERS: [&str; 9] = [
     "x-scf-request-id",
@@ -64,18 +59,6 @@ const SCF_HEADERS: [&str; 9] = [
     "x-scf-region",
     "x-scf-appid",
     "x-scf-uin",
-];
-
-/// Hop-by-hop headers: they belong to one connection and are not forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
 ];
 
 /// How the platform reaches a web instance: its port, and the keep-alive connections to it.
@@ -407,233 +390,6 @@ impl Pool<HttpRoute> {
             }
         }
     }
-
-    /// Proxies one HTTP request to the function (`path` is what the function sees: `/<path>?<query>`).
-    pub async fn handle(self: &Arc<Self>, req: Request<Incoming>, path: &str) -> Response<WebBody> {
-        let request_id = crate::requestlog::new_request_id();
-        let start_ms = now_ms();
-        if let Some(len) = content_length(req.headers())
-            && len > MAX_SYNC_EVENT_BYTES as u64
-        {
-            let e = request_too_large(len);
-            self.refuse(&request_id, start_ms, e.clone(), None, Source::SYNC)
-                .await;
-            return error_response(&request_id, &e);
-        }
-        let lease = match self.place(&request_id, start_ms).await {
-            Ok(lease) => lease,
-            Err(refused) => return refused_response(&refused),
-        };
-        let log = self.open_log(&request_id, &lease);
-        let work = lease.instance.process.work();
-        let started = Instant::now(); // the duration does not include the cold start
-        let done = Done {
-            pool: self.clone(),
-            request_id: request_id.clone(),
-            start_ms,
-            started,
-            log,
-            lease,
-            work,
-        };
-
-        let (parts, body) = req.into_parts();
-        // A small body of a known length is read whole first, so the instance gets the request in one write
-        // (streamed, the head went out before the body had come through, and a server such as Node's woke
-        // twice per request). A larger one streams to the instance, cut off past 6 MB.
-        let body: WebBody = match content_length(&parts.headers) {
-            Some(len) if len <= BUFFERED_BODY_BYTES => {
-                match http_body_util::Limited::new(body, BUFFERED_BODY_BYTES as usize)
-                    .collect()
-                    .await
-                {
-                    Ok(b) => Full::new(b.to_bytes()).map_err(|e| match e {}).boxed(),
-                    Err(e) => {
-                        let e = FunctionError::new(
-                            ErrorKind::InvalidParameter,
-                            format!("reading the request's body: {e}"),
-                            "",
-                        );
-                        return done.fail(e);
-                    }
-                }
-            }
-            _ => http_body_util::Limited::new(body, MAX_SYNC_EVENT_BYTES).boxed(),
-        };
-        let mut up = Request::builder().method(parts.method).uri(path);
-        if let Some(h) = up.headers_mut() {
-            copy_headers(&parts.headers, h);
-            self.set_scf_headers(&request_id, h);
-        }
-        let up = match up.body(body) {
-            Ok(r) => r,
-            Err(e) => {
-                let e = FunctionError::new(ErrorKind::InvalidParameter, format!("{e}"), "");
-                return done.fail(e);
-            }
-        };
-        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
-        let exchanged = done
-            .lease
-            .instance
-            .exchange(up, deadline, self.instance_concurrency())
-            .await;
-        let (resp, sender) = match exchanged {
-            Ok(r) => r,
-            Err(e) => return done.fail(e),
-        };
-        let (parts, body) = resp.into_parts();
-        let head = head_size(&parts.headers);
-        if head > MAX_RESPONSE_HEADER_BYTES {
-            return done.fail(response_head_too_large(format!("{head} bytes of headers")));
-        }
-        if let Some(len) = content_length(&parts.headers)
-            && len > MAX_RESPONSE_BYTES as u64
-        {
-            let e = FunctionError::response_too_large(usize::try_from(len).unwrap_or(usize::MAX));
-            return done.fail(e);
-        }
-        let status = parts.status;
-        let mut out = Response::builder().status(status).version(parts.version);
-        if let Some(h) = out.headers_mut() {
-            copy_headers(&parts.headers, h);
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                h.insert(HeaderName::from_static("x-scf-request-id"), v);
-            }
-        }
-        let down = Downstream {
-            inner: body,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            sent: 0,
-            finish: Some(Finish {
-                done,
-                status,
-                sender: Some(sender),
-            }),
-        };
-        out.body(down.boxed())
-            .unwrap_or_else(|_| Response::new(empty()))
-    }
-
-    /// Runs one event on an image-style event function: `POST /event-invoke`.
-    pub async fn invoke_event(self: &Arc<Self>, request_id: &str, event: Bytes) -> Finished {
-        let start_ms = now_ms();
-        let lease = match self.place(request_id, start_ms).await {
-            Ok(lease) => lease,
-            Err(refused) => return refused,
-        };
-        let log = self.open_log(request_id, &lease);
-        let work = lease.instance.process.work();
-        let started = Instant::now(); // the duration does not include the cold start
-        let mut req = Request::post("/event-invoke");
-        if let Some(h) = req.headers_mut() {
-            h.insert(
-                hyper::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            self.set_scf_headers(request_id, h);
-        }
-        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
-        let instance = &lease.instance;
-        let capacity = self.instance_concurrency();
-        let result = match req.body(Full::new(event).map_err(|e| match e {}).boxed()) {
-            Err(e) => Err(FunctionError::internal(e.to_string())),
-            Ok(req) => match instance.exchange(req, deadline, capacity).await {
-                Err(e) => Err(e),
-                Ok((resp, sender)) => {
-                    let status = resp.status();
-                    let body = tokio::select! {
-                        b = collect_limited(resp.into_body()) => b,
-                        _ = tokio::time::sleep_until(deadline) => Err(instance.timed_out(capacity)),
-                        e = instance.gone() => Err(e),
-                    };
-                    match body {
-                        Ok(body) => {
-                            instance.put_back(sender);
-                            if status.is_success() {
-                                Ok(body)
-                            } else {
-                                Err(event_error(status, &body))
-                            }
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-            },
-        };
-        drop(work);
-        let done = Done {
-            pool: self.clone(),
-            request_id: request_id.to_owned(),
-            start_ms,
-            started,
-            log,
-            lease,
-            work: Work::none(),
-        };
-        done.close(result.map_err(|e| {
-            let body = Bytes::from(e.to_body(request_id));
-            (e.kind, body)
-        }))
-        .await
-    }
-}
-
-/// The answer to a request that was refused before reaching an instance.
-fn refused_response(f: &Finished) -> Response<WebBody> {
-    match &f.result {
-        Err((_, body)) => match FunctionError::from_body(body) {
-            Some((e, _)) => error_response(&f.request_id, &e),
-            None => error_response(&f.request_id, &FunctionError::internal("")),
-        },
-        Ok(_) => error_response(&f.request_id, &FunctionError::internal("")),
-    }
-}
-
-/// Whether sending failed because the caller's body passed the request limit.
-fn over_the_limit(e: &hyper::Error) -> bool {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if c.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
-}
-
-/// The error of an image-style event function that answered with a non-2xx status: the canonical error body
-/// it sent, else its text as an unhandled error.
-fn event_error(status: StatusCode, body: &[u8]) -> FunctionError {
-    match FunctionError::from_body(body) {
-        Some((e, _)) => e,
-        None => FunctionError::new(
-            ErrorKind::UnhandledError,
-            scf_protocol::error::USER_CODE_EXCEPTION,
-            format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
-        ),
-    }
-}
-
-/// A body collected up to the response limit.
-async fn collect_limited(mut body: Incoming) -> Result<Bytes, FunctionError> {
-    let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            FunctionError::new(
-                ErrorKind::UnhandledError,
-                "the function's server closed the connection during its answer",
-                e.to_string(),
-            )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-            if buf.len() > MAX_RESPONSE_BYTES {
-                return Err(FunctionError::response_too_large(buf.len()));
-            }
-        }
-    }
-    Ok(buf.freeze())
 }
 
 /// A request on its instance: what closes it (its log, its record, its place) once it is over.
@@ -707,119 +463,25 @@ impl Done {
     }
 }
 
-/// What closes a proxied request once its response body has been sent (or has failed, or was dropped).
-struct Finish {
-    done: Done,
-    status: StatusCode,
-    sender: Option<SendRequest<WebBody>>,
+/// Whether sending failed because the caller's body passed the request limit.
+fn over_the_limit(e: &hyper::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
-impl Finish {
-    fn end(mut self, error: Option<FunctionError>) {
-        let request_id = self.done.request_id.clone();
-        let result = match error {
-            None => {
-                if let Some(sender) = self.sender.take() {
-                    self.done.lease.instance.put_back(sender);
-                }
-                Ok(Bytes::from(format!("HTTP {}", self.status.as_u16())))
-            }
-            Some(e) => Err((e.kind, Bytes::from(e.to_body(&request_id)))),
-        };
-        self.done.end(result);
-    }
-}
-
-/// The instance's response body on its way to the caller: streamed, cut off past 6 MB or at the timeout.
-struct Downstream {
-    inner: Incoming,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    sent: usize,
-    finish: Option<Finish>,
-}
-
-impl Downstream {
-    fn end(&mut self, error: Option<FunctionError>) {
-        if let Some(f) = self.finish.take() {
-            f.end(error);
-        }
-    }
-}
-
-impl Body for Downstream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.finish.is_none() {
-            return Poll::Ready(None);
-        }
-        if self.deadline.as_mut().poll(cx).is_ready() {
-            let e = match &self.finish {
-                Some(f) => f
-                    .done
-                    .lease
-                    .instance
-                    .timed_out(f.done.pool.instance_concurrency()),
-                None => FunctionError::timeout(0.0, false),
-            };
-            self.end(Some(e));
-            return Poll::Ready(Some(Err("the function's execution timeout passed".into())));
-        }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(d) = frame.data_ref() {
-                    self.sent += d.len();
-                    if self.sent > MAX_RESPONSE_BYTES {
-                        let n = self.sent;
-                        self.end(Some(FunctionError::response_too_large(n)));
-                        return Poll::Ready(Some(Err("the response body is over 6 MB".into())));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.end(Some(FunctionError::new(
-                    ErrorKind::UnhandledError,
-                    "the function's server closed the connection during its answer",
-                    e.to_string(),
-                )));
-                Poll::Ready(Some(Err(e.into())))
-            }
-            Poll::Ready(None) => {
-                self.end(None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.finish.is_none() || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Downstream {
-    fn drop(&mut self) {
-        if self.finish.is_some() {
-            if self.inner.is_end_stream() {
-                self.end(None);
-            } else {
-                self.end(Some(FunctionError::new(
-                    ErrorKind::InternalError,
-                    "the caller closed the connection before the answer ended",
-                    "",
-                )));
-            }
-        }
-    }
+/// A response head over the limit.
+fn response_head_too_large(detail: impl Into<String>) -> FunctionError {
+    FunctionError::new(
+        ErrorKind::ResponseTooLarge,
+        "The size of response headers exceeds the upper limit (4KB)",
+        detail.into(),
+    )
 }
 
 /// A failure of the start file: not there, not executable, or it exited before listening.
@@ -849,40 +511,6 @@ pub(crate) fn request_too_large(len: u64) -> FunctionError {
         "The size of request exceeds the upper limit (6MB)",
         format!("{len} bytes"),
     )
-}
-
-/// A response head over the limit.
-fn response_head_too_large(detail: impl Into<String>) -> FunctionError {
-    FunctionError::new(
-        ErrorKind::ResponseTooLarge,
-        "The size of response headers exceeds the upper limit (4KB)",
-        detail.into(),
-    )
-}
-
-fn head_size(h: &HeaderMap) -> usize {
-    h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
-}
-
-/// Copies end-to-end headers: not hop-by-hop ones, not those named in `Connection`, not `X-Scf-*` (the
-/// platform's).
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    let connection = from.get_all(hyper::header::CONNECTION);
-    let named = |name: &str| {
-        connection
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|n| n.trim().eq_ignore_ascii_case(name))
-    };
-    to.reserve(from.len());
-    for (k, v) in from {
-        let name = k.as_str();
-        if HOP_BY_HOP.contains(&name) || SCF_HEADERS.contains(&name) || named(name) {
-            continue;
-        }
-        to.append(k.clone(), v.clone());
-    }
 }
 
 fn empty() -> WebBody {
@@ -928,19 +556,6 @@ pub(crate) fn error_response(request_id: &str, e: &FunctionError) -> Response<We
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn platform_headers_and_hop_by_hop_headers_are_not_forwarded() {
-        let mut from = HeaderMap::new();
-        from.insert("x-scf-request-id", HeaderValue::from_static("forged"));
-        from.insert("connection", HeaderValue::from_static("close, x-private"));
-        from.insert("x-private", HeaderValue::from_static("1"));
-        from.insert("x-kept", HeaderValue::from_static("2"));
-        let mut to = HeaderMap::new();
-        copy_headers(&from, &mut to);
-        assert_eq!(to.len(), 1);
-        assert_eq!(to.get("x-kept").and_then(|v| v.to_str().ok()), Some("2"));
-    }
 
     #[test]
     fn error_statuses() {
