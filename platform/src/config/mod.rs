@@ -2,6 +2,7 @@
 //! (components `scf`, `multi-scf` and `http`, read as the components read them: [`Project`]), overridden by
 //! command-line flags.
 //!
+//! - `inputs`: one function's keys as the file writes them;
 //! - `project`: one configuration file, its variables and `.env`, its component, its functions;
 //! - `schema`: the keys each component defines, the warnings for unknown keys, the keys not honoured locally;
 //! - `triggers`: timers, API Gateway, and the kinds run on demand;
@@ -17,11 +18,14 @@ use scf_protocol::limits;
 use crate::PlatformError;
 
 mod bootstrap;
+mod inputs;
 mod project;
 mod schema;
 mod triggers;
 mod vars;
 
+use inputs::{ImageArgs, ImageKeys, InstanceConcurrency};
+pub(crate) use inputs::{Inputs, SrcField};
 pub use project::{Hook, Project, run_build_hooks};
 pub(crate) use triggers::stable_id;
 pub use triggers::{
@@ -146,126 +150,6 @@ impl Default for ServeSettings {
             queue_limit: 100_000,
         }
     }
-}
-
-/// The keys of one function the platform reads (`inputs` of `component: scf`, one of multi-scf's
-/// `functions` over its shared defaults, http's `faas`); `schema` lists every key and what is done with it.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Inputs {
-    name: Option<String>,
-    src: Option<SrcField>,
-    handler: Option<String>,
-    runtime: Option<String>,
-    memory_size: Option<u32>,
-    timeout: Option<f64>,
-    init_timeout: Option<f64>,
-    namespace: Option<String>,
-    region: Option<String>,
-    environment: Option<Environment>,
-    environments: Option<Vec<KeyValue>>,
-    retry_num: Option<u32>,
-    #[serde(rename = "msgTTL")]
-    msg_ttl: Option<f64>,
-    local: Option<LocalKeys>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    entry_file: Option<String>,
-    image: Option<ImageKeys>,
-    instance_concurrency_config: Option<InstanceConcurrency>,
-    public_access: Option<bool>,
-}
-
-/// `inputs.image`: the instance command of an image-style function (run locally from the code directory).
-#[derive(Debug, Default, serde::Deserialize)]
-struct ImageKeys {
-    command: Option<String>,
-    #[serde(default)]
-    args: ImageArgs,
-}
-
-/// `inputs.image.args`: a list, or one string split at spaces.
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-enum ImageArgs {
-    List(Vec<String>),
-    Line(String),
-}
-
-impl Default for ImageArgs {
-    fn default() -> Self {
-        ImageArgs::List(Vec::new())
-    }
-}
-
-/// `inputs.instanceConcurrencyConfig`: multi-concurrency of web functions.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InstanceConcurrency {
-    enable: Option<bool>,
-    max_concurrency: Option<usize>,
-}
-
-/// Our own keys, under `inputs.local`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LocalKeys {
-    concurrency: Option<usize>,
-    provisioned: Option<usize>,
-    idle_timeout: Option<f64>,
-    retry_interval: Option<f64>,
-    queue_limit: Option<usize>,
-    dialect: Option<String>,
-    command: Option<String>,
-    python: Option<String>,
-}
-
-/// `src` is either a path or `{ src: path, dist: path, hook: command, exclude: [...] }` (the code is `dist`
-/// when given: what `hook` builds); `{ bucket, object }` names code in COS, which cannot be run locally.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(untagged)]
-pub(crate) enum SrcField {
-    Path(String),
-    Object(SrcObject),
-}
-
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub(crate) struct SrcObject {
-    pub(crate) src: Option<String>,
-    pub(crate) dist: Option<String>,
-    pub(crate) bucket: Option<String>,
-    pub(crate) object: Option<String>,
-}
-
-impl SrcField {
-    /// The code's directory, relative to the configuration's.
-    pub(crate) fn code_path(&self) -> Result<&str, PlatformError> {
-        match self {
-            SrcField::Path(p) => Ok(p),
-            SrcField::Object(o) => match (o.dist.as_deref(), o.src.as_deref()) {
-                (Some(d), _) | (None, Some(d)) => Ok(d),
-                (None, None) if o.bucket.is_some() || o.object.is_some() => Err(PlatformError::Config(
-                    "src names code in a COS bucket (src.bucket, src.object), which scf-local cannot run: set src.src to the code's directory"
-                        .into(),
-                )),
-                (None, None) => Ok("."),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Environment {
-    #[serde(default)]
-    variables: BTreeMap<String, serde_yaml::Value>,
-}
-
-/// One `environments` entry (multi-scf, http): `{key, value}`.
-#[derive(Debug, serde::Deserialize)]
-struct KeyValue {
-    key: String,
-    #[serde(default)]
-    value: serde_yaml::Value,
 }
 
 /// How a component builds one function: its defaults and where its code is.
