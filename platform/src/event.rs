@@ -317,10 +317,12 @@ impl Instance<EventRoute> {
             ));
         }
         let gone = !self.is_usable();
-        let mem_usage = match self.process.peak_memory() {
-            Some(peak) if gone => peak,
-            _ => self.process.memory(),
-        };
+        // The peak only for an instance that is gone (killed over its size, say): one counter read per
+        // invocation otherwise.
+        let mem_usage = gone
+            .then(|| self.process.peak_memory())
+            .flatten()
+            .unwrap_or_else(|| self.process.memory());
         Outcome {
             result,
             lines,

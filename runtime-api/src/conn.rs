@@ -43,6 +43,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// The largest request head (request line and headers), bytes.
     pub max_head_bytes: usize,
+    /// Whether an answer that is ready while the connection's next request is already read waits for that
+    /// request's answer and goes out with it (`hold.rs`): the runtime API's result acknowledgements.
+    pub hold_answers: bool,
 }
 
 impl Limits {
@@ -55,17 +58,20 @@ impl Limits {
         body_timeout: Duration::from_secs(30),
         max_connections: 256,
         max_head_bytes: 64 * 1024,
+        hold_answers: false,
     };
 
     /// One instance's runtime API. An instance's connection is silent while its handler runs (up to the
     /// longest execution timeout, 900 s), so the header timer is longer than that: 960 s. 16 connections
-    /// (the shim holds one; a `curl` bootstrap one per call), 60 s for a body, 64 KB heads.
+    /// (the shim holds one; a `curl` bootstrap one per call), 60 s for a body, 64 KB heads. A result's
+    /// answer to a runtime that pipelines its next `next` goes out with the next invocation.
     pub const RUNTIME_API: Limits = Limits {
         name: "a runtime API",
         header_timeout: Duration::from_secs(960),
         body_timeout: Duration::from_secs(60),
         max_connections: 16,
         max_head_bytes: 64 * 1024,
+        hold_answers: true,
     };
 
     /// At most a quarter of the process's descriptor limit (`RLIMIT_NOFILE`) for connections, so the
@@ -86,6 +92,7 @@ impl Limits {
         b.timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
             .max_buf_size(self.max_head_bytes.max(8192))
+            .pipeline_flush(self.hold_answers)
             .keep_alive(true);
         b
     }
@@ -295,14 +302,23 @@ where
         let (id, conn) = registry.register();
         let (registry, handle, keep_alive) = (registry.clone(), handle.clone(), keep_alive.clone());
         let builder = limits.builder();
+        let answering = crate::hold::Answering::default();
+        let hold = limits.hold_answers.then(|| answering.clone());
         tokio::spawn(async move {
             let service = {
                 let (conn, registry) = (conn.clone(), registry.clone());
                 hyper::service::service_fn(move |req| {
                     let busy = Busy::new(conn.clone(), registry.clone());
                     let (handle, keep_alive) = (handle.clone(), keep_alive.clone());
+                    let hold = hold.clone();
                     async move {
+                        if let Some(h) = &hold {
+                            h.begin();
+                        }
                         let mut resp = handle(req).await;
+                        if let Some(h) = &hold {
+                            h.end(resp.status().is_success());
+                        }
                         if let Some(v) = keep_alive {
                             resp.headers_mut()
                                 .insert(hyper::header::HeaderName::from_static("keep-alive"), v);
@@ -313,6 +329,7 @@ where
                     }
                 })
             };
+            let stream = crate::hold::Held::new(stream, answering);
             let served = builder.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = served => {}

@@ -14,6 +14,7 @@
 //!   [`conn::Limits::RUNTIME_API`]).
 
 pub mod conn;
+mod hold;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -19,6 +19,7 @@ const TIGHT: Limits = Limits {
     body_timeout: Duration::from_millis(300),
     max_connections: 4,
     max_head_bytes: 8 * 1024,
+    hold_answers: false,
 };
 
 /// Serves on a free port with `limits` on its own thread and runtime; `handle` answers. Returns the port.
