@@ -55,7 +55,7 @@ mod poll;
 mod text;
 mod worker;
 
-use poll::{EventLoop, Poller, Waiting};
+use poll::{EventLoop, Poller};
 use worker::{Call, Command, Now, Opened, PANIC_ON_NEXT_POST, Worker, hand_over};
 
 /// The JavaScript-side handle: the way to the worker thread, and the instance's configuration.
@@ -97,6 +97,7 @@ impl Instance {
                     Some(Ok(Ok((config, worker)))) => Ok(Started {
                         poller: self
                             .event_loop
+                            .clone()
                             .and_then(|lp| Poller::new(lp, worker.clone(), self.calls.clone())),
                         worker,
                         handler: config.handler,
@@ -155,7 +156,7 @@ fn open(mut cx: FunctionContext) -> JsResult<JsBox<Instance>> {
             return cx.throw_error(format!("scf-sdk: cannot start the runtime API thread: {e}"));
         }
     };
-    let event_loop = poll::event_loop(cx.to_raw());
+    let event_loop = poll::event_loop(&mut cx);
     Ok(cx.boxed(Instance {
         calls,
         opening: Mutex::new(Some(opened)),
@@ -244,34 +245,31 @@ fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
         worker.send_outcome(outcome);
     }
     let (deferred, promise) = cx.promise();
-    let waiting = Waiting {
-        deferred,
-        channel: cx.channel(),
-    };
     let now = match started.poller {
         // What arrived with the last answers, if anything: the socket is waited on next.
         Some(_) => worker.next_now(false),
         None => Now::Blocking,
     };
-    let waiting = match (now, started.poller, worker.socket()) {
+    // No channel on the way that waits on the loop: the poll handle keeps the loop alive, and a referenced
+    // channel costs a wake-up of the loop when it is dropped.
+    let deferred = match (now, started.poller, worker.socket()) {
         (Now::Reply(reply), _, _) => {
-            let Waiting { deferred, channel } = waiting;
-            deferred.settle_with(&channel, move |mut cx| reply.into_js(&mut cx));
+            deferred.settle_with(&cx.channel(), move |mut cx| reply.into_js(&mut cx));
             return Ok(promise);
         }
-        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, waiting) {
+        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, deferred) {
             Ok(()) => return Ok(promise),
-            Err(waiting) => waiting,
+            Err(deferred) => deferred,
         },
-        (_, _, _) => waiting,
+        (_, _, _) => deferred,
     };
     drop(worker);
     hand_over(
         &handle.calls,
         Call {
             command: Command::Next(None),
-            deferred: waiting.deferred,
-            channel: waiting.channel,
+            deferred,
+            channel: cx.channel(),
         },
     );
     Ok(promise)

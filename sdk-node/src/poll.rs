@@ -16,7 +16,9 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, mpsc};
 
 use libc::{c_int, c_void};
+use neon::context::Cx;
 use neon::event::Channel;
+use neon::prelude::*;
 use neon::types::Deferred;
 
 use crate::worker::{Call, Command, Now, Worker, hand_over};
@@ -41,6 +43,25 @@ type SetData = unsafe extern "C" fn(handle: *mut c_void, data: *mut c_void);
 type GetData = unsafe extern "C" fn(handle: *const c_void) -> *mut c_void;
 type Close = unsafe extern "C" fn(handle: *mut c_void, cb: Option<CloseCb>);
 type Ref = unsafe extern "C" fn(handle: *mut c_void);
+type RawValue = neon::sys::bindings::Value;
+type AsyncInit = unsafe extern "C" fn(
+    env: Env,
+    resource: RawValue,
+    name: RawValue,
+    out: *mut *mut c_void,
+) -> Status;
+type OpenCallbackScope = unsafe extern "C" fn(
+    env: Env,
+    resource: RawValue,
+    context: *mut c_void,
+    out: *mut *mut c_void,
+) -> Status;
+type CloseScope = unsafe extern "C" fn(env: Env, scope: *mut c_void) -> Status;
+type OpenHandleScope = unsafe extern "C" fn(env: Env, out: *mut *mut c_void) -> Status;
+type CreateReference =
+    unsafe extern "C" fn(env: Env, value: RawValue, count: u32, out: *mut *mut c_void) -> Status;
+type GetReferenceValue =
+    unsafe extern "C" fn(env: Env, r: *mut c_void, out: *mut RawValue) -> Status;
 
 struct Uv {
     get_loop: GetLoop,
@@ -53,6 +74,13 @@ struct Uv {
     close: Close,
     reference: Ref,
     unreference: Ref,
+    async_init: AsyncInit,
+    open_callback_scope: OpenCallbackScope,
+    close_callback_scope: CloseScope,
+    open_handle_scope: OpenHandleScope,
+    close_handle_scope: CloseScope,
+    create_reference: CreateReference,
+    get_reference_value: GetReferenceValue,
 }
 
 fn uv() -> Option<&'static Uv> {
@@ -74,6 +102,13 @@ fn uv() -> Option<&'static Uv> {
             let close = find(c"uv_close")?;
             let reference = find(c"uv_ref")?;
             let unreference = find(c"uv_unref")?;
+            let async_init = find(c"napi_async_init")?;
+            let open_callback_scope = find(c"napi_open_callback_scope")?;
+            let close_callback_scope = find(c"napi_close_callback_scope")?;
+            let open_handle_scope = find(c"napi_open_handle_scope")?;
+            let close_handle_scope = find(c"napi_close_handle_scope")?;
+            let create_reference = find(c"napi_create_reference")?;
+            let get_reference_value = find(c"napi_get_reference_value")?;
             // SAFETY: each symbol is the libuv or Node-API function of that name, whose C signature the field's
             // type spells out (handles as `void *`).
             unsafe {
@@ -88,29 +123,69 @@ fn uv() -> Option<&'static Uv> {
                     close: std::mem::transmute::<*mut c_void, Close>(close),
                     reference: std::mem::transmute::<*mut c_void, Ref>(reference),
                     unreference: std::mem::transmute::<*mut c_void, Ref>(unreference),
+                    async_init: std::mem::transmute::<*mut c_void, AsyncInit>(async_init),
+                    open_callback_scope: std::mem::transmute::<*mut c_void, OpenCallbackScope>(
+                        open_callback_scope,
+                    ),
+                    close_callback_scope: std::mem::transmute::<*mut c_void, CloseScope>(
+                        close_callback_scope,
+                    ),
+                    open_handle_scope: std::mem::transmute::<*mut c_void, OpenHandleScope>(
+                        open_handle_scope,
+                    ),
+                    close_handle_scope: std::mem::transmute::<*mut c_void, CloseScope>(
+                        close_handle_scope,
+                    ),
+                    create_reference: std::mem::transmute::<*mut c_void, CreateReference>(
+                        create_reference,
+                    ),
+                    get_reference_value: std::mem::transmute::<*mut c_void, GetReferenceValue>(
+                        get_reference_value,
+                    ),
                 })
             }
         })
         .as_ref()
 }
 
-/// The event loop of `env`, if this process has what the poller needs (else every wait is the worker's).
-pub(crate) fn event_loop(env: Env) -> Option<EventLoop> {
+/// The JS thread's event loop, if this process has what the poller needs (else every wait is the worker's).
+pub(crate) fn event_loop(cx: &mut FunctionContext) -> Option<EventLoop> {
     let uv = uv()?;
+    let env = cx.to_raw();
+    let resource = cx.empty_object().to_raw();
+    let name = cx.string("scf-runtime-api").to_raw();
     let mut lp = std::ptr::null_mut();
-    // SAFETY: `env` is the live environment of the calling JavaScript function; `lp` is a valid place.
-    let status = unsafe { (uv.get_loop)(env, &mut lp) };
-    (status == Status::Ok && !lp.is_null()).then_some(EventLoop(lp))
+    let mut context = std::ptr::null_mut();
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: `env` is the live environment of the calling JavaScript function, `resource` and `name` values
+    // of its scope; the out-pointers are valid places. The reference keeps the resource object alive for the
+    // process (it is never deleted), as the async context that names it is never destroyed.
+    let ok = unsafe {
+        (uv.get_loop)(env, &mut lp) == Status::Ok
+            && (uv.async_init)(env, resource, name, &mut context) == Status::Ok
+            && (uv.create_reference)(env, resource, 1, &mut reference) == Status::Ok
+    };
+    let mut spare = cx.channel();
+    spare.unref(cx);
+    (ok && !lp.is_null()).then_some(EventLoop {
+        lp,
+        env,
+        context,
+        resource: reference,
+        spare,
+    })
 }
 
-/// libuv's loop of the JS thread.
-#[derive(Clone, Copy)]
-pub(crate) struct EventLoop(*mut c_void);
-
-/// A `next` waiting for the platform: its promise, and the channel that settles it.
-pub(crate) struct Waiting {
-    pub deferred: Deferred,
-    pub channel: Channel,
+/// libuv's loop of the JS thread, its Node-API environment, and the async context (and its resource object)
+/// in which a poll callback calls into JavaScript.
+#[derive(Clone)]
+pub(crate) struct EventLoop {
+    lp: *mut c_void,
+    env: Env,
+    context: *mut c_void,
+    resource: *mut c_void,
+    /// An unreferenced channel, for when Node-API cannot open a scope in a callback.
+    spare: Channel,
 }
 
 /// The JS thread's poller of the runtime API's socket: one per instance, living as long as the process (its
@@ -126,7 +201,8 @@ pub(crate) struct Poller {
     /// alive), which spares libuv's two `epoll_ctl` calls per invocation; a readiness while no `next` waits
     /// (the platform closing the connection) stops it.
     active: Cell<bool>,
-    waiting: RefCell<Option<Waiting>>,
+    /// The promise of the `next` that waits.
+    waiting: RefCell<Option<Deferred>>,
 }
 
 impl Poller {
@@ -149,7 +225,7 @@ impl Poller {
 
     /// Waits for `fd` to be readable, then continues `next` on this thread (see the module). `Err` gives the
     /// wait back when the handle cannot be made or started: the caller hands it to the worker.
-    pub(crate) fn wait(&'static self, fd: RawFd, waiting: Waiting) -> Result<(), Waiting> {
+    pub(crate) fn wait(&'static self, fd: RawFd, waiting: Deferred) -> Result<(), Deferred> {
         let Some(handle) = self.handle_for(fd) else {
             return Err(waiting);
         };
@@ -194,7 +270,7 @@ impl Poller {
         }
         // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `fd` is
         // the open socket of the worker's connection (the worker is idle: the caller holds its lock).
-        if unsafe { (self.uv.poll_init)(self.event_loop.0, handle, fd) } != 0 {
+        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, fd) } != 0 {
             // SAFETY: libuv did not take the handle; it is ours to free.
             unsafe { libc::free(handle) };
             return None;
@@ -249,20 +325,95 @@ impl Poller {
             Now::Wait => *self.waiting.borrow_mut() = Some(waiting),
             Now::Reply(reply) => {
                 self.idle();
-                let Waiting { deferred, channel } = waiting;
-                deferred.settle_with(&channel, move |mut cx| reply.into_js(&mut cx));
+                let deferred = waiting;
+                if let Some(scopes) = self.scopes() {
+                    // SAFETY: a handle scope and a callback scope of the live environment are open (until
+                    // `scopes` drops, after this context's last use).
+                    let mut cx = unsafe { Cx::from_raw(self.event_loop.env) };
+                    match cx.try_catch(|cx| reply.into_js(cx)) {
+                        Ok(v) => deferred.resolve(&mut cx, v),
+                        Err(e) => deferred.reject(&mut cx, e),
+                    }
+                    // Closing the callback scope runs the promise's reactions (and `process.nextTick`s).
+                    drop(scopes);
+                } else {
+                    // Node-API refused a scope (never seen): settled through the loop's async handle instead.
+                    let spare = &self.event_loop.spare;
+                    deferred.settle_with(spare, move |mut cx| reply.into_js(&mut cx));
+                }
             }
             Now::Blocking => {
                 self.stop();
+                // The worker's reply comes through a referenced channel, which keeps the loop alive meanwhile
+                // as the poll handle did.
+                let channel = match self.scopes() {
+                    Some(scopes) => {
+                        // SAFETY: as above.
+                        let mut cx = unsafe { Cx::from_raw(self.event_loop.env) };
+                        let channel = cx.channel();
+                        drop(scopes);
+                        channel
+                    }
+                    None => self.event_loop.spare.clone(),
+                };
                 hand_over(
                     &self.calls,
                     Call {
                         command: Command::Next(None),
-                        deferred: waiting.deferred,
-                        channel: waiting.channel,
+                        deferred: waiting,
+                        channel,
                     },
                 );
             }
+        }
+    }
+}
+
+impl Poller {
+    /// Opens what calling into JavaScript from a libuv callback needs: a handle scope, and a callback scope
+    /// (whose closing runs the microtasks, as after any callback Node makes).
+    fn scopes(&self) -> Option<Scopes> {
+        let (uv, h) = (self.uv, &self.event_loop);
+        let mut handles = std::ptr::null_mut();
+        let mut resource = std::ptr::null_mut();
+        let mut callback = std::ptr::null_mut();
+        // SAFETY: on the JS thread, outside any other call into JavaScript (a libuv callback); the reference and
+        // context were made by `event_loop` and live for the process; the out-pointers are valid places.
+        unsafe {
+            if (uv.open_handle_scope)(h.env, &mut handles) != Status::Ok {
+                return None;
+            }
+            if (uv.get_reference_value)(h.env, h.resource, &mut resource) != Status::Ok
+                || resource.is_null()
+                || (uv.open_callback_scope)(h.env, resource, h.context, &mut callback) != Status::Ok
+            {
+                (uv.close_handle_scope)(h.env, handles);
+                return None;
+            }
+        }
+        Some(Scopes {
+            uv,
+            env: h.env,
+            handles,
+            callback,
+        })
+    }
+}
+
+/// The scopes [`Poller::scopes`] opened, closed (callback scope first) when dropped.
+struct Scopes {
+    uv: &'static Uv,
+    env: Env,
+    handles: *mut c_void,
+    callback: *mut c_void,
+}
+
+impl Drop for Scopes {
+    fn drop(&mut self) {
+        // SAFETY: the scopes were opened by `Poller::scopes` on this thread, and are closed once, innermost first.
+        unsafe {
+            (self.uv.close_callback_scope)(self.env, self.callback);
+            (self.uv.close_handle_scope)(self.env, self.handles);
         }
     }
 }
