@@ -43,15 +43,19 @@ struct StringConstructors {
     external_utf16: Option<CreateExternalString<libc::c_void>>,
 }
 
+/// The address of the function `name` in the process (the `node` that loaded the add-on exports Node-API's and
+/// libuv's), or `None`.
+pub(crate) fn symbol(name: &std::ffi::CStr) -> Option<*mut libc::c_void> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
 fn string_constructors() -> Option<&'static StringConstructors> {
     static FOUND: std::sync::OnceLock<Option<StringConstructors>> = std::sync::OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let find = |name: &std::ffi::CStr| {
-                // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
-                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-                (!p.is_null()).then_some(p)
-            };
+            let find = symbol;
             let latin1 = find(c"napi_create_string_latin1")?;
             let utf16 = find(c"napi_create_string_utf16")?;
             let external_latin1 = find(c"node_api_create_external_string_latin1");

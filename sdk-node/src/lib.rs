@@ -2,13 +2,16 @@
 //!
 //! Two halves:
 //! - **The instance.** A worker thread owns a [`scf_shim::Runtime`], the blocking driver of the invocation
-//!   core ([`scf_shim::core`]): the same machine `scf-shim`'s own loop and the Python module drive. Its calls
-//!   block (`next` is a long poll), so every call from JavaScript is a command sent to that thread and answered
-//!   by settling a Promise through a neon [`Channel`]. A pending call holds a referenced channel, so Node's
-//!   event loop stays alive exactly while a call is pending: between calls (while a handler runs) the add-on
-//!   keeps nothing alive, which is what lets the bootstrap notice that the event loop has drained
-//!   (`callbackWaitsForEmptyEventLoop`). The worker's work runs under `catch_unwind`: a panic settles the
-//!   pending promise with an `InternalError` (500), which the core first posts for the invocation in flight.
+//!   core ([`scf_shim::core`]): the same machine `scf-shim`'s own loop and the Python module drive
+//!   (`src/worker.rs`). What may block (connecting, the ready, a large answer, a reconnect) is a command sent to
+//!   that thread and answered by settling a Promise through a neon `Channel`. The warm path does not go
+//!   there: between invocations JavaScript's thread writes the outcome and the next `next` itself, waits for
+//!   the platform's answers on libuv's loop and reads the whole ones itself (`src/poll.rs`). While a call is
+//!   pending, its channel or the poll handle keeps Node's event loop alive; between calls (while a handler
+//!   runs) the add-on keeps nothing alive, which is what lets the bootstrap notice that the event loop has
+//!   drained (`callbackWaitsForEmptyEventLoop`). The runtime's work runs under `catch_unwind` on either thread:
+//!   a panic settles the pending promise with an `InternalError` (500), which the core first posts for the
+//!   invocation in flight.
 //! - **The taxonomy.** What JavaScript needs of the rules, from the one Rust copy: kind names → status codes,
 //!   the canonical errors, the caller-visible body, the outcome rule (the 6 MB limit, the `InvalidEvent`
 //!   text) and handler parsing ([`scf_shim::HandlerName::parse_module_path`]).
@@ -26,7 +29,7 @@
 //! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, contextJson, remainingMs]>` (`null`: not
 //!   UTF-8): posts the previous invocation's outcome first, so the JS thread is woken once per invocation; a
 //!   small outcome is written by JavaScript's thread itself, with the `next` behind it, while the worker is
-//!   idle, so the platform has it without waiting for the worker to wake;
+//!   idle, and the answers are waited for on the event loop, so neither way waits for the worker to wake;
 //! - `post(handle, outcome…) → Promise<void>`: posts an outcome and waits only for it to be accepted;
 //!   rejections carry `code`: `SCF_DISCONNECTED` (the platform went away), `SCF_RUNTIME_API` (it broke the
 //!   protocol), `SCF_INTERNAL` (the worker panicked; `kind` `InternalError`, `statusCode` 500);

@@ -87,11 +87,7 @@ fn uv() -> Option<&'static Uv> {
     static FOUND: std::sync::OnceLock<Option<Uv>> = std::sync::OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let find = |name: &std::ffi::CStr| {
-                // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
-                let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-                (!p.is_null()).then_some(p)
-            };
+            let find = crate::event::symbol;
             let get_loop = find(c"napi_get_uv_event_loop")?;
             let handle_size = find(c"uv_handle_size")?;
             let poll_init = find(c"uv_poll_init")?;
