@@ -59,8 +59,8 @@ async function main() {
   const { Invocation } = require('./lib/invocation');
   await readied;
 
-  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the worker
-  // thread posts it first, then waits for the next event, so the JS thread is woken once per invocation.
+  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the add-on
+  // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation.
   let outcome = [];
   for (;;) {
     let next;

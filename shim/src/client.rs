@@ -10,6 +10,13 @@
 //! connection, once, if it may be repeated (`next`: a repeated `next` returns the same invocation) or it was
 //! written on a kept connection that the server had closed meanwhile.
 //!
+//! **On another event loop.** A host whose thread must not block (Node.js: the JS thread) waits for the
+//! socket's readability on its own loop ([`Client::socket`]) and then asks [`Client::buffered`] whether the
+//! answer to a request is all here, reading only what the socket already holds (`MSG_DONTWAIT`). When it is,
+//! [`Client::call`] returns it without a system call; an answer this cannot decide without waiting (a body
+//! larger than the buffer, chunked or close-delimited, a closing connection, the end of the stream) is left
+//! to a blocking [`Client::call`] on a thread that may block. The same parser and bounds serve both.
+//!
 //! Bounds: an answer's head is at most [`MAX_HEAD_BYTES`], its body at most [`MAX_BODY_BYTES`] (the largest
 //! event); past either the answer is a protocol error. A `next` waits as long as the platform has no
 //! invocation (a long poll): there is no read timeout, the platform ends the wait by answering or closing.
@@ -68,6 +75,17 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Whether the answer to a request can be read without waiting ([`Client::buffered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Buffered {
+    /// All of it is here: [`Client::call`] returns it with no system call.
+    Complete,
+    /// Not all of it yet: wait for the socket to be readable, then ask again.
+    Wait,
+    /// Only a blocking [`Client::call`] can read it (see the module's documentation).
+    Blocking,
+}
+
 /// Why an exchange failed, before it becomes a [`ShimError`].
 enum Failure {
     /// The connection ended before any byte of the answer: the request may not have been read.
@@ -116,6 +134,34 @@ impl Client {
         self.conn
             .as_mut()
             .ok_or_else(|| ShimError::Protocol("no connection".into()))
+    }
+
+    /// The socket of the connection, for waiting for its readability on another event loop; `None` when there
+    /// is none (the next call connects).
+    pub(crate) fn socket(&self) -> Option<std::os::fd::RawFd> {
+        self.conn.as_ref().map(|c| c.stream.as_raw_fd())
+    }
+
+    /// Whether [`Client::call`]`(request, then)` would return without any I/O: the connection carries both
+    /// requests already, and `request`'s whole answer, one that keeps the connection, is in the buffer. With
+    /// `readable`, reads what the socket holds without waiting, at most up to [`MAX_HEAD_BYTES`] buffered;
+    /// without, looks only at what is buffered already.
+    pub(crate) fn buffered(
+        &mut self,
+        request: &Request,
+        then: Option<&Request>,
+        readable: bool,
+    ) -> Buffered {
+        let Ok(head) = encode_head(request) else {
+            return Buffered::Blocking;
+        };
+        let then = then.and_then(|t| encode_head(t).ok());
+        let carried = self.owed.first() == Some(&head)
+            && (then.is_none() || self.owed.get(1) == then.as_ref());
+        match self.conn.as_mut() {
+            Some(conn) if carried => conn.buffered(readable),
+            _ => Buffered::Blocking,
+        }
     }
 
     /// Writes `request` and `then` behind it now, without reading an answer, if they can be written at once:
@@ -283,6 +329,39 @@ enum Stream {
 }
 
 impl Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd as _;
+        match self {
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Reads what the socket holds now, without waiting (`MSG_DONTWAIT`: the socket itself stays blocking).
+    fn read_now(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is a valid, writable region of `buf.len()` bytes for the whole call, and the
+            // descriptor is this stream's own, open while `self` is borrowed.
+            let n = unsafe {
+                libc::recv(
+                    self.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(n) => return Ok(n),
+                Err(_) => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let r = match self {
@@ -357,8 +436,9 @@ impl Conn {
         self.stream.write_all(then)
     }
 
-    /// Reads more bytes into the buffer (growing it up to the head bound); 0 at the end of the stream.
-    fn fill(&mut self) -> Result<usize, Failure> {
+    /// Room at the end of the buffer for more bytes: the unread ones moved to its front, or the buffer grown up
+    /// to the head bound (past it, a protocol error).
+    fn make_room(&mut self) -> Result<(), Failure> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }
@@ -374,9 +454,65 @@ impl Conn {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Reads more bytes into the buffer (growing it up to the head bound); 0 at the end of the stream.
+    fn fill(&mut self) -> Result<usize, Failure> {
+        self.make_room()?;
         let n = self.stream.read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok(n)
+    }
+
+    /// [`Client::buffered`] on this connection: parses the buffered bytes with the reader's own rules, reading
+    /// what the socket holds now (with `readable`) until the answer is whole or the socket is empty.
+    fn buffered(&mut self, readable: bool) -> Buffered {
+        loop {
+            let parsed = {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut response = httparse::Response::new(&mut headers);
+                match response.parse(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete(len)) => match Head::of(&response, len) {
+                        Ok(head) => Some(head),
+                        Err(_) => return Buffered::Blocking,
+                    },
+                    Ok(httparse::Status::Partial) => None,
+                    // The blocking read reports it, as it does any malformed answer.
+                    Err(_) => return Buffered::Blocking,
+                }
+            };
+            if let Some(head) = parsed {
+                let body = match head.framing {
+                    _ if (100..200).contains(&head.status) || !head.keep_alive => {
+                        return Buffered::Blocking;
+                    }
+                    Framing::Length(n) => n,
+                    Framing::None => 0,
+                    Framing::Chunked | Framing::UntilClose => return Buffered::Blocking,
+                };
+                let whole = head.len.saturating_add(body);
+                if self.end - self.start >= whole {
+                    return Buffered::Complete;
+                }
+                if whole > MAX_HEAD_BYTES {
+                    // Read straight into the body's own allocation by the blocking reader.
+                    return Buffered::Blocking;
+                }
+            }
+            if !readable {
+                return Buffered::Wait;
+            }
+            if self.make_room().is_err() {
+                return Buffered::Blocking;
+            }
+            match self.stream.read_now(&mut self.buf[self.end..]) {
+                Ok(0) => return Buffered::Blocking,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Buffered::Wait,
+                Err(_) => return Buffered::Blocking,
+            }
+        }
     }
 
     /// Reads one whole answer (skipping informational ones); `keep` is whether the connection stays usable

@@ -25,7 +25,7 @@ pub use config::{Config, Endpoint, lambda_api};
 pub use core::{Core, Invocation, Request, Step};
 pub use handler::HandlerName;
 pub use host::Host;
-pub use runtime::{Outcome, Runtime, run};
+pub use runtime::{Outcome, Progress, Runtime, run};
 pub use scf_protocol as protocol;
 
 /// Why the shim could not do its job. Failures of the function itself are not `ShimError`s: they are

@@ -9,12 +9,25 @@ use std::time::{Duration, Instant};
 
 use scf_protocol::FunctionError;
 
-use crate::client::Client;
+use crate::client::{Buffered, Client};
 use crate::core::{Core, Invocation, Request, Step};
 use crate::{Config, Host, ShimError};
 
 /// What a host produced for one invocation: the result's JSON text, or a classified error.
 pub type Outcome = Result<Vec<u8>, FunctionError>;
+
+/// How far [`Runtime::next_now`] got without waiting.
+#[derive(Debug)]
+pub enum Progress {
+    /// The next invocation the host must run.
+    Invocation(Box<Invocation>),
+    /// The platform's answer is not all here: call again once the runtime API's socket
+    /// ([`Runtime::socket`]) is readable.
+    Wait,
+    /// What is left needs a blocking read: finish it with [`Runtime::next`] (given no outcome), on a thread
+    /// that may block.
+    Blocking,
+}
 
 /// The instance's connection to the platform, driving the invocation core.
 ///
@@ -81,39 +94,90 @@ impl Runtime {
         reason = "named after the protocol's `next` call"
     )]
     pub fn next(&mut self, outcome: Option<Outcome>) -> Result<Invocation, ShimError> {
-        let post = match (outcome, self.sent.take()) {
-            (Some(outcome), None) => Some(self.core.outcome(outcome)?),
-            (None, sent) => sent,
+        let (request, posting) = match (outcome, self.sent.take()) {
+            (Some(outcome), None) => (self.core.outcome(outcome)?, true),
+            (None, Some(sent)) => (sent, true),
+            (None, None) => (self.take_pending()?, false),
             (Some(_), Some(_)) => {
                 return Err(ShimError::Protocol(
                     "an outcome was given to next after send_outcome had posted one".into(),
                 ));
             }
         };
-        let mut request = match post {
-            // The result and the next `next` go out back to back: one exchange per warm invocation.
-            Some(post) => {
-                let call = post.call;
-                match self.exchange(post, true)? {
-                    Step::Send(next) => next,
-                    Step::Invoke(_) => {
-                        return Err(ShimError::Protocol(format!(
-                            "the core asked for an invocation in answer to {call:?}"
-                        )));
+        match self.drive(request, posting, None)? {
+            Progress::Invocation(inv) => Ok(*inv),
+            other => Err(ShimError::Protocol(format!(
+                "a blocking next ended without an invocation: {other:?}"
+            ))),
+        }
+    }
+
+    /// [`Runtime::next`] (given no outcome: after [`Runtime::send_outcome`], or the first after ready) as far
+    /// as it gets without waiting for the platform: every answer it reads is one already here. For a host
+    /// that waits for [`Runtime::socket`]'s readability on its own event loop (the Node.js add-on, on the JS
+    /// thread), so that the platform's answer wakes that thread directly. `readable`: whether to read what
+    /// the socket holds too (it was found readable), or to look only at what was read before.
+    pub fn next_now(&mut self, readable: bool) -> Result<Progress, ShimError> {
+        let (request, posting) = match self.sent.take() {
+            Some(sent) => (sent, true),
+            None => (self.take_pending()?, false),
+        };
+        self.drive(request, posting, Some(readable))
+    }
+
+    /// The runtime API's socket, for [`Runtime::next_now`]'s host to wait on; `None` without a connection.
+    pub fn socket(&self) -> Option<std::os::fd::RawFd> {
+        self.client.socket()
+    }
+
+    fn take_pending(&mut self) -> Result<Request, ShimError> {
+        self.pending.take().ok_or_else(|| {
+            ShimError::Protocol(
+                "next was called before ready, or with an invocation still running".into(),
+            )
+        })
+    }
+
+    /// Exchanges `request` and the requests the core asks for after it until an invocation arrives; a post
+    /// (`posting`) must be followed by a request, not by an invocation. With `now` (`Some(readable)`), stops
+    /// before an exchange whose answer is not all here, keeping the request for the next call.
+    fn drive(
+        &mut self,
+        mut request: Request,
+        mut posting: bool,
+        now: Option<bool>,
+    ) -> Result<Progress, ShimError> {
+        loop {
+            if let Some(readable) = now {
+                let then = self.core.follow_up(&request);
+                let buffered = self.client.buffered(&request, then.as_ref(), readable);
+                if buffered != Buffered::Complete {
+                    if posting {
+                        self.sent = Some(request);
+                    } else {
+                        self.pending = Some(request);
                     }
+                    return Ok(if buffered == Buffered::Wait {
+                        Progress::Wait
+                    } else {
+                        Progress::Blocking
+                    });
                 }
             }
-            None => self.pending.take().ok_or_else(|| {
-                ShimError::Protocol(
-                    "next was called before ready, or with an invocation still running".into(),
-                )
-            })?,
-        };
-        loop {
-            // The load-error replay's posts are followed by their `next` the same way.
+            // The result and the next `next` go out back to back: one exchange per warm invocation; the
+            // load-error replay's posts are followed by their `next` the same way.
+            let call = request.call;
             match self.exchange(request, true)? {
-                Step::Send(r) => request = r,
-                Step::Invoke(inv) => return Ok(inv),
+                Step::Send(r) => {
+                    request = r;
+                    posting = false;
+                }
+                Step::Invoke(_) if posting => {
+                    return Err(ShimError::Protocol(format!(
+                        "the core asked for an invocation in answer to {call:?}"
+                    )));
+                }
+                Step::Invoke(inv) => return Ok(Progress::Invocation(Box::new(inv))),
             }
         }
     }

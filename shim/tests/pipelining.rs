@@ -430,3 +430,68 @@ fn send_outcome_against_a_server_that_closes_is_written_again_by_next() {
         assert_eq!(posts[0].body, "7");
     }
 }
+
+/// How a `next` driven by [`Runtime::next_now`] ended: on the caller's own loop, or handed to a blocking
+/// [`Runtime::next`].
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Now,
+    Blocking,
+}
+
+/// Drives the `next` after a sent outcome as the Node.js add-on does on its event loop: `next_now` each time the
+/// socket is readable (waited for with `poll(2)`), until an invocation or a hand-over to the blocking `next`.
+fn next_on_a_loop(rt: &mut Runtime) -> (String, Ended) {
+    let mut readable = false;
+    loop {
+        match rt.next_now(readable).unwrap() {
+            scf_shim::Progress::Invocation(inv) => return (inv.request_id, Ended::Now),
+            scf_shim::Progress::Blocking => {
+                return (rt.next(None).unwrap().request_id, Ended::Blocking);
+            }
+            scf_shim::Progress::Wait => {
+                let mut fd = libc::pollfd {
+                    fd: rt.socket().unwrap(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, no timeout: returns once the socket is readable.
+                assert_eq!(unsafe { libc::poll(&mut fd, 1, -1) }, 1);
+                readable = true;
+            }
+        }
+    }
+}
+
+#[test]
+fn next_now_reads_only_answers_that_are_whole_and_keep_the_connection() {
+    let big: &'static str = Box::leak(format!("\"{}\"", "x".repeat(100 * 1024)).into_boxed_str());
+    for (mode, expected) in [
+        (Mode::KeepAlive, [Ended::Now, Ended::Blocking]),
+        (Mode::Chunked, [Ended::Blocking, Ended::Blocking]),
+        (Mode::SaysClose, [Ended::Blocking, Ended::Blocking]),
+        (Mode::JustCloses, [Ended::Blocking, Ended::Blocking]),
+    ] {
+        let (_dir, socket) = socket_path(&format!("now-{mode:?}"));
+        let seen = sequential_server(&socket, mode, vec!["{}", "[]", big], false);
+        let mut rt = Runtime::connect(config(&socket), Duration::ZERO).unwrap();
+        rt.ready(Ok(()), Duration::ZERO).unwrap();
+        assert_eq!(rt.next(None).unwrap().request_id, "req-1");
+        // A small event comes whole on a kept connection: read on the loop. A 100 KiB one (over the buffer's
+        // bound), a chunked one, or one after a closing answer is the blocking reader's.
+        for (round, ended) in expected.into_iter().enumerate() {
+            rt.send_outcome(Ok(format!("{round}").into_bytes()))
+                .unwrap();
+            let (id, how) = next_on_a_loop(&mut rt);
+            assert_eq!(id, format!("req-{}", round + 2), "{mode:?}");
+            assert_eq!(how, ended, "{mode:?} round {round}");
+        }
+        let posts: Vec<String> = seen
+            .try_iter()
+            .filter(|s| s.path == "/runtime/invocation/response")
+            .map(|s| s.body)
+            .collect();
+        // Each result reached the server once, in order, whatever the connection did.
+        assert_eq!(posts, ["0", "1"], "{mode:?}");
+    }
+}

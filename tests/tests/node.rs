@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use scf_tests::{
-    MANY_LINES_EVENT, Run, TempDir, check_log_shape, check_many_lines, invoke_with_env, root,
+    MANY_LINES_EVENT, Run, Served, TempDir, check_log_shape, check_many_lines, err_body,
+    function_dir, invoke_with_env, ok_body, root,
 };
 use serde_json::json;
 
@@ -554,5 +555,46 @@ fn a_panic_in_the_add_on_s_worker_is_500_not_a_hang() {
             "the Node.js add-on's worker panicked: a panic asked for by __panicOnNextPost()"
         ),
         "{v}"
+    );
+}
+
+/// A warm instance waits for its invocations on Node's own event loop (`docs/node.md`); a large event, too big
+/// for that wait's buffer, is read by the add-on's worker thread instead. Every kind, in turn, on one instance.
+#[test]
+fn a_warm_instance_answers_small_large_and_failing_invocations_in_turn() {
+    addon_built();
+    let f = function_dir(
+        "warm-node",
+        "Nodejs16.13",
+        "index.js",
+        "exports.main_handler = async (event) => {\n  if (event.fail) throw new Error('boom');\n  return { n: event.n, pid: process.pid, size: JSON.stringify(event).length };\n};\n",
+        "",
+    );
+    let data = TempDir::new("warm-node-data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let big = "x".repeat(200 * 1024);
+    let mut pids = Vec::new();
+    for (n, event) in [
+        (1, json!({"n": 1})),
+        (2, json!({"n": 2})),
+        (3, json!({"n": 3, "big": big})),
+        (4, json!({"n": 4, "fail": true})),
+        (5, json!({"n": 5})),
+        (6, json!({"n": 6, "big": big})),
+        (7, json!({"n": 7})),
+    ] {
+        let r = p.invoke("warm-node", &event);
+        if n == 4 {
+            assert_eq!(err_body(&r)["errorType"], "UnhandledError", "{r}");
+            continue;
+        }
+        let body = ok_body(&r);
+        assert_eq!(body["n"], n, "{body}");
+        assert_eq!(body["size"], event.to_string().len(), "{body}");
+        pids.push(body["pid"].as_u64().unwrap());
+    }
+    assert!(
+        pids.windows(2).all(|w| w[0] == w[1]),
+        "one warm instance: {pids:?}"
     );
 }

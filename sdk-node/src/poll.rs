@@ -1,0 +1,432 @@
+//! Waiting for the runtime API on Node's own event loop: a libuv poll handle on the client's socket.
+//!
+//! After JavaScript's thread has written an outcome and the `next` behind it, it does not hand the wait to the
+//! worker thread: it watches the connection's socket for readability on libuv's loop (`uv_poll_*`, exported by
+//! the `node` binary, and `napi_get_uv_event_loop`), and when the platform's answers arrive it reads them itself
+//! ([`scf_shim::Runtime::next_now`]: the shim's own client and parser, reading only what the socket holds) and
+//! settles the `next` promise. The worker is not woken on the warm path. What needs a blocking read (a large
+//! event, a chunked or closing answer, the end of the connection, a reconnect) goes to the worker as before.
+//!
+//! The poll handle is active exactly while a `next` waits, so it keeps the event loop alive then and only then,
+//! as a pending call to the worker does. The socket stays blocking for the worker (`uv_poll_init` makes it
+//! non-blocking; the add-on undoes that): this side reads with `MSG_DONTWAIT`.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, mpsc};
+
+use libc::{c_int, c_void};
+use neon::context::Cx;
+use neon::event::Channel;
+use neon::prelude::*;
+use neon::types::Deferred;
+
+use crate::worker::{Call, Command, Now, Worker, hand_over};
+
+type Env = neon::sys::bindings::Env;
+type Status = neon::sys::bindings::Status;
+type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+
+/// libuv's `UV_POLL` (`uv_handle_type`) and `UV_READABLE` (`uv_poll_event`).
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+
+/// The libuv and Node-API functions the poller uses, looked up in the process (the `node` that loaded the
+/// add-on exports them), as the string constructors are (`crate::event`).
+type GetLoop = unsafe extern "C" fn(env: Env, out: *mut *mut c_void) -> Status;
+type HandleSize = unsafe extern "C" fn(kind: c_int) -> usize;
+type PollInit = unsafe extern "C" fn(lp: *mut c_void, handle: *mut c_void, fd: c_int) -> c_int;
+type PollStart = unsafe extern "C" fn(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+type PollStop = unsafe extern "C" fn(handle: *mut c_void) -> c_int;
+type SetData = unsafe extern "C" fn(handle: *mut c_void, data: *mut c_void);
+type GetData = unsafe extern "C" fn(handle: *const c_void) -> *mut c_void;
+type Close = unsafe extern "C" fn(handle: *mut c_void, cb: Option<CloseCb>);
+type Ref = unsafe extern "C" fn(handle: *mut c_void);
+type RawValue = neon::sys::bindings::Value;
+type AsyncInit = unsafe extern "C" fn(
+    env: Env,
+    resource: RawValue,
+    name: RawValue,
+    out: *mut *mut c_void,
+) -> Status;
+type OpenCallbackScope = unsafe extern "C" fn(
+    env: Env,
+    resource: RawValue,
+    context: *mut c_void,
+    out: *mut *mut c_void,
+) -> Status;
+type CloseScope = unsafe extern "C" fn(env: Env, scope: *mut c_void) -> Status;
+type OpenHandleScope = unsafe extern "C" fn(env: Env, out: *mut *mut c_void) -> Status;
+type CreateReference =
+    unsafe extern "C" fn(env: Env, value: RawValue, count: u32, out: *mut *mut c_void) -> Status;
+type GetReferenceValue =
+    unsafe extern "C" fn(env: Env, r: *mut c_void, out: *mut RawValue) -> Status;
+
+struct Uv {
+    get_loop: GetLoop,
+    handle_size: HandleSize,
+    poll_init: PollInit,
+    poll_start: PollStart,
+    poll_stop: PollStop,
+    set_data: SetData,
+    get_data: GetData,
+    close: Close,
+    reference: Ref,
+    unreference: Ref,
+    async_init: AsyncInit,
+    open_callback_scope: OpenCallbackScope,
+    close_callback_scope: CloseScope,
+    open_handle_scope: OpenHandleScope,
+    close_handle_scope: CloseScope,
+    create_reference: CreateReference,
+    get_reference_value: GetReferenceValue,
+}
+
+fn uv() -> Option<&'static Uv> {
+    static FOUND: std::sync::OnceLock<Option<Uv>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let find = crate::event::symbol;
+            let get_loop = find(c"napi_get_uv_event_loop")?;
+            let handle_size = find(c"uv_handle_size")?;
+            let poll_init = find(c"uv_poll_init")?;
+            let poll_start = find(c"uv_poll_start")?;
+            let poll_stop = find(c"uv_poll_stop")?;
+            let set_data = find(c"uv_handle_set_data")?;
+            let get_data = find(c"uv_handle_get_data")?;
+            let close = find(c"uv_close")?;
+            let reference = find(c"uv_ref")?;
+            let unreference = find(c"uv_unref")?;
+            let async_init = find(c"napi_async_init")?;
+            let open_callback_scope = find(c"napi_open_callback_scope")?;
+            let close_callback_scope = find(c"napi_close_callback_scope")?;
+            let open_handle_scope = find(c"napi_open_handle_scope")?;
+            let close_handle_scope = find(c"napi_close_handle_scope")?;
+            let create_reference = find(c"napi_create_reference")?;
+            let get_reference_value = find(c"napi_get_reference_value")?;
+            // SAFETY: each symbol is the libuv or Node-API function of that name, whose C signature the field's
+            // type spells out (handles as `void *`).
+            unsafe {
+                Some(Uv {
+                    get_loop: std::mem::transmute::<*mut c_void, GetLoop>(get_loop),
+                    handle_size: std::mem::transmute::<*mut c_void, HandleSize>(handle_size),
+                    poll_init: std::mem::transmute::<*mut c_void, PollInit>(poll_init),
+                    poll_start: std::mem::transmute::<*mut c_void, PollStart>(poll_start),
+                    poll_stop: std::mem::transmute::<*mut c_void, PollStop>(poll_stop),
+                    set_data: std::mem::transmute::<*mut c_void, SetData>(set_data),
+                    get_data: std::mem::transmute::<*mut c_void, GetData>(get_data),
+                    close: std::mem::transmute::<*mut c_void, Close>(close),
+                    reference: std::mem::transmute::<*mut c_void, Ref>(reference),
+                    unreference: std::mem::transmute::<*mut c_void, Ref>(unreference),
+                    async_init: std::mem::transmute::<*mut c_void, AsyncInit>(async_init),
+                    open_callback_scope: std::mem::transmute::<*mut c_void, OpenCallbackScope>(
+                        open_callback_scope,
+                    ),
+                    close_callback_scope: std::mem::transmute::<*mut c_void, CloseScope>(
+                        close_callback_scope,
+                    ),
+                    open_handle_scope: std::mem::transmute::<*mut c_void, OpenHandleScope>(
+                        open_handle_scope,
+                    ),
+                    close_handle_scope: std::mem::transmute::<*mut c_void, CloseScope>(
+                        close_handle_scope,
+                    ),
+                    create_reference: std::mem::transmute::<*mut c_void, CreateReference>(
+                        create_reference,
+                    ),
+                    get_reference_value: std::mem::transmute::<*mut c_void, GetReferenceValue>(
+                        get_reference_value,
+                    ),
+                })
+            }
+        })
+        .as_ref()
+}
+
+/// The JS thread's event loop, if this process has what the poller needs (else every wait is the worker's).
+pub(crate) fn event_loop(cx: &mut FunctionContext) -> Option<EventLoop> {
+    let uv = uv()?;
+    let env = cx.to_raw();
+    let resource = cx.empty_object().to_raw();
+    let name = cx.string("scf-runtime-api").to_raw();
+    let mut lp = std::ptr::null_mut();
+    let mut context = std::ptr::null_mut();
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: `env` is the live environment of the calling JavaScript function, `resource` and `name` values
+    // of its scope; the out-pointers are valid places. The reference keeps the resource object alive for the
+    // process (it is never deleted), as the async context that names it is never destroyed.
+    let ok = unsafe {
+        (uv.get_loop)(env, &mut lp) == Status::Ok
+            && (uv.async_init)(env, resource, name, &mut context) == Status::Ok
+            && (uv.create_reference)(env, resource, 1, &mut reference) == Status::Ok
+    };
+    let mut spare = cx.channel();
+    spare.unref(cx);
+    (ok && !lp.is_null()).then_some(EventLoop {
+        lp,
+        env,
+        context,
+        resource: reference,
+        spare,
+    })
+}
+
+/// libuv's loop of the JS thread, its Node-API environment, and the async context (and its resource object)
+/// in which a poll callback calls into JavaScript.
+#[derive(Clone)]
+pub(crate) struct EventLoop {
+    lp: *mut c_void,
+    env: Env,
+    context: *mut c_void,
+    resource: *mut c_void,
+    /// An unreferenced channel, for when Node-API cannot open a scope in a callback.
+    spare: Channel,
+}
+
+/// The JS thread's poller of the runtime API's socket: one per instance, living as long as the process (its
+/// handle's memory is the loop's while the handle exists). Used on the JS thread only.
+pub(crate) struct Poller {
+    uv: &'static Uv,
+    event_loop: EventLoop,
+    worker: Arc<Mutex<Worker>>,
+    calls: mpsc::Sender<Call>,
+    /// The poll handle (`uv_handle_size(UV_POLL)` bytes from `calloc`) and the descriptor it watches.
+    handle: Cell<Option<(*mut c_void, RawFd)>>,
+    /// Whether the handle is started. Between waits it stays started but unreferenced (it keeps nothing
+    /// alive), which spares libuv's two `epoll_ctl` calls per invocation; a readiness while no `next` waits
+    /// (the platform closing the connection) stops it.
+    active: Cell<bool>,
+    /// The promise of the `next` that waits.
+    waiting: RefCell<Option<Deferred>>,
+}
+
+impl Poller {
+    /// A poller on `event_loop` for `worker`'s connection; the leaked box lives as long as the process.
+    pub(crate) fn new(
+        event_loop: EventLoop,
+        worker: Arc<Mutex<Worker>>,
+        calls: mpsc::Sender<Call>,
+    ) -> Option<&'static Poller> {
+        Some(Box::leak(Box::new(Poller {
+            uv: uv()?,
+            event_loop,
+            worker,
+            calls,
+            handle: Cell::new(None),
+            active: Cell::new(false),
+            waiting: RefCell::new(None),
+        })))
+    }
+
+    /// Waits for `fd` to be readable, then continues `next` on this thread (see the module). `Err` gives the
+    /// wait back when the handle cannot be made or started: the caller hands it to the worker.
+    pub(crate) fn wait(&'static self, fd: RawFd, waiting: Deferred) -> Result<(), Deferred> {
+        let Some(handle) = self.handle_for(fd) else {
+            return Err(waiting);
+        };
+        // SAFETY: `handle` is an initialised poll handle of this loop, on this (the loop's) thread.
+        unsafe { (self.uv.reference)(handle) };
+        if !self.active.get() {
+            // SAFETY: as above.
+            if unsafe { (self.uv.poll_start)(handle, UV_READABLE, on_readable) } != 0 {
+                return Err(waiting);
+            }
+            self.active.set(true);
+        }
+        *self.waiting.borrow_mut() = Some(waiting);
+        Ok(())
+    }
+
+    /// The poll handle for `fd`: the one made before if it watches `fd`, else a new one.
+    fn handle_for(&'static self, fd: RawFd) -> Option<*mut c_void> {
+        match self.handle.get() {
+            Some((handle, watched)) if watched == fd => return Some(handle),
+            Some((old, watched)) => {
+                self.stop();
+                self.handle.set(None);
+                // The old connection is closed (the worker reconnected). Closing its handle removes `watched`
+                // from the loop's epoll set; when that number is in use again (by another descriptor the loop
+                // may watch), the stopped handle is left as it is instead: it keeps nothing alive.
+                // SAFETY: F_GETFD only asks whether the descriptor number is open.
+                if unsafe { libc::fcntl(watched, libc::F_GETFD) } == -1 {
+                    // SAFETY: `old` is a stopped poll handle of this loop; `free_handle` frees its memory once
+                    // libuv has closed it.
+                    unsafe { (self.uv.close)(old, Some(free_handle)) };
+                }
+            }
+            None => {}
+        }
+        // SAFETY: `uv_handle_size` only reports the size of a handle type.
+        let size = unsafe { (self.uv.handle_size)(UV_POLL) };
+        // SAFETY: calloc of `size` bytes (freed by `free_handle` when closed); checked for null below.
+        let handle = unsafe { libc::calloc(1, size) };
+        if handle.is_null() {
+            return None;
+        }
+        // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `fd` is
+        // the open socket of the worker's connection (the worker is idle: the caller holds its lock).
+        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, fd) } != 0 {
+            // SAFETY: libuv did not take the handle; it is ours to free.
+            unsafe { libc::free(handle) };
+            return None;
+        }
+        // SAFETY: `handle` is initialised; its data is this poller, which lives as long as the process.
+        unsafe { (self.uv.set_data)(handle, std::ptr::from_ref(self).cast_mut().cast()) };
+        // `uv_poll_init` made the socket non-blocking; the worker's reads block.
+        // SAFETY: F_GETFL/F_SETFL on an open descriptor change only its status flags.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        self.handle.set(Some((handle, fd)));
+        Some(handle)
+    }
+
+    fn stop(&self) {
+        if let Some((handle, _)) = self.handle.get()
+            && self.active.replace(false)
+        {
+            // SAFETY: `handle` is an initialised poll handle of this loop, on the loop's thread.
+            unsafe { (self.uv.poll_stop)(handle) };
+        }
+    }
+
+    /// Between waits: the handle stays started, but keeps the event loop alive no more.
+    fn idle(&self) {
+        if let Some((handle, _)) = self.handle.get() {
+            // SAFETY: as in `stop`.
+            unsafe { (self.uv.unreference)(handle) };
+        }
+    }
+
+    /// The socket is readable (or the poll failed: `status` < 0): read what is there, and settle the wait, keep
+    /// it, or hand it to the worker.
+    fn readable(&self, status: c_int) {
+        let Some(waiting) = self.waiting.borrow_mut().take() else {
+            self.stop();
+            return;
+        };
+        let now = if status < 0 {
+            Now::Blocking
+        } else {
+            match self.worker.try_lock() {
+                Ok(mut worker) => worker.next_now(true),
+                Err(_) => Now::Blocking,
+            }
+        };
+        match now {
+            Now::Wait => *self.waiting.borrow_mut() = Some(waiting),
+            Now::Reply(reply) => {
+                self.idle();
+                let deferred = waiting;
+                if let Some(scopes) = self.scopes() {
+                    // SAFETY: a handle scope and a callback scope of the live environment are open (until
+                    // `scopes` drops, after this context's last use).
+                    let mut cx = unsafe { Cx::from_raw(self.event_loop.env) };
+                    match cx.try_catch(|cx| reply.into_js(cx)) {
+                        Ok(v) => deferred.resolve(&mut cx, v),
+                        Err(e) => deferred.reject(&mut cx, e),
+                    }
+                    // Closing the callback scope runs the promise's reactions (and `process.nextTick`s).
+                    drop(scopes);
+                } else {
+                    // Node-API refused a scope (never seen): settled through the loop's async handle instead.
+                    let spare = &self.event_loop.spare;
+                    deferred.settle_with(spare, move |mut cx| reply.into_js(&mut cx));
+                }
+            }
+            Now::Blocking => {
+                self.stop();
+                // The worker's reply comes through a referenced channel, which keeps the loop alive meanwhile
+                // as the poll handle did.
+                let channel = match self.scopes() {
+                    Some(scopes) => {
+                        // SAFETY: as above.
+                        let mut cx = unsafe { Cx::from_raw(self.event_loop.env) };
+                        let channel = cx.channel();
+                        drop(scopes);
+                        channel
+                    }
+                    None => self.event_loop.spare.clone(),
+                };
+                hand_over(
+                    &self.calls,
+                    Call {
+                        command: Command::Next(None),
+                        deferred: waiting,
+                        channel,
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl Poller {
+    /// Opens what calling into JavaScript from a libuv callback needs: a handle scope, and a callback scope
+    /// (whose closing runs the microtasks, as after any callback Node makes).
+    fn scopes(&self) -> Option<Scopes> {
+        let (uv, h) = (self.uv, &self.event_loop);
+        let mut handles = std::ptr::null_mut();
+        let mut resource = std::ptr::null_mut();
+        let mut callback = std::ptr::null_mut();
+        // SAFETY: on the JS thread, outside any other call into JavaScript (a libuv callback); the reference and
+        // context were made by `event_loop` and live for the process; the out-pointers are valid places.
+        unsafe {
+            if (uv.open_handle_scope)(h.env, &mut handles) != Status::Ok {
+                return None;
+            }
+            if (uv.get_reference_value)(h.env, h.resource, &mut resource) != Status::Ok
+                || resource.is_null()
+                || (uv.open_callback_scope)(h.env, resource, h.context, &mut callback) != Status::Ok
+            {
+                (uv.close_handle_scope)(h.env, handles);
+                return None;
+            }
+        }
+        Some(Scopes {
+            uv,
+            env: h.env,
+            handles,
+            callback,
+        })
+    }
+}
+
+/// The scopes [`Poller::scopes`] opened, closed (callback scope first) when dropped.
+struct Scopes {
+    uv: &'static Uv,
+    env: Env,
+    handles: *mut c_void,
+    callback: *mut c_void,
+}
+
+impl Drop for Scopes {
+    fn drop(&mut self) {
+        // SAFETY: the scopes were opened by `Poller::scopes` on this thread, and are closed once, innermost first.
+        unsafe {
+            (self.uv.close_callback_scope)(self.env, self.callback);
+            (self.uv.close_handle_scope)(self.env, self.handles);
+        }
+    }
+}
+
+/// libuv's callback of the poll handle, on the JS thread.
+unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
+    let Some(uv) = uv() else {
+        return;
+    };
+    // SAFETY: the handle's data is the `Poller` that made it (`handle_for`), which is never freed.
+    let poller = unsafe { &*(uv.get_data)(handle).cast::<Poller>() };
+    // A panic must not unwind into libuv; `next_now` already turns the runtime's into a reply.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poller.readable(status)));
+}
+
+/// libuv's close callback of a replaced poll handle: frees its memory.
+unsafe extern "C" fn free_handle(handle: *mut c_void) {
+    // SAFETY: `handle` came from `calloc` in `handle_for`, and libuv has closed it.
+    unsafe { libc::free(handle) };
+}

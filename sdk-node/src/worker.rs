@@ -1,0 +1,364 @@
+//! The runtime API's worker thread: owns the [`scf_shim::Runtime`] (the blocking driver of the invocation core)
+//! and serves the calls JavaScript sends it, in order, each under `catch_unwind`; a call's reply settles its
+//! Promise through a neon [`Channel`]. JavaScript's thread borrows the same state, while the worker is idle,
+//! to write an outcome itself and to read the platform's answers that are already there ([`crate::poll`]).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use neon::prelude::*;
+use neon::types::Deferred;
+use scf_shim::protocol::{ErrorKind, FunctionError};
+use scf_shim::{Config, Invocation, Outcome, Progress, Runtime, ShimError};
+
+use crate::event::event_string;
+
+/// A call from JavaScript.
+pub(crate) enum Command {
+    Ready {
+        init_function: Duration,
+        loaded: Result<(), FunctionError>,
+    },
+    /// Post the previous outcome (if any), then wait for the next invocation.
+    Next(Option<Outcome>),
+    Post(Outcome),
+}
+
+pub(crate) struct Call {
+    pub command: Command,
+    pub deferred: Deferred,
+    pub channel: Channel,
+}
+
+/// Why a call failed, as JavaScript sees it (`err.code`).
+#[derive(Clone, Copy)]
+pub(crate) enum Failure {
+    Disconnected,
+    RuntimeApi,
+    Internal,
+}
+
+impl Failure {
+    fn code(self) -> &'static str {
+        match self {
+            Failure::Disconnected => "SCF_DISCONNECTED",
+            Failure::RuntimeApi => "SCF_RUNTIME_API",
+            Failure::Internal => "SCF_INTERNAL",
+        }
+    }
+}
+
+/// What a call produced, turned into a JavaScript value on the JS thread.
+pub(crate) enum Reply {
+    Done,
+    Invocation {
+        request_id: String,
+        /// The event as the platform sent it (UTF-8 checked on the JS thread, without a copy).
+        event: bytes::Bytes,
+        context: String,
+        remaining_ms: f64,
+    },
+    Failed {
+        message: String,
+        failure: Failure,
+    },
+}
+
+pub(crate) fn failed(e: &ShimError) -> Reply {
+    Reply::Failed {
+        message: e.to_string(),
+        failure: if e.is_disconnect() {
+            Failure::Disconnected
+        } else {
+            Failure::RuntimeApi
+        },
+    }
+}
+
+/// Names a file to which the add-on appends, per invocation, the nanoseconds between the event's arrival
+/// (`next` returned) and the start of posting its answer: the Node host's own overhead plus the handler's
+/// time. Used by `sdk-node/bench/bench.js`; unset, it costs one branch per invocation.
+const TIMINGS_ENV: &str = "SCF_NODE_TIMINGS";
+
+/// Set by the hidden `__panicOnNextPost()`: the worker panics when it next posts an outcome (the test of the
+/// panic path; one atomic load per post otherwise).
+pub(crate) static PANIC_ON_NEXT_POST: AtomicBool = AtomicBool::new(false);
+
+/// The worker thread: owns the runtime, serves calls in order.
+pub(crate) struct Worker {
+    runtime: Runtime,
+    timings: Option<std::fs::File>,
+    arrived: Instant,
+    /// Set once the worker panicked: the runtime's state is unknown, every later call is refused.
+    poisoned: Option<String>,
+    /// Why JavaScript's thread could not write an outcome itself ([`Worker::send_outcome`]): the answer of the
+    /// `next` that follows.
+    refused: Option<Reply>,
+}
+
+/// Locks the worker's state (a panic while it was held is already recorded in `poisoned`).
+pub(crate) fn lock(worker: &Mutex<Worker>) -> std::sync::MutexGuard<'_, Worker> {
+    worker
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The worker thread: serves calls in order, holding the worker's state only while it runs one.
+fn serve(worker: &Mutex<Worker>, calls: &mpsc::Receiver<Call>) {
+    while let Ok(Call {
+        command,
+        deferred,
+        channel,
+    }) = calls.recv()
+    {
+        let reply = lock(worker).run(command);
+        deferred.settle_with(&channel, move |mut cx| reply.into_js(&mut cx));
+        // `channel` drops here: once its settle closure has run, the event loop is free to drain again.
+    }
+}
+
+/// How far [`Worker::next_now`] got.
+pub(crate) enum Now {
+    /// The `next`'s reply: an invocation, or why there is none.
+    Reply(Reply),
+    /// The platform's answer is not all here yet.
+    Wait,
+    /// The rest needs the worker's blocking read.
+    Blocking,
+}
+
+/// What the worker's thread sends once it has started: its configuration and state, or why it could not.
+pub(crate) type Opened = Result<(Config, Arc<Mutex<Worker>>), String>;
+
+/// Starts the worker's thread, which reads the configuration and connects, then serves the calls sent on the
+/// returned sender; its start is reported on the returned receiver.
+pub(crate) fn start() -> std::io::Result<(mpsc::Sender<Call>, mpsc::Receiver<Opened>)> {
+    let (calls_tx, calls_rx) = mpsc::channel::<Call>();
+    let (opened_tx, opened_rx) = mpsc::sync_channel::<Opened>(1);
+    thread::Builder::new()
+        .name("scf-runtime-api".into())
+        .spawn(move || {
+            let started = catch_unwind(Runtime::from_env).unwrap_or_else(|_| {
+                Err(ShimError::Protocol(
+                    "the runtime API client panicked while connecting".into(),
+                ))
+            });
+            match started {
+                Ok(runtime) => {
+                    let config = runtime.config().clone();
+                    let timings = std::env::var_os(TIMINGS_ENV).and_then(|p| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(p)
+                            .ok()
+                    });
+                    let worker = Arc::new(Mutex::new(Worker {
+                        runtime,
+                        timings,
+                        arrived: Instant::now(),
+                        poisoned: None,
+                        refused: None,
+                    }));
+                    if opened_tx.send(Ok((config, worker.clone()))).is_ok() {
+                        serve(&worker, &calls_rx);
+                    }
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e.to_string()));
+                }
+            }
+        })?;
+    Ok((calls_tx, opened_rx))
+}
+
+/// Sends `call` to the worker; if the worker has ended, settles its promise with that failure.
+pub(crate) fn hand_over(calls: &mpsc::Sender<Call>, call: Call) {
+    if let Err(mpsc::SendError(call)) = calls.send(call) {
+        let reply = Reply::Failed {
+            message: "scf-sdk: the runtime API thread has ended".to_owned(),
+            failure: Failure::Internal,
+        };
+        call.deferred
+            .settle_with(&call.channel, move |mut cx| reply.into_js(&mut cx));
+    }
+}
+
+impl Worker {
+    /// On JavaScript's thread, while the worker is idle: the `next` as far as it gets with the answers already
+    /// here ([`Runtime::next_now`]; `readable`: whether to read the socket too), under `catch_unwind` as the
+    /// worker's own calls are.
+    pub(crate) fn next_now(&mut self, readable: bool) -> Now {
+        if let Some(message) = &self.poisoned {
+            return Now::Reply(Reply::Failed {
+                message: message.clone(),
+                failure: Failure::Internal,
+            });
+        }
+        if let Some(refused) = self.refused.take() {
+            return Now::Reply(refused);
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.runtime.next_now(readable))) {
+            Ok(Ok(Progress::Invocation(inv))) => {
+                self.arrived = Instant::now();
+                Now::Reply(invocation_reply(*inv))
+            }
+            Ok(Ok(Progress::Wait)) => Now::Wait,
+            Ok(Ok(Progress::Blocking)) => Now::Blocking,
+            Ok(Err(e)) => Now::Reply(failed(&e)),
+            Err(payload) => Now::Reply(self.panicked(payload.as_ref())),
+        }
+    }
+
+    /// The runtime API's socket, if connected.
+    pub(crate) fn socket(&self) -> Option<std::os::fd::RawFd> {
+        self.runtime.socket()
+    }
+
+    /// Runs one call, under `catch_unwind`.
+    fn run(&mut self, command: Command) -> Reply {
+        if let Some(message) = &self.poisoned {
+            return Reply::Failed {
+                message: message.clone(),
+                failure: Failure::Internal,
+            };
+        }
+        if let (Command::Next(None), Some(refused)) = (&command, self.refused.take()) {
+            return refused;
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.handle(command))) {
+            Ok(reply) => reply,
+            Err(payload) => self.panicked(payload.as_ref()),
+        }
+    }
+
+    /// Before an outcome is posted: the timing of the invocation, and the test hook's panic.
+    fn posting(&mut self) {
+        if let Some(file) = self.timings.as_mut() {
+            use std::io::Write as _;
+            let _ = writeln!(file, "{}", self.arrived.elapsed().as_nanos());
+        }
+        if PANIC_ON_NEXT_POST.swap(false, Ordering::Relaxed) {
+            panic!("a panic asked for by __panicOnNextPost()");
+        }
+    }
+
+    /// On JavaScript's thread, for `next(handle, outcome…)`: writes the outcome (and the `next` behind it)
+    /// itself ([`Runtime::send_outcome`], which writes only what cannot block), so the platform has the result
+    /// without waiting for the worker to wake; the worker then only reads the answers. Anything that goes wrong
+    /// becomes the answer of that `next`, as if the worker had posted it.
+    pub(crate) fn send_outcome(&mut self, outcome: Outcome) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            self.posting();
+            self.runtime.send_outcome(outcome)
+        }));
+        self.refused = match sent {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(failed(&e)),
+            Err(payload) => Some(self.panicked(payload.as_ref())),
+        };
+    }
+
+    fn handle(&mut self, command: Command) -> Reply {
+        if matches!(command, Command::Post(_) | Command::Next(Some(_))) {
+            self.posting();
+        }
+        match command {
+            Command::Ready {
+                init_function,
+                loaded,
+            } => match self.runtime.ready(loaded, init_function) {
+                Ok(()) => Reply::Done,
+                Err(e) => failed(&e),
+            },
+            Command::Next(outcome) => match self.runtime.next(outcome) {
+                Ok(inv) => {
+                    self.arrived = Instant::now();
+                    invocation_reply(inv)
+                }
+                Err(e) => failed(&e),
+            },
+            Command::Post(outcome) => match self.runtime.post(outcome) {
+                Ok(()) => Reply::Done,
+                Err(e) => failed(&e),
+            },
+        }
+    }
+
+    /// A panic during a call: the invocation in flight (if the runtime still has one) is answered with an
+    /// `InternalError`, and the worker refuses everything from now on.
+    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) -> Reply {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        let err = FunctionError::internal(format!("the Node.js add-on's worker panicked: {what}"));
+        if self.runtime.is_running() {
+            let runtime = &mut self.runtime;
+            let _ = catch_unwind(AssertUnwindSafe(|| runtime.post(Err(err.clone()))));
+        }
+        let message = format!("scf-sdk: {}: {}", err.message, err.stack_trace);
+        self.poisoned = Some(message.clone());
+        Reply::Failed {
+            message,
+            failure: Failure::Internal,
+        }
+    }
+}
+
+fn invocation_reply(inv: Invocation) -> Reply {
+    Reply::Invocation {
+        remaining_ms: inv
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+            * 1000.0,
+        context: inv.context.to_json(),
+        request_id: inv.request_id,
+        event: inv.event,
+    }
+}
+
+impl Reply {
+    pub(crate) fn into_js<'a>(self, cx: &mut TaskContext<'a>) -> JsResult<'a, JsValue> {
+        match self {
+            Reply::Done => Ok(cx.undefined().upcast()),
+            Reply::Invocation {
+                request_id,
+                event,
+                context,
+                remaining_ms,
+            } => {
+                let out = cx.empty_array();
+                let v = cx.string(request_id);
+                out.set(cx, 0, v)?;
+                let v = event_string(cx, event)?;
+                out.set(cx, 1, v)?;
+                let v = cx.string(context);
+                out.set(cx, 2, v)?;
+                let v = cx.number(remaining_ms);
+                out.set(cx, 3, v)?;
+                Ok(out.upcast())
+            }
+            Reply::Failed { message, failure } => {
+                let err = cx.error(message)?;
+                let code = cx.string(failure.code());
+                err.set(cx, "code", code)?;
+                if let Failure::Internal = failure {
+                    let kind = cx.string(ErrorKind::InternalError.name());
+                    err.set(cx, "kind", kind)?;
+                    let status = cx.number(ErrorKind::InternalError.status_code());
+                    err.set(cx, "statusCode", status)?;
+                }
+                cx.throw(err)
+            }
+        }
+    }
+}
