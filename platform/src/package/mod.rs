@@ -20,17 +20,21 @@
 //! same zip. The whole package is bounded ([`MAX_PACKAGE_BYTES`]).
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use scf_shim::host::Kind;
 use scf_shim::host::layout::{self, Piece};
-use zip::write::SimpleFileOptions;
 
 use crate::PlatformError;
 use crate::build::{self, Artifact, BuildRequest, Profile};
 use crate::config::{FunctionConfig, RuntimeKind};
+
+mod archive;
+mod deploy;
+
+use archive::write;
+use deploy::{lambda_function_yml, lambda_name, put, scf_function_yml, scf_runtime_name, yaml};
 
 /// Where a package that carries its own runtime keeps it: `scf-runtime/bin/scf-shim`,
 /// `scf-runtime/lib/scf-runtime/…` (the runtime layout, so the shim finds its pieces beside itself).
@@ -577,35 +581,6 @@ pub fn package_layer(shim: &Path, opts: &PackageOptions) -> Result<Packaged, Pla
     write(&out, contents, yml, "layer".to_owned(), notes)
 }
 
-/// The SCF runtime a Python or Node.js package names: the function's own versioned name (`Python3.9`,
-/// `Nodejs16.13`), else the default, said in a note.
-fn scf_runtime_name(function: &FunctionConfig, language: Kind, notes: &mut Vec<String>) -> String {
-    let (prefix, default) = match language {
-        Kind::Node => ("Nodejs", DEFAULT_SCF_NODE),
-        _ => ("Python", DEFAULT_SCF_PYTHON),
-    };
-    let named = function.runtime_name.as_deref().unwrap_or_default().trim();
-    let version = named
-        .get(..prefix.len())
-        .filter(|p| p.eq_ignore_ascii_case(prefix))
-        .map(|_| &named[prefix.len()..])
-        .filter(|v| {
-            v.contains('.')
-                && v.chars()
-                    .all(|c| c.is_ascii_digit() || c == '.' || c == 'x')
-        });
-    match version {
-        Some(v) => format!("{prefix}{v}"),
-        None => {
-            notes.push(format!(
-                "the package names SCF's runtime {default}; name another with --runtime (e.g. {prefix}{})",
-                if language == Kind::Node { "18.15" } else { "3.10" }
-            ));
-            default.to_owned()
-        }
-    }
-}
-
 /// The custom runtime's start file. SCF runs it in the code directory (`/var/user`), Lambda in
 /// `LAMBDA_TASK_ROOT`; it hands the instance to `scf-shim`, which reads the runtime API and the handler from the
 /// environment the platform sets. `bundled`: the shim's path in the package; `None`: the layer's.
@@ -745,262 +720,6 @@ fn on_path(program: &str) -> bool {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
     })
-}
-
-fn put(map: &mut serde_yaml::Mapping, key: &str, value: impl Into<serde_yaml::Value>) {
-    map.insert(key.into(), value.into());
-}
-
-fn env_mapping(function: &FunctionConfig) -> Option<serde_yaml::Value> {
-    (!function.env.is_empty()).then(|| {
-        let mut vars = serde_yaml::Mapping::new();
-        for (k, v) in &function.env {
-            put(&mut vars, k, v.as_str());
-        }
-        serde_yaml::Value::Mapping(vars)
-    })
-}
-
-/// `serverless.yml` for Tencent's Serverless Framework, component `scf`: `src` is the folder beside the zip
-/// (the framework uploads a folder, keeping the executable bits).
-fn scf_function_yml(
-    function: &FunctionConfig,
-    out: &Output,
-    runtime: &str,
-    layer: Option<&str>,
-) -> Result<String, PlatformError> {
-    let stem = &out.file_name[..out.file_name.len() - 4];
-    let mut inputs = serde_yaml::Mapping::new();
-    put(&mut inputs, "name", function.name.as_str());
-    put(&mut inputs, "src", format!("./{stem}"));
-    put(&mut inputs, "handler", function.handler.as_str());
-    put(&mut inputs, "runtime", runtime);
-    put(&mut inputs, "region", function.region.as_str());
-    put(&mut inputs, "namespace", function.namespace.as_str());
-    put(&mut inputs, "memorySize", u64::from(function.memory_mb));
-    put(&mut inputs, "timeout", seconds(function.timeout));
-    put(&mut inputs, "initTimeout", seconds(function.init_timeout));
-    if let Some(env) = env_mapping(function) {
-        let mut environment = serde_yaml::Mapping::new();
-        put(&mut environment, "variables", env);
-        put(
-            &mut inputs,
-            "environment",
-            serde_yaml::Value::Mapping(environment),
-        );
-    }
-    if let Some(layer) = layer {
-        let (name, version) = layer.split_once(':').ok_or_else(|| {
-            PlatformError::Config(format!(
-                "--use-layer {layer}: name an SCF layer as NAME:VERSION, e.g. scf-runtime:1"
-            ))
-        })?;
-        let version: u64 = version.parse().map_err(|_| {
-            PlatformError::Config(format!(
-                "--use-layer {layer}: the version is a number, e.g. scf-runtime:1"
-            ))
-        })?;
-        let mut l = serde_yaml::Mapping::new();
-        put(&mut l, "name", name);
-        put(&mut l, "version", version);
-        put(
-            &mut inputs,
-            "layers",
-            serde_yaml::Value::Sequence(vec![serde_yaml::Value::Mapping(l)]),
-        );
-    }
-    let mut doc = serde_yaml::Mapping::new();
-    put(&mut doc, "component", "scf");
-    put(&mut doc, "name", function.name.as_str());
-    put(&mut doc, "inputs", serde_yaml::Value::Mapping(inputs));
-    yaml(
-        out,
-        "the function; deploy it with `sls deploy` in this folder",
-        doc,
-    )
-}
-
-/// `serverless.yml` for the Serverless Framework's `aws` provider: the zip is the function's artifact.
-fn lambda_function_yml(
-    function: &FunctionConfig,
-    out: &Output,
-    layer: Option<&str>,
-) -> Result<String, PlatformError> {
-    let mut provider = serde_yaml::Mapping::new();
-    put(&mut provider, "name", "aws");
-    put(&mut provider, "runtime", LAMBDA_RUNTIME);
-    put(&mut provider, "architecture", "x86_64");
-    let mut artifact = serde_yaml::Mapping::new();
-    put(&mut artifact, "artifact", out.file_name.as_str());
-    let mut f = serde_yaml::Mapping::new();
-    put(&mut f, "handler", function.handler.as_str());
-    put(&mut f, "memorySize", u64::from(function.memory_mb));
-    put(&mut f, "timeout", seconds(function.timeout));
-    put(&mut f, "package", serde_yaml::Value::Mapping(artifact));
-    if let Some(env) = env_mapping(function) {
-        put(&mut f, "environment", env);
-    }
-    if let Some(arn) = layer {
-        put(
-            &mut f,
-            "layers",
-            serde_yaml::Value::Sequence(vec![arn.into()]),
-        );
-    }
-    let name = lambda_name(&function.name);
-    let mut functions = serde_yaml::Mapping::new();
-    put(&mut functions, &name, serde_yaml::Value::Mapping(f));
-    let mut doc = serde_yaml::Mapping::new();
-    put(&mut doc, "service", name.as_str());
-    put(&mut doc, "provider", serde_yaml::Value::Mapping(provider));
-    put(&mut doc, "functions", serde_yaml::Value::Mapping(functions));
-    yaml(
-        out,
-        "the function; deploy it with `serverless deploy` in this folder",
-        doc,
-    )
-}
-
-/// A name the Serverless Framework takes for a service or function: letters, digits and `-`.
-fn lambda_name(name: &str) -> String {
-    let n: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if n.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        n
-    } else {
-        format!("fn-{n}")
-    }
-}
-
-fn seconds(d: std::time::Duration) -> serde_yaml::Value {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        serde_yaml::Value::from(d.as_secs())
-    } else {
-        serde_yaml::Value::from(s)
-    }
-}
-
-fn yaml(out: &Output, what: &str, doc: serde_yaml::Mapping) -> Result<String, PlatformError> {
-    let body = serde_yaml::to_string(&doc)
-        .map_err(|e| PlatformError::Config(format!("serverless.yml: {e}")))?;
-    Ok(format!("{MARKER}{}: {what}.\n{body}", out.file_name))
-}
-
-/// Writes the zip, `serverless.yml` and (for SCF) the folder, each to a temporary name first.
-fn write(
-    out: &Output,
-    mut contents: Contents,
-    yml: String,
-    runtime: String,
-    notes: Vec<String>,
-) -> Result<Packaged, PlatformError> {
-    contents.entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let tmp = out.tmp(&out.file_name);
-    write_zip(&tmp, &contents.entries)?;
-    std::fs::rename(&tmp, &out.zip)
-        .map_err(PlatformError::io(format!("writing {}", out.zip.display())))?;
-    if let Some(src) = &out.src_dir {
-        let name = src
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = out.tmp(&name);
-        let _ = std::fs::remove_dir_all(&tmp);
-        write_tree(&tmp, &contents.entries)?;
-        if src.exists() {
-            std::fs::remove_dir_all(src)
-                .map_err(PlatformError::io(format!("replacing {}", src.display())))?;
-        }
-        std::fs::rename(&tmp, src)
-            .map_err(PlatformError::io(format!("writing {}", src.display())))?;
-    }
-    std::fs::write(&out.yml, yml)
-        .map_err(PlatformError::io(format!("writing {}", out.yml.display())))?;
-    Ok(Packaged {
-        zip: out.zip.clone(),
-        files: contents.entries.len(),
-        bytes: contents.bytes,
-        runtime,
-        serverless_yml: out.yml.clone(),
-        src_dir: out.src_dir.clone(),
-        notes,
-    })
-}
-
-fn mode(e: &Entry) -> u32 {
-    if e.executable { 0o755 } else { 0o644 }
-}
-
-fn write_zip(path: &Path, entries: &[Entry]) -> Result<(), PlatformError> {
-    let io = PlatformError::io(format!("writing {}", path.display()));
-    let zip_err = |e: zip::result::ZipError| {
-        PlatformError::Config(format!("writing {}: {e}", path.display()))
-    };
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let base = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let mut dirs = BTreeSet::new();
-    for e in entries {
-        let mut parent = e.name.as_str();
-        let mut missing = Vec::new();
-        while let Some((p, _)) = parent.rsplit_once('/') {
-            if dirs.insert(p.to_owned()) {
-                missing.push(p.to_owned());
-            }
-            parent = p;
-        }
-        for d in missing.into_iter().rev() {
-            zip.add_directory(format!("{d}/"), base.unix_permissions(0o755))
-                .map_err(zip_err)?;
-        }
-        zip.start_file(e.name.as_str(), base.unix_permissions(mode(e)))
-            .map_err(zip_err)?;
-        match &e.source {
-            Source::Text(t) => zip.write_all(t.as_bytes()),
-            Source::File(p) => {
-                std::fs::File::open(p).and_then(|mut f| std::io::copy(&mut f, &mut zip).map(|_| ()))
-            }
-        }
-        .map_err(PlatformError::io(format!(
-            "writing {} into {}",
-            e.name,
-            path.display()
-        )))?;
-    }
-    let mut inner = zip.finish().map_err(zip_err)?;
-    inner
-        .flush()
-        .map_err(PlatformError::io(format!("writing {}", path.display())))?;
-    Ok(())
-}
-
-fn write_tree(dir: &Path, entries: &[Entry]) -> Result<(), PlatformError> {
-    for e in entries {
-        let dest = dir.join(&e.name);
-        let io = PlatformError::io(format!("writing {}", dest.display()));
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(PlatformError::io(format!("making {}", parent.display())))?;
-        }
-        match &e.source {
-            Source::Text(t) => std::fs::write(&dest, t).map_err(io)?,
-            Source::File(p) => {
-                std::fs::copy(p, &dest).map_err(io)?;
-            }
-        }
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode(e)))
-            .map_err(PlatformError::io(format!("writing {}", dest.display())))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
