@@ -44,6 +44,13 @@ def main_handler(event, context):
         "pgid": os.getpgid(0),
         "forked": forked(),
         "own": sorted(k for k in os.environ if k.startswith("ONLY_")),
+        # The C environment (what a child process inherits) and `os.environb` agree with `os.environ`.
+        "c_own": sorted(
+            line.split("=")[0]
+            for line in subprocess.run(["env"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("ONLY_")
+        ),
+        "b_own": sorted(k.decode() for k in os.environb if k.startswith(b"ONLY_")),
         "import_random": IMPORT_RANDOM,
         "random": random.random(),
         "counter": COUNTER,
@@ -182,6 +189,8 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
     for (r, own, dir) in [(&ra, "ONLY_A", &a), (&rb, "ONLY_B", &b)] {
         assert_eq!(r["forked"], true, "{r}");
         assert_eq!(r["own"], json!([own]), "{r}");
+        assert_eq!(r["c_own"], json!([own]), "{r}");
+        assert_eq!(r["b_own"], json!([own]), "{r}");
         // The platform is the instance's parent (outside its PID namespace: 0 inside), and the instance
         // leads its own process group.
         assert_eq!(r["ppid"].as_u64(), Some(0), "{r}");
