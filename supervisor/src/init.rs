@@ -298,7 +298,8 @@ fn loopback_up() -> Result<(), String> {
     Ok(())
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A pipe, both ends close-on-exec: `(read, write)`.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2(2) writes two descriptors into `fds`.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -547,7 +548,9 @@ impl Inner {
     }
 
     /// A process forked elsewhere will enter the instance (`enter`): make what it must see of the machine's
-    /// `/tmp` visible, and give it the pid its init has on the machine, as a spawned function's process gets.
+    /// `/tmp` visible, and give it the pid its init has on the machine, as a spawned function's process gets;
+    /// then say so on the pipe passed with the request (one byte, left there for the process that waits on
+    /// it to see: `scf-shim`'s `zygote::join`), and answer. On failure the pipe is closed without a word.
     fn expect(&mut self, m: control::Message) {
         let cwd = m.parts.first().cloned().unwrap_or_default();
         let Tagged {
@@ -558,6 +561,10 @@ impl Inner {
             return;
         }
         self.next_pid_is_hosts();
+        if let Some(go) = m.fd {
+            // SAFETY: write(2) of one byte from a static buffer to the pipe passed with the request, ours.
+            unsafe { libc::write(go.as_raw_fd(), b"1".as_ptr().cast(), 1) };
+        }
         self.reply(Op::Ready, &[], None);
     }
 

@@ -136,6 +136,19 @@ fn pid_inside(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The pid on the machine of the init (its outer process, a child of `platform`) whose PID namespace the
+/// process `pid` of the machine is in.
+fn init_of(platform: u32, pid: u32) -> Option<u32> {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+    children(platform)
+        .into_iter()
+        .filter(|(_, _, cmdline)| cmdline.contains("--scf-instance-init"))
+        .map(|(init, ..)| init)
+        .find(|init| {
+            std::fs::read_link(format!("/proc/{init}/ns/pid_for_children")).ok() == Some(ns.clone())
+        })
+}
+
 /// The live children of `platform`: pid, working directory, command line.
 fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
     let mut found = Vec::new();
@@ -196,6 +209,13 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
         assert_eq!(r["ppid"].as_u64(), Some(0), "{r}");
         let outside = forked_instance(p.pid(), dir.path()).expect("the platform's forked child");
         assert_eq!(pid_inside(outside), r["pid"].as_u64(), "{r}");
+        // Inside, its pid is its init's on the machine, as a spawned function's process's is: the init set
+        // it before the zygote's child forked the instance.
+        assert_eq!(
+            init_of(p.pid(), outside).map(u64::from),
+            r["pid"].as_u64(),
+            "{r}"
+        );
         assert_eq!(r["pgid"], r["pid"], "{r}");
         assert_eq!(r["threads"], 1, "{r}");
         assert_eq!(
