@@ -3,8 +3,9 @@
 //! code ever runs in it, so nothing a function opens at import is shared between instances.
 //!
 //! Per request: the zygote checks it has no thread but its own (`/proc/self/task` and, once `threading` is
-//! imported, `threading.active_count()`), then forks twice with `os.fork()` (so CPython's own at-fork work
-//! runs: its locks, `random`'s re-seed hook, `os.register_at_fork` users). The first child joins the
+//! imported, `threading.active_count()`), then forks twice: the first child with a plain `fork(2)` (it runs
+//! no Python), the instance with `os.fork()` (so CPython's own at-fork work runs for it: its locks, `random`'s
+//! re-seed hook, `os.register_at_fork` users). The first child joins the
 //! instance's cgroup and its init's namespaces ([`scf_shim::zygote::join`]), forks the instance (inside its
 //! PID namespace where it has one) and exits at once; the zygote reaps it, so the instance is re-parented to the platform (a child
 //! subreaper), which then holds it exactly like an instance it spawned. The instance enters its world
@@ -65,7 +66,17 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
         // copying) their pages in every child.
         gc.call_method0("freeze")?;
         let (read, write) = pipe()?;
-        let first: i32 = os.call_method0("fork")?.extract()?;
+        // The intermediate runs no Python (only `join`, then `os.fork()` for the instance, where CPython's
+        // at-fork work runs for the process that matters): a plain fork(2), without the interpreter's
+        // after-fork work in a process that exits at once.
+        // SAFETY: fork(2) in a process with one thread (checked above); the child runs only Rust code of this
+        // function, then `os.fork()`, and exits.
+        let first = unsafe { libc::fork() };
+        if first < 0 {
+            let e = std::io::Error::last_os_error();
+            let _ = control::reply_err(&format!("fork: {e}"));
+            continue;
+        }
         if first == 0 {
             // The intermediate: join the instance's cgroup and namespaces, fork the instance, say its pid,
             // exit at once.
