@@ -12,7 +12,8 @@
 //!   `cgroup.procs`, then, when the init pid is not 0, the read end of its `go` pipe, as `SCM_RIGHTS`
 //!   descriptors in that order. The init pid (0 for none) is the instance's init on the machine, whose
 //!   namespaces the instance joins; the init makes the instance's world for it while the zygote forks, and
-//!   writes one byte to the `go` pipe once it has (it closes the pipe without one if it cannot). The
+//!   writes one byte to the `go` pipe once it has (it closes the pipe without one if it cannot): the
+//!   instance waits for it before it enters its working directory. The
 //!   variables are the instance's whole environment, built by the platform exactly as for a spawned instance;
 //! - zygote → platform, per request: `ok <pid>` (the instance, already the platform's child) or
 //!   `err <why>`.
@@ -197,8 +198,8 @@ pub fn threads() -> usize {
 /// it forks the instance: it joins the instance's memory cgroup, then its init's namespaces
 /// (`scf_supervisor::init::enter`: a process cannot change its own PID namespace, so only the instance it
 /// forks next is inside). The cgroup is joined first, while the machine's cgroup files are still in view.
-/// Then it waits (bounded) until the init has made the instance's world (its mounts, the pid its process
-/// gets), which the init does meanwhile: once this returns, the caller may fork the instance.
+/// The instance's mounts may still be in the making (the init makes them meanwhile): the instance waits for
+/// them in [`enter`].
 pub fn join(request: &mut Request) -> io::Result<()> {
     if let Some(procs) = request.cgroup.take() {
         // SAFETY: write(2) of one byte from a static buffer to the descriptor we own.
@@ -208,9 +209,6 @@ pub fn join(request: &mut Request) -> io::Result<()> {
     }
     if let Some(pid) = request.init_pid {
         scf_supervisor::init::enter(pid)?;
-    }
-    if let Some(go) = request.go.take() {
-        wait_for_go(&go)?;
     }
     Ok(())
 }
@@ -251,7 +249,9 @@ fn wait_for_go(go: &OwnedFd) -> io::Result<()> {
 }
 
 /// The operating-system half of entering the instance's world, in the forked instance (after [`join`] in its
-/// parent) before anything of the function runs: its own process group (the platform kills the group),
+/// parent) before anything of the function runs: it waits (bounded) until its init has made its world (the
+/// paths it must see of the machine's `/tmp` bound, what it must not see covered), then takes its own process
+/// group (the platform kills the group),
 /// stdin from `/dev/null`, stdout and stderr onto its output pipe, its working directory, and no descriptor
 /// of the zygote's left open. Returns the instance's environment, which the caller applies (the interpreter
 /// keeps its own copy of it).
@@ -265,8 +265,11 @@ pub fn enter(request: Request) -> io::Result<Vec<(OsString, OsString)>> {
         }
     };
     let Request {
-        cwd, env, output, ..
+        cwd, env, output, go, ..
     } = request;
+    if let Some(go) = go {
+        wait_for_go(&go)?;
+    }
     // SAFETY: setpgid(2) on ourselves; no memory involved.
     check(unsafe { libc::setpgid(0, 0) })?;
     let null = std::fs::File::open("/dev/null")?;
@@ -313,11 +316,7 @@ mod tests {
         assert!(r.init_pid.is_none());
         let out = std::fs::File::open("/dev/null").unwrap();
         let go = std::fs::File::open("/dev/null").unwrap();
-        let r = parse(
-            b"/code\x0042\x000\x00917\x00",
-            vec![out.into(), go.into()],
-        )
-        .unwrap();
+        let r = parse(b"/code\x0042\x000\x00917\x00", vec![out.into(), go.into()]).unwrap();
         assert_eq!(r.init_pid, Some(917));
         assert!(r.go.is_some());
         // With an init to join, the go pipe must come too.

@@ -60,6 +60,9 @@ pub(super) fn inner(ctl: OwnedFd, setup: Setup, status_w: OwnedFd) -> ! {
     } else {
         made.join(",")
     };
+    // The instance's first process, spawned here or forked by a zygote's child that joins the namespace,
+    // gets the pid this init has on the machine.
+    me.next_pid_is_hosts();
     if control::send(me.ctl.as_raw_fd(), Op::Ready, &[made.as_bytes()], None, 0).is_err() {
         me.finish();
     }
@@ -187,9 +190,9 @@ impl Inner {
     }
 
     /// A process forked elsewhere will enter the instance (`enter`): make what it must see of the machine's
-    /// `/tmp` visible, and give it the pid its init has on the machine, as a spawned function's process gets;
+    /// `/tmp` visible and cover what it must not see (the pid it gets was set when this init became ready);
     /// then say so on the pipe passed with the request (one byte, left there for the process that waits on
-    /// it to see: `scf-shim`'s `zygote::join`), and answer. On failure the pipe is closed without a word.
+    /// it to see: `scf-shim`'s `zygote::enter`), and answer. On failure the pipe is closed without a word.
     fn expect(&mut self, m: control::Message) {
         let cwd = m.parts.first().cloned().unwrap_or_default();
         let Tagged {
@@ -199,7 +202,6 @@ impl Inner {
             self.reply(Op::Error, &[b"0", e.as_bytes()], None);
             return;
         }
-        self.next_pid_is_hosts();
         if let Some(go) = m.fd {
             // SAFETY: write(2) of one byte from a static buffer to the pipe passed with the request, ours.
             unsafe { libc::write(go.as_raw_fd(), b"1".as_ptr().cast(), 1) };
