@@ -45,6 +45,8 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
     let executable: String = sys.getattr("executable")?.extract()?;
     let os = py.import("os")?;
     let gc = py.import("gc")?;
+    // What its children compare with the instance's init's namespaces: read once, here.
+    scf_shim::zygote::own_namespaces().map_err(|e| exit(py, &format!("its namespaces: {e}")))?;
     control::hello(&executable).map_err(|e| exit(py, &format!("hello: {e}")))?;
     loop {
         let mut request = match py.detach(control::recv_request) {
@@ -246,7 +248,10 @@ fn replace_environment(py: Python<'_>, env: Vec<(OsString, OsString)>) -> PyResu
     match environ.getattr("_data") {
         Ok(data) if data.is_exact_instance_of::<PyDict>() => {
             for (k, v) in env {
-                fresh.set_item(PyBytes::new(py, k.as_bytes()), PyBytes::new(py, v.as_bytes()))?;
+                fresh.set_item(
+                    PyBytes::new(py, k.as_bytes()),
+                    PyBytes::new(py, v.as_bytes()),
+                )?;
             }
             data.call_method0("clear")?;
             data.call_method1("update", (fresh,))?;

@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::PathBuf;
 
+pub use scf_supervisor::init::own_namespaces;
+
 /// The zygote's end of its control socket.
 pub const CONTROL_FD: RawFd = 3;
 /// The largest request a zygote reads (the environment of an instance is far smaller).

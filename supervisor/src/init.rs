@@ -101,23 +101,13 @@ impl Want {
 /// goes to the instance's PID 1, which kills it with the instance. Without namespaces (the init made none)
 /// it only goes to `/`.
 pub fn enter(init_pid: u32) -> io::Result<()> {
-    let kinds = [
-        ("user", libc::CLONE_NEWUSER),
-        ("ipc", libc::CLONE_NEWIPC),
-        ("net", libc::CLONE_NEWNET),
-        ("pid_for_children", libc::CLONE_NEWPID),
-        ("mnt", libc::CLONE_NEWNS),
-    ];
+    let ours = own_namespaces()?;
     // Opened first: once in the instance's mount namespace, /proc is the instance's.
     let mut joins = Vec::new();
-    for (name, kind) in kinds {
-        let theirs = std::fs::read_link(format!("/proc/{init_pid}/ns/{name}"))?;
-        let ours = std::fs::read_link(format!("/proc/self/ns/{name}"))?;
-        if theirs != ours {
-            joins.push((
-                std::fs::File::open(format!("/proc/{init_pid}/ns/{name}"))?,
-                kind,
-            ));
+    for ((name, kind), ours) in NAMESPACES.into_iter().zip(ours) {
+        let theirs = std::fs::File::open(format!("/proc/{init_pid}/ns/{name}"))?;
+        if identity(&theirs.metadata()?) != ours {
+            joins.push((theirs, kind));
         }
     }
     for (ns, kind) in &joins {
@@ -127,6 +117,36 @@ pub fn enter(init_pid: u32) -> io::Result<()> {
         }
     }
     std::env::set_current_dir("/")
+}
+
+/// The namespaces [`enter`] joins, in its order.
+const NAMESPACES: [(&str, libc::c_int); 5] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("net", libc::CLONE_NEWNET),
+    ("pid_for_children", libc::CLONE_NEWPID),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// What names a namespace: its file's device and inode.
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (meta.dev(), meta.ino())
+}
+
+/// The caller's own namespaces ([`NAMESPACES`]), read once per process and kept: a process that forks
+/// children which [`enter`] an instance (a zygote) and never changes its own namespaces calls this before
+/// it forks, so its children do not read them again on their critical path. [`enter`] calls it too.
+pub fn own_namespaces() -> io::Result<[(u64, u64); 5]> {
+    static OWN: std::sync::OnceLock<[(u64, u64); 5]> = std::sync::OnceLock::new();
+    if let Some(own) = OWN.get() {
+        return Ok(*own);
+    }
+    let mut own = [(0, 0); 5];
+    for ((name, _), slot) in NAMESPACES.into_iter().zip(own.iter_mut()) {
+        *slot = identity(&std::fs::metadata(format!("/proc/self/ns/{name}"))?);
+    }
+    Ok(*OWN.get_or_init(|| own))
 }
 
 /// Runs the init (never returns). Call it first thing in `main` when the first argument is [`INIT_ARG`];

@@ -145,8 +145,8 @@ impl Supervisor {
             });
         }
         // The init makes the instance's world as for a spawn (what it must see of the machine's /tmp, what it
-        // must not see of the machine, the pid its process gets) while the zygote forks: the zygote's child
-        // waits for the init's word on the `go` pipe before it forks the instance (`scf-shim`'s `zygote`).
+        // must not see of the machine) while the zygote forks: the instance waits for the init's word on the
+        // `go` pipe before it enters that world (`scf-shim`'s `zygote`).
         let go = if prepared.shell.want.pid {
             Some(crate::init::pipe().map_err(SpawnError::Output)?)
         } else {
@@ -230,8 +230,8 @@ impl Supervisor {
         let (expected, forked) = tokio::join!(expect, forking);
         let forked = forked.map_err(|e| SpawnError::Output(std::io::Error::other(e)))?;
         if let Err(e) = expected {
-            // The child waited for a word that never came, so nothing was forked; should an instance have come
-            // back all the same, it is not left behind.
+            // The instance (if the zygote forked it) waits for a word that never comes and ends on its own;
+            // nobody will hold it, so it is killed and reaped here.
             if let Ok(pid) = forked {
                 let _ = tokio::task::spawn_blocking(move || discard(pid)).await;
             }
