@@ -189,7 +189,7 @@ fn top_level_modules(py: Python<'_>) -> PyResult<HashSet<String>> {
 /// The forked child's "enter the instance's world", all of it, before anything of the function runs: the
 /// operating-system part ([`scf_shim::zygote::enter`]: process group, memory cgroup, stdio, working
 /// directory, descriptors), then the environment (the instance's whole environment replaces the zygote's,
-/// in the C environment and in `os.environ` alike: [`replace_environment`]), then what must differ per
+/// in the C environment and in `os.environ` alike: `replace_environment`), then what must differ per
 /// process: `random` is re-seeded from `os.urandom` (its at-fork hook already did; done again so no path
 /// misses it). `uuid` and `secrets` read `os.urandom` each time, and `tempfile` notices the new pid itself.
 pub fn enter_instance(py: Python<'_>, request: Request) -> PyResult<()> {

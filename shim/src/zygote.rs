@@ -267,7 +267,11 @@ pub fn enter(request: Request) -> io::Result<Vec<(OsString, OsString)>> {
         }
     };
     let Request {
-        cwd, env, output, go, ..
+        cwd,
+        env,
+        output,
+        go,
+        ..
     } = request;
     if let Some(go) = go {
         wait_for_go(&go)?;
