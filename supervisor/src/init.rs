@@ -134,9 +134,10 @@ fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
-/// The caller's own namespaces ([`NAMESPACES`]), read once per process and kept: a process that forks
-/// children which [`enter`] an instance (a zygote) and never changes its own namespaces calls this before
-/// it forks, so its children do not read them again on their critical path. [`enter`] calls it too.
+/// The caller's own namespaces (user, IPC, network, PID for children, mount: those [`enter`] joins), read
+/// once per process and kept: a process that forks children which [`enter`] an instance (a zygote) and never
+/// changes its own namespaces calls this before it forks, so its children do not read them again on their
+/// critical path. [`enter`] calls it too.
 pub fn own_namespaces() -> io::Result<[(u64, u64); 5]> {
     static OWN: std::sync::OnceLock<[(u64, u64); 5]> = std::sync::OnceLock::new();
     if let Some(own) = OWN.get() {
@@ -245,6 +246,42 @@ pub(super) fn wait_for(pid: libc::pid_t) -> i32 {
             return 0;
         }
     }
+}
+
+/// This process's children: `/proc/self/task/*/children`, else a scan of `/proc` (the init's, and the
+/// platform's orphan reaper's).
+pub(crate) fn children_of_self() -> Vec<libc::pid_t> {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let mut out = Vec::new();
+    let mut found_file = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                found_file = true;
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if !found_file && let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(me) {
+                out.push(pid);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

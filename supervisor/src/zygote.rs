@@ -593,27 +593,9 @@ fn reap_orphans() {
     // SAFETY: getpgrp(2) has no preconditions.
     let own_group = unsafe { libc::getpgrp() };
     let me = std::process::id().to_string();
-    let mut children = Vec::new();
-    let mut listed = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
-                listed = true;
-                children.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-            }
-        }
-    }
-    if !listed {
-        // A kernel without `children` files: every process, filtered by its parent below.
-        if let Ok(all) = std::fs::read_dir("/proc") {
-            children.extend(
-                all.flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
-            );
-        }
-    }
+    let children = crate::init::children_of_self();
     let held = held();
-    for pid in children {
+    for pid in children.into_iter().filter_map(|p| u32::try_from(p).ok()) {
         if held.0.as_ref().is_some_and(|s| s.contains(&pid)) {
             continue;
         }

@@ -6,10 +6,10 @@ use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-use super::fail;
 use super::mount::{bind_visible, hide, mount};
 use super::outer::Setup;
 use super::spawn::start_instance;
+use super::{children_of_self, fail};
 use crate::control::{self, Op};
 
 struct Inner {
@@ -368,41 +368,6 @@ impl Tagged {
         }
         t
     }
-}
-
-/// This process's children: `/proc/self/task/*/children`, else a scan of `/proc`.
-fn children_of_self() -> Vec<libc::pid_t> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
-    let mut out = Vec::new();
-    let mut found_file = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-                found_file = true;
-                out.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    if !found_file && let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let ppid = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-                .and_then(|p| p.parse::<i32>().ok());
-            if ppid == Some(me) {
-                out.push(pid);
-            }
-        }
-    }
-    out
 }
 
 fn socket(domain: libc::c_int, nonblock: bool) -> io::Result<OwnedFd> {
