@@ -55,8 +55,8 @@ pub struct Request {
     go: Option<OwnedFd>,
 }
 
-/// How long the zygote's child waits for the init's word (the platform's own wait for the zygote's answer
-/// is 10 s: a child never outlives it waiting).
+/// How long a forked instance waits for its init's word before it gives up (and ends as a failed start):
+/// bounded even if its init neither answers nor closes the pipe.
 const GO_WITHIN_MS: libc::c_int = 9_000;
 
 /// Sends the zygote's `hello`: it is initialised and waits for requests.
