@@ -3,8 +3,9 @@
 //! code ever runs in it, so nothing a function opens at import is shared between instances.
 //!
 //! Per request: the zygote checks it has no thread but its own (`/proc/self/task` and, once `threading` is
-//! imported, `threading.active_count()`), then forks twice with `os.fork()` (so CPython's own at-fork work
-//! runs: its locks, `random`'s re-seed hook, `os.register_at_fork` users). The first child joins the
+//! imported, `threading.active_count()`), then forks twice: the first child with a plain `fork(2)` (it runs
+//! no Python), the instance with `os.fork()` (so CPython's own at-fork work runs for it: its locks, `random`'s
+//! re-seed hook, `os.register_at_fork` users). The first child joins the
 //! instance's cgroup and its init's namespaces ([`scf_shim::zygote::join`]), forks the instance (inside its
 //! PID namespace where it has one) and exits at once; the zygote reaps it, so the instance is re-parented to the platform (a child
 //! subreaper), which then holds it exactly like an instance it spawned. The instance enters its world
@@ -13,11 +14,11 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::unix::ffi::OsStringExt as _;
+use std::os::unix::ffi::OsStrExt as _;
 
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use scf_shim::zygote::{self as control, Request};
 
 /// Exit code of a zygote that refuses to go on (a thread appeared, its channel failed).
@@ -44,6 +45,8 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
     let executable: String = sys.getattr("executable")?.extract()?;
     let os = py.import("os")?;
     let gc = py.import("gc")?;
+    // What its children compare with the instance's init's namespaces: read once, here.
+    scf_shim::zygote::own_namespaces().map_err(|e| exit(py, &format!("its namespaces: {e}")))?;
     control::hello(&executable).map_err(|e| exit(py, &format!("hello: {e}")))?;
     loop {
         let mut request = match py.detach(control::recv_request) {
@@ -65,7 +68,17 @@ pub fn zygote(py: Python<'_>) -> PyResult<()> {
         // copying) their pages in every child.
         gc.call_method0("freeze")?;
         let (read, write) = pipe()?;
-        let first: i32 = os.call_method0("fork")?.extract()?;
+        // The intermediate runs no Python (only `join`, then `os.fork()` for the instance, where CPython's
+        // at-fork work runs for the process that matters): a plain fork(2), without the interpreter's
+        // after-fork work in a process that exits at once.
+        // SAFETY: fork(2) in a process with one thread (checked above); the child runs only Rust code of this
+        // function, then `os.fork()`, and exits.
+        let first = unsafe { libc::fork() };
+        if first < 0 {
+            let e = std::io::Error::last_os_error();
+            let _ = control::reply_err(&format!("fork: {e}"));
+            continue;
+        }
         if first == 0 {
             // The intermediate: join the instance's cgroup and namespaces, fork the instance, say its pid,
             // exit at once.
@@ -176,31 +189,26 @@ fn top_level_modules(py: Python<'_>) -> PyResult<HashSet<String>> {
 /// The forked child's "enter the instance's world", all of it, before anything of the function runs: the
 /// operating-system part ([`scf_shim::zygote::enter`]: process group, memory cgroup, stdio, working
 /// directory, descriptors), then the environment (the instance's whole environment replaces the zygote's,
-/// through `os.environ` so that Python's copy and the C one agree), then what must differ per process:
-/// `random` is re-seeded from `os.urandom` (its at-fork hook already did; done again so no path misses it).
-/// `uuid` and `secrets` read `os.urandom` each time, and `tempfile` notices the new pid itself.
+/// in the C environment and in `os.environ` alike: `replace_environment`), then what must differ per
+/// process: `random` is re-seeded from `os.urandom` (its at-fork hook already did; done again so no path
+/// misses it). `uuid` and `secrets` read `os.urandom` each time, and `tempfile` notices the new pid itself.
 pub fn enter_instance(py: Python<'_>, request: Request) -> PyResult<()> {
     use scf_shim::host::python::SHIM_EXE_ENV;
     let start_ns = request.start_ns;
-    let env =
+    let mut env =
         control::enter(request).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    let environ = py.import("os")?.getattr("environ")?;
-    let shim = environ.call_method1("get", (SHIM_EXE_ENV,))?;
-    environ.call_method0("clear")?;
-    let fresh = PyDict::new(py);
-    for (k, v) in env {
-        fresh.set_item(decode_os(py, k)?, decode_os(py, v)?)?;
-    }
     // What the shim adds for an interpreter it starts: its start time (here the platform's request), the
     // way back to it, unbuffered output unless the platform chose.
-    fresh.set_item(scf_shim::SHIM_START_ENV, start_ns.to_string())?;
-    if !shim.is_none() {
-        fresh.set_item(SHIM_EXE_ENV, shim)?;
+    let has = |env: &[(OsString, OsString)], name: &str| env.iter().any(|(k, _)| k == name);
+    env.retain(|(k, _)| k != scf_shim::SHIM_START_ENV && k != SHIM_EXE_ENV);
+    env.push((scf_shim::SHIM_START_ENV.into(), start_ns.to_string().into()));
+    if let Some(shim) = std::env::var_os(SHIM_EXE_ENV) {
+        env.push((SHIM_EXE_ENV.into(), shim));
     }
-    if !fresh.contains("PYTHONUNBUFFERED")? {
-        fresh.set_item("PYTHONUNBUFFERED", "1")?;
+    if !has(&env, "PYTHONUNBUFFERED") {
+        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
     }
-    environ.call_method1("update", (fresh,))?;
+    replace_environment(py, env)?;
     let modules = py.import("sys")?.getattr("modules")?;
     if let Some(random) = modules.get_item("random").ok().filter(|m| !m.is_none()) {
         random.call_method0("seed")?;
@@ -208,10 +216,59 @@ pub fn enter_instance(py: Python<'_>, request: Request) -> PyResult<()> {
     Ok(())
 }
 
-/// An environment string as `os.environ` holds it (the file system encoding, `surrogateescape`).
-fn decode_os(py: Python<'_>, s: OsString) -> PyResult<Bound<'_, PyAny>> {
-    py.import("os")?
-        .call_method1("fsdecode", (pyo3::types::PyBytes::new(py, &s.into_vec()),))
+/// Makes `env` the whole environment of this (single-threaded) process: the C one (`clearenv(3)`, then
+/// `setenv(3)` for each variable, last one of a name wins), and `os.environ`'s copy. `os.environ` (and
+/// `os.environb`, which shares it) keeps the environment as a dict of the variables' bytes (`_data`, the
+/// file system encoding with `surrogateescape`: exactly the bytes here), refilled in place, so that the two
+/// agree without a `putenv` call per variable from Python. An interpreter whose `os.environ` has no such
+/// dict gets the variables through its mapping (`clear`, `update`) instead.
+fn replace_environment(py: Python<'_>, env: Vec<(OsString, OsString)>) -> PyResult<()> {
+    let bad = |_| pyo3::exceptions::PyValueError::new_err("a NUL byte in an environment variable");
+    let mut c = Vec::with_capacity(env.len());
+    for (k, v) in &env {
+        c.push((
+            std::ffi::CString::new(k.as_bytes()).map_err(bad)?,
+            std::ffi::CString::new(v.as_bytes()).map_err(bad)?,
+        ));
+    }
+    // SAFETY: clearenv(3) and setenv(3) in a process with one thread (a child just forked from the zygote,
+    // which forks only with one), from NUL-terminated strings that live for the calls.
+    unsafe {
+        libc::clearenv();
+        for (k, v) in &c {
+            if libc::setenv(k.as_ptr(), v.as_ptr(), 1) != 0 {
+                return Err(pyo3::exceptions::PyOSError::new_err(
+                    std::io::Error::last_os_error().to_string(),
+                ));
+            }
+        }
+    }
+    let environ = py.import("os")?.getattr("environ")?;
+    let fresh = PyDict::new(py);
+    match environ.getattr("_data") {
+        Ok(data) if data.is_exact_instance_of::<PyDict>() => {
+            for (k, v) in env {
+                fresh.set_item(
+                    PyBytes::new(py, k.as_bytes()),
+                    PyBytes::new(py, v.as_bytes()),
+                )?;
+            }
+            data.call_method0("clear")?;
+            data.call_method1("update", (fresh,))?;
+        }
+        _ => {
+            let fsdecode = py.import("os")?.getattr("fsdecode")?;
+            for (k, v) in env {
+                fresh.set_item(
+                    fsdecode.call1((PyBytes::new(py, k.as_bytes()),))?,
+                    fsdecode.call1((PyBytes::new(py, v.as_bytes()),))?,
+                )?;
+            }
+            environ.call_method0("clear")?;
+            environ.call_method1("update", (fresh,))?;
+        }
+    }
+    Ok(())
 }
 
 /// The zygote's threads: `/proc/self/task`, and `threading`'s count when it is imported.

@@ -9,9 +9,12 @@
 //! - zygote → platform, once ready: `hello <pid>\n<sys.executable>`;
 //! - platform → zygote, one per instance: `<cwd>\0<start_ns>\0<cgroup 0|1>\0<init pid>\0K=V\0K=V…`, with the
 //!   instance's output pipe (its stdout and stderr) and, when the third field is `1`, its cgroup's
-//!   `cgroup.procs`, as `SCM_RIGHTS` descriptors in that order. The init pid (0 for none) is the instance's
-//!   init on the machine, whose namespaces the instance joins. The variables are the instance's whole
-//!   environment, built by the platform exactly as for a spawned instance;
+//!   `cgroup.procs`, then, when the init pid is not 0, the read end of its `go` pipe, as `SCM_RIGHTS`
+//!   descriptors in that order. The init pid (0 for none) is the instance's init on the machine, whose
+//!   namespaces the instance joins; the init makes the instance's world for it while the zygote forks, and
+//!   writes one byte to the `go` pipe once it has (it closes the pipe without one if it cannot): the
+//!   instance waits for it before it enters its working directory. The
+//!   variables are the instance's whole environment, built by the platform exactly as for a spawned instance;
 //! - zygote → platform, per request: `ok <pid>` (the instance, already the platform's child) or
 //!   `err <why>`.
 //!
@@ -23,6 +26,8 @@ use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::PathBuf;
+
+pub use scf_supervisor::init::own_namespaces;
 
 /// The zygote's end of its control socket.
 pub const CONTROL_FD: RawFd = 3;
@@ -46,7 +51,13 @@ pub struct Request {
     cgroup: Option<OwnedFd>,
     /// Its init's pid on the machine, whose namespaces it joins, where it has namespaces.
     init_pid: Option<u32>,
+    /// Readable once its init has made its world (where it has an init to join).
+    go: Option<OwnedFd>,
 }
+
+/// How long a forked instance waits for its init's word before it gives up (and ends as a failed start):
+/// bounded even if its init neither answers nor closes the pipe.
+const GO_WITHIN_MS: libc::c_int = 9_000;
 
 /// Sends the zygote's `hello`: it is initialised and waits for requests.
 pub fn hello(executable: &str) -> io::Result<()> {
@@ -82,9 +93,9 @@ fn send(bytes: &[u8]) -> io::Result<()> {
 /// Waits for the next request (blocking). `None` when the platform closed the channel (the zygote ends).
 pub fn recv_request() -> io::Result<Option<Request>> {
     let mut buf = vec![0u8; MAX_REQUEST];
-    // Room for two descriptors.
+    // Room for three descriptors.
     // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(2 * std::mem::size_of::<RawFd>() as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE(3 * std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut control = vec![0u8; space];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -164,6 +175,11 @@ fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Request> {
     } else {
         None
     };
+    let go = if init_pid != 0 {
+        Some(fds.next().ok_or_else(|| bad("no go descriptor"))?)
+    } else {
+        None
+    };
     Ok(Request {
         cwd,
         start_ns,
@@ -171,6 +187,7 @@ fn parse(bytes: &[u8], fds: Vec<OwnedFd>) -> io::Result<Request> {
         output,
         cgroup,
         init_pid: (init_pid != 0).then_some(init_pid),
+        go,
     })
 }
 
@@ -183,6 +200,8 @@ pub fn threads() -> usize {
 /// it forks the instance: it joins the instance's memory cgroup, then its init's namespaces
 /// (`scf_supervisor::init::enter`: a process cannot change its own PID namespace, so only the instance it
 /// forks next is inside). The cgroup is joined first, while the machine's cgroup files are still in view.
+/// The instance's mounts may still be in the making (the init makes them meanwhile): the instance waits for
+/// them in [`enter`].
 pub fn join(request: &mut Request) -> io::Result<()> {
     if let Some(procs) = request.cgroup.take() {
         // SAFETY: write(2) of one byte from a static buffer to the descriptor we own.
@@ -196,8 +215,45 @@ pub fn join(request: &mut Request) -> io::Result<()> {
     Ok(())
 }
 
+/// Waits until the init's byte is in the `go` pipe (left there: a zygote asked again after one died sees it
+/// too); an error if the pipe closes without it or the wait is over.
+fn wait_for_go(go: &OwnedFd) -> io::Result<()> {
+    let mut fd = libc::pollfd {
+        fd: go.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: poll(2) on one pollfd we own.
+        let rc = unsafe { libc::poll(&mut fd, 1, GO_WITHIN_MS) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if rc == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the instance's init did not make its world in time",
+            ));
+        }
+        let mut ready: libc::c_int = 0;
+        // SAFETY: FIONREAD writes the pipe's byte count into our int.
+        if unsafe { libc::ioctl(go.as_raw_fd(), libc::FIONREAD, &mut ready) } == 0 && ready > 0 {
+            return Ok(());
+        }
+        return Err(io::Error::other(
+            "the instance's init could not make its world",
+        ));
+    }
+}
+
 /// The operating-system half of entering the instance's world, in the forked instance (after [`join`] in its
-/// parent) before anything of the function runs: its own process group (the platform kills the group),
+/// parent) before anything of the function runs: it waits (bounded) until its init has made its world (the
+/// paths it must see of the machine's `/tmp` bound, what it must not see covered), then takes its own process
+/// group (the platform kills the group),
 /// stdin from `/dev/null`, stdout and stderr onto its output pipe, its working directory, and no descriptor
 /// of the zygote's left open. Returns the instance's environment, which the caller applies (the interpreter
 /// keeps its own copy of it).
@@ -211,8 +267,15 @@ pub fn enter(request: Request) -> io::Result<Vec<(OsString, OsString)>> {
         }
     };
     let Request {
-        cwd, env, output, ..
+        cwd,
+        env,
+        output,
+        go,
+        ..
     } = request;
+    if let Some(go) = go {
+        wait_for_go(&go)?;
+    }
     // SAFETY: setpgid(2) on ourselves; no memory involved.
     check(unsafe { libc::setpgid(0, 0) })?;
     let null = std::fs::File::open("/dev/null")?;
@@ -258,8 +321,13 @@ mod tests {
         assert!(r.cgroup.is_none());
         assert!(r.init_pid.is_none());
         let out = std::fs::File::open("/dev/null").unwrap();
-        let r = parse(b"/code\x0042\x000\x00917\x00", vec![out.into()]).unwrap();
+        let go = std::fs::File::open("/dev/null").unwrap();
+        let r = parse(b"/code\x0042\x000\x00917\x00", vec![out.into(), go.into()]).unwrap();
         assert_eq!(r.init_pid, Some(917));
+        assert!(r.go.is_some());
+        // With an init to join, the go pipe must come too.
+        let out = std::fs::File::open("/dev/null").unwrap();
+        assert!(parse(b"/code\x0042\x000\x00917\x00", vec![out.into()]).is_err());
         let out = std::fs::File::open("/dev/null").unwrap();
         assert!(parse(b"/code\x0042\x001\x000\x00", vec![out.into()]).is_err());
         assert!(parse(b"/code\x00x\x000", Vec::new()).is_err());

@@ -10,7 +10,7 @@
 //! | [`Op::ListenUnix`] | abstract name | [`Op::Fd`] (a listening abstract Unix socket inside it) |
 //! | [`Op::Socket`] | — | [`Op::Fd`] (an unconnected TCP socket made inside it: the platform's `connect(2)` on it reaches the instance's loopback) |
 //! | [`Op::Spawn`] | program, cwd, then `a`rg / `e`nv / `v`isible-path / `h`idden-path parts; the log pipe's write end passed | [`Op::Spawned`] (its pid) |
-//! | [`Op::Expect`] | cwd, then `v`isible-path and `h`idden-path parts | [`Op::Ready`]: a process forked elsewhere (by a zygote) will enter the instance ([`crate::init::enter`]); the paths are bound as for a spawn |
+//! | [`Op::Expect`] | cwd, then `v`isible-path and `h`idden-path parts; a pipe's write end passed | [`Op::Ready`]: a process forked elsewhere (by a zygote) will enter the instance ([`crate::init::enter`]); the paths are bound as for a spawn, then one byte is written to the pipe (closed without one on failure), for the process to wait on |
 //! | [`Op::Kill`] | — | none: the init kills everything it started and ends |
 //!
 //! The init says [`Op::Ready`] (the namespaces it made) or [`Op::Failed`] once it is set up; any request

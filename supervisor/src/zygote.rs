@@ -18,14 +18,13 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Read as _;
-use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::control::Op;
-use crate::memory::Cgroup;
 use crate::process::Leader;
 use crate::{Prepared, Process, SpawnError, SpawnSpec, Supervisor};
 
@@ -145,28 +144,27 @@ impl Supervisor {
                 prepared: Box::new(prepared),
             });
         }
-        // The init makes the instance's world as for a spawn: what it must see of the machine's /tmp, what it
-        // must not see of the machine.
-        if prepared.shell.want.pid {
-            let mut parts = vec![spec.cwd.as_os_str().as_bytes().to_vec()];
-            parts.extend(crate::process::world_parts(&spec).await);
-            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-            let reply = prepared
-                .control
-                .call(Op::Expect, &refs, None)
-                .await
-                .map_err(|e| SpawnError::Init(e.to_string()))?;
-            if reply.op != Op::Ready {
-                return Err(SpawnError::Init(reply.into_error().to_string()));
-            }
-        }
+        // The init makes the instance's world as for a spawn (what it must see of the machine's /tmp, what it
+        // must not see of the machine) while the zygote forks: the instance waits for the init's word on the
+        // `go` pipe before it enters that world (`scf-shim`'s `zygote`).
+        let go = if prepared.shell.want.pid {
+            Some(crate::init::pipe().map_err(SpawnError::Output)?)
+        } else {
+            None
+        };
+        let (go_read, go_write) = go.unzip();
         let (write, output) = crate::output::pipe().map_err(SpawnError::Output)?;
+        let procs = match prepared.shell.cgroup.as_ref() {
+            Some(c) => Some(dup(c.procs_fd()).map_err(SpawnError::Output)?),
+            None => None,
+        };
         let zspec = zygote.clone();
-        let forked = tokio::task::spawn_blocking(move || {
-            let procs = prepared.shell.cgroup.as_ref().map(Cgroup::procs_fd);
+        let forking = tokio::task::spawn_blocking(move || {
             let mut fds = vec![write.as_raw_fd()];
-            fds.extend(procs);
-            let _write = write; // closed once the zygote has its copy
+            fds.extend(procs.as_ref().map(AsRawFd::as_raw_fd));
+            fds.extend(go_read.as_ref().map(AsRawFd::as_raw_fd));
+            // Closed once the zygote has its copies.
+            let _kept = (write, procs, go_read);
             let mut slot = slot_lock(&slot);
             let mut tries = 0;
             loop {
@@ -181,13 +179,13 @@ impl Supervisor {
                         Err(why) => {
                             slot.failed_starts += 1;
                             slot.last_error = Some(why.clone());
-                            return Err((why, Box::new(prepared)));
+                            return Err(why);
                         }
                     }
                     start_reaper();
                 }
                 let Some(z) = slot.running.as_ref() else {
-                    return Err(("no zygote".to_owned(), Box::new(prepared)));
+                    return Err("no zygote".to_owned());
                 };
                 // The instance is the platform's child before the answer comes: hold its pid from then on.
                 let held = held();
@@ -196,33 +194,60 @@ impl Supervisor {
                         let mut held = held;
                         held.insert(pid);
                         drop(held);
-                        return Ok((pid, prepared));
+                        return Ok(pid);
                     }
-                    Err(Failure::Refused(why)) => return Err((why, Box::new(prepared))),
+                    Err(Failure::Refused(why)) => return Err(why),
                     // The zygote died or hangs: replace it and ask the new one, once.
                     Err(Failure::Channel(why)) => {
                         drop(held);
                         slot.running = None;
                         if tries >= 2 {
-                            return Err((why, Box::new(prepared)));
+                            return Err(why);
                         }
                     }
                 }
             }
-        })
-        .await
-        .map_err(|e| SpawnError::Output(std::io::Error::other(e)))?;
+        });
+        let expect = async {
+            let Some(go_write) = go_write else {
+                return Ok(());
+            };
+            let mut parts = vec![spec.cwd.as_os_str().as_bytes().to_vec()];
+            parts.extend(crate::process::world_parts(&spec).await);
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let reply = prepared
+                .control
+                .call(Op::Expect, &refs, Some(go_write.as_raw_fd()))
+                .await;
+            // The init has its copy (or failed): the zygote's child sees the pipe close if no word came.
+            drop(go_write);
+            let reply = reply.map_err(|e| SpawnError::Init(e.to_string()))?;
+            if reply.op != Op::Ready {
+                return Err(SpawnError::Init(reply.into_error().to_string()));
+            }
+            Ok(())
+        };
+        let (expected, forked) = tokio::join!(expect, forking);
+        let forked = forked.map_err(|e| SpawnError::Output(std::io::Error::other(e)))?;
+        if let Err(e) = expected {
+            // The instance (if the zygote forked it) waits for a word that never comes and ends on its own;
+            // nobody will hold it, so it is killed and reaped here.
+            if let Ok(pid) = forked {
+                let _ = tokio::task::spawn_blocking(move || discard(pid)).await;
+            }
+            return Err(e);
+        }
         match forked {
-            Ok((pid, prepared)) => {
+            Ok(pid) => {
                 let leader = crate::process::pidfd_open(pid)
                     .map_or(Leader::Pid(pid as i32), |fd| Leader::Pidfd(Arc::new(fd)));
                 self.holding(prepared, pid, Arc::new(leader), true, None, output)
                     .map(Forked::Started)
             }
-            Err((why, prepared)) => Ok(Forked::Refused {
+            Err(why) => Ok(Forked::Refused {
                 why,
                 spec,
-                prepared,
+                prepared: Box::new(prepared),
             }),
         }
     }
@@ -269,6 +294,31 @@ impl Supervisor {
             last_error: slot.last_error.clone(),
         })
     }
+}
+
+/// Kills and reaps a forked instance nobody will hold (a child of ours, registered in [`held`]). Blocking.
+fn discard(pid: u32) {
+    let mut held = held();
+    // SAFETY: kill(2) and waitpid(2) of our own child, which is unreaped (held), so its pid is not reused.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+        let mut status = 0;
+        while libc::waitpid(pid as i32, &mut status, 0) < 0
+            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {}
+    }
+    held.remove(pid);
+}
+
+/// A second descriptor of `fd` (close-on-exec).
+fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: `fd` is open (borrowed from its owner for this call); the new descriptor is ours alone.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 fn slot_lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
@@ -543,27 +593,9 @@ fn reap_orphans() {
     // SAFETY: getpgrp(2) has no preconditions.
     let own_group = unsafe { libc::getpgrp() };
     let me = std::process::id().to_string();
-    let mut children = Vec::new();
-    let mut listed = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for t in tasks.flatten() {
-            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
-                listed = true;
-                children.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-            }
-        }
-    }
-    if !listed {
-        // A kernel without `children` files: every process, filtered by its parent below.
-        if let Ok(all) = std::fs::read_dir("/proc") {
-            children.extend(
-                all.flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
-            );
-        }
-    }
+    let children = crate::init::children_of_self();
     let held = held();
-    for pid in children {
+    for pid in children.into_iter().filter_map(|p| u32::try_from(p).ok()) {
         if held.0.as_ref().is_some_and(|s| s.contains(&pid)) {
             continue;
         }

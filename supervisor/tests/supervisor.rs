@@ -188,8 +188,10 @@ async fn a_running_process_enters_an_instances_world() {
                     && me("net") == Some(net_ns.clone())
                     && me("mnt") == Some(mnt_ns.clone())
                     && tmp_is_tmpfs
+                    // Inside, the instance's first process has its init's pid on the machine (the init set
+                    // the namespace's next pid when it became ready), as a spawned one has.
                     // SAFETY: getpid has no preconditions.
-                    && unsafe { libc::getpid() } != init as i32;
+                    && unsafe { libc::getpid() } == init as i32;
                 // SAFETY: _exit ends the grandchild at once.
                 unsafe { libc::_exit(if ok { 0 } else { 12 }) };
             }

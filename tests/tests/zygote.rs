@@ -44,6 +44,13 @@ def main_handler(event, context):
         "pgid": os.getpgid(0),
         "forked": forked(),
         "own": sorted(k for k in os.environ if k.startswith("ONLY_")),
+        # The C environment (what a child process inherits) and `os.environb` agree with `os.environ`.
+        "c_own": sorted(
+            line.split("=")[0]
+            for line in subprocess.run(["env"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("ONLY_")
+        ),
+        "b_own": sorted(k.decode() for k in os.environb if k.startswith(b"ONLY_")),
         "import_random": IMPORT_RANDOM,
         "random": random.random(),
         "counter": COUNTER,
@@ -129,6 +136,19 @@ fn pid_inside(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The pid on the machine of the init (its outer process, a child of `platform`) whose PID namespace the
+/// process `pid` of the machine is in.
+fn init_of(platform: u32, pid: u32) -> Option<u32> {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+    children(platform)
+        .into_iter()
+        .filter(|(_, _, cmdline)| cmdline.contains("--scf-instance-init"))
+        .map(|(init, ..)| init)
+        .find(|init| {
+            std::fs::read_link(format!("/proc/{init}/ns/pid_for_children")).ok() == Some(ns.clone())
+        })
+}
+
 /// The live children of `platform`: pid, working directory, command line.
 fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
     let mut found = Vec::new();
@@ -182,11 +202,20 @@ fn two_forked_instances_of_two_functions_each_see_only_their_own_world() {
     for (r, own, dir) in [(&ra, "ONLY_A", &a), (&rb, "ONLY_B", &b)] {
         assert_eq!(r["forked"], true, "{r}");
         assert_eq!(r["own"], json!([own]), "{r}");
+        assert_eq!(r["c_own"], json!([own]), "{r}");
+        assert_eq!(r["b_own"], json!([own]), "{r}");
         // The platform is the instance's parent (outside its PID namespace: 0 inside), and the instance
         // leads its own process group.
         assert_eq!(r["ppid"].as_u64(), Some(0), "{r}");
         let outside = forked_instance(p.pid(), dir.path()).expect("the platform's forked child");
         assert_eq!(pid_inside(outside), r["pid"].as_u64(), "{r}");
+        // Inside, its pid is its init's on the machine, as a spawned function's process's is: the init set
+        // it before the zygote's child forked the instance.
+        assert_eq!(
+            init_of(p.pid(), outside).map(u64::from),
+            r["pid"].as_u64(),
+            "{r}"
+        );
         assert_eq!(r["pgid"], r["pid"], "{r}");
         assert_eq!(r["threads"], 1, "{r}");
         assert_eq!(
