@@ -243,31 +243,31 @@ fn replace_environment(py: Python<'_>, env: Vec<(OsString, OsString)>) -> PyResu
             }
         }
     }
-    let environ = py.import("os")?.getattr("environ")?;
+    let os = py.import("os")?;
+    let environ = os.getattr("environ")?;
+    let data = environ
+        .getattr("_data")
+        .ok()
+        .filter(|d| d.is_exact_instance_of::<PyDict>());
+    // The dict of bytes takes the variables as they are; the mapping wants them decoded.
+    let fsdecode = match data {
+        Some(_) => None,
+        None => Some(os.getattr("fsdecode")?),
+    };
+    let item = |b: &[u8]| -> PyResult<Bound<'_, PyAny>> {
+        let bytes = PyBytes::new(py, b).into_any();
+        match &fsdecode {
+            Some(decode) => decode.call1((bytes,)),
+            None => Ok(bytes),
+        }
+    };
     let fresh = PyDict::new(py);
-    match environ.getattr("_data") {
-        Ok(data) if data.is_exact_instance_of::<PyDict>() => {
-            for (k, v) in env {
-                fresh.set_item(
-                    PyBytes::new(py, k.as_bytes()),
-                    PyBytes::new(py, v.as_bytes()),
-                )?;
-            }
-            data.call_method0("clear")?;
-            data.call_method1("update", (fresh,))?;
-        }
-        _ => {
-            let fsdecode = py.import("os")?.getattr("fsdecode")?;
-            for (k, v) in env {
-                fresh.set_item(
-                    fsdecode.call1((PyBytes::new(py, k.as_bytes()),))?,
-                    fsdecode.call1((PyBytes::new(py, v.as_bytes()),))?,
-                )?;
-            }
-            environ.call_method0("clear")?;
-            environ.call_method1("update", (fresh,))?;
-        }
+    for (k, v) in env {
+        fresh.set_item(item(k.as_bytes())?, item(v.as_bytes())?)?;
     }
+    let target = data.unwrap_or(environ);
+    target.call_method0("clear")?;
+    target.call_method1("update", (fresh,))?;
     Ok(())
 }
 
