@@ -7,11 +7,14 @@
 //! Writes are grouped: whatever waits on the thread at once is one transaction. An accepted event is
 //! committed with `synchronous=FULL` (the write-ahead log fsynced) before [`Store::enqueue`] returns, so an
 //! event the platform acknowledged survives power loss, not only the platform being killed; the accepts
-//! waiting at once share one transaction and one fsync (group commit, up to [`MAX_ACCEPT_BATCH`]). What
-//! nobody waits on to be durable (the outcome of a delivered event, a request log) waits for the next
-//! batch: it joins the next accepts' transaction (and their fsync, for free), or is written before the
-//! thread answers a read (so a read sees it), or at the latest [`WRITE_BATCH`] after it came, with
-//! `synchronous=NORMAL` (it survives `kill -9`; a power loss at worst runs an event again). Request logs are
+//! waiting at once share one transaction and one fsync (group commit, up to [`MAX_ACCEPT_BATCH`]), and
+//! that transaction holds only them: every page it writes is flushed while its callers wait. What nobody
+//! waits on to be durable (the outcome of a delivered event, a request log) waits for the next batch: it is
+//! written before the thread answers a read (so a read sees it), at [`MAX_WAITING_OUTCOMES`] outcomes, or at
+//! the latest [`WRITE_BATCH`] after it came, with `synchronous=NORMAL` (it survives `kill -9`; a power loss
+//! at worst runs an event again), and the next accepts' fsync makes it durable too. Outcomes join the
+//! accepts' transaction only when one of its queues may be full, so that a delivered event makes room for
+//! an accepted one. Request logs are
 //! sent without a reply; a batch that cannot be written is kept and tried again; at most
 //! [`MAX_PENDING_LOGS`] records and [`MAX_PENDING_LOG_BYTES`] of them wait, after which `record_log` waits for
 //! room. An outcome's caller is answered once it is written (or could not be: it tries again).
@@ -632,6 +635,48 @@ mod tests {
         s.complete(last).await.expect("written alone");
         let reader = Store::open_existing(&dir).expect("reader");
         assert_eq!(reader.queue_len("f").await.expect("len"), 0);
+        drop((s, reader));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// An accept's commit leaves the outcomes waiting for their batch, except when its queue may be full:
+    /// then a delivered event whose outcome is not written yet still makes room, as it would had its batch
+    /// come first.
+    #[tokio::test]
+    async fn a_delivered_event_makes_room_in_a_full_queue_before_its_batch_is_written() {
+        let dir = temp_dir("room");
+        let s = Store::open(&dir).expect("open");
+        for i in 0..2 {
+            s.enqueue("f", &format!("r{i}"), Bytes::from_static(b"{}"), 1, 2)
+                .await
+                .expect("enqueued");
+        }
+        let ev = s
+            .lease_next("f", 1)
+            .await
+            .expect("lease")
+            .event
+            .expect("r0 is due");
+        let done = tokio::spawn({
+            let s = s.clone();
+            async move { s.complete(ev.seq).await }
+        });
+        // The outcome is left for its batch (nothing has written it: the batch is 50 ms away).
+        while s.left().outcomes.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        s.enqueue("f", "r2", Bytes::from_static(b"{}"), 1, 2)
+            .await
+            .expect("the delivered event made room");
+        done.await
+            .expect("joined")
+            .expect("written with the accept");
+        assert!(matches!(
+            s.enqueue("f", "r3", Bytes::from_static(b"{}"), 1, 2).await,
+            Err(EnqueueError::Full { limit: 2, .. })
+        ));
+        let reader = Store::open_existing(&dir).expect("reader");
+        assert_eq!(reader.queue_len("f").await.expect("len"), 2);
         drop((s, reader));
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -1,5 +1,6 @@
 //! The store's thread: the database's one user. It runs requests in order and writes in batches: the accepts
-//! waiting at once together, with what the handles left (outcomes and logs); that, for a read, or
+//! waiting at once together, in a commit of their own (synced); what the handles left (outcomes and logs)
+//! for a read, at [`MAX_WAITING_OUTCOMES`](crate::MAX_WAITING_OUTCOMES) outcomes, or
 //! [`WRITE_BATCH`](crate::WRITE_BATCH) after the first of it came, whichever comes first.
 
 use std::io::Write as _;
@@ -13,9 +14,11 @@ use crate::{
     WRITE_RETRY,
 };
 
-/// The store's thread: runs requests in order. Accepts waiting at once are written together, with what
-/// waits to be written; outcomes and logs wait for that, for a read, or [`WRITE_BATCH`] after the first of
-/// them came, whichever comes first.
+/// The store's thread: runs requests in order. Accepts waiting at once are written together, on their own:
+/// their commit is fsynced while their callers wait, and every page it writes is on that wait, so outcomes
+/// and logs join it only when one of its queues may be full (a delivered event makes room). Outcomes and
+/// logs wait for a read, for [`MAX_WAITING_OUTCOMES`](crate::MAX_WAITING_OUTCOMES) outcomes, or for
+/// [`WRITE_BATCH`] after the first of them came, whichever comes first.
 pub(crate) fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<Left>) {
     let mut waiting = Waiting::default();
     // When the batch that has begun is due.
@@ -40,17 +43,16 @@ pub(crate) fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<
         };
         match msg {
             Ok(Msg::Batch) => begun(&mut due),
-            Ok(Msg::WriteNow) => waiting.write(&mut db, left, Vec::new(), false),
+            Ok(Msg::WriteNow) => waiting.write(&mut db, left, false),
             Ok(Msg::Accept(first, reply)) => {
-                // Group commit: every accept already waiting joins this one's transaction and fsync, and so
-                // does what the handles left.
+                // Group commit: every accept already waiting joins this one's transaction and fsync.
                 let mut accepts = vec![(first, reply)];
+                let mut write_now = false;
                 while accepts.len() < MAX_ACCEPT_BATCH {
                     match rx.try_recv() {
                         Ok(Msg::Accept(a, r)) => accepts.push((a, r)),
                         Ok(Msg::Batch) => begun(&mut due),
-                        // What is left is taken with this write.
-                        Ok(Msg::WriteNow) => {}
+                        Ok(Msg::WriteNow) => write_now = true,
                         Ok(other) => {
                             carried = Some(other);
                             break;
@@ -58,19 +60,22 @@ pub(crate) fn run(mut db: Db, rx: &mpsc::Receiver<Msg>, left: &std::sync::Mutex<
                         Err(_) => break,
                     }
                 }
-                waiting.write(&mut db, left, accepts, false);
+                waiting.accept(&mut db, left, accepts);
+                if write_now {
+                    waiting.write(&mut db, left, false);
+                }
             }
             Ok(Msg::Lease(job)) => job(&mut db),
             Ok(Msg::Call(job)) => {
-                waiting.write(&mut db, left, Vec::new(), false);
+                waiting.write(&mut db, left, false);
                 job(&mut db);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                waiting.write(&mut db, left, Vec::new(), true);
+                waiting.write(&mut db, left, true);
                 due = None;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                waiting.write(&mut db, left, Vec::new(), true);
+                waiting.write(&mut db, left, true);
                 return;
             }
         }
@@ -83,8 +88,8 @@ struct Waiting {
     /// Log records (kept until written).
     logs: Pending,
     /// The last write of logs failed: they are tried again on their own (at the batch's time, or before a
-    /// read), and accepts and outcomes are written without them meanwhile (what cannot be written must not
-    /// hold them up).
+    /// read), and outcomes are written without them meanwhile (what cannot be written must not hold them
+    /// up).
     failing: bool,
 }
 
@@ -94,17 +99,29 @@ type Accepts = Vec<(Accept, oneshot::Sender<Result<(), EnqueueError>>)>;
 type Outcomes = (Vec<Outcome>, Vec<oneshot::Sender<Result<(), StoreError>>>);
 
 impl Waiting {
-    /// Writes `accepts` and what is left (taken first; `at_batch_time`: this is the batch's time, so the
-    /// next thing left begins a new batch) in one transaction, and answers every caller of it. On failure
-    /// the logs are kept (and that is said once); the callers of outcomes and accepts get the error (the
-    /// dispatcher tries its outcomes again; the accepts were not taken).
-    fn write(
-        &mut self,
-        db: &mut Db,
-        left: &std::sync::Mutex<Left>,
-        accepts: Accepts,
-        at_batch_time: bool,
-    ) {
+    /// Writes `accepts` in one synced transaction and answers their callers (on failure with the error: the
+    /// events were not taken). The outcomes left join it when a queue of the batch may be full, so that a
+    /// delivered event makes room for an accepted one as it would have had it been written already; else
+    /// they wait for their batch, off the accepts' fsync.
+    fn accept(&mut self, db: &mut Db, left: &std::sync::Mutex<Left>, accepts: Accepts) {
+        let outcomes = if db.may_refuse(accepts.iter().map(|(a, _)| a)) {
+            let mut l = left
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (
+                std::mem::take(&mut l.outcomes),
+                std::mem::take(&mut l.outcome_replies),
+            )
+        } else {
+            Outcomes::default()
+        };
+        self.commit(db, accepts, outcomes, false);
+    }
+
+    /// Writes what is left (taken first; `at_batch_time`: this is the batch's time, so the next thing left
+    /// begins a new batch) in one transaction, and answers every caller of it. On failure the logs are kept
+    /// (and that is said once); the callers of outcomes get the error (the dispatcher tries them again).
+    fn write(&mut self, db: &mut Db, left: &std::sync::Mutex<Left>, at_batch_time: bool) {
         let outcomes = {
             let mut l = left
                 .lock()
@@ -119,14 +136,11 @@ impl Waiting {
             )
         };
         if !self.failing {
-            self.commit(db, accepts, outcomes, true);
+            self.commit(db, Vec::new(), outcomes, true);
             return;
         }
-        let flush = accepts.is_empty();
-        self.commit(db, accepts, outcomes, false);
-        if flush {
-            self.commit(db, Vec::new(), Outcomes::default(), true);
-        }
+        self.commit(db, Vec::new(), outcomes, false);
+        self.commit(db, Vec::new(), Outcomes::default(), true);
     }
 
     /// One transaction: `accepts`, `outcomes` and (`with_logs`) the logs; answers their callers.

@@ -143,6 +143,16 @@ impl Db {
         }
     }
 
+    /// Whether accepting `accepts` may find one of their queues full: its length is not known yet, or it
+    /// would pass its limit with every accept of the batch.
+    pub(crate) fn may_refuse<'a>(
+        &self,
+        mut accepts: impl ExactSizeIterator<Item = &'a Accept>,
+    ) -> bool {
+        let n = accepts.len();
+        accepts.any(|a| self.queued.get(&a.function).is_none_or(|q| q + n > a.limit))
+    }
+
     /// The batch's statements and commit; the queue lengths after it, applied by the caller once committed.
     #[allow(clippy::type_complexity, reason = "a private pair of results")]
     fn write_in_transaction<'a>(
@@ -441,6 +451,24 @@ mod tests {
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("plan rows")
+    }
+
+    /// An accept may find its queue full when the queue's length is not known yet or the batch would pass
+    /// the limit; below it, it cannot.
+    #[test]
+    fn accepts_that_may_find_their_queue_full() {
+        let (mut s, dir) = db();
+        let one = [accept("r0", b"{}", 1, 10)];
+        assert!(s.may_refuse(one.iter()), "the length is not known yet");
+        enqueue(&mut s, "r1", b"{}", 1, 10).expect("enqueued");
+        assert!(!s.may_refuse(one.iter()), "1 of 10");
+        let ten: Vec<_> = (0..10)
+            .map(|i| accept(&format!("b{i}"), b"{}", 1, 10))
+            .collect();
+        assert!(s.may_refuse(ten.iter()), "1 + 10 passes 10");
+        assert!(!s.may_refuse(ten[..9].iter()), "1 + 9 does not");
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// Taking the next event walks the queue's index in order and stops at the first due event that is not
