@@ -322,7 +322,7 @@ impl Instance<EventRoute> {
         let mem_usage = gone
             .then(|| self.process.peak_memory())
             .flatten()
-            .unwrap_or_else(|| self.process.memory());
+            .unwrap_or_else(|| self.memory_for_log());
         Outcome {
             result,
             lines,

@@ -14,7 +14,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use std::path::PathBuf;
@@ -309,13 +309,35 @@ pub struct Instance<R> {
     pub(crate) debugged: bool,
     /// The platform killed it (or must): it takes nothing more, even before its exit is seen.
     retired: AtomicBool,
+    /// The memory read for the last request's log, bytes, until the instance's idle event takes it
+    /// ([`NO_READING`]): one counter read per invocation, not two.
+    last_reading: AtomicU64,
 }
+
+/// No memory reading waits for the idle event.
+const NO_READING: u64 = u64::MAX;
 
 impl<R> Instance<R> {
     /// Whether it can take more work: the platform did not retire it and its process has not exited (a
     /// runtime may end itself while idle, e.g. after an uncaught error).
     pub fn is_usable(&self) -> bool {
         !self.retired.load(Ordering::SeqCst) && self.process.exit().is_none()
+    }
+
+    /// Its memory in use now, bytes, for a request's log; kept for the idle event that follows.
+    pub(crate) fn memory_for_log(&self) -> u64 {
+        let m = self.process.memory();
+        self.last_reading.store(m, Ordering::Relaxed);
+        m
+    }
+
+    /// Its memory in use, bytes, for the event that says it is idle: what its last request's log read, or
+    /// read now if nothing was read since.
+    pub(crate) fn memory_when_idle(&self) -> u64 {
+        match self.last_reading.swap(NO_READING, Ordering::Relaxed) {
+            NO_READING => self.process.memory(),
+            m => m,
+        }
     }
 
     /// Kills it: it takes nothing more; its exit follows.
@@ -507,6 +529,7 @@ where
                     memory_mb: function.memory_mb,
                     debugged: function.debug.is_some(),
                     retired: AtomicBool::new(false),
+                    last_reading: AtomicU64::new(NO_READING),
                 },
                 value,
             ))

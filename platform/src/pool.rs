@@ -204,7 +204,7 @@ impl<R: Route> Drop for Lease<R> {
             Some(Ok(0)) => self.pool.events.emit(|| Event::InstanceIdle {
                 function: function.clone(),
                 id: id.clone(),
-                memory: self.instance.process.memory(),
+                memory: self.instance.memory_when_idle(),
             }),
             Some(Ok(busy)) => self.pool.events.emit(|| Event::InstanceBusy {
                 function: function.clone(),

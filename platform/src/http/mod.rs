@@ -432,7 +432,7 @@ impl Done {
         drop(work);
         let output = lease.instance.process.output();
         log.user_lines(output.take_lines(!lease.instance.is_usable()));
-        let mem_usage = lease.instance.process.memory();
+        let mem_usage = lease.instance.memory_for_log();
         pool.finish_now(Closing {
             request_id,
             start_ms,
