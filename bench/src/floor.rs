@@ -182,8 +182,32 @@ pub struct PlatformFigures {
     /// waiting for each ack, and from 16 at once.
     pub cpu_us_per_async: f64,
     pub cpu_us_per_async16: f64,
+    /// Sync calls in rounds, each just after its own measure of the path's floor.
+    pub sync_rounds: Vec<SyncRound>,
+    /// The floor's samples of every round together, and its server's CPU per round trip averaged.
+    pub floor: Floor,
+    /// The sync calls' latencies of every round together.
     pub p50_us: f64,
     pub p99_us: f64,
+}
+
+/// One round of sync calls through the front door, and the path's floor measured just before it.
+pub struct SyncRound {
+    /// One TCP plus two Unix-socket round trips (p50s), µs.
+    pub floor_us: f64,
+    pub p50_us: f64,
+}
+
+impl PlatformFigures {
+    /// Each round's sync p50 over its own floor.
+    pub fn sync_ratios(&self) -> Sample {
+        Sample(
+            self.sync_rounds
+                .iter()
+                .map(|r| r.p50_us / r.floor_us)
+                .collect(),
+        )
+    }
 }
 
 /// `n` appends of 100 bytes to a file in `dir`, each followed by `fdatasync`: how many per second.
@@ -236,6 +260,7 @@ pub async fn platform_rss(
     root: &Path,
     native_dir: &Path,
     n: usize,
+    rounds: usize,
 ) -> anyhow::Result<PlatformFigures> {
     let fdir = std::env::temp_dir().join(format!("scf-bench-fn-{}", std::process::id()));
     std::fs::create_dir_all(&fdir)?;
@@ -260,16 +285,43 @@ pub async fn platform_rss(
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
     ];
-    let cpu0 = cpu_ns(child.id());
-    let lat = round_trips(
-        &mut s,
-        n,
-        &headers,
-        br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
-    )
-    .await?;
+    // `n` calls in rounds, each after its own measure of the floor: a ratio of the two compares figures
+    // taken a moment apart.
+    let rounds = rounds.max(1);
+    let per = (n / rounds).max(1);
+    let (mut sync_rounds, mut lat, mut uds, mut tcp) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sync_cpu_ns, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
+    for _ in 0..rounds {
+        let fl = measure(per).await?;
+        let cpu0 = cpu_ns(child.id());
+        let round = round_trips(
+            &mut s,
+            per,
+            &headers,
+            br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
+        )
+        .await?;
+        sync_cpu_ns += cpu_ns(child.id()) - cpu0;
+        sync_rounds.push(SyncRound {
+            floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
+            p50_us: round.median(),
+        });
+        lat.extend(round.0);
+        uds.extend(fl.uds.0);
+        tcp.extend(fl.tcp.0);
+        uds_cpu += fl.uds_server_cpu_us / rounds as f64;
+        tcp_cpu += fl.tcp_server_cpu_us / rounds as f64;
+    }
+    let lat = Sample(lat);
+    let floor = Floor {
+        uds: Sample(uds),
+        tcp: Sample(tcp),
+        uds_server_cpu_us: uds_cpu,
+        tcp_server_cpu_us: tcp_cpu,
+    };
     // round_trips sends n + n/10 requests (the first tenth warms up).
-    let cpu_us_per_sync = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    let cpu_us_per_sync = sync_cpu_ns / 1e3 / (rounds * (per + per / 10)) as f64;
     let async_headers = [
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
@@ -337,10 +389,12 @@ pub async fn platform_rss(
         fsync_per_s,
         idle_mb,
         peak_mb,
-        requests: n,
+        requests: rounds * (per + per / 10),
         cpu_us_per_sync,
         cpu_us_per_async,
         cpu_us_per_async16,
+        sync_rounds,
+        floor,
         p50_us: lat.median(),
         p99_us: lat.quantile(0.99),
     })
@@ -354,14 +408,15 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         crate::bin_dir(root).join("libbench.so"),
         dir.join("libbench.so"),
     )?;
-    let f = platform_rss(root, &dir, 3000).await?;
-    let fl = measure(3000).await?;
+    let f = platform_rss(root, &dir, 3000, 5).await?;
+    let fl = &f.floor;
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
+    let ratios = f.sync_ratios();
     let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
     let _ = writeln!(
         std::io::stderr(),
-        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio {:.2}\n\
+        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {:.2}–{:.2})\n\
              durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
              platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
         f.p50_us,
@@ -371,7 +426,10 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         uds.quantile(0.99) / uds.median(),
         tcp.median(),
         uds.median(),
-        f.p50_us / path,
+        f.sync_rounds.len(),
+        ratios.median(),
+        ratios.quantile(0.0),
+        ratios.quantile(1.0),
         f.enqueue_per_s,
         f.enqueue16_per_s,
         f.fsync_per_s,

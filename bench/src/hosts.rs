@@ -118,6 +118,26 @@ pub(crate) async fn warm(
     Ok(Sample(out))
 }
 
+/// The bare Unix round trip's p50 and each pair's warm no-op p50 (a runner on a platform), µs, measured in
+/// turn `rounds` times with `n` calls each, so that a ratio between two of them compares figures taken
+/// seconds apart, not minutes: one row per round, the floor first, then the pairs in order.
+pub(crate) async fn warm_rounds(
+    pairs: &[(&Platform, &Runner)],
+    rounds: usize,
+    n: usize,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let small = Bytes::from_static(br#"{"k":"v"}"#);
+    let mut out = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let mut row = vec![floor::measure(n).await?.uds.median()];
+        for (platform, runner) in pairs {
+            row.push(warm(platform, runner, "noop", &small, n).await?.median());
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
 /// A private copy of the native bench function's library (`target/libbench.so`), in its own directory.
 pub(crate) fn native_dir(target: &Path) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("scf-bench-native-{}", std::process::id()));

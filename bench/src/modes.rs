@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use scf_platform::Platform;
 
 use crate::hosts::{self, Runner, native_dir};
@@ -108,22 +107,23 @@ async fn warm_rounds(n: usize) -> anyhow::Result<()> {
             "index.",
         ),
     ];
-    let small = Bytes::from_static(br#"{"k":"v"}"#);
+    let pairs: Vec<_> = runners
+        .iter()
+        .flat_map(|r| [(&platform, r), (&isolated, r)])
+        .collect();
     let mut err = std::io::stderr().lock();
-    for round in 1..=3 {
-        let f = floor::measure(n).await?;
-        let mut line = format!("round {round}: floor p50 {:.1} µs;", f.uds.median());
-        for runner in &runners {
-            let s = hosts::warm(&platform, runner, "noop", &small, n).await?;
-            let i = hosts::warm(&isolated, runner, "noop", &small, n).await?;
+    for (round, p50) in hosts::warm_rounds(&pairs, 3, n).await?.iter().enumerate() {
+        let floor = p50[0];
+        let mut line = format!("round {}: floor p50 {floor:.1} µs;", round + 1);
+        for (runner, pair) in runners.iter().zip(p50[1..].chunks(2)) {
             let _ = write!(
                 line,
                 " {} {:.1} µs ({:.2}×), isolated {:.1} µs ({:.2}×);",
                 runner.label,
-                s.median(),
-                s.median() / f.uds.median(),
-                i.median(),
-                i.median() / f.uds.median()
+                pair[0],
+                pair[0] / floor,
+                pair[1],
+                pair[1] / floor
             );
         }
         writeln!(err, "{line}")?;
