@@ -171,8 +171,10 @@ pub struct PlatformFigures {
     /// The same from 16 clients at once, each waiting for its acks.
     pub enqueue16_per_s: f64,
     /// Small writes each followed by `fdatasync`, per second, on the data directory's filesystem: the floor
-    /// of one client waiting for each durable ack.
+    /// of one client waiting for each durable ack (the median round's).
     pub fsync_per_s: f64,
+    /// One client's accepts in rounds, each after its own measure of the fsync floor.
+    pub accept_rounds: Vec<AcceptRound>,
     pub idle_mb: f64,
     pub peak_mb: f64,
     pub requests: usize,
@@ -198,7 +200,23 @@ pub struct SyncRound {
     pub p50_us: f64,
 }
 
+/// One round of one client's durable accepts, and the fsync floor measured just before it.
+pub struct AcceptRound {
+    pub fsync_per_s: f64,
+    pub per_s: f64,
+}
+
 impl PlatformFigures {
+    /// Each round's accepts per second over its own fsync floor.
+    pub fn accept_ratios(&self) -> Sample {
+        Sample(
+            self.accept_rounds
+                .iter()
+                .map(|r| r.per_s / r.fsync_per_s)
+                .collect(),
+        )
+    }
+
     /// Each round's sync p50 over its own floor.
     pub fn sync_ratios(&self) -> Sample {
         Sample(
@@ -326,19 +344,6 @@ pub async fn platform_rss(
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
     ];
-    let cpu0 = cpu_ns(child.id());
-    let t = Instant::now();
-    let _ = round_trips(
-        &mut s,
-        n,
-        &async_headers,
-        br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
-    )
-    .await?;
-    // round_trips sends n + n/10 requests (the first tenth warms up).
-    let enqueue_per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
-    // Every event of this run delivered (the queue empty), then the platform's CPU per event: its accept
-    // (one fsync each: one client waits for each ack), its delivery and its log.
     let store = scf_store::Store::open_existing(&data)?;
     let drained = || async {
         let start = Instant::now();
@@ -347,8 +352,33 @@ pub async fn platform_rss(
         }
         anyhow::Ok(())
     };
-    drained().await?;
-    let cpu_us_per_async = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    // One client in rounds, each after its own measure of the fsync floor (on a quiet platform: the last
+    // round's events all delivered).
+    let (mut accept_rounds, mut async_cpu_ns, mut async_events) = (Vec::new(), 0.0, 0);
+    for _ in 0..rounds {
+        let fsync_per_s = {
+            let data = data.clone();
+            tokio::task::spawn_blocking(move || fsync_rate(&data, per)).await??
+        };
+        let cpu0 = cpu_ns(child.id());
+        let t = Instant::now();
+        let _ = round_trips(
+            &mut s,
+            per,
+            &async_headers,
+            br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
+        )
+        .await?;
+        // round_trips sends n + n/10 requests (the first tenth warms up).
+        let per_s = (per + per / 10) as f64 / t.elapsed().as_secs_f64();
+        // Every event of the round delivered (the queue empty), then the platform's CPU per event: its
+        // accept (one fsync each: one client waits for each ack), its delivery and its log.
+        drained().await?;
+        async_cpu_ns += cpu_ns(child.id()) - cpu0;
+        async_events += per + per / 10;
+        accept_rounds.push(AcceptRound { fsync_per_s, per_s });
+    }
+    let cpu_us_per_async = async_cpu_ns / 1e3 / async_events as f64;
     let cpu0 = cpu_ns(child.id());
     // 16 clients at once, each on its own connection, each waiting for its acks: group commit's case.
     let clients = 16;
@@ -379,14 +409,16 @@ pub async fn platform_rss(
     // The same with the accepts group-committed (16 callers waiting at once share fsyncs).
     let cpu_us_per_async16 = (cpu_ns(child.id()) - cpu0) / 1e3 / (clients * (n + n / 10)) as f64;
     drop(store);
-    let fsync_per_s = tokio::task::spawn_blocking(move || fsync_rate(&data, n)).await??;
     let peak_mb = status_mb(child.id(), "VmHWM:");
     crate::scale::stop(child);
     let _ = std::fs::remove_dir_all(&fdir);
+    let median =
+        |f: fn(&AcceptRound) -> f64| Sample(accept_rounds.iter().map(f).collect()).median();
     Ok(PlatformFigures {
-        enqueue_per_s,
+        enqueue_per_s: median(|r| r.per_s),
+        fsync_per_s: median(|r| r.fsync_per_s),
+        accept_rounds,
         enqueue16_per_s,
-        fsync_per_s,
         idle_mb,
         peak_mb,
         requests: rounds * (per + per / 10),
@@ -413,11 +445,12 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
     let ratios = f.sync_ratios();
+    let accepts = f.accept_ratios();
     let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
     let _ = writeln!(
         std::io::stderr(),
         "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {:.2}–{:.2})\n\
-             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s\n\
+             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {:.2}–{:.2})\n\
              platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
         f.p50_us,
         f.p99_us,
@@ -433,6 +466,10 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         f.enqueue_per_s,
         f.enqueue16_per_s,
         f.fsync_per_s,
+        f.accept_rounds.len(),
+        accepts.median(),
+        accepts.quantile(0.0),
+        accepts.quantile(1.0),
         f.cpu_us_per_sync,
         f.cpu_us_per_sync / cpu_floor,
         fl.tcp_server_cpu_us,

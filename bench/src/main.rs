@@ -539,14 +539,15 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     ));
     r.line("");
     let pr = &platform_rss;
-    let one = pr.enqueue_per_s >= 4000.0 || pr.enqueue_per_s >= 0.8 * pr.fsync_per_s;
+    let accept_ratios = pr.accept_ratios();
+    let one = pr.enqueue_per_s >= 4000.0 || accept_ratios.median() >= 0.8;
     let one_verdict = r.target(
         "durable async accept, one client ≥ 4,000/s (or ≥ 0.8× the fsync floor)",
         one,
     );
     let many = pr.enqueue16_per_s >= 20_000.0;
     let many_verdict = r.target("durable async accept, 16 clients ≥ 20,000/s", many);
-    r.line("Async invocations accepted through the front door, each event fsynced to the durable queue (SQLite WAL, `synchronous=FULL` for the accept, a group commit for the accepts waiting at once) before it is acknowledged, while the dispatcher delivers them. The floor is a 100-byte append plus `fdatasync` on the same filesystem, in the same run:");
+    r.line(&format!("Async invocations accepted through the front door, each event fsynced to the durable queue (SQLite WAL, `synchronous=FULL` for the accept, a group commit for the accepts waiting at once) before it is acknowledged, while the dispatcher delivers them. The floor is a 100-byte append plus `fdatasync` on the same filesystem. One client's accepts run in {} rounds, each just after its own measure of the floor (and once the last round's events are delivered): the ratio is the median round's, and its range the rounds' lowest and highest; the rates are the medians over the rounds.", pr.accept_rounds.len()));
     r.line("");
     r.line("| | events/s | vs the fsync floor | target | |");
     r.line("|---|---|---|---|---|");
@@ -555,9 +556,11 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         pr.fsync_per_s
     ));
     r.line(&format!(
-        "| one client, each ack awaited | {:.0} | {:.2}× | ≥ 4,000/s or ≥ 0.8× floor | {one_verdict} |",
+        "| one client, each ack awaited | {:.0} | {:.2}× (range {:.2}–{:.2}×) | ≥ 4,000/s or ≥ 0.8× floor | {one_verdict} |",
         pr.enqueue_per_s,
-        pr.enqueue_per_s / pr.fsync_per_s
+        accept_ratios.median(),
+        accept_ratios.quantile(0.0),
+        accept_ratios.quantile(1.0)
     ));
     r.line(&format!(
         "| 16 clients at once | {:.0} | {:.2}× | ≥ 20,000/s | {many_verdict} |",
