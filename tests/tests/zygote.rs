@@ -459,3 +459,68 @@ fn conformance_passes_with_the_zygote_on_and_off() {
     assert_eq!(summary(&on), summary(&off));
     assert!(summary(&on).contains(" 0 FAIL"), "{on}");
 }
+
+/// A function that returns its environment three ways: the C one (what `env` inherits), `os.environb` and
+/// `os.environ`, each as sorted `[name, value]` pairs decoded the file system's way.
+const ENV_CODE: &str = r#"import os, subprocess
+
+
+def forked():
+    with open("/proc/self/cmdline", "rb") as f:
+        return b"zygote()" in f.read()
+
+
+def main_handler(event, context):
+    out = subprocess.run(["env", "-0"], capture_output=True, check=True).stdout
+    c = [e.partition(b"=") for e in out.split(b"\0") if e]
+    return {
+        "forked": forked(),
+        "environ": type(os.environ).__name__,
+        "c": sorted([os.fsdecode(k), os.fsdecode(v)] for k, _, v in c),
+        "b": sorted([os.fsdecode(k), os.fsdecode(v)] for k, v in os.environb.items()),
+        "s": sorted([k, v] for k, v in os.environ.items()),
+    }
+"#;
+
+#[test]
+fn a_forked_instances_c_environment_environb_and_environ_agree_even_with_environ_replaced() {
+    // Values as the cloud may give them: `=` inside, non-ASCII (two, three and four bytes in UTF-8), empty.
+    let vars =
+        "  environment:\n    variables:\n      EQ: 'a=b=c'\n      UNI: 'é✓😀'\n      EMPTY: ''\n";
+    let plain = function_dir("zy-env", "Python3.9", "index.py", ENV_CODE, vars);
+    // A `sitecustomize` (run by `site` in the zygote, before any fork) that replaces `os.environ` with a
+    // mapping without the bytes dict `_data`: the zygote refills it through its mapping.
+    let site = TempDir::new("zy-site");
+    std::fs::write(
+        site.path().join("sitecustomize.py"),
+        "import os\nos.environ = dict(os.environ)\n",
+    )
+    .unwrap();
+    let replaced = function_dir(
+        "zy-env-replaced",
+        "Python3.9",
+        "index.py",
+        ENV_CODE,
+        &format!("{vars}      PYTHONPATH: '{}'\n", site.path().display()),
+    );
+    let (_data, p) = serve(&[&plain, &replaced], &[]);
+    for (name, environ) in [("zy-env", "_Environ"), ("zy-env-replaced", "dict")] {
+        let r = ok_body(&p.invoke(name, &json!({})));
+        assert_eq!(r["forked"], true, "{name}: {r}");
+        assert_eq!(r["environ"], environ, "{name}: {r}");
+        assert_eq!(r["c"], r["b"], "{name}: the C environment and os.environb");
+        assert_eq!(r["c"], r["s"], "{name}: the C environment and os.environ");
+        let pairs = r["s"].as_array().unwrap();
+        for (k, v) in [("EQ", "a=b=c"), ("UNI", "é✓😀"), ("EMPTY", "")] {
+            assert!(pairs.contains(&json!([k, v])), "{name}: {k}={v} in {r}");
+        }
+        assert!(
+            pairs
+                .iter()
+                .any(|kv| kv[0] == "SCF_FUNCTIONNAME" && kv[1] == name),
+            "{name}: {r}"
+        );
+    }
+    // Two zygotes: PYTHONPATH shapes the interpreter, so the replaced `os.environ` is that function's alone.
+    assert_eq!(zygotes(p.pid()).len(), 2);
+}
