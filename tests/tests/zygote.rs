@@ -524,3 +524,62 @@ fn a_forked_instances_c_environment_environb_and_environ_agree_even_with_environ
     // Two zygotes: PYTHONPATH shapes the interpreter, so the replaced `os.environ` is that function's alone.
     assert_eq!(zygotes(p.pid()).len(), 2);
 }
+
+/// Every process of the machine whose parent is `platform`, zombies included: pid, state, working directory.
+fn all_children(platform: u32) -> Vec<(u32, String, std::path::PathBuf)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) == Some(&platform.to_string().as_str()) {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            found.push((pid, fields[0].to_owned(), cwd));
+        }
+    }
+    found
+}
+
+#[test]
+fn an_init_that_fails_its_expect_is_reported_and_its_forked_instance_killed_and_reaped() {
+    let dir = function("zy-expect", "index.main_handler", "");
+    // The test switch (the supervisor's `FAIL_FIRST_EXPECT_ENV`): the first forked instance's init
+    // refuses what it is sent in place of its `Expect`.
+    let (_data, p) = serve(&[&dir], &[("_SCF_TEST_FAIL_FIRST_EXPECT", "1")]);
+    let r = p.invoke("zy-expect", &json!({}));
+    let e = err_body(&r);
+    // Classified: the platform's own failure (the init), not the function's, with the init's error.
+    assert_eq!(e["errorType"], "InternalError", "{r}");
+    assert_eq!(e["statusCode"], 500, "{r}");
+    let detail = e["stackTrace"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("the instance's init: not a request"),
+        "{r}"
+    );
+    // The zygote forks the instance whatever the init answers (the two are asked side by side): that child,
+    // which never gets its `go` byte, is killed and reaped, with no zombie and no orphan left (the platform is the subreaper, so
+    // an orphan of the instance would be its child too).
+    let code = std::fs::canonicalize(dir.path()).unwrap();
+    wait_for(60, "the failed instance's processes gone", || {
+        let kids = all_children(p.pid());
+        (!kids
+            .iter()
+            .any(|(_, state, cwd)| state == "Z" || *cwd == code))
+        .then_some(())
+    });
+    assert_eq!(zygotes(p.pid()).len(), 1, "the zygote lives on");
+    // The next invocation of the same function forks an instance that works.
+    let ok = ok_body(&p.invoke("zy-expect", &json!({})));
+    assert_eq!(ok["forked"], true, "{ok}");
+    assert_eq!(ok["counter"], 1, "{ok}");
+    assert!(forked_instance(p.pid(), dir.path()).is_some());
+}
