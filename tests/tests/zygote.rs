@@ -151,6 +151,15 @@ fn init_of(platform: u32, pid: u32) -> Option<u32> {
 
 /// The live children of `platform`: pid, working directory, command line.
 fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
+    all_children(platform)
+        .into_iter()
+        .filter(|(_, state, ..)| state != "Z")
+        .map(|(pid, _, cwd, cmdline)| (pid, cwd, cmdline))
+        .collect()
+}
+
+/// Every child of `platform`, zombies included: pid, state, working directory, command line.
+fn all_children(platform: u32) -> Vec<(u32, String, std::path::PathBuf, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry
@@ -165,13 +174,18 @@ fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") || fields.get(1) != Some(&platform.to_string().as_str()) {
+        if fields.get(1) != Some(&platform.to_string().as_str()) {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         // Forked instances run the zygote's command line, in their code directories; the zygote in `/`.
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        found.push((pid, cwd, String::from_utf8_lossy(&cmdline).into_owned()));
+        found.push((
+            pid,
+            fields[0].to_owned(),
+            cwd,
+            String::from_utf8_lossy(&cmdline).into_owned(),
+        ));
     }
     found
 }
@@ -525,30 +539,6 @@ fn a_forked_instances_c_environment_environb_and_environ_agree_even_with_environ
     assert_eq!(zygotes(p.pid()).len(), 2);
 }
 
-/// Every process of the machine whose parent is `platform`, zombies included: pid, state, working directory.
-fn all_children(platform: u32) -> Vec<(u32, String, std::path::PathBuf)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1) == Some(&platform.to_string().as_str()) {
-            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            found.push((pid, fields[0].to_owned(), cwd));
-        }
-    }
-    found
-}
-
 #[test]
 fn an_init_that_fails_its_expect_is_reported_and_its_forked_instance_killed_and_reaped() {
     let dir = function("zy-expect", "index.main_handler", "");
@@ -573,7 +563,7 @@ fn an_init_that_fails_its_expect_is_reported_and_its_forked_instance_killed_and_
         let kids = all_children(p.pid());
         (!kids
             .iter()
-            .any(|(_, state, cwd)| state == "Z" || *cwd == code))
+            .any(|(_, state, cwd, _)| state == "Z" || *cwd == code))
         .then_some(())
     });
     assert_eq!(zygotes(p.pid()).len(), 1, "the zygote lives on");
