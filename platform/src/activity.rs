@@ -5,9 +5,13 @@
 //!
 //! A broadcast channel of [`CAPACITY`] events: a reader that falls behind is told how many it missed (and
 //! the console resynchronises from a snapshot), and a writer never waits. Nothing is built while nobody
-//! reads.
+//! reads. A finished request is handed over as its record ([`Finished`]): the reader summarises it (the
+//! terminal on its own thread), not the event loop that sent it; records in flight hold at most
+//! [`MAX_RECORD_BYTES_IN_FLIGHT`] of logs, past which the sender summarises as before.
 
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use scf_store::LogRecord;
 use serde::Serialize;
@@ -18,11 +22,16 @@ use crate::requestlog::RequestLog;
 /// Events a reader may fall behind by before it misses some.
 pub const CAPACITY: usize = 1024;
 
+/// The bytes of logs (and error bodies) that finished requests' records handed to readers may hold before
+/// they are summarised: past it (readers far behind), a request is sent as its [`Invocation`], summarised by
+/// the sender as it was before records were handed over, and what readers see is the same.
+pub const MAX_RECORD_BYTES_IN_FLIGHT: usize = 32 * 1024 * 1024;
+
 /// Lines of a function's own output an [`Invocation`] keeps for the terminal (the full log is in the store).
 pub const MAX_SHOWN_LINES: usize = 200;
 
 /// One thing that happened on the platform.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A cold start began (`ticket` names it until it has an instance id).
@@ -76,7 +85,7 @@ pub enum Event {
         why: Retired,
     },
     /// A request finished (its log is in the store).
-    Invocation(Invocation),
+    Invocation(Finished),
     /// A function's async queue or dead letters changed.
     Queue {
         /// The function.
@@ -235,16 +244,62 @@ impl Invocation {
     }
 }
 
+/// A finished request as readers get it: its record, which a reader summarises ([`Finished::summary`]), or,
+/// with too many records in flight, its summary. Serialised as its summary.
+#[derive(Debug)]
+pub struct Finished(Held);
+
+#[derive(Debug)]
+enum Held {
+    Record {
+        rec: LogRecord,
+        /// Counted in the senders' [`MAX_RECORD_BYTES_IN_FLIGHT`] until dropped.
+        bytes: usize,
+        in_flight: Arc<AtomicUsize>,
+    },
+    Summary(Invocation),
+}
+
+impl Finished {
+    /// The request's summary: made from its record here (on the reader's thread), or the one it came with.
+    pub fn summary(&self) -> Cow<'_, Invocation> {
+        match &self.0 {
+            Held::Record { rec, .. } => Cow::Owned(Invocation::of(rec)),
+            Held::Summary(i) => Cow::Borrowed(i),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Held::Record {
+            bytes, in_flight, ..
+        } = self
+        {
+            in_flight.fetch_sub(*bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Serialize for Finished {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.summary().serialize(s)
+    }
+}
+
 /// The platform's events: cheap to clone; every clone sends to the same readers.
 #[derive(Debug, Clone)]
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
+    /// Bytes held by the records of [`Event::Invocation`]s not yet dropped by every reader.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
             tx: broadcast::channel(CAPACITY).0,
+            in_flight: Arc::default(),
         }
     }
 }
@@ -255,6 +310,27 @@ impl Events {
         if self.tx.receiver_count() > 0 {
             let _ = self.tx.send(Arc::new(make()));
         }
+    }
+
+    /// Sends that the request of `rec` finished, if anyone reads: a copy of its record, summarised by the
+    /// readers, while the records in flight hold less than [`MAX_RECORD_BYTES_IN_FLIGHT`]; past that, its
+    /// summary.
+    pub fn finished(&self, rec: &LogRecord) {
+        self.emit(|| {
+            let bytes = rec.log.len() + rec.ret_msg.len();
+            let before = self.in_flight.fetch_add(bytes, Ordering::Relaxed);
+            let held = if before + bytes <= MAX_RECORD_BYTES_IN_FLIGHT {
+                Held::Record {
+                    rec: rec.clone(),
+                    bytes,
+                    in_flight: self.in_flight.clone(),
+                }
+            } else {
+                self.in_flight.fetch_sub(bytes, Ordering::Relaxed);
+                Held::Summary(Invocation::of(rec))
+            };
+            Event::Invocation(Finished(held))
+        });
     }
 
     /// Whether anyone reads.
@@ -306,6 +382,49 @@ mod tests {
             Invocation::of(&record(warm, 0, "HTTP 404")).status,
             "HTTP 404"
         );
+    }
+
+    /// What a reader makes of a finished request's event: its summary, its lines, and whether the record came.
+    fn received(rx: &mut broadcast::Receiver<Arc<Event>>) -> (String, Vec<String>, bool) {
+        let event = rx.try_recv().expect("an event");
+        let Event::Invocation(f) = &*event else {
+            panic!("not an invocation: {event:?}");
+        };
+        let i = f.summary();
+        let json = serde_json::to_string(&*event).expect("serialisable");
+        (json, i.lines.clone(), matches!(f.0, Held::Record { .. }))
+    }
+
+    #[test]
+    fn a_finished_request_goes_as_its_record_within_the_bound_and_as_its_summary_past_it() {
+        let events = Events::default();
+        let mut rx = events.subscribe();
+        let log = "START RequestId:r\nhello\nResponse RequestId:r RetMsg:1\nEND RequestId:r\nReport RequestId:r Duration:1.50ms Memory:128MB MemUsage:1.00MB\n";
+        let rec = record(log, 0, "1");
+        let expected = Invocation::of(&rec);
+        let expected_json = serde_json::to_string(&Event::Invocation(Finished(Held::Summary(
+            expected.clone(),
+        ))))
+        .expect("serialisable");
+        events.finished(&rec);
+        assert_eq!(events.in_flight.load(Ordering::Relaxed), log.len() + 1);
+        assert_eq!(
+            received(&mut rx),
+            (expected_json.clone(), expected.lines.clone(), true)
+        );
+        // Read by every reader: dropped, and no longer counted.
+        assert_eq!(events.in_flight.load(Ordering::Relaxed), 0);
+        // Records nobody has read yet hold the bound: the next goes summarised, and reads the same.
+        let big = record(&"x".repeat(MAX_RECORD_BYTES_IN_FLIGHT - 1), 0, "1");
+        events.finished(&big);
+        events.finished(&rec);
+        assert_eq!(
+            events.in_flight.load(Ordering::Relaxed),
+            MAX_RECORD_BYTES_IN_FLIGHT
+        );
+        assert!(received(&mut rx).2, "the first fits");
+        assert_eq!(received(&mut rx), (expected_json, expected.lines, false));
+        assert_eq!(events.in_flight.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use scf_protocol::{ErrorKind, FunctionError};
 use scf_store::{LogRecord, Store, now_ms};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::activity::{Event, Events, InstanceView, Invocation, Retired};
+use crate::activity::{Event, Events, InstanceView, Retired};
 use crate::config::FunctionConfig;
 use crate::instance::Platform;
 use crate::instance::{Instance, StartFailure};
@@ -533,7 +533,7 @@ impl<R: Route> Pool<R> {
             .to_owned(),
             retry_num: source.retry_num,
         };
-        self.events.emit(|| Event::Invocation(Invocation::of(&rec)));
+        self.events.finished(&rec);
         (finished, rec)
     }
 
@@ -618,7 +618,7 @@ impl<R: Route> Pool<R> {
             invocation_type: "Provisioned".to_owned(),
             retry_num: 0,
         };
-        self.events.emit(|| Event::Invocation(Invocation::of(&rec)));
+        self.events.finished(&rec);
         self.store.record_log(rec).await;
     }
 

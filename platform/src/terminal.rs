@@ -219,7 +219,7 @@ pub fn spawn_printer(events: &Events, quiet: bool) -> std::io::Result<std::threa
                     match received {
                         Ok(event) => match &*event {
                             Event::Invocation(i) if !quiet => {
-                                out.push_str(&invocation(i, out_style));
+                                out.push_str(&invocation(&i.summary(), out_style));
                             }
                             Event::Reload(r) => err.push_str(&reload(r, err_style)),
                             Event::Build { function, line } => {

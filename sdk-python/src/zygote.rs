@@ -217,11 +217,13 @@ pub fn enter_instance(py: Python<'_>, request: Request) -> PyResult<()> {
 }
 
 /// Makes `env` the whole environment of this (single-threaded) process: the C one (`clearenv(3)`, then
-/// `setenv(3)` for each variable, last one of a name wins), and `os.environ`'s copy. `os.environ` (and
-/// `os.environb`, which shares it) keeps the environment as a dict of the variables' bytes (`_data`, the
-/// file system encoding with `surrogateescape`: exactly the bytes here), refilled in place, so that the two
-/// agree without a `putenv` call per variable from Python. An interpreter whose `os.environ` has no such
-/// dict gets the variables through its mapping (`clear`, `update`) instead.
+/// `setenv(3)` for each variable, last one of a name wins), and Python's two views of it, `os.environ` (str)
+/// and `os.environb` (bytes). Each keeps the variables as a dict of their bytes (`_data`, the file system
+/// encoding with `surrogateescape`: exactly the bytes here; the two share one dict), refilled in place, so
+/// that all agree without a `putenv` call per variable from Python. A view without such a dict (something
+/// the zygote's `site` ran, a `sitecustomize` say, replaced `os.environ` with a mapping of its own) is
+/// refilled through its mapping (`clear`, `update`) with decoded names and values for `os.environ`, bytes for
+/// `os.environb`.
 fn replace_environment(py: Python<'_>, env: Vec<(OsString, OsString)>) -> PyResult<()> {
     let bad = |_| pyo3::exceptions::PyValueError::new_err("a NUL byte in an environment variable");
     let mut c = Vec::with_capacity(env.len());
@@ -244,30 +246,38 @@ fn replace_environment(py: Python<'_>, env: Vec<(OsString, OsString)>) -> PyResu
         }
     }
     let os = py.import("os")?;
-    let environ = os.getattr("environ")?;
-    let data = environ
-        .getattr("_data")
-        .ok()
-        .filter(|d| d.is_exact_instance_of::<PyDict>());
-    // The dict of bytes takes the variables as they are; the mapping wants them decoded.
-    let fsdecode = match data {
-        Some(_) => None,
-        None => Some(os.getattr("fsdecode")?),
-    };
-    let item = |b: &[u8]| -> PyResult<Bound<'_, PyAny>> {
-        let bytes = PyBytes::new(py, b).into_any();
-        match &fsdecode {
-            Some(decode) => decode.call1((bytes,)),
-            None => Ok(bytes),
+    let fsdecode = os.getattr("fsdecode")?;
+    let mut refilled: Vec<Bound<'_, PyAny>> = Vec::with_capacity(2);
+    for (view, decoded) in [("environ", true), ("environb", false)] {
+        let Ok(mapping) = os.getattr(view) else {
+            continue;
+        };
+        let (target, decode) = match mapping
+            .getattr("_data")
+            .ok()
+            .filter(|d| d.is_exact_instance_of::<PyDict>())
+        {
+            Some(data) => (data, None),
+            None => (mapping, decoded.then_some(&fsdecode)),
+        };
+        if refilled.iter().any(|done| done.is(&target)) {
+            continue;
         }
-    };
-    let fresh = PyDict::new(py);
-    for (k, v) in env {
-        fresh.set_item(item(k.as_bytes())?, item(v.as_bytes())?)?;
+        let item = |b: &[u8]| -> PyResult<Bound<'_, PyAny>> {
+            let bytes = PyBytes::new(py, b).into_any();
+            match decode {
+                Some(decode) => decode.call1((bytes,)),
+                None => Ok(bytes),
+            }
+        };
+        let fresh = PyDict::new(py);
+        for (k, v) in &env {
+            fresh.set_item(item(k.as_bytes())?, item(v.as_bytes())?)?;
+        }
+        target.call_method0("clear")?;
+        target.call_method1("update", (fresh,))?;
+        refilled.push(target);
     }
-    let target = data.unwrap_or(environ);
-    target.call_method0("clear")?;
-    target.call_method1("update", (fresh,))?;
     Ok(())
 }
 

@@ -375,6 +375,16 @@ impl Stream {
         }
     }
 
+    /// Appends to `into` what the socket gives, up to `limit` bytes or the end of the stream (whichever comes
+    /// first), read straight into `into`'s spare capacity (the sockets' own `read_buf`: nothing is zero-filled
+    /// first; `Interrupted` is retried); how many bytes it appended.
+    fn read_into(&mut self, into: &mut Vec<u8>, limit: u64) -> std::io::Result<usize> {
+        match self {
+            Stream::Unix(s) => Read::take(s, limit).read_to_end(into),
+            Stream::Tcp(s) => Read::take(s, limit).read_to_end(into),
+        }
+    }
+
     /// Writes all of `buf` (`send` with `MSG_NOSIGNAL`: a closed peer is an error, not a signal).
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
@@ -567,19 +577,23 @@ impl Conn {
         if n > MAX_BODY_BYTES {
             return Err(too_large());
         }
-        let buffered = (self.end - self.start).min(n);
         let mut body = Vec::with_capacity(n);
+        self.read_exact_into(&mut body, n)?;
+        Ok(Bytes::from(body))
+    }
+
+    /// Appends `n` bytes of body to `body`: those buffered, then the rest read from the socket into `body`'s
+    /// spare capacity (reserved here, growing as a `Vec` does; never zero-filled first).
+    fn read_exact_into(&mut self, body: &mut Vec<u8>, n: usize) -> Result<(), Failure> {
+        let buffered = (self.end - self.start).min(n);
+        body.reserve(n);
         body.extend_from_slice(&self.buf[self.start..self.start + buffered]);
         self.start += buffered;
-        body.resize(n, 0);
-        let mut at = buffered;
-        while at < n {
-            match self.stream.read(&mut body[at..])? {
-                0 => return Err(Failure::Broken(ErrorKind::UnexpectedEof.into())),
-                k => at += k,
-            }
+        let rest = n - buffered;
+        if rest > 0 && self.stream.read_into(body, rest as u64)? < rest {
+            return Err(Failure::Broken(ErrorKind::UnexpectedEof.into()));
         }
-        Ok(Bytes::from(body))
+        Ok(())
     }
 
     /// One line (up to CRLF) of a chunked body's framing, without the CRLF.
@@ -614,8 +628,7 @@ impl Conn {
             if body.len() + size > MAX_BODY_BYTES {
                 return Err(too_large());
             }
-            let chunk = self.read_exact_body(size)?;
-            body.extend_from_slice(&chunk);
+            self.read_exact_into(&mut body, size)?;
             if !self.read_line()?.is_empty() {
                 return Err(Failure::Protocol("a chunk is longer than it says".into()));
             }
@@ -625,14 +638,16 @@ impl Conn {
     fn read_body_to_eof(&mut self) -> Result<Bytes, Failure> {
         let mut body = self.buf[self.start..self.end].to_vec();
         self.start = self.end;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut chunk)? {
-                0 => return Ok(Bytes::from(body)),
-                k if body.len() + k > MAX_BODY_BYTES => return Err(too_large()),
-                k => body.extend_from_slice(&chunk[..k]),
-            }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(too_large());
         }
+        // One byte over the bound is enough to know the body is too large.
+        let limit = (MAX_BODY_BYTES - body.len()) as u64 + 1;
+        self.stream.read_into(&mut body, limit)?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        Ok(Bytes::from(body))
     }
 }
 
@@ -710,5 +725,123 @@ impl Head {
             framing,
             keep_alive,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use std::io::BufRead as _;
+    use std::os::unix::net::UnixListener;
+
+    /// Answers one request on an abstract Unix socket with `answer` (then closes), and reads that answer
+    /// through a [`Client`]: its body, or the error's text.
+    fn fetch(name: &str, answer: Vec<u8>) -> Result<Vec<u8>, String> {
+        use std::os::linux::net::SocketAddrExt as _;
+        let name = format!("scf-shim-client-test-{name}-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        let server = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let mut r = std::io::BufReader::new(s);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            // The client may stop reading (a body over the bound) and close: not an error here.
+            let _ = r.get_mut().write_all(&answer);
+        });
+        let mut client = Client::connect(Endpoint::Unix(format!("@{name}").into())).unwrap();
+        let next = Request {
+            call: Call::Next,
+            method: "GET",
+            path: "/runtime/invocation/next".into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        };
+        let got = client
+            .call(&next, None)
+            .map(|a| a.body.to_vec())
+            .map_err(|e| e.to_string());
+        drop(client);
+        server.join().unwrap();
+        got
+    }
+
+    fn body(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn head(framing: &str) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\nrequest_id: r\r\n{framing}\r\n").into_bytes()
+    }
+
+    #[test]
+    fn a_body_larger_than_the_buffer_is_read_whole_in_each_framing() {
+        let big = body(1024 * 1024 + 3);
+        let mut answer = head(&format!("content-length: {}\r\n", big.len()));
+        answer.extend_from_slice(&big);
+        assert_eq!(fetch("length", answer).unwrap(), big);
+
+        let mut answer = head("transfer-encoding: chunked\r\n");
+        let mut at = 0;
+        for size in [300_000, 1, 70_000, big.len() - 370_001] {
+            answer.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+            answer.extend_from_slice(&big[at..at + size]);
+            answer.extend_from_slice(b"\r\n");
+            at += size;
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(fetch("chunked", answer).unwrap(), big);
+
+        let mut answer = head("connection: close\r\n");
+        answer.extend_from_slice(&big);
+        assert_eq!(fetch("close", answer).unwrap(), big);
+    }
+
+    #[test]
+    fn a_body_at_the_bound_is_read_and_one_byte_over_it_is_refused_in_each_framing() {
+        for n in [MAX_BODY_BYTES, MAX_BODY_BYTES + 1] {
+            let b = body(n);
+            let over = |r: Result<Vec<u8>, String>| match r {
+                Ok(got) => {
+                    assert_eq!(got.len(), MAX_BODY_BYTES);
+                    assert_eq!(got, b);
+                    false
+                }
+                Err(e) => {
+                    assert!(e.contains("is over"), "{e}");
+                    true
+                }
+            };
+            let mut answer = head(&format!("content-length: {n}\r\n"));
+            answer.extend_from_slice(&b);
+            assert_eq!(over(fetch("bound-length", answer)), n > MAX_BODY_BYTES);
+
+            let mut answer = head("transfer-encoding: chunked\r\n");
+            for chunk in b.chunks(1024 * 1024) {
+                answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                answer.extend_from_slice(chunk);
+                answer.extend_from_slice(b"\r\n");
+            }
+            answer.extend_from_slice(b"0\r\n\r\n");
+            assert_eq!(over(fetch("bound-chunked", answer)), n > MAX_BODY_BYTES);
+
+            let mut answer = head("connection: close\r\n");
+            answer.extend_from_slice(&b);
+            assert_eq!(over(fetch("bound-close", answer)), n > MAX_BODY_BYTES);
+        }
+    }
+
+    #[test]
+    fn a_body_cut_short_by_the_end_of_the_connection_is_an_error() {
+        let mut answer = head("content-length: 100000\r\n");
+        answer.extend_from_slice(&body(99_999));
+        assert!(fetch("short-length", answer).is_err());
+        let mut answer = head("transfer-encoding: chunked\r\n");
+        answer.extend_from_slice(b"186a0\r\n");
+        answer.extend_from_slice(&body(99_999));
+        assert!(fetch("short-chunked", answer).is_err());
     }
 }

@@ -21,6 +21,7 @@ use std::io::Read as _;
 use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -215,9 +216,15 @@ impl Supervisor {
             let mut parts = vec![spec.cwd.as_os_str().as_bytes().to_vec()];
             parts.extend(crate::process::world_parts(&spec).await);
             let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            // The test switch: a request the init does not serve, with the `go` pipe, which it refuses.
+            let op = if fail_next_expect() {
+                Op::Ready
+            } else {
+                Op::Expect
+            };
             let reply = prepared
                 .control
-                .call(Op::Expect, &refs, Some(go_write.as_raw_fd()))
+                .call(op, &refs, Some(go_write.as_raw_fd()))
                 .await;
             // The init has its copy (or failed): the zygote's child sees the pipe close if no word came.
             drop(go_write);
@@ -294,6 +301,22 @@ impl Supervisor {
             last_error: slot.last_error.clone(),
         })
     }
+}
+
+/// For the tests of a failed `Expect` only (no configuration reaches it, and nothing else in the platform
+/// reads it): when the platform starts with this variable set, the first instance it forks gets a request
+/// its init refuses in place of its `Expect`, so that the init reports an error and the instance, which the
+/// zygote forked already, never gets its `go` byte. A legitimate `Expect` cannot be made to fail from a
+/// function's configuration: what the init binds is what exists (a missing path is skipped) and what it
+/// covers it covers with a fresh `tmpfs` or `/dev/null`.
+pub(crate) const FAIL_FIRST_EXPECT_ENV: &str = "_SCF_TEST_FAIL_FIRST_EXPECT";
+
+/// Whether this `Expect` is the one [`FAIL_FIRST_EXPECT_ENV`] makes fail (true once at most).
+fn fail_next_expect() -> bool {
+    static ARMED: OnceLock<AtomicBool> = OnceLock::new();
+    ARMED
+        .get_or_init(|| AtomicBool::new(std::env::var_os(FAIL_FIRST_EXPECT_ENV).is_some()))
+        .swap(false, Ordering::Relaxed)
 }
 
 /// Kills and reaps a forked instance nobody will hold (a child of ours, registered in [`held`]). Blocking.

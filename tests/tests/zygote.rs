@@ -151,6 +151,15 @@ fn init_of(platform: u32, pid: u32) -> Option<u32> {
 
 /// The live children of `platform`: pid, working directory, command line.
 fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
+    all_children(platform)
+        .into_iter()
+        .filter(|(_, state, ..)| state != "Z")
+        .map(|(pid, _, cwd, cmdline)| (pid, cwd, cmdline))
+        .collect()
+}
+
+/// Every child of `platform`, zombies included: pid, state, working directory, command line.
+fn all_children(platform: u32) -> Vec<(u32, String, std::path::PathBuf, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry
@@ -165,13 +174,18 @@ fn children(platform: u32) -> Vec<(u32, std::path::PathBuf, String)> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") || fields.get(1) != Some(&platform.to_string().as_str()) {
+        if fields.get(1) != Some(&platform.to_string().as_str()) {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         // Forked instances run the zygote's command line, in their code directories; the zygote in `/`.
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-        found.push((pid, cwd, String::from_utf8_lossy(&cmdline).into_owned()));
+        found.push((
+            pid,
+            fields[0].to_owned(),
+            cwd,
+            String::from_utf8_lossy(&cmdline).into_owned(),
+        ));
     }
     found
 }
@@ -458,4 +472,104 @@ fn conformance_passes_with_the_zygote_on_and_off() {
     };
     assert_eq!(summary(&on), summary(&off));
     assert!(summary(&on).contains(" 0 FAIL"), "{on}");
+}
+
+/// A function that returns its environment three ways: the C one (what `env` inherits), `os.environb` and
+/// `os.environ`, each as sorted `[name, value]` pairs decoded the file system's way.
+const ENV_CODE: &str = r#"import os, subprocess
+
+
+def forked():
+    with open("/proc/self/cmdline", "rb") as f:
+        return b"zygote()" in f.read()
+
+
+def main_handler(event, context):
+    out = subprocess.run(["env", "-0"], capture_output=True, check=True).stdout
+    c = [e.partition(b"=") for e in out.split(b"\0") if e]
+    return {
+        "forked": forked(),
+        "environ": type(os.environ).__name__,
+        "c": sorted([os.fsdecode(k), os.fsdecode(v)] for k, _, v in c),
+        "b": sorted([os.fsdecode(k), os.fsdecode(v)] for k, v in os.environb.items()),
+        "s": sorted([k, v] for k, v in os.environ.items()),
+    }
+"#;
+
+#[test]
+fn a_forked_instances_c_environment_environb_and_environ_agree_even_with_environ_replaced() {
+    // Values as the cloud may give them: `=` inside, non-ASCII (two, three and four bytes in UTF-8), empty.
+    let vars =
+        "  environment:\n    variables:\n      EQ: 'a=b=c'\n      UNI: 'é✓😀'\n      EMPTY: ''\n";
+    let plain = function_dir("zy-env", "Python3.9", "index.py", ENV_CODE, vars);
+    // A `sitecustomize` (run by `site` in the zygote, before any fork) that replaces `os.environ` with a
+    // mapping without the bytes dict `_data`: the zygote refills it through its mapping.
+    let site = TempDir::new("zy-site");
+    std::fs::write(
+        site.path().join("sitecustomize.py"),
+        "import os\nos.environ = dict(os.environ)\n",
+    )
+    .unwrap();
+    let replaced = function_dir(
+        "zy-env-replaced",
+        "Python3.9",
+        "index.py",
+        ENV_CODE,
+        &format!("{vars}      PYTHONPATH: '{}'\n", site.path().display()),
+    );
+    let (_data, p) = serve(&[&plain, &replaced], &[]);
+    for (name, environ) in [("zy-env", "_Environ"), ("zy-env-replaced", "dict")] {
+        let r = ok_body(&p.invoke(name, &json!({})));
+        assert_eq!(r["forked"], true, "{name}: {r}");
+        assert_eq!(r["environ"], environ, "{name}: {r}");
+        assert_eq!(r["c"], r["b"], "{name}: the C environment and os.environb");
+        assert_eq!(r["c"], r["s"], "{name}: the C environment and os.environ");
+        let pairs = r["s"].as_array().unwrap();
+        for (k, v) in [("EQ", "a=b=c"), ("UNI", "é✓😀"), ("EMPTY", "")] {
+            assert!(pairs.contains(&json!([k, v])), "{name}: {k}={v} in {r}");
+        }
+        assert!(
+            pairs
+                .iter()
+                .any(|kv| kv[0] == "SCF_FUNCTIONNAME" && kv[1] == name),
+            "{name}: {r}"
+        );
+    }
+    // Two zygotes: PYTHONPATH shapes the interpreter, so the replaced `os.environ` is that function's alone.
+    assert_eq!(zygotes(p.pid()).len(), 2);
+}
+
+#[test]
+fn an_init_that_fails_its_expect_is_reported_and_its_forked_instance_killed_and_reaped() {
+    let dir = function("zy-expect", "index.main_handler", "");
+    // The test switch (the supervisor's `FAIL_FIRST_EXPECT_ENV`): the first forked instance's init
+    // refuses what it is sent in place of its `Expect`.
+    let (_data, p) = serve(&[&dir], &[("_SCF_TEST_FAIL_FIRST_EXPECT", "1")]);
+    let r = p.invoke("zy-expect", &json!({}));
+    let e = err_body(&r);
+    // Classified: the platform's own failure (the init), not the function's, with the init's error.
+    assert_eq!(e["errorType"], "InternalError", "{r}");
+    assert_eq!(e["statusCode"], 500, "{r}");
+    let detail = e["stackTrace"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("the instance's init: not a request"),
+        "{r}"
+    );
+    // The zygote forks the instance whatever the init answers (the two are asked side by side): that child,
+    // which never gets its `go` byte, is killed and reaped, with no zombie and no orphan left (the platform is the subreaper, so
+    // an orphan of the instance would be its child too).
+    let code = std::fs::canonicalize(dir.path()).unwrap();
+    wait_for(60, "the failed instance's processes gone", || {
+        let kids = all_children(p.pid());
+        (!kids
+            .iter()
+            .any(|(_, state, cwd, _)| state == "Z" || *cwd == code))
+        .then_some(())
+    });
+    assert_eq!(zygotes(p.pid()).len(), 1, "the zygote lives on");
+    // The next invocation of the same function forks an instance that works.
+    let ok = ok_body(&p.invoke("zy-expect", &json!({})));
+    assert_eq!(ok["forked"], true, "{ok}");
+    assert_eq!(ok["counter"], 1, "{ok}");
+    assert!(forked_instance(p.pid(), dir.path()).is_some());
 }
