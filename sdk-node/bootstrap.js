@@ -59,39 +59,50 @@ async function main() {
   const { Invocation } = require('./lib/invocation');
   await readied;
 
-  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the add-on
+  // The outcome of an invocation travels with the next long poll (`native.next(rt, kind, …)`): the add-on
   // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation.
-  let outcome = [];
+  // The context's per-instance fields come with the first invocation (and again only if they change): parsed
+  // once, and copied into each invocation's context with its own request id, memory and time limit.
+  let shared = null;
+  let next = native.next(rt);
   for (;;) {
-    let next;
+    let got;
     try {
-      next = await native.next(rt, ...outcome);
+      got = await next;
     } catch (e) {
       end(e);
     }
-    const [requestId, eventText, contextJson, remainingMs] = next;
+    const requestId = got[0];
+    const eventText = got[1];
+    if (got.length > 5) shared = JSON.parse(got[5]);
     logging.setRequestId(requestId);
     let event;
     try {
       if (eventText === null) throw new Error('the event is not UTF-8');
       event = JSON.parse(eventText);
     } catch (e) {
-      outcome = ['fail', 'InvalidEvent', String(e && e.message), '']; // the core words the canonical message
+      next = native.next(rt, 'fail', 'InvalidEvent', String(e && e.message), ''); // the core words the message
       continue;
     }
-    const inv = new Invocation(handler, event, JSON.parse(contextJson), Date.now() + remainingMs);
+    shared.request_id = requestId;
+    shared.memory_limit_in_mb = got[3];
+    shared.time_limit_in_ms = got[4];
+    const inv = new Invocation(handler, event, shared, Date.now() + got[2]);
     current = inv;
-    const done = await inv.run();
+    // A handler that answered during the call (a sync one) gives its outcome at once, without a promise's turn.
+    let done = inv.start();
+    if (done instanceof Promise) done = await done;
     current = null;
     const e = done.error;
-    outcome = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body];
     if (exitAfterPost) {
+      const outcome = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body];
       await native.post(rt, ...outcome).catch((err) => {
         if (err && err.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: posting the result failed: ${err.message}\n`);
       });
       console.error('Uncaught exception during the invocation: the error was reported and the instance exits');
       process.exit(1);
     }
+    next = e ? native.next(rt, 'fail', e.kind, e.message, e.stackTrace) : native.next(rt, 'respond', done.body);
   }
 }
 

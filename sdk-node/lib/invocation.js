@@ -115,6 +115,8 @@ class Invocation {
     this.deadline = deadline;
     this.canWaitForDrain = opts.canWaitForDrain !== false;
     this.settled = false;
+    /** @type {Outcome | undefined} */
+    this.outcome = undefined;
     this.mode = 'sync';
     this.waitingForDrain = false;
     this.pendingResult = undefined;
@@ -143,6 +145,7 @@ class Invocation {
   _settle(outcome) {
     if (this.settled) return;
     this.settled = true;
+    this.outcome = outcome;
     this.waitingForDrain = false;
     if (this._resolve) this._resolve(outcome);
   }
@@ -185,38 +188,49 @@ class Invocation {
   }
 
   /**
+   * Calls the handler. Its outcome when it answered during the call (a sync handler's return value, a
+   * callback or `context.*` called at once that need not wait for the loop, a throw), else a Promise of it.
+   * @returns {Outcome | Promise<Outcome>}
+   */
+  start() {
+    this.call();
+    return this.settled ? this.outcome : new Promise((resolve) => (this._resolve = resolve));
+  }
+
+  /**
    * Calls the handler.
    * @returns {Promise<Outcome>}
    */
   run() {
-    return new Promise((resolve) => {
-      this._resolve = resolve;
-      const { fn, thisArg } = this.handler;
-      let returned;
+    return Promise.resolve(this.start());
+  }
+
+  call() {
+    const { fn, thisArg } = this.handler;
+    let returned;
+    try {
+      returned = fn.call(thisArg, this.event, this.context, (err, result) => this._callback(err, result));
+    } catch (e) {
+      this._fail('UnhandledError', e);
+      return;
+    }
+    if (this.settled) return;
+    if (isThenable(returned)) {
+      this.mode = 'promise';
       try {
-        returned = fn.call(thisArg, this.event, this.context, (err, result) => this._callback(err, result));
+        returned.then(
+          // A callback that already gave a result wins over the promise's (usually undefined) value.
+          (v) => this._succeed(this.waitingForDrain && v === undefined ? this.pendingResult : v),
+          (e) => this._fail('UnhandledError', e),
+        );
       } catch (e) {
         this._fail('UnhandledError', e);
-        return;
       }
-      if (this.settled) return;
-      if (isThenable(returned)) {
-        this.mode = 'promise';
-        try {
-          returned.then(
-            // A callback that already gave a result wins over the promise's (usually undefined) value.
-            (v) => this._succeed(this.waitingForDrain && v === undefined ? this.pendingResult : v),
-            (e) => this._fail('UnhandledError', e),
-          );
-        } catch (e) {
-          this._fail('UnhandledError', e);
-        }
-      } else if (fn.length >= 3) {
-        this.mode = 'callback';
-      } else if (!this.waitingForDrain) {
-        this._succeed(returned);
-      }
-    });
+    } else if (fn.length >= 3) {
+      this.mode = 'callback';
+    } else if (!this.waitingForDrain) {
+      this._succeed(returned);
+    }
   }
 }
 
