@@ -262,7 +262,7 @@ fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
             deferred.settle_with(&cx.channel(), move |mut cx| reply.into_js(&mut cx));
             return Ok(promise);
         }
-        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, deferred) {
+        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, worker.served(), deferred) {
             Ok(()) => return Ok(promise),
             Err(deferred) => deferred,
         },

@@ -105,6 +105,9 @@ pub(crate) struct Worker {
     refused: Option<Reply>,
     /// The context's per-instance fields last sent to JavaScript ([`Reply::Invocation`]'s `shared`).
     shared: Option<InvocationContext>,
+    /// Whether the worker has served a call since JavaScript's thread last waited on the socket: it may have
+    /// reconnected meanwhile ([`Worker::served`]).
+    served: bool,
 }
 
 /// Locks the worker's state (a panic while it was held is already recorded in `poisoned`).
@@ -171,6 +174,7 @@ pub(crate) fn start() -> std::io::Result<(mpsc::Sender<Call>, mpsc::Receiver<Ope
                         poisoned: None,
                         refused: None,
                         shared: None,
+                        served: true,
                     }));
                     if opened_tx.send(Ok((config, worker.clone()))).is_ok() {
                         serve(&worker, &calls_rx);
@@ -227,8 +231,15 @@ impl Worker {
         self.runtime.socket()
     }
 
+    /// Whether the worker has served a call since the last time this was asked: the connection may then be
+    /// another one even if its descriptor has the same number (the poller watches it anew).
+    pub(crate) fn served(&mut self) -> bool {
+        std::mem::take(&mut self.served)
+    }
+
     /// Runs one call, under `catch_unwind`.
     fn run(&mut self, command: Command) -> Reply {
+        self.served = true;
         if let Some(message) = &self.poisoned {
             return Reply::Failed {
                 message: message.clone(),
