@@ -60,8 +60,24 @@ class Context {
   #inv;
   #bound = null;
 
+  /**
+   * @param {Invocation} inv
+   * @param {object} fields the eleven fields, copied one by one in the platform's order: every context has the
+   *   same shape from the start (an `Object.assign` grew each one field by field, the largest cost of
+   *   building it).
+   */
   constructor(inv, fields) {
-    Object.assign(this, fields);
+    this.memory_limit_in_mb = fields.memory_limit_in_mb;
+    this.time_limit_in_ms = fields.time_limit_in_ms;
+    this.request_id = fields.request_id;
+    this.environment = fields.environment;
+    this.environ = fields.environ;
+    this.function_version = fields.function_version;
+    this.function_name = fields.function_name;
+    this.namespace = fields.namespace;
+    this.tencentcloud_region = fields.tencentcloud_region;
+    this.tencentcloud_appid = fields.tencentcloud_appid;
+    this.tencentcloud_uin = fields.tencentcloud_uin;
     this.#inv = inv;
   }
 
@@ -115,8 +131,6 @@ class Invocation {
     this.deadline = deadline;
     this.canWaitForDrain = opts.canWaitForDrain !== false;
     this.settled = false;
-    /** @type {Outcome | undefined} */
-    this.outcome = undefined;
     this.mode = 'sync';
     this.waitingForDrain = false;
     this.pendingResult = undefined;
@@ -145,7 +159,6 @@ class Invocation {
   _settle(outcome) {
     if (this.settled) return;
     this.settled = true;
-    this.outcome = outcome;
     this.waitingForDrain = false;
     if (this._resolve) this._resolve(outcome);
   }
@@ -188,13 +201,13 @@ class Invocation {
   }
 
   /**
-   * Calls the handler. Its outcome when it answered during the call (a sync handler's return value, a
-   * callback or `context.*` called at once that need not wait for the loop, a throw), else a Promise of it.
-   * @returns {Outcome | Promise<Outcome>}
+   * Calls the handler; `onSettled(outcome)` is called once with its outcome: during the call when it answers
+   * then (a sync handler, a callback or `context.*` that need not wait for the loop, a throw), else later.
+   * @param {(outcome: Outcome) => void} onSettled
    */
-  start() {
+  start(onSettled) {
+    this._resolve = onSettled;
     this.call();
-    return this.settled ? this.outcome : new Promise((resolve) => (this._resolve = resolve));
   }
 
   /**
@@ -202,9 +215,10 @@ class Invocation {
    * @returns {Promise<Outcome>}
    */
   run() {
-    return Promise.resolve(this.start());
+    return new Promise((resolve) => this.start(resolve));
   }
 
+  /** Calls the handler and follows what it returned (the styles above). */
   call() {
     const { fn, thisArg } = this.handler;
     let returned;
