@@ -59,40 +59,67 @@ async function main() {
   const { Invocation } = require('./lib/invocation');
   await readied;
 
-  // The outcome of an invocation travels with the next long poll (`native.next(rt, ...outcome)`): the add-on
+  // The outcome of an invocation travels with the next long poll (`native.next(rt, kind, …)`): the add-on
   // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation.
-  let outcome = [];
-  for (;;) {
-    let next;
+  // The context's per-instance fields come with the first invocation (and again only if they change): parsed
+  // once, and copied into each invocation's context with its own request id, memory and time limit.
+  // The loop is written with callbacks, not `await`: an invocation's outcome goes out from the handler's own
+  // turn (at once for a sync handler, from its promise's reaction for an async one), with no promise of ours
+  // to resolve and no function to resume in between.
+  let shared = null;
+  const wait = (next) => {
+    next.then(onNext, end);
+  };
+  const onNext = (got) => {
     try {
-      next = await native.next(rt, ...outcome);
+      const requestId = got[0];
+      const eventText = got[1];
+      if (got.length > 5) shared = JSON.parse(got[5]);
+      logging.setRequestId(requestId);
+      let event;
+      try {
+        if (eventText === null) throw new Error('the event is not UTF-8');
+        event = JSON.parse(eventText);
+      } catch (e) {
+        wait(native.next(rt, 'fail', 'InvalidEvent', String(e && e.message), '')); // the core words the message
+        return;
+      }
+      shared.request_id = requestId;
+      shared.memory_limit_in_mb = got[3];
+      shared.time_limit_in_ms = got[4];
+      current = new Invocation(handler, event, shared, Date.now() + got[2]);
+      current.start(finish);
     } catch (e) {
-      end(e);
+      broken(e);
     }
-    const [requestId, eventText, contextJson, remainingMs] = next;
-    logging.setRequestId(requestId);
-    let event;
+  };
+  const finish = (done) => {
     try {
-      if (eventText === null) throw new Error('the event is not UTF-8');
-      event = JSON.parse(eventText);
+      current = null;
+      const e = done.error;
+      if (exitAfterPost) {
+        exitOncePosted(e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body]);
+        return;
+      }
+      wait(e ? native.next(rt, 'fail', e.kind, e.message, e.stackTrace) : native.next(rt, 'respond', done.body));
     } catch (e) {
-      outcome = ['fail', 'InvalidEvent', String(e && e.message), '']; // the core words the canonical message
-      continue;
+      broken(e);
     }
-    const inv = new Invocation(handler, event, JSON.parse(contextJson), Date.now() + remainingMs);
-    current = inv;
-    const done = await inv.run();
-    current = null;
-    const e = done.error;
-    outcome = e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body];
-    if (exitAfterPost) {
-      await native.post(rt, ...outcome).catch((err) => {
-        if (err && err.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: posting the result failed: ${err.message}\n`);
-      });
+  };
+  wait(native.next(rt));
+}
+
+/** User code crashed the instance during an invocation: post its error (`outcome`), then exit. */
+function exitOncePosted(outcome) {
+  native
+    .post(rt, ...outcome)
+    .catch((err) => {
+      if (err && err.code !== 'SCF_DISCONNECTED') process.stderr.write(`scf-sdk bootstrap: posting the result failed: ${err.message}\n`);
+    })
+    .then(() => {
       console.error('Uncaught exception during the invocation: the error was reported and the instance exits');
       process.exit(1);
-    }
-  }
+    });
 }
 
 /** The add-on's worker cannot go on: the platform went away (exit 0), or it broke the protocol or the worker
@@ -103,7 +130,10 @@ function end(e) {
   process.exit(1);
 }
 
-main().catch((e) => {
+/** The bootstrap itself failed (not user code, which is classified): exit 1. */
+function broken(e) {
   process.stderr.write(`scf-sdk bootstrap: ${e && e.stack ? e.stack : e}\n`);
   process.exit(1);
-});
+}
+
+main().catch(broken);

@@ -8,7 +8,9 @@ const fs = require('node:fs');
 /**
  * @param {string} socketPath
  * @param {string[]} events
- * @param {{onReady?: (t: bigint) => void, onPost?: (p: object) => void, onDone?: () => void}} hooks
+ * @param {{onReady?: (t: bigint) => void, onPost?: (p: object) => void, onDone?: () => void, close?: boolean}} hooks
+ *   `close`: the answer of every other event (the 1st, 3rd, …) says `Connection: close` and ends its connection,
+ *   so the instance reconnects to post that result, and waits for the next event on the new connection.
  */
 function startMockApi(socketPath, events, hooks = {}) {
   try {
@@ -40,6 +42,7 @@ function startMockApi(socketPath, events, hooks = {}) {
           time_limit_in_ms: '3000',
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(text),
+          ...(hooks.close && n % 2 === 1 ? { connection: 'close' } : {}),
         });
         res.end(text);
         sentAt = process.hrtime.bigint();

@@ -60,8 +60,24 @@ class Context {
   #inv;
   #bound = null;
 
+  /**
+   * @param {Invocation} inv
+   * @param {object} fields the eleven fields, copied one by one in the platform's order: every context has the
+   *   same shape from the start (an `Object.assign` grew each one field by field, the largest cost of
+   *   building it).
+   */
   constructor(inv, fields) {
-    Object.assign(this, fields);
+    this.memory_limit_in_mb = fields.memory_limit_in_mb;
+    this.time_limit_in_ms = fields.time_limit_in_ms;
+    this.request_id = fields.request_id;
+    this.environment = fields.environment;
+    this.environ = fields.environ;
+    this.function_version = fields.function_version;
+    this.function_name = fields.function_name;
+    this.namespace = fields.namespace;
+    this.tencentcloud_region = fields.tencentcloud_region;
+    this.tencentcloud_appid = fields.tencentcloud_appid;
+    this.tencentcloud_uin = fields.tencentcloud_uin;
     this.#inv = inv;
   }
 
@@ -185,38 +201,50 @@ class Invocation {
   }
 
   /**
+   * Calls the handler; `onSettled(outcome)` is called once with its outcome: during the call when it answers
+   * then (a sync handler, a callback or `context.*` that need not wait for the loop, a throw), else later.
+   * @param {(outcome: Outcome) => void} onSettled
+   */
+  start(onSettled) {
+    this._resolve = onSettled;
+    this.call();
+  }
+
+  /**
    * Calls the handler.
    * @returns {Promise<Outcome>}
    */
   run() {
-    return new Promise((resolve) => {
-      this._resolve = resolve;
-      const { fn, thisArg } = this.handler;
-      let returned;
+    return new Promise((resolve) => this.start(resolve));
+  }
+
+  /** Calls the handler and follows what it returned (the styles above). */
+  call() {
+    const { fn, thisArg } = this.handler;
+    let returned;
+    try {
+      returned = fn.call(thisArg, this.event, this.context, (err, result) => this._callback(err, result));
+    } catch (e) {
+      this._fail('UnhandledError', e);
+      return;
+    }
+    if (this.settled) return;
+    if (isThenable(returned)) {
+      this.mode = 'promise';
       try {
-        returned = fn.call(thisArg, this.event, this.context, (err, result) => this._callback(err, result));
+        returned.then(
+          // A callback that already gave a result wins over the promise's (usually undefined) value.
+          (v) => this._succeed(this.waitingForDrain && v === undefined ? this.pendingResult : v),
+          (e) => this._fail('UnhandledError', e),
+        );
       } catch (e) {
         this._fail('UnhandledError', e);
-        return;
       }
-      if (this.settled) return;
-      if (isThenable(returned)) {
-        this.mode = 'promise';
-        try {
-          returned.then(
-            // A callback that already gave a result wins over the promise's (usually undefined) value.
-            (v) => this._succeed(this.waitingForDrain && v === undefined ? this.pendingResult : v),
-            (e) => this._fail('UnhandledError', e),
-          );
-        } catch (e) {
-          this._fail('UnhandledError', e);
-        }
-      } else if (fn.length >= 3) {
-        this.mode = 'callback';
-      } else if (!this.waitingForDrain) {
-        this._succeed(returned);
-      }
-    });
+    } else if (fn.length >= 3) {
+      this.mode = 'callback';
+    } else if (!this.waitingForDrain) {
+      this._succeed(returned);
+    }
   }
 }
 

@@ -26,8 +26,10 @@
 //! - `config(handle) → {handler, runtime, codeRoot}`: waits for the start; throws its failure;
 //! - `ready(handle, initFunctionMs[, kind, message, stack]) → Promise<void>`: the function loaded (or failed
 //!   to, with that error: the core then answers every invocation with it, and `next` never resolves);
-//! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, contextJson, remainingMs]>` (`null`: not
-//!   UTF-8): posts the previous invocation's outcome first, so the JS thread is woken once per invocation; a
+//! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, remainingMs, memoryLimitInMb,
+//!   timeLimitInMs, sharedJson?]>` (`null`: not UTF-8; `sharedJson`: the context's per-instance fields, as the
+//!   JSON of a context whose three per-invocation fields are empty, with the first invocation and whenever they
+//!   change, else absent): posts the previous invocation's outcome first, so the JS thread is woken once per invocation; a
 //!   small outcome is written by JavaScript's thread itself, with the `next` behind it, while the worker is
 //!   idle, and the answers are waited for on the event loop, so neither way waits for the worker to wake;
 //! - `post(handle, outcome…) → Promise<void>`: posts an outcome and waits only for it to be accepted;
@@ -260,7 +262,7 @@ fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
             deferred.settle_with(&cx.channel(), move |mut cx| reply.into_js(&mut cx));
             return Ok(promise);
         }
-        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, deferred) {
+        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, worker.served(), deferred) {
             Ok(()) => return Ok(promise),
             Err(deferred) => deferred,
         },

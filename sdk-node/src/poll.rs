@@ -10,6 +10,13 @@
 //! The poll handle is active exactly while a `next` waits, so it keeps the event loop alive then and only then,
 //! as a pending call to the worker does. The socket stays blocking for the worker (`uv_poll_init` makes it
 //! non-blocking; the add-on undoes that): this side reads with `MSG_DONTWAIT`.
+//!
+//! The handle watches the poller's own duplicate of the socket's descriptor, not the worker's: the worker closes
+//! its descriptor when it reconnects, and that number may then name anything (the new connection, or another
+//! descriptor the loop watches). A descriptor of its own lets the poller close its handle whenever the worker
+//! may have reconnected (it served a call since the last wait) without touching whatever uses the old number:
+//! at most one handle and one duplicate exist at a time, and the old connection's socket is released at the
+//! next wait.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
@@ -191,14 +198,23 @@ pub(crate) struct Poller {
     event_loop: EventLoop,
     worker: Arc<Mutex<Worker>>,
     calls: mpsc::Sender<Call>,
-    /// The poll handle (`uv_handle_size(UV_POLL)` bytes from `calloc`) and the descriptor it watches.
-    handle: Cell<Option<(*mut c_void, RawFd)>>,
+    /// The poll handle and the descriptors it is for.
+    handle: Cell<Option<Watch>>,
     /// Whether the handle is started. Between waits it stays started but unreferenced (it keeps nothing
     /// alive), which spares libuv's two `epoll_ctl` calls per invocation; a readiness while no `next` waits
     /// (the platform closing the connection) stops it.
     active: Cell<bool>,
     /// The promise of the `next` that waits.
     waiting: RefCell<Option<Deferred>>,
+}
+
+/// A poll handle (`uv_handle_size(UV_POLL)` bytes from `calloc`) on `own`, the poller's duplicate of the
+/// worker's descriptor `fd` (see the module).
+#[derive(Clone, Copy)]
+struct Watch {
+    handle: *mut c_void,
+    fd: RawFd,
+    own: RawFd,
 }
 
 impl Poller {
@@ -219,10 +235,16 @@ impl Poller {
         })))
     }
 
-    /// Waits for `fd` to be readable, then continues `next` on this thread (see the module). `Err` gives the
-    /// wait back when the handle cannot be made or started: the caller hands it to the worker.
-    pub(crate) fn wait(&'static self, fd: RawFd, waiting: Deferred) -> Result<(), Deferred> {
-        let Some(handle) = self.handle_for(fd) else {
+    /// Waits for `fd` to be readable, then continues `next` on this thread (see the module); `served`: whether
+    /// the worker served a call since the last wait (the connection may be another one). `Err` gives the wait
+    /// back when the handle cannot be made or started: the caller hands it to the worker.
+    pub(crate) fn wait(
+        &'static self,
+        fd: RawFd,
+        served: bool,
+        waiting: Deferred,
+    ) -> Result<(), Deferred> {
+        let Some(handle) = self.handle_for(fd, served) else {
             return Err(waiting);
         };
         // SAFETY: `handle` is an initialised poll handle of this loop, on this (the loop's) thread.
@@ -238,42 +260,43 @@ impl Poller {
         Ok(())
     }
 
-    /// The poll handle for `fd`: the one made before if it watches `fd`, else a new one.
-    fn handle_for(&'static self, fd: RawFd) -> Option<*mut c_void> {
-        match self.handle.get() {
-            Some((handle, watched)) if watched == fd => return Some(handle),
-            Some((old, watched)) => {
-                self.stop();
-                self.handle.set(None);
-                // The old connection is closed (the worker reconnected). Closing its handle removes `watched`
-                // from the loop's epoll set; when that number is in use again (by another descriptor the loop
-                // may watch), the stopped handle is left as it is instead: it keeps nothing alive.
-                // SAFETY: F_GETFD only asks whether the descriptor number is open.
-                if unsafe { libc::fcntl(watched, libc::F_GETFD) } == -1 {
-                    // SAFETY: `old` is a stopped poll handle of this loop; `free_handle` frees its memory once
-                    // libuv has closed it.
-                    unsafe { (self.uv.close)(old, Some(free_handle)) };
-                }
+    /// The poll handle for `fd`: the one made before if it is for `fd` and the worker has not served a call
+    /// since (`served`), else a new one on a new duplicate of `fd` (the old handle and duplicate closed).
+    fn handle_for(&'static self, fd: RawFd, served: bool) -> Option<*mut c_void> {
+        if let Some(watch) = self.handle.get() {
+            if watch.fd == fd && !served {
+                return Some(watch.handle);
             }
-            None => {}
+            self.release();
+        }
+        // SAFETY: F_DUPFD_CLOEXEC on the open socket of the worker's connection (the worker is idle: the caller
+        // holds its lock) makes a descriptor that only this poller uses and closes.
+        let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if own < 0 {
+            return None;
         }
         // SAFETY: `uv_handle_size` only reports the size of a handle type.
         let size = unsafe { (self.uv.handle_size)(UV_POLL) };
         // SAFETY: calloc of `size` bytes (freed by `free_handle` when closed); checked for null below.
         let handle = unsafe { libc::calloc(1, size) };
         if handle.is_null() {
+            // SAFETY: `own` is ours and watched by nothing.
+            unsafe { libc::close(own) };
             return None;
         }
-        // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `fd` is
-        // the open socket of the worker's connection (the worker is idle: the caller holds its lock).
-        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, fd) } != 0 {
-            // SAFETY: libuv did not take the handle; it is ours to free.
-            unsafe { libc::free(handle) };
+        // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `own` is open.
+        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, own) } != 0 {
+            // SAFETY: libuv did not take the handle, nor watches `own`; both are ours to free.
+            unsafe {
+                libc::free(handle);
+                libc::close(own);
+            }
             return None;
         }
         // SAFETY: `handle` is initialised; its data is this poller, which lives as long as the process.
         unsafe { (self.uv.set_data)(handle, std::ptr::from_ref(self).cast_mut().cast()) };
-        // `uv_poll_init` made the socket non-blocking; the worker's reads block.
+        // `uv_poll_init` made the socket non-blocking (a flag of the socket, which both descriptors share); the
+        // worker's reads block.
         // SAFETY: F_GETFL/F_SETFL on an open descriptor change only its status flags.
         unsafe {
             let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -281,24 +304,38 @@ impl Poller {
                 libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
             }
         }
-        self.handle.set(Some((handle, fd)));
+        self.handle.set(Some(Watch { handle, fd, own }));
         Some(handle)
     }
 
+    /// Closes the poll handle (its memory is freed once libuv has closed it) and the duplicate it watches.
+    fn release(&self) {
+        if let Some(watch) = self.handle.take() {
+            self.active.set(false);
+            // SAFETY: `watch.handle` is a poll handle of this loop, on the loop's thread; closing it stops it
+            // and removes `watch.own` from the loop at once, so the duplicate, which nothing else uses, can be
+            // closed right after.
+            unsafe {
+                (self.uv.close)(watch.handle, Some(free_handle));
+                libc::close(watch.own);
+            }
+        }
+    }
+
     fn stop(&self) {
-        if let Some((handle, _)) = self.handle.get()
+        if let Some(watch) = self.handle.get()
             && self.active.replace(false)
         {
-            // SAFETY: `handle` is an initialised poll handle of this loop, on the loop's thread.
-            unsafe { (self.uv.poll_stop)(handle) };
+            // SAFETY: `watch.handle` is an initialised poll handle of this loop, on the loop's thread.
+            unsafe { (self.uv.poll_stop)(watch.handle) };
         }
     }
 
     /// Between waits: the handle stays started, but keeps the event loop alive no more.
     fn idle(&self) {
-        if let Some((handle, _)) = self.handle.get() {
+        if let Some(watch) = self.handle.get() {
             // SAFETY: as in `stop`.
-            unsafe { (self.uv.unreference)(handle) };
+            unsafe { (self.uv.unreference)(watch.handle) };
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use neon::prelude::*;
 use neon::types::Deferred;
-use scf_shim::protocol::{ErrorKind, FunctionError};
+use scf_shim::protocol::{Context as InvocationContext, ErrorKind, FunctionError};
 use scf_shim::{Config, Invocation, Outcome, Progress, Runtime, ShimError};
 
 use crate::event::event_string;
@@ -58,8 +58,14 @@ pub(crate) enum Reply {
         request_id: String,
         /// The event as the platform sent it (UTF-8 checked on the JS thread, without a copy).
         event: bytes::Bytes,
-        context: String,
         remaining_ms: f64,
+        /// The context's fields that come with each invocation (besides the request id).
+        memory_limit_in_mb: u32,
+        time_limit_in_ms: u64,
+        /// The context's other fields, the instance's own, as the JSON of an [`InvocationContext`] whose per-invocation
+        /// fields are empty: sent with the first invocation and again only if they change, so JavaScript parses
+        /// them once per instance instead of the whole context per invocation.
+        shared: Option<String>,
     },
     Failed {
         message: String,
@@ -97,6 +103,11 @@ pub(crate) struct Worker {
     /// Why JavaScript's thread could not write an outcome itself ([`Worker::send_outcome`]): the answer of the
     /// `next` that follows.
     refused: Option<Reply>,
+    /// The context's per-instance fields last sent to JavaScript ([`Reply::Invocation`]'s `shared`).
+    shared: Option<InvocationContext>,
+    /// Whether the worker has served a call since JavaScript's thread last waited on the socket: it may have
+    /// reconnected meanwhile ([`Worker::served`]).
+    served: bool,
 }
 
 /// Locks the worker's state (a panic while it was held is already recorded in `poisoned`).
@@ -162,6 +173,8 @@ pub(crate) fn start() -> std::io::Result<(mpsc::Sender<Call>, mpsc::Receiver<Ope
                         arrived: Instant::now(),
                         poisoned: None,
                         refused: None,
+                        shared: None,
+                        served: true,
                     }));
                     if opened_tx.send(Ok((config, worker.clone()))).is_ok() {
                         serve(&worker, &calls_rx);
@@ -204,7 +217,7 @@ impl Worker {
         match catch_unwind(AssertUnwindSafe(|| self.runtime.next_now(readable))) {
             Ok(Ok(Progress::Invocation(inv))) => {
                 self.arrived = Instant::now();
-                Now::Reply(invocation_reply(*inv))
+                Now::Reply(self.invocation_reply(*inv))
             }
             Ok(Ok(Progress::Wait)) => Now::Wait,
             Ok(Ok(Progress::Blocking)) => Now::Blocking,
@@ -218,8 +231,15 @@ impl Worker {
         self.runtime.socket()
     }
 
+    /// Whether the worker has served a call since the last time this was asked: the connection may then be
+    /// another one even if its descriptor has the same number (the poller watches it anew).
+    pub(crate) fn served(&mut self) -> bool {
+        std::mem::take(&mut self.served)
+    }
+
     /// Runs one call, under `catch_unwind`.
     fn run(&mut self, command: Command) -> Reply {
+        self.served = true;
         if let Some(message) = &self.poisoned {
             return Reply::Failed {
                 message: message.clone(),
@@ -280,7 +300,7 @@ impl Worker {
             Command::Next(outcome) => match self.runtime.next(outcome) {
                 Ok(inv) => {
                     self.arrived = Instant::now();
-                    invocation_reply(inv)
+                    self.invocation_reply(inv)
                 }
                 Err(e) => failed(&e),
             },
@@ -313,16 +333,33 @@ impl Worker {
     }
 }
 
-fn invocation_reply(inv: Invocation) -> Reply {
-    Reply::Invocation {
-        remaining_ms: inv
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .as_secs_f64()
-            * 1000.0,
-        context: inv.context.to_json(),
-        request_id: inv.request_id,
-        event: inv.event,
+impl Worker {
+    /// The reply to JavaScript for `inv`: its per-invocation fields, and the context's per-instance fields
+    /// only when they differ from those sent before.
+    fn invocation_reply(&mut self, inv: Invocation) -> Reply {
+        let mut context = inv.context;
+        let memory_limit_in_mb = std::mem::take(&mut context.memory_limit_in_mb);
+        let time_limit_in_ms = std::mem::take(&mut context.time_limit_in_ms);
+        context.request_id.clear();
+        let shared = if self.shared.as_ref() == Some(&context) {
+            None
+        } else {
+            let json = context.to_json();
+            self.shared = Some(context);
+            Some(json)
+        };
+        Reply::Invocation {
+            remaining_ms: inv
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                * 1000.0,
+            memory_limit_in_mb,
+            time_limit_in_ms,
+            shared,
+            request_id: inv.request_id,
+            event: inv.event,
+        }
     }
 }
 
@@ -333,18 +370,28 @@ impl Reply {
             Reply::Invocation {
                 request_id,
                 event,
-                context,
                 remaining_ms,
+                memory_limit_in_mb,
+                time_limit_in_ms,
+                shared,
             } => {
                 let out = cx.empty_array();
                 let v = cx.string(request_id);
                 out.set(cx, 0, v)?;
                 let v = event_string(cx, event)?;
                 out.set(cx, 1, v)?;
-                let v = cx.string(context);
-                out.set(cx, 2, v)?;
                 let v = cx.number(remaining_ms);
+                out.set(cx, 2, v)?;
+                let v = cx.number(memory_limit_in_mb);
                 out.set(cx, 3, v)?;
+                // An integer of milliseconds: exact in a double up to 2^53.
+                #[allow(clippy::cast_precision_loss)]
+                let v = cx.number(time_limit_in_ms as f64);
+                out.set(cx, 4, v)?;
+                if let Some(shared) = shared {
+                    let v = cx.string(shared);
+                    out.set(cx, 5, v)?;
+                }
                 Ok(out.upcast())
             }
             Reply::Failed { message, failure } => {

@@ -33,9 +33,10 @@ module.exports.next = (h, kind, a, b, c) =>
   later(() => post(kind, a, b, c)).then(() => loadError || n >= events.length ? linger() : later(() => {
     const id = `req-${++n}`;
     current = id;
-    const ctx = { memory_limit_in_mb: 128, time_limit_in_ms: 3000, request_id: id, environment: '{}', environ: '',
+    // The context's per-instance fields come with the first invocation only (as the add-on sends them).
+    const shared = { memory_limit_in_mb: 0, time_limit_in_ms: 0, request_id: '', environment: '{}', environ: '',
       function_version: '$LATEST', function_name: 'fake', namespace: 'default', tencentcloud_region: 'r',
       tencentcloud_appid: '1', tencentcloud_uin: '2' };
-    return [id, events[n - 1], JSON.stringify(ctx), 3000];
+    return [id, events[n - 1], 3000, 128, 3000, ...(n === 1 ? [JSON.stringify(shared)] : [])];
   }));
 module.exports.post = (h, kind, a, b, c) => later(() => post(kind, a, b, c));
