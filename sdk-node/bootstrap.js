@@ -63,9 +63,10 @@ async function main() {
   // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation.
   // The context's per-instance fields come with the first invocation (and again only if they change): parsed
   // once, and copied into each invocation's context with its own request id, memory and time limit.
-  // The loop is written with callbacks, not `await`: an invocation's outcome goes out from the handler's own
-  // turn (at once for a sync handler, from its promise's reaction for an async one), with no promise of ours
-  // to resolve and no function to resume in between.
+  // The loop is written with callbacks, not `await`: no promise of ours to resolve and no function to resume
+  // between an outcome and its post. The post waits one microtask: what the handler queued before it
+  // answered (a sync handler's `Promise.resolve().then(log)`, say) runs first and belongs to its invocation,
+  // as it would behind an `await` of the handler's value.
   let shared = null;
   const wait = (next) => {
     next.then(onNext, end);
@@ -88,11 +89,12 @@ async function main() {
       shared.memory_limit_in_mb = got[3];
       shared.time_limit_in_ms = got[4];
       current = new Invocation(handler, event, shared, Date.now() + got[2]);
-      current.start(finish);
+      current.start(settled);
     } catch (e) {
       broken(e);
     }
   };
+  const settled = (done) => queueMicrotask(() => finish(done));
   const finish = (done) => {
     try {
       current = null;

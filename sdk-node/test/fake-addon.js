@@ -27,10 +27,11 @@ const post = (kind, a, b, c) => {
   if (kind === 'respond') write({ type: 'response', id: current, body: a });
   else if (kind === 'fail') write({ type: 'error', id: current, kind: a, message: b, stack: c });
 };
-// With an outcome, next first posts it (as the add-on does). After a load error the core answers every
-// invocation itself, so none reaches JavaScript.
-module.exports.next = (h, kind, a, b, c) =>
-  later(() => post(kind, a, b, c)).then(() => loadError || n >= events.length ? linger() : later(() => {
+// With an outcome, next first posts it, during the call (as the add-on writes it). After a load error the core
+// answers every invocation itself, so none reaches JavaScript.
+module.exports.next = (h, kind, a, b, c) => {
+  post(kind, a, b, c);
+  return later(() => loadError || n >= events.length ? linger() : later(() => {
     const id = `req-${++n}`;
     current = id;
     // The context's per-instance fields come with the first invocation only (as the add-on sends them).
@@ -39,4 +40,5 @@ module.exports.next = (h, kind, a, b, c) =>
       tencentcloud_appid: '1', tencentcloud_uin: '2' };
     return [id, events[n - 1], 3000, 128, 3000, ...(n === 1 ? [JSON.stringify(shared)] : [])];
   }));
+};
 module.exports.post = (h, kind, a, b, c) => later(() => post(kind, a, b, c));

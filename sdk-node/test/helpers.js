@@ -36,11 +36,13 @@ function runBootstrap(codeRoot, handler, events, extraEnv = {}) {
   });
   const posts = [];
   const logs = [];
-  for (const l of r.stdout.split('\n')) {
+  // Every line in the order printed: a log line's place among the posts.
+  const lines = r.stdout.split('\n').filter((l) => l.length);
+  for (const l of lines) {
     if (l.startsWith('@@POST ')) posts.push(JSON.parse(l.slice(7)));
     else if (l.length) logs.push(l);
   }
-  return { status: r.status, signal: r.signal, stderr: r.stderr, posts, logs };
+  return { status: r.status, signal: r.signal, stderr: r.stderr, posts, logs, lines };
 }
 
 module.exports = { FIXTURES, nodeModulesRoot, runBootstrap };
