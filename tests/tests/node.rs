@@ -131,13 +131,9 @@ fn callback_without_waiting_answers_at_once() {
              setTimeout(() => {}, 20000);\n  callback(null, 'fast');\n};\n",
         )],
     );
-    let started = std::time::Instant::now();
+    // Waiting for the 20 s timer would meet the 10 s timeout (433), not answer.
     let run = node_in(dir.path(), "index.h", &["--timeout", "10"]);
     assert_eq!(run.expect_ok(), json!("fast"));
-    assert!(
-        started.elapsed().as_secs() < 8,
-        "did not wait for the 20 s timer"
-    );
 }
 
 #[test]
