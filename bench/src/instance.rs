@@ -1,13 +1,13 @@
 //! The instance side's targets: one exchange per warm invocation (a result and the next `next` written back to
-//! back), and the Node host against the Python host and against `JSON.parse` of an ASCII-only event.
+//! back), the Node host against the Python host, and a 1 MB event against the interpreters' own decoding.
 
-use std::path::Path;
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use scf_platform::Platform;
 
-use super::{Report, Runner, Sample, interpreter_codec, warm};
-use crate::hosts::warm_rounds;
+use super::{Mode, Report, Runner, Sample, interpreter_codec, warm};
+use crate::hosts::{big_event, warm_rounds};
 
 /// The warm no-op p50 of native and Python against one bare round trip, and Node's against Python's, in
 /// interleaved rounds (`rounds` of `n` calls each: the floor, native, Python, Node, again): each ratio is
@@ -83,34 +83,146 @@ fn ascii_only(event: &str) -> String {
     out
 }
 
-/// The Node host's *event in* for an ASCII-only version of the 1 MB event, against `JSON.parse` of the same
-/// text (the section's own row is the event with non-ASCII text). `noop` is the Node no-op p50, µs.
-pub async fn node_ascii_event_row(
+/// A 1 MB event's rounds: per runner and round, its event in and result out, and each round's baselines.
+struct BigRounds {
+    /// Per round: `json.loads`, `json.dumps`, `JSON.parse`, `JSON.stringify` (ms).
+    baselines: Vec<[f64; 4]>,
+    /// Per runner (in order), per round: (event in, result out), ms.
+    runs: Vec<Vec<(f64, f64)>>,
+}
+
+/// `rounds` rounds, each: the interpreters' own decode and encode of `event` (the baselines), then every
+/// runner's counting handler with it and (`echo`) its echoing one (`n` calls each). Event in is the counting
+/// handler's p50 minus the no-op's (`noop_us`, per runner), result out the echo's minus the counting one's.
+async fn big_rounds(
+    platform: &Platform,
+    (runners, noop_us): (&[&Runner], &[f64]),
+    python: &str,
+    event: &Bytes,
+    echo: bool,
+    (rounds, n): (usize, usize),
+) -> anyhow::Result<BigRounds> {
+    let path = std::env::temp_dir().join(format!("scf-bench-event-{}.json", std::process::id()));
+    std::fs::write(&path, event)?;
+    let mut out = BigRounds {
+        baselines: Vec::new(),
+        runs: vec![Vec::new(); runners.len()],
+    };
+    for _ in 0..rounds {
+        out.baselines
+            .push(interpreter_codec(python, "node", &path)?);
+        for (i, runner) in runners.iter().enumerate() {
+            let size = warm(platform, runner, "size", event, n).await?.median() / 1000.0;
+            let echo = if echo {
+                warm(platform, runner, "echo", event, n).await?.median() / 1000.0
+            } else {
+                f64::NAN
+            };
+            out.runs[i].push((size - noop_us[i] / 1000.0, echo - size));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(out)
+}
+
+/// A figure's median over the rounds, and the median and range of its ratio to a baseline of the same round.
+fn over_rounds(values: &[f64], baselines: &[f64]) -> (f64, Sample) {
+    let ratio = Sample(values.iter().zip(baselines).map(|(v, b)| v / b).collect());
+    (Sample(values.to_vec()).median(), ratio)
+}
+
+/// The 1 MB section: every runner's event in and result out against the interpreters' own decode and encode,
+/// measured in interleaved rounds (baselines, then every runner, again); then Node's with the same records
+/// as ASCII-only text.
+pub async fn big_event_section(
     r: &mut Report,
     platform: &Platform,
-    node: &Runner,
+    runners: &[Runner],
     python: &str,
-    event: &str,
-    noop: f64,
-    n: usize,
+    warm_p50: &HashMap<(String, &'static str), (f64, f64)>,
+    mode: Mode,
 ) -> anyhow::Result<()> {
-    let text = ascii_only(event);
-    let path =
-        std::env::temp_dir().join(format!("scf-bench-event-ascii-{}.json", std::process::id()));
-    std::fs::write(&path, &text)?;
-    let [_, _, js_parse, _] = interpreter_codec(python, "node", Path::new(&path))?;
-    let _ = std::fs::remove_file(&path);
-    let size = warm(platform, node, "size", &Bytes::from(text.clone()), n)
-        .await?
-        .median()
-        / 1000.0;
-    let event_in = size - noop / 1000.0;
-    let verdict = r.target("1 MB event node, ASCII only", event_in <= 1.2 * js_parse);
+    r.line("## A 1 MB event in, a 1 MB result out");
+    r.line("");
+    let event = Bytes::from(big_event());
+    let (rounds, n) = mode.pick((5, 8), (3, 4), (1, 2));
+    let all: Vec<&Runner> = runners.iter().collect();
+    let noop: Vec<f64> = all
+        .iter()
+        .map(|x| warm_p50[&(x.label.clone(), "noop")].0)
+        .collect();
+    let m = big_rounds(platform, (&all, &noop), python, &event, true, (rounds, n)).await?;
+    let base = |k: usize| -> Vec<f64> { m.baselines.iter().map(|b| b[k]).collect() };
+    let med = |k: usize| Sample(base(k)).median();
     r.line(&format!(
-        "| {} (the same records, ASCII only: {} bytes; `JSON.parse` {js_parse:.2} ms) | {event_in:.2} | {:.2}× | ≤ 1.2× | {verdict} | — | — |",
-        node.label,
-        text.len(),
-        event_in / js_parse
+        "The event is {} bytes of records (nested objects, escapes, non-ASCII). *Event in* = latency of a handler that only counts the records minus the no-op's latency: what delivering the event to the handler costs (transfer + decode). *Result out* = the echo handler's latency minus the counting handler's: encoding and returning the same data. Measured in {rounds} rounds of {n} calls per handler, every round the baselines first (the same text decoded and encoded by the interpreters themselves), then every runtime: each ratio is taken within a round; the table has the medians over the rounds, and the range of the ratio a target is on. Baselines (medians): `json.loads` {:.2} ms, `json.dumps(ensure_ascii=False)` {:.2} ms, `JSON.parse` {:.2} ms, `JSON.stringify` {:.2} ms.",
+        event.len(),
+        med(0),
+        med(1),
+        med(2),
+        med(3)
     ));
+    r.line("");
+    r.line("| runtime | event in (ms) | vs decode baseline | target | | result out (ms) | vs encode baseline |");
+    r.line("|---|---|---|---|---|---|---|");
+    for (i, runner) in all.iter().enumerate() {
+        let event_in: Vec<f64> = m.runs[i].iter().map(|x| x.0).collect();
+        let result_out: Vec<f64> = m.runs[i].iter().map(|x| x.1).collect();
+        let (dec, enc, budget) = match runner.language {
+            "python" => (Some(base(0)), Some(base(1)), Some(0.7)),
+            "node" => (Some(base(2)), Some(base(3)), Some(1.2)),
+            _ => (None, None, None),
+        };
+        let ein = Sample(event_in.clone()).median();
+        let rout = Sample(result_out.clone()).median();
+        let in_ratio = dec.as_ref().map(|d| over_rounds(&event_in, d).1);
+        let out_ratio = enc.as_ref().map(|e| over_rounds(&result_out, e).1);
+        let (target_text, verdict) = match (budget, &in_ratio, runner.command.is_none()) {
+            (Some(b), Some(ratio), true) => {
+                let v = r.target(
+                    &format!("1 MB event {}", runner.language),
+                    ratio.median() <= b,
+                );
+                (format!("≤ {b}×"), v)
+            }
+            _ => ("—".to_owned(), ""),
+        };
+        let ratio_text = |x: &Option<Sample>, range: bool| match x {
+            Some(s) if range => format!(
+                "{:.2}× ({:.2}–{:.2}×)",
+                s.median(),
+                s.quantile(0.0),
+                s.quantile(1.0)
+            ),
+            Some(s) => format!("{:.2}×", s.median()),
+            None => "—".into(),
+        };
+        r.line(&format!(
+            "| {} | {ein:.2} | {} | {target_text} | {verdict} | {rout:.2} | {} |",
+            runner.label,
+            ratio_text(&in_ratio, budget.is_some() && runner.command.is_none()),
+            ratio_text(&out_ratio, false),
+        ));
+    }
+    if let Some(i) = all.iter().position(|x| x.label == "scf-shim node") {
+        let text = ascii_only(&String::from_utf8_lossy(&event));
+        let ascii = Bytes::from(text);
+        let one = (&all[i..=i], &noop[i..=i]);
+        let a = big_rounds(platform, one, python, &ascii, false, (rounds, n)).await?;
+        let parse: Vec<f64> = a.baselines.iter().map(|b| b[2]).collect();
+        let event_in: Vec<f64> = a.runs[0].iter().map(|x| x.0).collect();
+        let (ein, ratio) = over_rounds(&event_in, &parse);
+        let verdict = r.target("1 MB event node, ASCII only", ratio.median() <= 1.2);
+        r.line(&format!(
+            "| {} (the same records, ASCII only: {} bytes; `JSON.parse` {:.2} ms) | {ein:.2} | {:.2}× ({:.2}–{:.2}×) | ≤ 1.2× | {verdict} | — | — |",
+            all[i].label,
+            ascii.len(),
+            Sample(parse).median(),
+            ratio.median(),
+            ratio.quantile(0.0),
+            ratio.quantile(1.0)
+        ));
+    }
+    r.line("");
     Ok(())
 }

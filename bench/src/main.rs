@@ -23,8 +23,7 @@ mod web;
 mod zygote;
 
 use hosts::{
-    Runner, big_event, cold_start, idle_rss, interpreter_codec, native_dir, process_time,
-    throughput, warm,
+    Runner, cold_start, idle_rss, interpreter_codec, native_dir, process_time, throughput, warm,
 };
 use report::{Mode, Report, Sample, machine, ms, version};
 
@@ -392,65 +391,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     r.line("");
 
     // ---- 1 MB events ------------------------------------------------------------------------------
-    r.line("## A 1 MB event in, a 1 MB result out");
-    r.line("");
-    let event = big_event();
-    let event_path =
-        std::env::temp_dir().join(format!("scf-bench-event-{}.json", std::process::id()));
-    std::fs::write(&event_path, &event)?;
-    let [py_loads, py_dumps, js_parse, js_stringify] =
-        interpreter_codec(&python, "node", &event_path)?;
-    r.line(&format!(
-        "The event is {} bytes of records (nested objects, escapes, non-ASCII). *Event in* = latency of a handler that only counts the records minus the no-op's latency: what delivering the event to the handler costs (transfer + decode). *Result out* = the echo handler's latency minus the counting handler's: encoding and returning the same data. Baselines, same text, same run: `json.loads` {py_loads:.2} ms, `json.dumps(ensure_ascii=False)` {py_dumps:.2} ms, `JSON.parse` {js_parse:.2} ms, `JSON.stringify` {js_stringify:.2} ms.",
-        event.len()
-    ));
-    r.line("");
-    r.line("| runtime | event in (ms) | vs decode baseline | target | | result out (ms) | vs encode baseline |");
-    r.line("|---|---|---|---|---|---|---|");
-    let big = Bytes::from(event);
-    let n_big = mode.pick(30, 10, 2);
-    for runner in &runners {
-        let size = warm(&platform, runner, "size", &big, n_big).await?.median() / 1000.0;
-        let echo = warm(&platform, runner, "echo", &big, n_big).await?.median() / 1000.0;
-        let noop = warm_p50[&(runner.label.clone(), "noop")].0 / 1000.0;
-        let (event_in, result_out) = (size - noop, echo - size);
-        let (dec, enc, budget) = match runner.language {
-            "python" => (py_loads, py_dumps, Some(0.7)),
-            "node" => (js_parse, js_stringify, Some(1.2)),
-            _ => (f64::NAN, f64::NAN, None),
-        };
-        let (target_text, verdict) = match (budget, runner.command.is_none()) {
-            (Some(b), true) => {
-                let v = r.target(
-                    &format!("1 MB event {}", runner.language),
-                    event_in <= b * dec,
-                );
-                (format!("≤ {b}×"), v)
-            }
-            _ => ("—".to_owned(), ""),
-        };
-        r.line(&format!(
-            "| {} | {event_in:.2} | {} | {target_text} | {verdict} | {result_out:.2} | {} |",
-            runner.label,
-            if dec.is_nan() {
-                "—".into()
-            } else {
-                format!("{:.2}×", event_in / dec)
-            },
-            if enc.is_nan() {
-                "—".into()
-            } else {
-                format!("{:.2}×", result_out / enc)
-            },
-        ));
-    }
-    if let Some(node) = runners.iter().find(|x| x.label == "scf-shim node") {
-        let noop = warm_p50[&(node.label.clone(), "noop")].0;
-        let text = String::from_utf8_lossy(&big);
-        instance::node_ascii_event_row(&mut r, &platform, node, &python, &text, noop, n_big)
-            .await?;
-    }
-    r.line("");
+    instance::big_event_section(&mut r, &platform, &runners, &python, &warm_p50, mode).await?;
 
     // ---- memory -----------------------------------------------------------------------------------
     r.line("## Memory: resident set of an idle instance");
@@ -699,7 +640,6 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // A quick run is a look, not the record: it goes beside the committed BENCHMARKS.md.
     let out = root.join(dir).join(format!("{stem}.md"));
     std::fs::write(&out, &r.md)?;
-    let _ = std::fs::remove_file(&event_path);
     let _ = std::fs::remove_dir_all(&native_dir);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
