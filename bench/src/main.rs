@@ -273,10 +273,9 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         let aws = cold.get("awslambdaric (Python)").copied();
         zygote::section(
             &mut r,
-            &namespaces_only,
-            &isolated,
+            (&namespaces_only, &isolated),
             py,
-            bare_py,
+            &python,
             aws,
             cold_runs,
         )
