@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Sample(pub(crate) Vec<f64>);
 
 impl Sample {

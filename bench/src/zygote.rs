@@ -12,6 +12,7 @@ use crate::{Report, Runner, Sample, ms, process_time};
 const HEAVY: &str = "json,asyncio,decimal,email,http.client";
 
 /// Figures of `runs` fresh instances.
+#[derive(Default)]
 struct Starts {
     total: Sample,
     init_runtime: Sample,
@@ -41,13 +42,7 @@ async fn starts(
     config: &FunctionConfig,
     runs: usize,
 ) -> anyhow::Result<Starts> {
-    let mut s = Starts {
-        total: Sample(Vec::new()),
-        init_runtime: Sample(Vec::new()),
-        init_function: Sample(Vec::new()),
-        rss: Sample(Vec::new()),
-        uss: Sample(Vec::new()),
-    };
+    let mut s = Starts::default();
     for _ in 0..runs {
         let instance = EventInstance::start(platform, config)
             .await
@@ -75,13 +70,7 @@ async fn forked_rounds(
     rounds: usize,
 ) -> anyhow::Result<(Starts, Sample, f64)> {
     let per = (runs / rounds).max(1);
-    let mut all = Starts {
-        total: Sample(Vec::new()),
-        init_runtime: Sample(Vec::new()),
-        init_function: Sample(Vec::new()),
-        rss: Sample(Vec::new()),
-        uss: Sample(Vec::new()),
-    };
+    let mut all = Starts::default();
     let (mut ratios, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let b = process_time(&[interpreter, "-c", "pass"], per)?;
