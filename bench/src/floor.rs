@@ -203,16 +203,18 @@ pub struct SyncRound {
 /// One round of one client's durable accepts, and the fsync floor measured just before it.
 pub struct AcceptRound {
     pub fsync_per_s: f64,
+    /// The path's floor: one TCP round trip (p50) and one `fdatasync` per event, per second.
+    pub path_per_s: f64,
     pub per_s: f64,
 }
 
 impl PlatformFigures {
-    /// Each round's accepts per second over its own fsync floor.
-    pub fn accept_ratios(&self) -> Sample {
+    /// Each round's accepts per second over its own fsync floor (`path`: over its path's floor).
+    pub fn accept_ratios(&self, path: bool) -> Sample {
         Sample(
             self.accept_rounds
                 .iter()
-                .map(|r| r.per_s / r.fsync_per_s)
+                .map(|r| r.per_s / if path { r.path_per_s } else { r.fsync_per_s })
                 .collect(),
         )
     }
@@ -360,6 +362,8 @@ pub async fn platform_rss(
             let data = data.clone();
             tokio::task::spawn_blocking(move || fsync_rate(&data, per)).await??
         };
+        let tcp_us = measure(per).await?.tcp.median();
+        let path_per_s = 1.0 / (1.0 / fsync_per_s + tcp_us / 1e6);
         let cpu0 = cpu_ns(child.id());
         let t = Instant::now();
         let _ = round_trips(
@@ -376,7 +380,11 @@ pub async fn platform_rss(
         drained().await?;
         async_cpu_ns += cpu_ns(child.id()) - cpu0;
         async_events += per + per / 10;
-        accept_rounds.push(AcceptRound { fsync_per_s, per_s });
+        accept_rounds.push(AcceptRound {
+            fsync_per_s,
+            path_per_s,
+            per_s,
+        });
     }
     let cpu_us_per_async = async_cpu_ns / 1e3 / async_events as f64;
     let cpu0 = cpu_ns(child.id());
@@ -445,7 +453,7 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
     let ratios = f.sync_ratios();
-    let accepts = f.accept_ratios();
+    let accepts = f.accept_ratios(false);
     let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
     let _ = writeln!(
         std::io::stderr(),
