@@ -132,6 +132,19 @@ pub struct Floor {
 /// Round trips of a small request to an echo server in another process, over a Unix socket and over TCP,
 /// and the echo server's CPU per round trip.
 pub async fn measure(n: usize) -> anyhow::Result<Floor> {
+    let (uds, uds_server_cpu_us) = unix_round_trips(n).await?;
+    let (tcp, tcp_server_cpu_us) = tcp_round_trips(n).await?;
+    Ok(Floor {
+        uds,
+        tcp,
+        uds_server_cpu_us,
+        tcp_server_cpu_us,
+    })
+}
+
+/// `n` round trips of a small request to an echo server in another process over a Unix socket (µs), and
+/// the server's CPU per round trip (µs).
+pub async fn unix_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
     let path = std::env::temp_dir().join(format!("scf-bench-echo-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let (mut uds_child, where_uds) = spawn_echo(&format!("unix:{}", path.display()))?;
@@ -145,7 +158,11 @@ pub async fn measure(n: usize) -> anyhow::Result<Floor> {
     let _ = uds_child.kill();
     let _ = uds_child.wait();
     let _ = std::fs::remove_file(&path);
+    Ok((uds, uds_cpu))
+}
 
+/// The same over loopback TCP (`TCP_NODELAY`).
+pub async fn tcp_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
     let (mut tcp_child, addr) = spawn_echo("tcp")?;
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
@@ -156,12 +173,7 @@ pub async fn measure(n: usize) -> anyhow::Result<Floor> {
     let tcp_cpu = (cpu_ns(tcp_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
     let _ = tcp_child.kill();
     let _ = tcp_child.wait();
-    Ok(Floor {
-        uds,
-        tcp,
-        uds_server_cpu_us: uds_cpu,
-        tcp_server_cpu_us: tcp_cpu,
-    })
+    Ok((tcp, tcp_cpu))
 }
 
 /// What the platform process showed.
@@ -362,7 +374,7 @@ pub async fn platform_rss(
             let data = data.clone();
             tokio::task::spawn_blocking(move || fsync_rate(&data, per)).await??
         };
-        let tcp_us = measure(per).await?.tcp.median();
+        let tcp_us = tcp_round_trips(per).await?.0.median();
         let path_per_s = 1.0 / (1.0 / fsync_per_s + tcp_us / 1e6);
         let cpu0 = cpu_ns(child.id());
         let t = Instant::now();
@@ -457,8 +469,8 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
     let _ = writeln!(
         std::io::stderr(),
-        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {:.2}–{:.2})\n\
-             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {:.2}–{:.2})\n\
+        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {})\n\
+             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {})\n\
              platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
         f.p50_us,
         f.p99_us,
@@ -469,15 +481,13 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         uds.median(),
         f.sync_rounds.len(),
         ratios.median(),
-        ratios.quantile(0.0),
-        ratios.quantile(1.0),
+        ratios.range(),
         f.enqueue_per_s,
         f.enqueue16_per_s,
         f.fsync_per_s,
         f.accept_rounds.len(),
         accepts.median(),
-        accepts.quantile(0.0),
-        accepts.quantile(1.0),
+        accepts.range(),
         f.cpu_us_per_sync,
         f.cpu_us_per_sync / cpu_floor,
         fl.tcp_server_cpu_us,

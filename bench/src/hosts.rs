@@ -129,7 +129,7 @@ pub(crate) async fn warm_rounds(
     let small = Bytes::from_static(br#"{"k":"v"}"#);
     let mut out = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let mut row = vec![floor::measure(n).await?.uds.median()];
+        let mut row = vec![floor::unix_round_trips(n).await?.0.median()];
         for (platform, runner) in pairs {
             row.push(warm(platform, runner, "noop", &small, n).await?.median());
         }

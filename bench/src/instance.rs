@@ -43,11 +43,10 @@ pub async fn one_exchange_rows(
             ratio.median() <= 1.3,
         );
         r.line(&format!(
-            "| {lang} | {:.1} | one bare round trip {floor:.1} µs | {:.2}× | {:.2}–{:.2}× | ≤ 1.3× | {verdict} |",
+            "| {lang} | {:.1} | one bare round trip {floor:.1} µs | {:.2}× | {} | ≤ 1.3× | {verdict} |",
             median(col),
             ratio.median(),
-            ratio.quantile(0.0),
-            ratio.quantile(1.0)
+            ratio.range()
         ));
     }
     let ratio = ratios(3, 2);
@@ -56,12 +55,11 @@ pub async fn one_exchange_rows(
         ratio.median() <= 1.3,
     );
     r.line(&format!(
-        "| node | {:.1} | the Python host {:.1} µs | {:.2}× | {:.2}–{:.2}× | ≤ 1.3× | {verdict} |",
+        "| node | {:.1} | the Python host {:.1} µs | {:.2}× | {} | ≤ 1.3× | {verdict} |",
         median(3),
         median(2),
         ratio.median(),
-        ratio.quantile(0.0),
-        ratio.quantile(1.0)
+        ratio.range()
     ));
     r.line("");
     Ok(())
@@ -188,12 +186,7 @@ pub async fn big_event_section(
             _ => ("—".to_owned(), ""),
         };
         let ratio_text = |x: &Option<Sample>, range: bool| match x {
-            Some(s) if range => format!(
-                "{:.2}× ({:.2}–{:.2}×)",
-                s.median(),
-                s.quantile(0.0),
-                s.quantile(1.0)
-            ),
+            Some(s) if range => format!("{:.2}× ({})", s.median(), s.range()),
             Some(s) => format!("{:.2}×", s.median()),
             None => "—".into(),
         };
@@ -214,13 +207,12 @@ pub async fn big_event_section(
         let (ein, ratio) = over_rounds(&event_in, &parse);
         let verdict = r.target("1 MB event node, ASCII only", ratio.median() <= 1.2);
         r.line(&format!(
-            "| {} (the same records, ASCII only: {} bytes; `JSON.parse` {:.2} ms) | {ein:.2} | {:.2}× ({:.2}–{:.2}×) | ≤ 1.2× | {verdict} | — | — |",
+            "| {} (the same records, ASCII only: {} bytes; `JSON.parse` {:.2} ms) | {ein:.2} | {:.2}× ({}) | ≤ 1.2× | {verdict} | — | — |",
             all[i].label,
             ascii.len(),
             Sample(parse).median(),
             ratio.median(),
-            ratio.quantile(0.0),
-            ratio.quantile(1.0)
+            ratio.range()
         ));
     }
     r.line("");

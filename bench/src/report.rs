@@ -20,6 +20,11 @@ impl Sample {
     pub(crate) fn median(&self) -> f64 {
         self.quantile(0.5)
     }
+
+    /// Its lowest and highest value, as ratios: `0.42–0.61×`.
+    pub(crate) fn range(&self) -> String {
+        format!("{:.2}–{:.2}×", self.quantile(0.0), self.quantile(1.0))
+    }
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {

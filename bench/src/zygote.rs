@@ -183,10 +183,9 @@ pub(crate) async fn section(
     if let Some((total, init_runtime, uss)) = zygote_figures {
         let v = r.target("python zygote spawn → ready", ratios.median() <= 0.3);
         r.line(&format!(
-            "- spawn → ready {total:.2} ms = {:.2}× `python -c pass` (the median round's ratio, range {:.2}–{:.2}×; target ≤ 0.3×, without a memory cgroup): {v}",
+            "- spawn → ready {total:.2} ms = {:.2}× `python -c pass` (the median round's ratio, range {}; target ≤ 0.3×, without a memory cgroup): {v}",
             ratios.median(),
-            ratios.quantile(0.0),
-            ratios.quantile(1.0)
+            ratios.range()
         ));
         let v = r.target("python zygote InitRuntime", init_runtime <= 3.0);
         r.line(&format!(
