@@ -277,6 +277,18 @@ pub fn run<H: Host>(mut host: H) -> Result<(), ShimError> {
         };
         let result = host.invoke(&inv);
         host.flush_logs();
-        outcome = Some(result);
+        if !host.keeps_last() {
+            outcome = Some(result);
+            continue;
+        }
+        // The result goes out first (written now when that cannot block, else by `next`), then the host lets
+        // go of what it kept: freeing a large event's objects is not on the caller's wait.
+        match runtime.send_outcome(result) {
+            Ok(()) => {}
+            Err(e) if e.is_disconnect() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        host.release();
+        host.flush_logs();
     }
 }

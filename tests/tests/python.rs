@@ -465,3 +465,56 @@ fn every_line_printed_before_the_result_is_in_its_log() {
     );
     check_many_lines(&run);
 }
+
+/// A handler that hangs an object with a finalizer on its event. The finalizer waits (up to 20 s) for the
+/// file `event.go`, which the test makes once it has the result, and prints whether it came.
+const FREED: &str = r#"import os, time
+
+
+class Probe:
+    def __init__(self, go):
+        self.go = go
+
+    def __del__(self):
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.go) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("freed; result sent first:", os.path.exists(self.go))
+
+
+def main_handler(event, context):
+    event["probe"] = Probe(event["go"])
+    return len(event["pad"])
+"#;
+
+#[test]
+fn a_large_events_objects_are_freed_after_its_result_is_sent() {
+    let f = scf_tests::function_dir("freed", "Python3.9", "index.py", FREED, "  timeout: 30\n");
+    let (data, files) = (TempDir::new("data"), TempDir::new("freed-files"));
+    let py = python();
+    let p = scf_tests::Served::start_with_env(
+        data.path(),
+        &[f.path()],
+        &[],
+        &[("SCF_PYTHON", py.as_str())],
+    );
+    let go = files.path().join("go");
+    // 100 kB of event text: its objects are let go of once its result is out, not on the caller's wait
+    // (freed first, the finalizer would wait out its 20 s for a file made only after the result came).
+    let large = p.invoke("freed", &json!({"pad": "x".repeat(100_000), "go": go}));
+    assert_eq!(large["Result"]["RetMsg"], "100000", "{large}");
+    std::fs::write(&go, "").unwrap();
+    // The next invocation runs once the last one's objects are freed; the finalizer's line is not lost (it is
+    // in this log, or the platform's output if it came while the instance was idle).
+    let small = p.invoke("freed", &json!({"pad": "x", "go": go}));
+    assert_eq!(small["Result"]["RetMsg"], "1", "{small}");
+    let logs = format!("{}{}", large["Result"]["Log"], small["Result"]["Log"]);
+    assert!(
+        !logs.contains("result sent first: False"),
+        "the large event was freed before its result was sent: {logs}"
+    );
+    scf_tests::wait_for(30, "the large event's finalizer line", || {
+        let all = format!("{logs}{}", p.stdout());
+        (all.matches("result sent first: True").count() == 2).then_some(())
+    });
+}

@@ -20,6 +20,10 @@ use crate::{Config, Invocation};
 /// event as JSON text; it returns the result as JSON text, or a classified [`FunctionError`]. Before each
 /// result is posted, [`Host::flush_logs`] makes everything the function printed reach the process's
 /// stdout/stderr, so the platform's log has it before the `Response` line.
+///
+/// A host may keep what an invocation built (a large event's objects) until its result has been sent:
+/// [`Host::keeps_last`] says so, and [`Host::release`] then lets go of it while the instance waits for its
+/// next invocation, so that freeing it is not on the caller's wait.
 pub trait Host {
     /// Loads the function named by `config.handler` from `config.code_root`.
     fn load(&mut self, config: &Config) -> Result<(), FunctionError>;
@@ -27,6 +31,13 @@ pub trait Host {
     fn invoke(&mut self, invocation: &Invocation) -> Result<Vec<u8>, FunctionError>;
     /// Flushes whatever the function printed.
     fn flush_logs(&mut self) {}
+    /// Whether the last [`Host::invoke`] kept something to let go of once its result is sent.
+    fn keeps_last(&self) -> bool {
+        false
+    }
+    /// Lets go of what the last invocation kept (called after its result is sent, before the next invocation
+    /// is read; [`Host::invoke`] lets go of it too, if this was not called).
+    fn release(&mut self) {}
 }
 
 /// Which host serves a runtime name (`SCF_RUNTIME`) and handler.
