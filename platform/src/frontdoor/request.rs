@@ -1,6 +1,6 @@
 //! A front-door request's signature, action and parameters, checked and parsed once from its body: the
-//! parameters borrowed as raw JSON, the event (a JSON string holding JSON) decoded once and checked (size,
-//! nesting depth, validity) without building a value of it.
+//! parameters borrowed as raw JSON, the event (a JSON string holding JSON) decoded in the body's own pass and
+//! checked (size, nesting depth, validity) without building a value of it.
 
 use std::borrow::Cow;
 
@@ -21,9 +21,9 @@ struct RawParams<'a> {
     #[serde(borrow)]
     invocation_type: Option<&'a RawValue>,
     #[serde(borrow)]
-    client_context: Option<&'a RawValue>,
+    client_context: Option<Text<'a>>,
     #[serde(borrow)]
-    event: Option<&'a RawValue>,
+    event: Option<Text<'a>>,
     #[serde(borrow)]
     log_type: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -46,17 +46,99 @@ struct RawParams<'a> {
     filter: Option<&'a RawValue>,
 }
 
-/// A string parameter: absent (or null), or a string, decoded without a copy when it has no escapes.
+/// A string parameter: absent (or null), or a string, decoded (into a copy only when it has escapes).
 fn str_param<'a>(raw: Option<&'a RawValue>, key: &str) -> Result<Option<Cow<'a, str>>, ApiError> {
     match raw.map(RawValue::get) {
         None | Some("null") => Ok(None),
-        Some(text) if text.starts_with('"') => serde_json::from_str::<Cow<'a, str>>(text)
-            .map(Some)
-            .map_err(|e| api_error("InvalidParameterValue", format!("{key}: {e}"))),
-        Some(_) => Err(api_error(
-            "InvalidParameterValue",
-            format!("{key} must be a string"),
-        )),
+        Some(text) if text.starts_with('"') => serde_json::from_str::<Text<'a>>(text)
+            .map_err(|e| api_error("InvalidParameterValue", format!("{key}: {e}")))
+            .and_then(|t| text_param(Some(t), key)),
+        Some(_) => Err(not_a_string(key)),
+    }
+}
+
+/// The event's parameter (`ClientContext`, `Event`): absent (or null), or its string.
+fn text_param<'a>(text: Option<Text<'a>>, key: &str) -> Result<Option<Cow<'a, str>>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some(Text::Str(s)) => Ok(Some(s)),
+        Some(Text::Other) => Err(not_a_string(key)),
+    }
+}
+
+fn not_a_string(key: &str) -> ApiError {
+    api_error("InvalidParameterValue", format!("{key} must be a string"))
+}
+
+/// A parameter that should be a string, decoded as the body is read: the event's text (up to 6 MB of it) is
+/// unescaped in the body's one pass, not found in it first and then read again.
+#[derive(Debug)]
+enum Text<'a> {
+    /// A string, borrowed from the body when it has no escapes.
+    Str(Cow<'a, str>),
+    /// Any other value (refused by [`text_param`] with the parameter's name).
+    Other,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Builds a [`Text`] from whichever value comes.
+struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for TextVisitor<'a> {
+    type Value = Text<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+        Ok(Text::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+        Ok(Text::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+        Ok(Text::Str(Cow::Owned(v)))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Text<'a>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Text<'a>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Text<'a>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Text<'a>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Text<'a>, E> {
+        Ok(Text::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Text<'a>, A::Error> {
+        while items.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Text::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Text<'a>, A::Error> {
+        while entries
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Text::Other)
     }
 }
 
@@ -187,9 +269,9 @@ pub(super) fn decode(
                 "InvalidParameterValue.InvocationType",
                 ["RequestResponse", "Event"],
             )?;
-            (str_param(p.client_context, "ClientContext")?, asynchronous)
+            (text_param(p.client_context, "ClientContext")?, asynchronous)
         }
-        "InvokeFunction" => (str_param(p.event, "Event")?, false),
+        "InvokeFunction" => (text_param(p.event, "Event")?, false),
         "GetFunctionLogs" => {
             let ret_code = match p.filter {
                 None => None,
@@ -325,6 +407,52 @@ mod tests {
         assert_eq!(
             (e.code, e.message.as_str()),
             ("InvalidParameterValue", "FunctionName must be a string")
+        );
+        // The event's parameter read in the body's pass: borrowed without escapes, refused unless a string.
+        match decode(
+            &head("InvokeFunction"),
+            br#"{"FunctionName":"f","Event":"[1,2]"}"#,
+            None,
+        ) {
+            Ok(Action::Invoke { event, .. }) => assert_eq!(&event[..], b"[1,2]"),
+            other => panic!("{other:?}"),
+        }
+        for (action, body) in [
+            (
+                "Invoke",
+                r#"{"FunctionName":"f","ClientContext":{"k":[1]}}"#,
+            ),
+            (
+                "Invoke",
+                r#"{"FunctionName":"f","ClientContext":[{"k":1}]}"#,
+            ),
+            ("Invoke", r#"{"FunctionName":"f","ClientContext":7}"#),
+            ("InvokeFunction", r#"{"FunctionName":"f","Event":true}"#),
+        ] {
+            let e = decode(&head(action), body.as_bytes(), None).expect_err(body);
+            assert_eq!(e.code, "InvalidParameterValue", "{body}");
+            assert!(
+                e.message.ends_with(" must be a string"),
+                "{body}: {}",
+                e.message
+            );
+        }
+        match decode(
+            &head("Invoke"),
+            br#"{"FunctionName":"f","ClientContext":null}"#,
+            None,
+        ) {
+            Ok(Action::Invoke { event, .. }) => assert_eq!(&event[..], b"{}"),
+            other => panic!("{other:?}"),
+        }
+        // A lone surrogate has no UTF-8 form: the body is refused as the parser finds it.
+        let e = decode(&head("Invoke"), br#"{"ClientContext":"\ud800"}"#, None)
+            .expect_err("a lone surrogate");
+        assert_eq!(e.code, "InvalidParameter", "{}", e.message);
+        assert!(
+            e.message.starts_with("the body is not JSON: "),
+            "{}",
+            e.message
         );
         let e = decode(&head("Invoke"), b"[1]", None).expect_err("not an object");
         assert_eq!(e.code, "InvalidParameter");
