@@ -26,6 +26,28 @@ pub(crate) struct Runner {
     pub(crate) file: &'static str,
 }
 
+/// Our three hosts on the bench's handlers: native (the library in `native_dir`), Python and Node.js.
+pub(crate) fn ours(root: &Path, native_dir: &Path) -> [Runner; 3] {
+    let functions = root.join("bench/functions");
+    [
+        Runner::ours("scf-shim native", "native", native_dir, "native", "bench."),
+        Runner::ours(
+            "scf-shim python",
+            "python",
+            &functions.join("python"),
+            "python3",
+            "index.",
+        ),
+        Runner::ours(
+            "scf-shim node",
+            "node",
+            &functions.join("node"),
+            "nodejs",
+            "index.",
+        ),
+    ]
+}
+
 impl Runner {
     /// One of our own hosts (SCF's dialect, the shim).
     pub(crate) fn ours(

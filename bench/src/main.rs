@@ -55,9 +55,10 @@ fn main() -> anyhow::Result<()> {
             return modes::warm(n);
         }
         Some("--web") => return modes::web(Mode::from_args()),
+        Some("--big") => return modes::big(Mode::from_args()),
         Some(other) => {
             bail!(
-                "usage: scf-bench [--quick | --tiny] | --front-door | --warm [N] | --scale [--quick | --tiny] | --web [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
+                "usage: scf-bench [--quick | --tiny] | --front-door | --warm [N] | --scale [--quick | --tiny] | --web [--quick | --tiny] | --big [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
             )
         }
     }
@@ -106,20 +107,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let aws_node = root.join("bench/peers/node/node_modules/aws-lambda-ric/index.mjs");
     let aws_rust = root.join("bench/peers/rust/target/release/aws-rust-bench");
 
-    let mut runners = vec![
-        Runner::ours("scf-shim native", "native", &native_dir, "native", "bench."),
-        Runner::ours("scf-shim python", "python", &py_dir, "python3", "index."),
-        Runner::ours("scf-shim node", "node", &node_dir, "nodejs", "index."),
-        Runner {
-            label: "awslambdaric (Python)".into(),
-            language: "python",
-            dir: py_dir.clone(),
-            runtime: "custom",
-            dialect: Some("lambda"),
-            command: Some(format!("{python} -m awslambdaric {{handler}}")),
-            file: "index.",
-        },
-    ];
+    let mut runners = hosts::ours(&root, &native_dir).to_vec();
+    runners.push(Runner {
+        label: "awslambdaric (Python)".into(),
+        language: "python",
+        dir: py_dir.clone(),
+        runtime: "custom",
+        dialect: Some("lambda"),
+        command: Some(format!("{python} -m awslambdaric {{handler}}")),
+        file: "index.",
+    });
     let mut missing = Vec::new();
     if aws_node.is_file() {
         runners.push(Runner {

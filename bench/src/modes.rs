@@ -1,5 +1,5 @@
 //! The one-section modes of `scf-bench` (for profiling one path): `--front-door`, `--scale`, `--warm`,
-//! `--web`.
+//! `--web`, `--big`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -7,8 +7,8 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use scf_platform::Platform;
 
-use crate::hosts::{self, Runner, native_dir};
-use crate::{Mode, Report, bin_dir, floor, root, scale, web};
+use crate::hosts::{self, native_dir};
+use crate::{Mode, Report, bin_dir, floor, instance, root, scale, web};
 
 /// A current-thread runtime, as `scf-local serve` runs.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -32,6 +32,40 @@ pub(crate) fn web(mode: Mode) -> anyhow::Result<()> {
 /// invocation path).
 pub(crate) fn warm(n: usize) -> anyhow::Result<()> {
     runtime()?.block_on(warm_rounds(n))
+}
+
+/// `--big [--quick | --tiny]`: only the 1 MB event section, for our three hosts (each one's no-op p50, which
+/// the section subtracts, measured first).
+pub(crate) fn big(mode: Mode) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let root = root();
+        let target = bin_dir(&root);
+        let python = root.join(".venv/bin/python").display().to_string();
+        // SAFETY: single-threaded; set before any instance starts. The runtimes as the full run compares
+        // them: without a memory cgroup or namespaces.
+        unsafe {
+            std::env::set_var("SCF_SHIM", target.join("scf-shim"));
+            std::env::set_var("SCF_PYTHON", &python);
+            std::env::set_var("SCF_LOCAL_CGROUP", "off");
+            std::env::set_var("SCF_LOCAL_NAMESPACES", "off");
+        }
+        let platform = Platform::discover().context("build the release binaries first")?;
+        let dir = native_dir(&target)?;
+        let runners = hosts::ours(&root, &dir);
+        let small = bytes::Bytes::from_static(br#"{"k":"v"}"#);
+        let mut noop = std::collections::HashMap::new();
+        for runner in &runners {
+            let s = hosts::warm(&platform, runner, "noop", &small, 500).await?;
+            noop.insert(
+                (runner.label.clone(), "noop"),
+                (s.median(), s.quantile(0.99)),
+            );
+        }
+        let mut r = Report::new();
+        instance::big_event_section(&mut r, &platform, &runners, &python, &noop, mode).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    })
 }
 
 /// `--scale [--quick | --tiny]`: only the scale figures.
@@ -90,23 +124,7 @@ async fn warm_rounds(n: usize) -> anyhow::Result<()> {
     let dir = native_dir(&target)?;
     // SAFETY: as above.
     unsafe { std::env::set_var("SCF_PYTHON", root.join(".venv/bin/python")) };
-    let runners = [
-        Runner::ours("native", "native", &dir, "native", "bench."),
-        Runner::ours(
-            "python",
-            "python",
-            &root.join("bench/functions/python"),
-            "python3",
-            "index.",
-        ),
-        Runner::ours(
-            "node",
-            "node",
-            &root.join("bench/functions/node"),
-            "nodejs",
-            "index.",
-        ),
-    ];
+    let runners = hosts::ours(&root, &dir);
     let pairs: Vec<_> = runners
         .iter()
         .flat_map(|r| [(&platform, r), (&isolated, r)])
