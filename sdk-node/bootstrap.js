@@ -60,35 +60,31 @@ async function main() {
   await readied;
 
   // The outcome of an invocation travels with the next long poll (`native.next(rt, kind, …)`): the add-on
-  // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation.
+  // writes it with the `next` behind it, and the platform's answer wakes this thread once per invocation. The
+  // answer calls `onInvocation` (registered once with `native.listen`) with plain arguments: no promise to
+  // settle, no array to build and take apart, no function to resume between an outcome and its post.
   // The context's per-instance fields come with the first invocation (and again only if they change): parsed
   // once, and copied into each invocation's context with its own request id, memory and time limit.
-  // The loop is written with callbacks, not `await`: no promise of ours to resolve and no function to resume
-  // between an outcome and its post. The post waits one microtask: what the handler queued before it
-  // answered (a sync handler's `Promise.resolve().then(log)`, say) runs first and belongs to its invocation,
-  // as it would behind an `await` of the handler's value.
+  // The post waits one microtask: what the handler queued before it answered (a sync handler's
+  // `Promise.resolve().then(log)`, say) runs first and belongs to its invocation, as it would behind an `await`
+  // of the handler's value.
   let shared = null;
-  const wait = (next) => {
-    next.then(onNext, end);
-  };
-  const onNext = (got) => {
+  const onInvocation = (requestId, eventText, remainingMs, memoryLimitInMb, timeLimitInMs, sharedJson) => {
     try {
-      const requestId = got[0];
-      const eventText = got[1];
-      if (got.length > 5) shared = JSON.parse(got[5]);
+      if (sharedJson !== undefined) shared = JSON.parse(sharedJson);
       logging.setRequestId(requestId);
       let event;
       try {
         if (eventText === null) throw new Error('the event is not UTF-8');
         event = JSON.parse(eventText);
       } catch (e) {
-        wait(native.next(rt, 'fail', 'InvalidEvent', String(e && e.message), '')); // the core words the message
+        native.next(rt, 'fail', 'InvalidEvent', String(e && e.message), ''); // the core words the message
         return;
       }
       shared.request_id = requestId;
-      shared.memory_limit_in_mb = got[3];
-      shared.time_limit_in_ms = got[4];
-      current = new Invocation(handler, event, shared, Date.now() + got[2]);
+      shared.memory_limit_in_mb = memoryLimitInMb;
+      shared.time_limit_in_ms = timeLimitInMs;
+      current = new Invocation(handler, event, shared, Date.now() + remainingMs);
       current.start(settled);
     } catch (e) {
       broken(e);
@@ -103,12 +99,14 @@ async function main() {
         exitOncePosted(e ? ['fail', e.kind, e.message, e.stackTrace] : ['respond', done.body]);
         return;
       }
-      wait(e ? native.next(rt, 'fail', e.kind, e.message, e.stackTrace) : native.next(rt, 'respond', done.body));
+      if (e) native.next(rt, 'fail', e.kind, e.message, e.stackTrace);
+      else native.next(rt, 'respond', done.body);
     } catch (e) {
       broken(e);
     }
   };
-  wait(native.next(rt));
+  native.listen(rt, onInvocation, end);
+  native.next(rt);
 }
 
 /** User code crashed the instance during an invocation: post its error (`outcome`), then exit. */

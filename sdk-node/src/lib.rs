@@ -4,13 +4,14 @@
 //! - **The instance.** A worker thread owns a [`scf_shim::Runtime`], the blocking driver of the invocation
 //!   core ([`scf_shim::core`]): the same machine `scf-shim`'s own loop and the Python module drive
 //!   (`src/worker.rs`). What may block (connecting, the ready, a large answer, a reconnect) is a command sent to
-//!   that thread and answered by settling a Promise through a neon `Channel`. The warm path does not go
-//!   there: between invocations JavaScript's thread writes the outcome and the next `next` itself, waits for
-//!   the platform's answers on libuv's loop and reads the whole ones itself (`src/poll.rs`). While a call is
+//!   that thread and answered through a neon `Channel` (a Promise settled, or a `next`'s listener called). The
+//!   warm path does not go there: between invocations JavaScript's thread writes the outcome and the next
+//!   `next` itself, waits for the platform's answers on libuv's loop, reads the whole ones itself and calls the
+//!   listener with the invocation right there (`src/poll.rs`): no promise, no array. While a call is
 //!   pending, its channel or the poll handle keeps Node's event loop alive; between calls (while a handler
 //!   runs) the add-on keeps nothing alive, which is what lets the bootstrap notice that the event loop has
 //!   drained (`callbackWaitsForEmptyEventLoop`). The runtime's work runs under `catch_unwind` on either thread:
-//!   a panic settles the pending promise with an `InternalError` (500), which the core first posts for the
+//!   a panic answers the pending call with an `InternalError` (500), which the core first posts for the
 //!   invocation in flight.
 //! - **The taxonomy.** What JavaScript needs of the rules, from the one Rust copy: kind names → status codes,
 //!   the canonical errors, the caller-visible body, the outcome rule (the 6 MB limit, the `InvalidEvent`
@@ -26,12 +27,16 @@
 //! - `config(handle) → {handler, runtime, codeRoot}`: waits for the start; throws its failure;
 //! - `ready(handle, initFunctionMs[, kind, message, stack]) → Promise<void>`: the function loaded (or failed
 //!   to, with that error: the core then answers every invocation with it, and `next` never resolves);
-//! - `next(handle[, outcome…]) → Promise<[requestId, eventText | null, remainingMs, memoryLimitInMb,
-//!   timeLimitInMs, sharedJson?]>` (`null`: not UTF-8; `sharedJson`: the context's per-instance fields, as the
-//!   JSON of a context whose three per-invocation fields are empty, with the first invocation and whenever they
-//!   change, else absent): posts the previous invocation's outcome first, so the JS thread is woken once per invocation; a
-//!   small outcome is written by JavaScript's thread itself, with the `next` behind it, while the worker is
-//!   idle, and the answers are waited for on the event loop, so neither way waits for the worker to wake;
+//! - `listen(handle, onInvocation, onEnd)`, once, before the first `next`: the two functions every `next`
+//!   answers by calling one of them (kept for the process): `onInvocation(requestId, eventText | null,
+//!   remainingMs, memoryLimitInMb, timeLimitInMs[, sharedJson])` (`null`: not UTF-8; `sharedJson`: the
+//!   context's per-instance fields, as the JSON of a context whose three per-invocation fields are empty, with
+//!   the first invocation and whenever they change, else not passed), or `onEnd(error)` when there is no next
+//!   invocation (`error.code` as for `post`);
+//! - `next(handle[, outcome…]) → undefined`: posts the previous invocation's outcome first, then waits for the
+//!   next invocation, which calls the listener, so the JS thread is woken once per invocation; a small outcome
+//!   is written by JavaScript's thread itself, with the `next` behind it, while the worker is idle, and the
+//!   answers are waited for on the event loop, so neither way waits for the worker to wake;
 //! - `post(handle, outcome…) → Promise<void>`: posts an outcome and waits only for it to be accepted;
 //!   rejections carry `code`: `SCF_DISCONNECTED` (the platform went away), `SCF_RUNTIME_API` (it broke the
 //!   protocol), `SCF_INTERNAL` (the worker panicked; `kind` `InternalError`, `statusCode` 500);
@@ -61,7 +66,7 @@ mod text;
 mod worker;
 
 use poll::{EventLoop, Poller};
-use worker::{Call, Command, Now, Opened, PANIC_ON_NEXT_POST, Worker, hand_over};
+use worker::{Answer, Call, Command, Listener, Now, Opened, PANIC_ON_NEXT_POST, Worker, hand_over};
 
 /// The JavaScript-side handle: the way to the worker thread, and the instance's configuration.
 struct Instance {
@@ -72,6 +77,8 @@ struct Instance {
     started: std::sync::OnceLock<Result<Started, String>>,
     /// The JS thread's event loop, when the process has the libuv functions the poller needs.
     event_loop: Option<EventLoop>,
+    /// The functions `next`'s answers call (`listen`).
+    listener: std::sync::OnceLock<&'static Listener>,
 }
 
 /// A started worker.
@@ -167,6 +174,7 @@ fn open(mut cx: FunctionContext) -> JsResult<JsBox<Instance>> {
         opening: Mutex::new(Some(opened)),
         started: std::sync::OnceLock::new(),
         event_loop,
+        listener: std::sync::OnceLock::new(),
     }))
 }
 
@@ -187,6 +195,29 @@ fn config(mut cx: FunctionContext) -> JsResult<JsObject> {
     Ok(out)
 }
 
+/// Sends `command` to the worker, its reply to go to `answer`.
+fn send_call(
+    cx: &mut FunctionContext,
+    handle: &Instance,
+    command: Command,
+    answer: Answer,
+) -> NeonResult<()> {
+    let channel = cx.channel();
+    if handle
+        .calls
+        .send(Call {
+            command,
+            answer,
+            channel,
+        })
+        .is_err()
+    {
+        // The worker is gone: the answer went with it, so answer anew.
+        return cx.throw_error("scf-sdk: the runtime API thread has ended");
+    }
+    Ok(())
+}
+
 /// Sends `command` to the worker; the returned promise settles with its reply.
 fn submit(mut cx: FunctionContext, command: Command) -> JsResult<JsPromise> {
     let handle = cx.argument::<JsBox<Instance>>(0)?;
@@ -194,20 +225,24 @@ fn submit(mut cx: FunctionContext, command: Command) -> JsResult<JsPromise> {
         return cx.throw_error(message);
     }
     let (deferred, promise) = cx.promise();
-    let channel = cx.channel();
-    if handle
-        .calls
-        .send(Call {
-            command,
-            deferred,
-            channel,
-        })
-        .is_err()
-    {
-        // The worker is gone: the promise's deferred went with it, so answer anew.
-        return cx.throw_error("scf-sdk: the runtime API thread has ended");
-    }
+    send_call(&mut cx, &handle, command, Answer::Promise(deferred))?;
     Ok(promise)
+}
+
+/// `listen(handle, onInvocation, onEnd)`: the functions `next`'s answers call, kept for the process (once).
+fn listen(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    let handle = cx.argument::<JsBox<Instance>>(0)?;
+    let on_invocation = cx.argument::<JsFunction>(1)?.root(&mut cx);
+    let on_end = cx.argument::<JsFunction>(2)?.root(&mut cx);
+    let mut kept = false;
+    handle.listener.get_or_init(|| {
+        kept = true;
+        Listener::leaked(on_invocation, on_end)
+    });
+    if !kept {
+        return cx.throw_error("scf-sdk: listen was called twice (the instance has its listener)");
+    }
+    Ok(cx.undefined())
 }
 
 /// `ready(handle, initFunctionMs[, kind, message, stack])`.
@@ -231,53 +266,62 @@ fn ready(mut cx: FunctionContext) -> JsResult<JsPromise> {
     )
 }
 
-/// `next(handle[, outcome…])`. When the worker is idle (it is, between invocations: it holds its state only
-/// while it runs a call), this thread writes the outcome and the `next` behind it itself, so the platform has it
-/// without waiting for the worker to wake, and then waits for the answers on the event loop
-/// ([`poll::Poller`]), so that they wake this thread directly; what needs a blocking read goes to the worker.
-/// When the worker is busy, it posts the outcome and waits itself.
-fn next(mut cx: FunctionContext) -> JsResult<JsPromise> {
+/// `next(handle[, outcome…])`: the answer calls the listener (`listen`). When the worker is idle (it is, between
+/// invocations: it holds its state only while it runs a call), this thread writes the outcome and the `next`
+/// behind it itself, so the platform has it without waiting for the worker to wake, and then waits for the
+/// answers on the event loop ([`poll::Poller`]), so that they wake this thread directly; what needs a blocking
+/// read goes to the worker. When the worker is busy, it posts the outcome and waits itself.
+fn next(mut cx: FunctionContext) -> JsResult<JsUndefined> {
     let outcome = outcome_args(&mut cx, 1)?;
     let handle = cx.argument::<JsBox<Instance>>(0)?;
+    let Some(&listener) = handle.listener.get() else {
+        return cx
+            .throw_error("scf-sdk: next before listen (nothing would receive the invocation)");
+    };
     let started = match handle.started() {
         Ok(started) => started,
         Err(message) => return cx.throw_error(message),
     };
     let Ok(mut worker) = started.worker.try_lock() else {
-        return submit(cx, Command::Next(outcome));
+        send_call(
+            &mut cx,
+            &handle,
+            Command::Next(outcome),
+            Answer::Listener(listener),
+        )?;
+        return Ok(cx.undefined());
     };
     if let Some(outcome) = outcome {
         worker.send_outcome(outcome);
     }
-    let (deferred, promise) = cx.promise();
     let now = match started.poller {
         // What arrived with the last answers, if anything: the socket is waited on next.
         Some(_) => worker.next_now(false),
         None => Now::Blocking,
     };
     // No channel on the way that waits on the loop: the poll handle keeps the loop alive, and a referenced
-    // channel costs a wake-up of the loop when it is dropped.
-    let deferred = match (now, started.poller, worker.socket()) {
+    // channel costs a wake-up of the loop when it is dropped. An answer already here is given through a channel,
+    // not called from inside this call (the listener would run inside its own caller's `next`).
+    match (now, started.poller, worker.socket()) {
         (Now::Reply(reply), _, _) => {
-            deferred.settle_with(&cx.channel(), move |mut cx| reply.into_js(&mut cx));
-            return Ok(promise);
+            Answer::Listener(listener).send(&cx.channel(), reply);
+            return Ok(cx.undefined());
         }
-        (Now::Wait, Some(poller), Some(fd)) => match poller.wait(fd, worker.served(), deferred) {
-            Ok(()) => return Ok(promise),
-            Err(deferred) => deferred,
-        },
-        (_, _, _) => deferred,
-    };
+        (Now::Wait, Some(poller), Some(fd)) if poller.wait(fd, worker.served(), listener) => {
+            return Ok(cx.undefined());
+        }
+        _ => {}
+    }
     drop(worker);
     hand_over(
         &handle.calls,
         Call {
             command: Command::Next(None),
-            deferred,
+            answer: Answer::Listener(listener),
             channel: cx.channel(),
         },
     );
-    Ok(promise)
+    Ok(cx.undefined())
 }
 
 /// `post(handle, outcome…)`.
@@ -469,6 +513,7 @@ fn main(mut cx: ModuleContext) -> NeonResult<()> {
     cx.export_function("open", open)?;
     cx.export_function("config", config)?;
     cx.export_function("ready", ready)?;
+    cx.export_function("listen", listen)?;
     cx.export_function("next", next)?;
     cx.export_function("post", post)?;
     cx.export_function("errorBody", error_body)?;

@@ -4,7 +4,8 @@
 //! worker thread: it watches the connection's socket for readability on libuv's loop (`uv_poll_*`, exported by
 //! the `node` binary, and `napi_get_uv_event_loop`), and when the platform's answers arrive it reads them itself
 //! ([`scf_shim::Runtime::next_now`]: the shim's own client and parser, reading only what the socket holds) and
-//! settles the `next` promise. The worker is not woken on the warm path. What needs a blocking read (a large
+//! calls the listener's function with the invocation, right in the poll callback (`crate::worker::Listener`).
+//! The worker is not woken on the warm path. What needs a blocking read (a large
 //! event, a chunked or closing answer, the end of the connection, a reconnect) goes to the worker as before.
 //!
 //! The poll handle is active exactly while a `next` waits, so it keeps the event loop alive then and only then,
@@ -18,7 +19,7 @@
 //! at most one handle and one duplicate exist at a time, and the old connection's socket is released at the
 //! next wait.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -26,9 +27,8 @@ use libc::{c_int, c_void};
 use neon::context::Cx;
 use neon::event::Channel;
 use neon::prelude::*;
-use neon::types::Deferred;
 
-use crate::worker::{Call, Command, Now, Worker, hand_over};
+use crate::worker::{Answer, Call, Command, Listener, Now, Worker, hand_over};
 
 type Env = neon::sys::bindings::Env;
 type Status = neon::sys::bindings::Status;
@@ -204,8 +204,8 @@ pub(crate) struct Poller {
     /// alive), which spares libuv's two `epoll_ctl` calls per invocation; a readiness while no `next` waits
     /// (the platform closing the connection) stops it.
     active: Cell<bool>,
-    /// The promise of the `next` that waits.
-    waiting: RefCell<Option<Deferred>>,
+    /// The listener of the `next` that waits.
+    waiting: Cell<Option<&'static Listener>>,
 }
 
 /// A poll handle (`uv_handle_size(UV_POLL)` bytes from `calloc`) on `own`, the poller's duplicate of the
@@ -231,33 +231,28 @@ impl Poller {
             calls,
             handle: Cell::new(None),
             active: Cell::new(false),
-            waiting: RefCell::new(None),
+            waiting: Cell::new(None),
         })))
     }
 
     /// Waits for `fd` to be readable, then continues `next` on this thread (see the module); `served`: whether
-    /// the worker served a call since the last wait (the connection may be another one). `Err` gives the wait
-    /// back when the handle cannot be made or started: the caller hands it to the worker.
-    pub(crate) fn wait(
-        &'static self,
-        fd: RawFd,
-        served: bool,
-        waiting: Deferred,
-    ) -> Result<(), Deferred> {
+    /// the worker served a call since the last wait (the connection may be another one); the answer goes to
+    /// `waiting`. `false` when the handle cannot be made or started: the caller hands the wait to the worker.
+    pub(crate) fn wait(&'static self, fd: RawFd, served: bool, waiting: &'static Listener) -> bool {
         let Some(handle) = self.handle_for(fd, served) else {
-            return Err(waiting);
+            return false;
         };
         // SAFETY: `handle` is an initialised poll handle of this loop, on this (the loop's) thread.
         unsafe { (self.uv.reference)(handle) };
         if !self.active.get() {
             // SAFETY: as above.
             if unsafe { (self.uv.poll_start)(handle, UV_READABLE, on_readable) } != 0 {
-                return Err(waiting);
+                return false;
             }
             self.active.set(true);
         }
-        *self.waiting.borrow_mut() = Some(waiting);
-        Ok(())
+        self.waiting.set(Some(waiting));
+        true
     }
 
     /// The poll handle for `fd`: the one made before if it is for `fd` and the worker has not served a call
@@ -342,7 +337,7 @@ impl Poller {
     /// The socket is readable (or the poll failed: `status` < 0): read what is there, and settle the wait, keep
     /// it, or hand it to the worker.
     fn readable(&self, status: c_int) {
-        let Some(waiting) = self.waiting.borrow_mut().take() else {
+        let Some(waiting) = self.waiting.take() else {
             self.stop();
             return;
         };
@@ -355,24 +350,20 @@ impl Poller {
             }
         };
         match now {
-            Now::Wait => *self.waiting.borrow_mut() = Some(waiting),
+            Now::Wait => self.waiting.set(Some(waiting)),
             Now::Reply(reply) => {
+                // Before JavaScript runs: the invocation's handler may call `next` (and so `wait`) at once.
                 self.idle();
-                let deferred = waiting;
                 if let Some(scopes) = self.scopes() {
                     // SAFETY: a handle scope and a callback scope of the live environment are open (until
                     // `scopes` drops, after this context's last use).
                     let mut cx = unsafe { Cx::from_raw(self.event_loop.env) };
-                    match cx.try_catch(|cx| reply.into_js(cx)) {
-                        Ok(v) => deferred.resolve(&mut cx, v),
-                        Err(e) => deferred.reject(&mut cx, e),
-                    }
-                    // Closing the callback scope runs the promise's reactions (and `process.nextTick`s).
+                    waiting.deliver(&mut cx, reply);
+                    // Closing the callback scope runs the microtasks (and `process.nextTick`s).
                     drop(scopes);
                 } else {
-                    // Node-API refused a scope (never seen): settled through the loop's async handle instead.
-                    let spare = &self.event_loop.spare;
-                    deferred.settle_with(spare, move |mut cx| reply.into_js(&mut cx));
+                    // Node-API refused a scope (never seen): answered through the loop's async handle instead.
+                    Answer::Listener(waiting).send(&self.event_loop.spare, reply);
                 }
             }
             Now::Blocking => {
@@ -393,7 +384,7 @@ impl Poller {
                     &self.calls,
                     Call {
                         command: Command::Next(None),
-                        deferred: waiting,
+                        answer: Answer::Listener(waiting),
                         channel,
                     },
                 );

@@ -1,7 +1,9 @@
 //! The runtime API's worker thread: owns the [`scf_shim::Runtime`] (the blocking driver of the invocation core)
-//! and serves the calls JavaScript sends it, in order, each under `catch_unwind`; a call's reply settles its
-//! Promise through a neon [`Channel`]. JavaScript's thread borrows the same state, while the worker is idle,
-//! to write an outcome itself and to read the platform's answers that are already there ([`crate::poll`]).
+//! and serves the calls JavaScript sends it, in order, each under `catch_unwind`; a call's reply goes back to
+//! JavaScript's thread through a neon [`Channel`]: it settles the call's Promise, or (a `next`'s) calls the
+//! functions `listen` registered ([`Listener`]). JavaScript's thread borrows the same state, while the worker
+//! is idle, to write an outcome itself and to read the platform's answers that are already there
+//! ([`crate::poll`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +11,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use neon::context::Cx;
+use neon::handle::Root;
 use neon::prelude::*;
 use neon::types::Deferred;
 use scf_shim::protocol::{Context as InvocationContext, ErrorKind, FunctionError};
@@ -29,8 +33,106 @@ pub(crate) enum Command {
 
 pub(crate) struct Call {
     pub command: Command,
-    pub deferred: Deferred,
+    pub answer: Answer,
     pub channel: Channel,
+}
+
+/// The two JavaScript functions `listen(handle, onInvocation, onEnd)` registered, kept for the process: a
+/// `next`'s answer calls one of them with plain arguments (no promise, no array to build and take apart).
+pub(crate) struct Listener {
+    /// `onInvocation(requestId, eventText | null, remainingMs, memoryLimitInMb, timeLimitInMs[, sharedJson])`.
+    on_invocation: Root<JsFunction>,
+    /// `onEnd(error)`: there is no next invocation (the error carries `code`).
+    on_end: Root<JsFunction>,
+}
+
+impl Listener {
+    /// A listener kept as long as the process (its roots are never released: the functions stay alive).
+    pub(crate) fn leaked(
+        on_invocation: Root<JsFunction>,
+        on_end: Root<JsFunction>,
+    ) -> &'static Self {
+        Box::leak(Box::new(Listener {
+            on_invocation,
+            on_end,
+        }))
+    }
+
+    /// Calls the function `reply` is for, on the JS thread. An exception it throws (the bootstrap catches its
+    /// own, so never seen) is given to `onEnd`, which ends the instance, instead of being left pending.
+    pub(crate) fn deliver(&self, cx: &mut Cx, reply: Reply) {
+        let called = cx.try_catch(|cx| match reply {
+            Reply::Invocation {
+                request_id,
+                event,
+                remaining_ms,
+                memory_limit_in_mb,
+                time_limit_in_ms,
+                shared,
+            } => {
+                let f = self.on_invocation.to_inner(cx);
+                let this = cx.undefined();
+                let request_id = cx.string(request_id).upcast();
+                let event = event_string(cx, event)?;
+                let remaining = cx.number(remaining_ms).upcast();
+                let memory = cx.number(memory_limit_in_mb).upcast();
+                // An integer of milliseconds: exact in a double up to 2^53.
+                #[allow(clippy::cast_precision_loss)]
+                let limit = cx.number(time_limit_in_ms as f64).upcast();
+                match shared {
+                    Some(shared) => {
+                        let shared = cx.string(shared).upcast();
+                        f.call(
+                            cx,
+                            this,
+                            [request_id, event, remaining, memory, limit, shared],
+                        )?;
+                    }
+                    None => {
+                        f.call(cx, this, [request_id, event, remaining, memory, limit])?;
+                    }
+                }
+                Ok(())
+            }
+            other => {
+                let error = match cx.try_catch(|cx| other.into_js(cx)) {
+                    Ok(v) | Err(v) => v,
+                };
+                let f = self.on_end.to_inner(cx);
+                let this = cx.undefined();
+                f.call(cx, this, [error])?;
+                Ok(())
+            }
+        });
+        if let Err(thrown) = called {
+            let f = self.on_end.to_inner(cx);
+            let this = cx.undefined();
+            let _ = cx.try_catch(|cx| f.call(cx, this, [thrown]));
+        }
+    }
+}
+
+/// Where a call's reply goes: the Promise the call returned (`ready`, `post`), or the listener (`next`).
+pub(crate) enum Answer {
+    Promise(Deferred),
+    Listener(&'static Listener),
+}
+
+impl Answer {
+    /// Gives `reply` to JavaScript from any thread, through `channel`.
+    pub(crate) fn send(self, channel: &Channel, reply: Reply) {
+        match self {
+            Answer::Promise(deferred) => {
+                deferred.settle_with(channel, move |mut cx| reply.into_js(&mut cx));
+            }
+            Answer::Listener(listener) => {
+                channel.send(move |mut cx| {
+                    listener.deliver(&mut cx, reply);
+                    Ok(())
+                });
+            }
+        }
+    }
 }
 
 /// Why a call failed, as JavaScript sees it (`err.code`).
@@ -121,13 +223,13 @@ pub(crate) fn lock(worker: &Mutex<Worker>) -> std::sync::MutexGuard<'_, Worker> 
 fn serve(worker: &Mutex<Worker>, calls: &mpsc::Receiver<Call>) {
     while let Ok(Call {
         command,
-        deferred,
+        answer,
         channel,
     }) = calls.recv()
     {
         let reply = lock(worker).run(command);
-        deferred.settle_with(&channel, move |mut cx| reply.into_js(&mut cx));
-        // `channel` drops here: once its settle closure has run, the event loop is free to drain again.
+        answer.send(&channel, reply);
+        // `channel` drops here: once its closure has run, the event loop is free to drain again.
     }
 }
 
@@ -188,15 +290,14 @@ pub(crate) fn start() -> std::io::Result<(mpsc::Sender<Call>, mpsc::Receiver<Ope
     Ok((calls_tx, opened_rx))
 }
 
-/// Sends `call` to the worker; if the worker has ended, settles its promise with that failure.
+/// Sends `call` to the worker; if the worker has ended, answers it with that failure.
 pub(crate) fn hand_over(calls: &mpsc::Sender<Call>, call: Call) {
     if let Err(mpsc::SendError(call)) = calls.send(call) {
         let reply = Reply::Failed {
             message: "scf-sdk: the runtime API thread has ended".to_owned(),
             failure: Failure::Internal,
         };
-        call.deferred
-            .settle_with(&call.channel, move |mut cx| reply.into_js(&mut cx));
+        call.answer.send(&call.channel, reply);
     }
 }
 
@@ -364,36 +465,17 @@ impl Worker {
 }
 
 impl Reply {
+    /// The reply as a promise's value: `undefined`, or the failure thrown. An invocation is a `next`'s answer,
+    /// which goes to the [`Listener`], never to a promise: it is refused as an internal error.
     pub(crate) fn into_js<'a>(self, cx: &mut TaskContext<'a>) -> JsResult<'a, JsValue> {
         match self {
             Reply::Done => Ok(cx.undefined().upcast()),
-            Reply::Invocation {
-                request_id,
-                event,
-                remaining_ms,
-                memory_limit_in_mb,
-                time_limit_in_ms,
-                shared,
-            } => {
-                let out = cx.empty_array();
-                let v = cx.string(request_id);
-                out.set(cx, 0, v)?;
-                let v = event_string(cx, event)?;
-                out.set(cx, 1, v)?;
-                let v = cx.number(remaining_ms);
-                out.set(cx, 2, v)?;
-                let v = cx.number(memory_limit_in_mb);
-                out.set(cx, 3, v)?;
-                // An integer of milliseconds: exact in a double up to 2^53.
-                #[allow(clippy::cast_precision_loss)]
-                let v = cx.number(time_limit_in_ms as f64);
-                out.set(cx, 4, v)?;
-                if let Some(shared) = shared {
-                    let v = cx.string(shared);
-                    out.set(cx, 5, v)?;
-                }
-                Ok(out.upcast())
+            Reply::Invocation { .. } => Reply::Failed {
+                message: "scf-sdk: an invocation was answered to a promise, not to the listener"
+                    .to_owned(),
+                failure: Failure::Internal,
             }
+            .into_js(cx),
             Reply::Failed { message, failure } => {
                 let err = cx.error(message)?;
                 let code = cx.string(failure.code());

@@ -27,18 +27,26 @@ const post = (kind, a, b, c) => {
   if (kind === 'respond') write({ type: 'response', id: current, body: a });
   else if (kind === 'fail') write({ type: 'error', id: current, kind: a, message: b, stack: c });
 };
-// With an outcome, next first posts it, during the call (as the add-on writes it). After a load error the core
-// answers every invocation itself, so none reaches JavaScript.
+// `listen` registers the two functions every `next` answers by calling one of them, as the add-on does.
+let listener = null;
+module.exports.listen = (h, onInvocation, onEnd) => {
+  if (listener) throw new Error('scf-sdk: listen was called twice (the instance has its listener)');
+  listener = { onInvocation, onEnd };
+};
+// With an outcome, next first posts it, during the call (as the add-on writes it); the next invocation then
+// calls the listener from the event loop. After a load error the core answers every invocation itself, so none
+// reaches JavaScript.
 module.exports.next = (h, kind, a, b, c) => {
+  if (!listener) throw new Error('scf-sdk: next before listen (nothing would receive the invocation)');
   post(kind, a, b, c);
-  return later(() => loadError || n >= events.length ? linger() : later(() => {
+  later(() => loadError || n >= events.length ? linger() : later(() => {
     const id = `req-${++n}`;
     current = id;
     // The context's per-instance fields come with the first invocation only (as the add-on sends them).
     const shared = { memory_limit_in_mb: 0, time_limit_in_ms: 0, request_id: '', environment: '{}', environ: '',
       function_version: '$LATEST', function_name: 'fake', namespace: 'default', tencentcloud_region: 'r',
       tencentcloud_appid: '1', tencentcloud_uin: '2' };
-    return [id, events[n - 1], 3000, 128, 3000, ...(n === 1 ? [JSON.stringify(shared)] : [])];
-  }));
+    listener.onInvocation(id, events[n - 1], 3000, 128, 3000, ...(n === 1 ? [JSON.stringify(shared)] : []));
+  })).catch((e) => listener.onEnd(e));
 };
 module.exports.post = (h, kind, a, b, c) => later(() => post(kind, a, b, c));
