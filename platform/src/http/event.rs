@@ -32,7 +32,8 @@ impl Pool<HttpRoute> {
                 hyper::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            self.set_scf_headers(request_id, h);
+            let id = super::request_id_value(request_id);
+            self.set_scf_headers(&lease.instance, id.as_ref(), h);
         }
         let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
         let instance = &lease.instance;
