@@ -96,6 +96,24 @@ pub struct ParsedLog {
     pub user_lines: Vec<String>,
 }
 
+/// How the platform's lines of a request begin: each is `<head><request id><tail>` (the `Init Report` line
+/// second).
+const OURS: [(&str, &str); 6] = [
+    ("START RequestId:", ""),
+    ("Init Report RequestId: ", " "),
+    ("ERROR RequestId:", " "),
+    ("Response RequestId:", " "),
+    ("END RequestId:", ""),
+    ("Report RequestId:", " "),
+];
+
+/// Whether `line` begins with `head`, `request_id`, `tail` (without making that text).
+fn is_ours(line: &str, head: &str, request_id: &str, tail: &str) -> bool {
+    line.strip_prefix(head)
+        .and_then(|rest| rest.strip_prefix(request_id))
+        .is_some_and(|rest| rest.starts_with(tail))
+}
+
 /// One request's log, built line by line in the platform's order, as its text: each line ends with `\n`.
 /// Written where it goes, one buffer for the whole log (no string per line, no join at the end).
 #[derive(Debug, Default)]
@@ -185,17 +203,12 @@ impl RequestLog {
     /// Reads a stored log of request `request_id` back: whether it was a cold start (it has an `Init Report`)
     /// and the function's own lines (everything but the platform's lines of this request).
     pub fn parse(text: &str, request_id: &str) -> ParsedLog {
-        let ours = [
-            format!("START RequestId:{request_id}"),
-            format!("Init Report RequestId: {request_id} "),
-            format!("ERROR RequestId:{request_id} "),
-            format!("Response RequestId:{request_id} "),
-            format!("END RequestId:{request_id}"),
-            format!("Report RequestId:{request_id} "),
-        ];
         let mut parsed = ParsedLog::default();
         for line in text.lines() {
-            match ours.iter().position(|p| line.starts_with(p.as_str())) {
+            match OURS
+                .iter()
+                .position(|(head, tail)| is_ours(line, head, request_id, tail))
+            {
                 Some(1) => parsed.cold = true,
                 Some(_) => {}
                 None => parsed.user_lines.push(line.to_owned()),
