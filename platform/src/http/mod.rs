@@ -11,6 +11,7 @@
 //! timeout fails only its own request (with a single-request instance the instance is killed, as for event
 //! functions); a memory overrun or an exit fails every request on the instance.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -297,11 +298,12 @@ impl Instance<HttpRoute> {
         self.died(&exit)
     }
 
-    /// Sends `req` and waits for the response head, within `deadline`.
+    /// Sends `req` and waits for the response head, before `deadline` (the request's own timer, which
+    /// then bounds its answer's body too: one timer a request).
     async fn exchange(
         &self,
         req: Request<WebBody>,
-        deadline: tokio::time::Instant,
+        deadline: Pin<&mut tokio::time::Sleep>,
         capacity: usize,
     ) -> Result<(Response<Incoming>, SendRequest<WebBody>), FunctionError> {
         enum Failed {
@@ -340,7 +342,7 @@ impl Instance<HttpRoute> {
                     }
                 }
             },
-            _ = tokio::time::sleep_until(deadline) => Err(self.timed_out(capacity)),
+            _ = deadline => Err(self.timed_out(capacity)),
             e = self.gone() => Err(e),
         }
     }

@@ -96,7 +96,7 @@ impl Pool<HttpRoute> {
         };
         let mut up = Request::builder().method(parts.method).uri(path);
         if let Some(h) = up.headers_mut() {
-            copy_headers(&parts.headers, h);
+            copy_headers(&parts.headers, h, SCF_HEADERS.len());
             self.set_scf_headers(&done.lease.instance, id_value.as_ref(), h);
         }
         let up = match up.body(body) {
@@ -106,11 +106,14 @@ impl Pool<HttpRoute> {
                 return done.fail(e);
             }
         };
-        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
+        // One timer for the request: its response head, then its body.
+        let mut deadline = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + self.config.timeout,
+        )));
         let exchanged = done
             .lease
             .instance
-            .exchange(up, deadline, self.instance_concurrency())
+            .exchange(up, deadline.as_mut(), self.instance_concurrency())
             .await;
         let (resp, sender) = match exchanged {
             Ok(r) => r,
@@ -130,14 +133,14 @@ impl Pool<HttpRoute> {
         let status = parts.status;
         let mut out = Response::builder().status(status).version(parts.version);
         if let Some(h) = out.headers_mut() {
-            copy_headers(&parts.headers, h);
+            copy_headers(&parts.headers, h, 1);
             if let Some(v) = id_value {
                 h.insert(REQUEST_ID, v);
             }
         }
         let down = Downstream {
             inner: body,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline,
             sent: 0,
             finish: Some(Finish {
                 done,
@@ -288,8 +291,8 @@ fn head_size(h: &HeaderMap) -> usize {
 }
 
 /// Copies end-to-end headers: not hop-by-hop ones, not those named in `Connection`, not `X-Scf-*` (the
-/// platform's).
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+/// platform's), into `to`, made room for `extra` more (one allocation for all).
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, extra: usize) {
     let connection = from.get_all(hyper::header::CONNECTION);
     let named = |name: &str| {
         connection
@@ -298,7 +301,7 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
             .flat_map(|v| v.split(','))
             .any(|n| n.trim().eq_ignore_ascii_case(name))
     };
-    to.reserve(from.len());
+    to.reserve(from.len() + extra);
     for (k, v) in from {
         let name = k.as_str();
         if HOP_BY_HOP.contains(&name) || SCF_HEADERS.contains(&name) || named(name) {
@@ -322,7 +325,7 @@ mod tests {
         from.insert("x-private", HeaderValue::from_static("1"));
         from.insert("x-kept", HeaderValue::from_static("2"));
         let mut to = HeaderMap::new();
-        copy_headers(&from, &mut to);
+        copy_headers(&from, &mut to, 0);
         assert_eq!(to.len(), 1);
         assert_eq!(to.get("x-kept").and_then(|v| v.to_str().ok()), Some("2"));
     }
