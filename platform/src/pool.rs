@@ -512,7 +512,7 @@ impl<R: Route> Pool<R> {
         let finished = Finished {
             request_id,
             result,
-            log: log.text(),
+            log: log.into_text(),
             duration,
             mem_usage,
         };

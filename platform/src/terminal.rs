@@ -6,6 +6,7 @@
 //! `serve` prints from a thread of its own that reads the platform's [`Events`], so a slow terminal never
 //! holds the platform up: a printer that falls behind says how many lines it missed.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::OnceLock;
 
@@ -42,10 +43,32 @@ impl Style {
     }
 
     fn paint(self, code: &str, text: &str) -> String {
+        self.painted(code, text).to_string()
+    }
+
+    /// `text` in colour `code`, written where it goes.
+    fn painted<T: std::fmt::Display>(self, code: &str, text: T) -> Painted<'_, T> {
+        Painted {
+            color: self.color,
+            code,
+            text,
+        }
+    }
+}
+
+/// [`Style::painted`]'s text.
+struct Painted<'a, T> {
+    color: bool,
+    code: &'a str,
+    text: T,
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for Painted<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            write!(f, "\x1b[{}m{}\x1b[0m", self.code, self.text)
         } else {
-            text.to_owned()
+            self.text.fmt(f)
         }
     }
 }
@@ -62,62 +85,90 @@ pub fn init_local_time() {
 
 /// `HH:MM:SS.mmm` of `ms` since the epoch, in local time (see [`init_local_time`]).
 pub fn clock(ms: i64) -> String {
-    let offset = LOCAL_OFFSET.get().copied().unwrap_or(time::UtcOffset::UTC);
-    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
-        Ok(t) => {
-            let t = t.to_offset(offset);
-            format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            )
+    Clock(ms).to_string()
+}
+
+/// [`clock`], written where it goes.
+struct Clock(i64);
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let offset = LOCAL_OFFSET.get().copied().unwrap_or(time::UtcOffset::UTC);
+        match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000) {
+            Ok(t) => {
+                let t = t.to_offset(offset);
+                write!(
+                    f,
+                    "{:02}:{:02}:{:02}.{:03}",
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    t.millisecond()
+                )
+            }
+            Err(_) => f.write_str("--:--:--.---"),
         }
-        Err(_) => "--:--:--.---".to_owned(),
     }
 }
 
-fn duration(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2}s", ms / 1000.0)
-    } else {
-        format!("{ms:.2}ms")
+/// A request's duration as its line shows it.
+struct Took(f64);
+
+impl std::fmt::Display for Took {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 >= 1000.0 {
+            write!(f, "{:.2}s", self.0 / 1000.0)
+        } else {
+            write!(f, "{:.2}ms", self.0)
+        }
+    }
+}
+
+/// What made a request, as its line shows it.
+struct Trigger<'a>(&'a Invocation);
+
+impl std::fmt::Display for Trigger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.trigger, self.0.retry_num) {
+            ("async", n) if n > 0 => write!(f, "async (retry {n})"),
+            (t, _) => f.write_str(t),
+        }
     }
 }
 
 /// The lines of one finished request: its summary line, then the function's output and the error indented.
 pub fn invocation(i: &Invocation, style: Style) -> String {
+    let mut out = String::new();
+    write_invocation(&mut out, i, style);
+    out
+}
+
+/// [`invocation`], written at the end of `out` (the printer's buffer: no string of its own per request).
+pub fn write_invocation(out: &mut String, i: &Invocation, style: Style) {
     let ok = i.ret_code == 0;
-    let status = style.paint(if ok { "32" } else { "1;31" }, &i.status);
+    let status = style.painted(if ok { "32" } else { "1;31" }, &i.status);
     let temperature = if i.cold {
-        style.paint("33", "cold")
+        style.painted("33", "cold")
     } else {
-        style.paint("2", "warm")
+        style.painted("2", "warm")
     };
-    let trigger = match (i.trigger, i.retry_num) {
-        ("async", n) if n > 0 => format!("async (retry {n})"),
-        (t, _) => t.to_owned(),
-    };
-    let mut out = if i.trigger == "provisioned" {
-        format!(
-            "{} {} {} instance {} {}\n",
-            style.paint("2", &clock(i.start_ms)),
-            style.paint("1;36", &i.function),
-            trigger,
+    let (clock, function) = (
+        style.painted("2", Clock(i.start_ms)),
+        style.painted("1;36", &i.function),
+    );
+    let trigger = Trigger(i);
+    let _ = if i.trigger == "provisioned" {
+        writeln!(
+            out,
+            "{clock} {function} {trigger} instance {} {status}",
             if ok { "started" } else { "failed to start" },
-            status,
         )
     } else {
-        format!(
-            "{} {} {} {} {} {} {}\n",
-            style.paint("2", &clock(i.start_ms)),
-            style.paint("1;36", &i.function),
-            trigger,
-            style.paint("2", &i.request_id),
-            status,
-            duration(i.duration_ms),
-            temperature,
+        writeln!(
+            out,
+            "{clock} {function} {trigger} {} {status} {} {temperature}",
+            style.painted("2", &i.request_id),
+            Took(i.duration_ms),
         )
     };
     for line in &i.lines {
@@ -126,23 +177,26 @@ pub fn invocation(i: &Invocation, style: Style) -> String {
         out.push('\n');
     }
     if i.more_lines > 0 {
-        out.push_str(&style.paint(
-            "2",
-            &format!(
-                "    … {} more lines: scf-local logs {} --request-id {}\n",
-                i.more_lines, i.function, i.request_id
-            ),
-        ));
+        let _ = write!(
+            out,
+            "{}",
+            style.painted(
+                "2",
+                format_args!(
+                    "    … {} more lines: scf-local logs {} --request-id {}\n",
+                    i.more_lines, i.function, i.request_id
+                )
+            )
+        );
     }
     if let Some(e) = &i.error {
-        out.push_str(&format!("    {}\n", style.paint("31", &format!("! {e}"))));
+        let _ = writeln!(out, "    {}", style.painted("31", format_args!("! {e}")));
         if let Some(trace) = &i.stack_trace {
             for line in trace.lines().take(crate::activity::MAX_SHOWN_LINES) {
-                out.push_str(&format!("      {}\n", style.paint("31", line)));
+                let _ = writeln!(out, "      {}", style.painted("31", line));
             }
         }
     }
-    out
 }
 
 /// The line of one reload.
@@ -219,7 +273,7 @@ pub fn spawn_printer(events: &Events, quiet: bool) -> std::io::Result<std::threa
                     match received {
                         Ok(event) => match &*event {
                             Event::Invocation(i) if !quiet => {
-                                out.push_str(&invocation(&i.summary(), out_style));
+                                write_invocation(&mut out, &i.summary(), out_style);
                             }
                             Event::Reload(r) => err.push_str(&reload(r, err_style)),
                             Event::Build { function, line } => {
@@ -290,6 +344,46 @@ mod tests {
         assert_eq!(&lines[1..], ["    printed", "    ! boom", "      at main"]);
         let coloured = Style { color: true };
         assert!(invocation(&i, coloured).contains("\x1b[1;31m430 UnhandledError\x1b[0m"));
+    }
+
+    #[test]
+    fn a_request_is_written_whole_in_colour_and_without() {
+        let i = Invocation {
+            function: "f".into(),
+            request_id: "r".into(),
+            start_ms: 1_500,
+            duration_ms: 2500.0,
+            trigger: "async",
+            retry_num: 2,
+            ret_code: 0,
+            status: "ok".into(),
+            error: None,
+            cold: false,
+            mem_usage: 0,
+            lines: vec!["a".into()],
+            more_lines: 3,
+            stack_trace: None,
+        };
+        assert_eq!(
+            invocation(&i, Style::PLAIN),
+            "00:00:01.500 f async (retry 2) r ok 2.50s warm\n    a\n    … 3 more lines: scf-local logs f --request-id r\n"
+        );
+        assert_eq!(
+            invocation(&i, Style { color: true }),
+            "\x1b[2m00:00:01.500\x1b[0m \x1b[1;36mf\x1b[0m async (retry 2) \x1b[2mr\x1b[0m \x1b[32mok\x1b[0m 2.50s \x1b[2mwarm\x1b[0m\n    a\n\x1b[2m    … 3 more lines: scf-local logs f --request-id r\n\x1b[0m"
+        );
+        let provisioned = Invocation {
+            trigger: "provisioned",
+            lines: Vec::new(),
+            more_lines: 0,
+            ..i
+        };
+        let mut out = String::from("before\n");
+        write_invocation(&mut out, &provisioned, Style::PLAIN);
+        assert_eq!(
+            out,
+            "before\n00:00:01.500 f provisioned instance started ok\n"
+        );
     }
 
     #[test]

@@ -32,20 +32,24 @@ impl Pool<HttpRoute> {
                 hyper::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            self.set_scf_headers(request_id, h);
+            let id = super::request_id_value(request_id);
+            self.set_scf_headers(&lease.instance, id.as_ref(), h);
         }
-        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
+        let deadline = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + self.config.timeout,
+        ));
+        tokio::pin!(deadline);
         let instance = &lease.instance;
         let capacity = self.instance_concurrency();
         let result = match req.body(Full::new(event).map_err(|e| match e {}).boxed()) {
             Err(e) => Err(FunctionError::internal(e.to_string())),
-            Ok(req) => match instance.exchange(req, deadline, capacity).await {
+            Ok(req) => match instance.exchange(req, deadline.as_mut(), capacity).await {
                 Err(e) => Err(e),
                 Ok((resp, sender)) => {
                     let status = resp.status();
                     let body = tokio::select! {
                         b = collect_limited(resp.into_body()) => b,
-                        _ = tokio::time::sleep_until(deadline) => Err(instance.timed_out(capacity)),
+                        _ = deadline.as_mut() => Err(instance.timed_out(capacity)),
                         e = instance.gone() => Err(e),
                     };
                     match body {

@@ -11,7 +11,8 @@
 //! timeout fails only its own request (with a single-request instance the instance is killed, as for event
 //! functions); a memory overrun or an exit fails every request on the instance.
 
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -61,10 +62,29 @@ const SCF_HEADERS: [&str; 9] = [
     "x-scf-uin",
 ];
 
+/// [`SCF_HEADERS`] as header names, made at compile time.
+const SCF_HEADER_NAMES: [HeaderName; 9] = [
+    HeaderName::from_static(SCF_HEADERS[0]),
+    HeaderName::from_static(SCF_HEADERS[1]),
+    HeaderName::from_static(SCF_HEADERS[2]),
+    HeaderName::from_static(SCF_HEADERS[3]),
+    HeaderName::from_static(SCF_HEADERS[4]),
+    HeaderName::from_static(SCF_HEADERS[5]),
+    HeaderName::from_static(SCF_HEADERS[6]),
+    HeaderName::from_static(SCF_HEADERS[7]),
+    HeaderName::from_static(SCF_HEADERS[8]),
+];
+
+/// `X-Scf-Request-Id`, on every request to an instance and every answer to a caller.
+const REQUEST_ID: HeaderName = HeaderName::from_static(SCF_HEADERS[0]);
+
 /// How the platform reaches a web instance: its port, and the keep-alive connections to it.
 #[derive(Debug)]
 pub struct HttpRoute {
     port: u16,
+    /// The `X-Scf-*` headers after the request id, the same on every request (the function's): made at its
+    /// first request, then only copied (a copy of a value shares its bytes).
+    scf_values: OnceLock<Vec<(HeaderName, HeaderValue)>>,
     /// Idle keep-alive connections to the server (at most `max_idle`).
     conns: Mutex<Vec<SendRequest<WebBody>>>,
     /// As many as the requests the instance takes at once.
@@ -173,6 +193,7 @@ async fn start(
     let route = HttpRoute {
         port,
         conns: Mutex::new(Vec::new()),
+        scf_values: OnceLock::new(),
         max_idle: HttpRoute::capacity(c).max(1),
         network: mode.describe(),
     };
@@ -277,11 +298,12 @@ impl Instance<HttpRoute> {
         self.died(&exit)
     }
 
-    /// Sends `req` and waits for the response head, within `deadline`.
+    /// Sends `req` and waits for the response head, before `deadline` (the request's own timer, which
+    /// then bounds its answer's body too: one timer a request).
     async fn exchange(
         &self,
         req: Request<WebBody>,
-        deadline: tokio::time::Instant,
+        deadline: Pin<&mut tokio::time::Sleep>,
         capacity: usize,
     ) -> Result<(Response<Incoming>, SendRequest<WebBody>), FunctionError> {
         enum Failed {
@@ -320,7 +342,7 @@ impl Instance<HttpRoute> {
                     }
                 }
             },
-            _ = tokio::time::sleep_until(deadline) => Err(self.timed_out(capacity)),
+            _ = deadline => Err(self.timed_out(capacity)),
             e = self.gone() => Err(e),
         }
     }
@@ -343,14 +365,31 @@ impl Pool<HttpRoute> {
             .is_some_and(|h| h.kind == HttpKind::Web)
     }
 
-    /// Sets the `X-Scf-*` headers of a request to the instance (numbers and fixed words without a text
-    /// round trip).
-    fn set_scf_headers(&self, request_id: &str, h: &mut HeaderMap) {
+    /// Sets the `X-Scf-*` headers of a request to the instance on `instance` (`request_id` is the request id
+    /// as a header value, [`request_id_value`]; none when it is not one).
+    fn set_scf_headers(
+        &self,
+        instance: &Instance<HttpRoute>,
+        request_id: Option<&HeaderValue>,
+        h: &mut HeaderMap,
+    ) {
+        let fixed = instance.route.scf_values.get_or_init(|| self.scf_values());
+        h.reserve(fixed.len() + 1);
+        if let Some(v) = request_id {
+            h.insert(REQUEST_ID, v.clone());
+        }
+        for (k, v) in fixed {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// The `X-Scf-*` headers after the request id: the function's, fixed (numbers and fixed words without a
+    /// text round trip).
+    fn scf_values(&self) -> Vec<(HeaderName, HeaderValue)> {
         let c = &self.config;
         let text = |s: &str| HeaderValue::from_str(s).ok();
         let timeout_ms = u64::try_from(c.timeout.as_millis()).unwrap_or(u64::MAX);
-        let values: [Option<HeaderValue>; 9] = [
-            text(request_id),
+        let values: [Option<HeaderValue>; 8] = [
             Some(HeaderValue::from(c.memory_mb)),
             Some(HeaderValue::from(timeout_ms)),
             Some(HeaderValue::from_static("$LATEST")),
@@ -360,12 +399,11 @@ impl Pool<HttpRoute> {
             Some(HeaderValue::from_static("1250000000")),
             Some(HeaderValue::from_static("100000000001")),
         ];
-        h.reserve(SCF_HEADERS.len());
-        for (k, v) in SCF_HEADERS.iter().zip(values) {
-            if let Some(v) = v {
-                h.insert(HeaderName::from_static(k), v);
-            }
-        }
+        SCF_HEADER_NAMES[1..]
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| Some((k.clone(), v?)))
+            .collect()
     }
 
     /// A place on an instance for a sync request, or the request's refusal (432, or its instance's failed
@@ -390,6 +428,12 @@ impl Pool<HttpRoute> {
             }
         }
     }
+}
+
+/// A request id as a header value, made once for the request to the instance and the answer to the caller
+/// (none when it is not one).
+fn request_id_value(request_id: &str) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(request_id.as_bytes())).ok()
 }
 
 /// A request on its instance: what closes it (its log, its record, its place) once it is over.

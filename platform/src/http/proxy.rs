@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 use scf_protocol::limits::MAX_SYNC_EVENT_BYTES;
 use scf_protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
@@ -18,8 +18,8 @@ use scf_runtime_api::conn::content_length;
 use scf_store::now_ms;
 
 use super::{
-    BoxError, Done, HttpRoute, MAX_RESPONSE_HEADER_BYTES, SCF_HEADERS, WebBody, empty,
-    error_response, request_too_large, response_head_too_large,
+    BoxError, Done, HttpRoute, MAX_RESPONSE_HEADER_BYTES, REQUEST_ID, SCF_HEADERS, WebBody, empty,
+    error_response, request_id_value, request_too_large, response_head_too_large,
 };
 use crate::pool::{Finished, Pool, Source};
 
@@ -59,9 +59,11 @@ impl Pool<HttpRoute> {
         let log = self.open_log(&request_id, &lease);
         let work = lease.instance.process.work();
         let started = Instant::now(); // the duration does not include the cold start
+        // Made once, for the request to the instance and the answer to the caller.
+        let id_value = request_id_value(&request_id);
         let done = Done {
             pool: self.clone(),
-            request_id: request_id.clone(),
+            request_id,
             start_ms,
             started,
             log,
@@ -94,8 +96,8 @@ impl Pool<HttpRoute> {
         };
         let mut up = Request::builder().method(parts.method).uri(path);
         if let Some(h) = up.headers_mut() {
-            copy_headers(&parts.headers, h);
-            self.set_scf_headers(&request_id, h);
+            copy_headers(&parts.headers, h, SCF_HEADERS.len());
+            self.set_scf_headers(&done.lease.instance, id_value.as_ref(), h);
         }
         let up = match up.body(body) {
             Ok(r) => r,
@@ -104,11 +106,14 @@ impl Pool<HttpRoute> {
                 return done.fail(e);
             }
         };
-        let deadline = tokio::time::Instant::from_std(started + self.config.timeout);
+        // One timer for the request: its response head, then its body.
+        let mut deadline = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + self.config.timeout,
+        )));
         let exchanged = done
             .lease
             .instance
-            .exchange(up, deadline, self.instance_concurrency())
+            .exchange(up, deadline.as_mut(), self.instance_concurrency())
             .await;
         let (resp, sender) = match exchanged {
             Ok(r) => r,
@@ -128,14 +133,14 @@ impl Pool<HttpRoute> {
         let status = parts.status;
         let mut out = Response::builder().status(status).version(parts.version);
         if let Some(h) = out.headers_mut() {
-            copy_headers(&parts.headers, h);
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                h.insert(HeaderName::from_static("x-scf-request-id"), v);
+            copy_headers(&parts.headers, h, 1);
+            if let Some(v) = id_value {
+                h.insert(REQUEST_ID, v);
             }
         }
         let down = Downstream {
             inner: body,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline,
             sent: 0,
             finish: Some(Finish {
                 done,
@@ -168,15 +173,14 @@ struct Finish {
 
 impl Finish {
     fn end(mut self, error: Option<FunctionError>) {
-        let request_id = self.done.request_id.clone();
         let result = match error {
             None => {
                 if let Some(sender) = self.sender.take() {
                     self.done.lease.instance.put_back(sender);
                 }
-                Ok(Bytes::from(format!("HTTP {}", self.status.as_u16())))
+                Ok(status_text(self.status))
             }
-            Some(e) => Err((e.kind, Bytes::from(e.to_body(&request_id)))),
+            Some(e) => Err((e.kind, Bytes::from(e.to_body(&self.done.request_id)))),
         };
         self.done.end(result);
     }
@@ -274,13 +278,21 @@ impl Drop for Downstream {
     }
 }
 
+/// A web request's result as its log and record keep it: `HTTP <status>` (the usual one without formatting).
+fn status_text(status: StatusCode) -> Bytes {
+    match status {
+        StatusCode::OK => Bytes::from_static(b"HTTP 200"),
+        s => Bytes::from(format!("HTTP {}", s.as_u16())),
+    }
+}
+
 fn head_size(h: &HeaderMap) -> usize {
     h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
 }
 
 /// Copies end-to-end headers: not hop-by-hop ones, not those named in `Connection`, not `X-Scf-*` (the
-/// platform's).
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+/// platform's), into `to`, made room for `extra` more (one allocation for all).
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, extra: usize) {
     let connection = from.get_all(hyper::header::CONNECTION);
     let named = |name: &str| {
         connection
@@ -289,7 +301,7 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
             .flat_map(|v| v.split(','))
             .any(|n| n.trim().eq_ignore_ascii_case(name))
     };
-    to.reserve(from.len());
+    to.reserve(from.len() + extra);
     for (k, v) in from {
         let name = k.as_str();
         if HOP_BY_HOP.contains(&name) || SCF_HEADERS.contains(&name) || named(name) {
@@ -301,6 +313,8 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+    use hyper::header::HeaderValue;
+
     use super::*;
 
     #[test]
@@ -311,8 +325,16 @@ mod tests {
         from.insert("x-private", HeaderValue::from_static("1"));
         from.insert("x-kept", HeaderValue::from_static("2"));
         let mut to = HeaderMap::new();
-        copy_headers(&from, &mut to);
+        copy_headers(&from, &mut to, 0);
         assert_eq!(to.len(), 1);
         assert_eq!(to.get("x-kept").and_then(|v| v.to_str().ok()), Some("2"));
+    }
+
+    #[test]
+    fn a_result_is_its_status() {
+        for code in [200, 201, 404, 500] {
+            let status = StatusCode::from_u16(code).expect("a status");
+            assert_eq!(status_text(status), format!("HTTP {code}").as_bytes());
+        }
     }
 }
