@@ -47,26 +47,26 @@ pub fn go_string(s: &str) -> String {
 /// backslash inside them) rather than keeping a state per byte: about 0.9 ms for a 1 MB event here, against
 /// 2.0 ms byte by byte.
 pub fn check_depth(text: &[u8], max: usize) -> Result<(), DepthExceeded> {
+    // Where the next byte `hit` takes is, from `from` on.
+    let find = |from: usize, hit: fn(u8) -> bool| {
+        text.get(from..)
+            .and_then(|rest| rest.iter().position(|&b| hit(b)))
+            .map(|k| from + k)
+    };
     let mut depth = 0usize;
     let mut i = 0;
-    while let Some(off) = text.get(i..).and_then(|rest| {
-        rest.iter()
-            .position(|&b| matches!(b, b'"' | b'[' | b'{' | b']' | b'}'))
-    }) {
-        i += off;
+    while let Some(at) = find(i, |b| matches!(b, b'"' | b'[' | b'{' | b']' | b'}')) {
+        i = at;
         match text[i] {
             b'"' => {
                 // Past the string: its closing quote, stepping over each backslash and the byte it escapes.
                 i += 1;
                 loop {
-                    let Some(k) = text
-                        .get(i..)
-                        .and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\'))
-                    else {
+                    let Some(at) = find(i, |b| b == b'"' || b == b'\\') else {
                         return Ok(());
                     };
-                    let escape = text[i + k] == b'\\';
-                    i += k + if escape { 2 } else { 1 };
+                    let escape = text[at] == b'\\';
+                    i = at + if escape { 2 } else { 1 };
                     if !escape {
                         break;
                     }

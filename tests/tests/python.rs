@@ -41,6 +41,11 @@ fn py_with(dir: &Path, handler: &str, more: &[&str], interpreter: &str) -> Run {
     )
 }
 
+/// `scf-local serve` on the function in `dir`, with `data` and the SDK's interpreter.
+fn serve(data: &TempDir, dir: &Path) -> scf_tests::Served {
+    scf_tests::Served::start_with_env(data.path(), &[dir], &[], &[("SCF_PYTHON", &python())])
+}
+
 fn errors(handler: &str, more: &[&str]) -> Run {
     py_in(&example("python-errors"), handler, more)
 }
@@ -427,13 +432,7 @@ fn sys_exit_is_classified_and_the_warm_instance_lives_on() {
     )
     .unwrap();
     let data = TempDir::new("data");
-    let py = python();
-    let p = scf_tests::Served::start_with_env(
-        data.path(),
-        &[dir.path()],
-        &[],
-        &[("SCF_PYTHON", py.as_str())],
-    );
+    let p = serve(&data, dir.path());
     let first = p.invoke("sysexit", &json!({}));
     let first: Value = serde_json::from_str(first["Result"]["RetMsg"].as_str().unwrap()).unwrap();
     let failed = p.invoke("sysexit", &json!({"exit": true}));
@@ -466,20 +465,23 @@ fn every_line_printed_before_the_result_is_in_its_log() {
     check_many_lines(&run);
 }
 
-/// A handler that hangs an object with a finalizer on its event. The finalizer waits (up to 20 s) for the
-/// file `event.go`, which the test makes once it has the result, and prints whether it came.
-const FREED: &str = r#"import os, time
+/// A handler that hangs an object with a finalizer on its event. The object holds the FIFO `event.go` open
+/// (made by the first call); the finalizer waits (up to 20 s) for it to become readable, which it does once
+/// the test, having the result, writes a byte into it, and prints whether it did.
+const FREED: &str = r#"import os, select
 
 
 class Probe:
     def __init__(self, go):
-        self.go = go
+        if not os.path.exists(go):
+            os.mkfifo(go)
+        # Read and write: the open does not wait for a writer, and the test's write finds a reader.
+        self.fd = os.open(go, os.O_RDWR | os.O_NONBLOCK)
 
     def __del__(self):
-        deadline = time.monotonic() + 20
-        while not os.path.exists(self.go) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        print("freed; result sent first:", os.path.exists(self.go))
+        readable, _, _ = select.select([self.fd], [], [], 20)
+        os.close(self.fd)
+        print("freed; result sent first:", bool(readable))
 
 
 def main_handler(event, context):
@@ -491,19 +493,20 @@ def main_handler(event, context):
 fn a_large_events_objects_are_freed_after_its_result_is_sent() {
     let f = scf_tests::function_dir("freed", "Python3.9", "index.py", FREED, "  timeout: 30\n");
     let (data, files) = (TempDir::new("data"), TempDir::new("freed-files"));
-    let py = python();
-    let p = scf_tests::Served::start_with_env(
-        data.path(),
-        &[f.path()],
-        &[],
-        &[("SCF_PYTHON", py.as_str())],
-    );
+    let p = serve(&data, f.path());
     let go = files.path().join("go");
     // 100 kB of event text: its objects are let go of once its result is out, not on the caller's wait
-    // (freed first, the finalizer would wait out its 20 s for a file made only after the result came).
+    // (freed first, the finalizer would wait out its 20 s for a byte written only after the result came).
     let large = p.invoke("freed", &json!({"pad": "x".repeat(100_000), "go": go}));
     assert_eq!(large["Result"]["RetMsg"], "100000", "{large}");
-    std::fs::write(&go, "").unwrap();
+    // The byte stays in the FIFO while the test holds it open (read and write, so the open does not wait):
+    // every finalizer from now on finds it readable.
+    let mut signal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&go)
+        .unwrap();
+    std::io::Write::write_all(&mut signal, b"x").unwrap();
     // The next invocation runs once the last one's objects are freed; the finalizer's line is not lost (it is
     // in this log, or the platform's output if it came while the instance was idle).
     let small = p.invoke("freed", &json!({"pad": "x", "go": go}));
