@@ -109,10 +109,10 @@ impl Text {
         if event.is_ascii() {
             return Some(Text::Bytes(event));
         }
-        let text = std::str::from_utf8(&event).ok()?;
-        Some(match text::ascii_escaped(text) {
-            Some(ascii) => Text::Ascii(ascii),
-            None => Text::Units(text::utf16(text)),
+        Some(match text::ascii_escaped(&event) {
+            text::Escaped::Ascii(ascii) => Text::Ascii(ascii),
+            text::Escaped::Wide => Text::Units(text::utf16(std::str::from_utf8(&event).ok()?)),
+            text::Escaped::NotUtf8 => return None,
         })
     }
 
