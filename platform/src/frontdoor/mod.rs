@@ -116,6 +116,8 @@ fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
 pub(crate) enum Reply {
     Value(Value),
     Invoked { finished: Finished, tail: bool },
+    /// An async event committed to its queue (its request id).
+    Queued(String),
     Logs(Vec<(i64, LogRecord)>),
 }
 
@@ -352,10 +354,7 @@ impl FrontDoor {
         self.events.emit(|| crate::activity::Event::Queue {
             function: name.clone(),
         });
-        Ok(Reply::Value(json!({ "Result": {
-            "FunctionRequestId": request_id, "MemUsage": 0, "Log": "", "RetMsg": "", "BillDuration": 0,
-            "Duration": 0, "ErrMsg": "", "InvokeResult": 0
-        }})))
+        Ok(Reply::Queued(request_id.to_owned()))
     }
 
     async fn logs(&self, config: &FunctionConfig, q: Query) -> Result<Reply, ApiError> {
@@ -488,6 +487,25 @@ fn envelope(request_id: &str, reply: Result<Reply, ApiError>) -> Vec<u8> {
         request_id: &'a str,
         result: InvokeResult<'a>,
     }
+    /// An accepted event's `Result`: every figure 0, every text empty (keys in the answers' order).
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct QueuedResult<'a> {
+        bill_duration: u8,
+        duration: u8,
+        err_msg: &'a str,
+        function_request_id: &'a str,
+        invoke_result: u8,
+        log: &'a str,
+        mem_usage: u8,
+        ret_msg: &'a str,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Queued<'a> {
+        request_id: &'a str,
+        result: QueuedResult<'a>,
+    }
     #[derive(Serialize)]
     #[serde(rename_all = "PascalCase")]
     struct Logs<'a> {
@@ -500,6 +518,21 @@ fn envelope(request_id: &str, reply: Result<Reply, ApiError>) -> Vec<u8> {
             response: Invoked {
                 request_id,
                 result: InvokeResult::of(&finished, tail),
+            },
+        }),
+        Ok(Reply::Queued(id)) => serde_json::to_vec(&Envelope {
+            response: Queued {
+                request_id,
+                result: QueuedResult {
+                    bill_duration: 0,
+                    duration: 0,
+                    err_msg: "",
+                    function_request_id: &id,
+                    invoke_result: 0,
+                    log: "",
+                    mem_usage: 0,
+                    ret_msg: "",
+                },
             },
         }),
         Ok(Reply::Logs(records)) => {
@@ -566,5 +599,14 @@ mod tests {
         let ms = parse_datetime("2026-11-26 15:04:05").expect("parses");
         assert_eq!(format_datetime(ms), "2026-11-26 15:04:05");
         assert_eq!(parse_datetime("yesterday"), None);
+    }
+
+    #[test]
+    fn an_accepted_event_is_answered_as_the_cloud_answers_it() {
+        let text = envelope("api-1", Ok(Reply::Queued("fn-1".into())));
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            r#"{"Response":{"RequestId":"api-1","Result":{"BillDuration":0,"Duration":0,"ErrMsg":"","FunctionRequestId":"fn-1","InvokeResult":0,"Log":"","MemUsage":0,"RetMsg":""}}}"#
+        );
     }
 }
