@@ -184,15 +184,15 @@ mod tests {
     fn bytes_that_are_not_utf8_are_found_wherever_they_are() {
         let pad = "ASCII text ".repeat(20);
         for bad in [
-            &b"\xff"[..],         // never in UTF-8
-            b"\x80",              // a continuation byte alone
-            b"\xc3",              // a character cut short at the end
-            b"\xc3(",             // ... and before an ASCII byte
-            b"\xe4\xb8",          // a three-byte character cut short
-            b"\xc0\xaf",          // an overlong encoding
-            b"\xed\xa0\x80",      // a surrogate
-            b"\xf4\x90\x80\x80",  // past U+10FFFF
-            "é".as_bytes(),       // (valid: joined below with an invalid byte)
+            &b"\xff"[..],        // never in UTF-8
+            b"\x80",             // a continuation byte alone
+            b"\xc3",             // a character cut short at the end
+            b"\xc3(",            // ... and before an ASCII byte
+            b"\xe4\xb8",         // a three-byte character cut short
+            b"\xc0\xaf",         // an overlong encoding
+            b"\xed\xa0\x80",     // a surrogate
+            b"\xf4\x90\x80\x80", // past U+10FFFF
+            "é".as_bytes(),      // (valid: joined below with an invalid byte)
         ] {
             for text in [
                 [b"\"", bad, b"\xff\""].concat(),

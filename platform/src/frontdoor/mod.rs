@@ -115,7 +115,10 @@ fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
 /// What an action answers (inside `Response`, beside `RequestId`).
 pub(crate) enum Reply {
     Value(Value),
-    Invoked { finished: Finished, tail: bool },
+    Invoked {
+        finished: Finished,
+        tail: bool,
+    },
     /// An async event committed to its queue (its request id).
     Queued(String),
     Logs(Vec<(i64, LogRecord)>),
