@@ -67,6 +67,11 @@ pub fn ascii_escaped(bytes: &[u8]) -> Escaped {
             .iter()
             .position(u8::is_ascii)
             .map_or(bytes.len(), |n| i + n);
+        // Escaped, each of those bytes is at least two (a character of 2 or 3 bytes is 6, of 4 is 12): a run
+        // that cannot fit is not worth checking here (the UTF-16 decoding checks it).
+        if out.len() + 2 * (end - i) > limit {
+            return Escaped::Wide;
+        }
         let Ok(chars) = std::str::from_utf8(&bytes[i..end]) else {
             return Escaped::NotUtf8;
         };
