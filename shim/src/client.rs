@@ -23,6 +23,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::ops::Range;
 use std::os::unix::net::UnixStream;
 
 use bytes::Bytes;
@@ -40,20 +41,59 @@ const MAX_HEADERS: usize = 64;
 /// A body up to this size is written in the same `write` as its head (and the request after it).
 const INLINE_BODY_BYTES: usize = 16 * 1024;
 
-/// An answer of the platform: status, headers (names in lower case) and the whole body.
+/// An answer of the platform: status, headers and the whole body.
 pub(crate) struct Answer {
     pub status: u16,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     pub body: Bytes,
 }
 
 impl Answer {
-    /// The value of header `name` (lower case), if present and text.
+    /// The value of header `name` (any case), trimmed, if present and text.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.headers.get(name)
+    }
+}
+
+/// An answer's headers: a copy of its head and where each header's name and (trimmed, text) value are in it,
+/// two allocations for all of them.
+struct Headers {
+    head: Box<[u8]>,
+    fields: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Headers {
+    /// The headers `response` parsed out of `head` (a header whose value is not text is left out).
+    fn of(response: &httparse::Response<'_, '_>, head: &[u8]) -> Headers {
+        let base = head.as_ptr() as usize;
+        // httparse's names and values are slices of `head`: their places in it are their addresses' offsets.
+        let at = |part: &[u8]| {
+            let start = (part.as_ptr() as usize).saturating_sub(base);
+            start..start + part.len()
+        };
+        let fields = response
+            .headers
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .filter_map(|h| {
+                let value = std::str::from_utf8(h.value).ok()?.trim();
+                Some((at(h.name.as_bytes()), at(value.as_bytes())))
+            })
+            .collect();
+        Headers {
+            head: head.into(),
+            fields,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find_map(|(n, v)| {
+            let field = self.head.get(n.clone())?;
+            if field.eq_ignore_ascii_case(name.as_bytes()) {
+                std::str::from_utf8(self.head.get(v.clone())?).ok()
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -301,14 +341,20 @@ fn encode_head(request: &Request) -> Result<Vec<u8>, ShimError> {
             request.method, request.path
         )));
     }
+    // Put together piece by piece (no formatting machinery: this runs twice per invocation).
     let mut head = Vec::with_capacity(128);
-    let _ = write!(
-        head,
-        "{} {} HTTP/1.1\r\nhost: runtime\r\n",
-        request.method, request.path
-    );
+    for part in [
+        request.method,
+        " ",
+        &request.path,
+        " HTTP/1.1\r\nhost: runtime\r\n",
+    ] {
+        head.extend_from_slice(part.as_bytes());
+    }
     if !request.body.is_empty() || request.method != "GET" {
-        let _ = write!(head, "content-length: {}\r\n", request.body.len());
+        head.extend_from_slice(b"content-length: ");
+        push_decimal(&mut head, request.body.len());
+        head.extend_from_slice(b"\r\n");
     }
     for (name, value) in &request.headers {
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -317,10 +363,28 @@ fn encode_head(request: &Request) -> Result<Vec<u8>, ShimError> {
                 request.path
             )));
         }
-        let _ = write!(head, "{name}: {value}\r\n");
+        for part in [name, ": ", value.as_str(), "\r\n"] {
+            head.extend_from_slice(part.as_bytes());
+        }
     }
     head.extend_from_slice(b"\r\n");
     Ok(head)
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` is a digit, 0 to 9.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 enum Stream {
@@ -533,13 +597,17 @@ impl Conn {
             let parsed = {
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut response = httparse::Response::new(&mut headers);
-                match response.parse(&self.buf[self.start..self.end]) {
-                    Ok(httparse::Status::Complete(len)) => Some(Head::of(&response, len)?),
+                let buffered = &self.buf[self.start..self.end];
+                match response.parse(buffered) {
+                    Ok(httparse::Status::Complete(len)) => {
+                        let head = Head::of(&response, len)?;
+                        Some((head, Headers::of(&response, &buffered[..len])))
+                    }
                     Ok(httparse::Status::Partial) => None,
                     Err(e) => return Err(Failure::Protocol(format!("a malformed answer: {e}"))),
                 }
             };
-            let Some(head) = parsed else {
+            let Some((head, headers)) = parsed else {
                 // The end of the connection (or its reset: a peer that closed with our request unread) before
                 // any byte of the answer means the request was not answered.
                 match self.fill() {
@@ -565,7 +633,7 @@ impl Conn {
             };
             let answer = Answer {
                 status: head.status,
-                headers: head.headers,
+                headers,
                 body,
             };
             return Ok((answer, head.keep_alive && !to_eof));
@@ -665,11 +733,10 @@ enum Framing {
     UntilClose,
 }
 
-/// An answer's head, parsed.
+/// An answer's head, parsed: what reading it needs (its headers are kept apart, [`Headers`]).
 struct Head {
     len: usize,
     status: u16,
-    headers: Vec<(String, String)>,
     framing: Framing,
     keep_alive: bool,
 }
@@ -677,17 +744,16 @@ struct Head {
 impl Head {
     fn of(response: &httparse::Response<'_, '_>, len: usize) -> Result<Head, Failure> {
         let status = response.code.unwrap_or(0);
-        let mut headers = Vec::with_capacity(response.headers.len());
         let (mut length, mut chunked, mut close, mut keep) = (None, false, false, false);
         for h in response.headers.iter() {
             let Ok(value) = std::str::from_utf8(h.value) else {
                 continue;
             };
-            let name = h.name.to_ascii_lowercase();
             let value = value.trim();
             let tokens = || value.split(',').map(str::trim);
-            match name.as_str() {
-                "content-length" => {
+            let is = |name: &str| h.name.eq_ignore_ascii_case(name);
+            match () {
+                () if is("content-length") => {
                     let n = value.parse::<usize>().map_err(|_| {
                         Failure::Protocol(format!("a malformed content-length: {value:?}"))
                     })?;
@@ -696,16 +762,15 @@ impl Head {
                     }
                     length = Some(n);
                 }
-                "transfer-encoding" => {
+                () if is("transfer-encoding") => {
                     chunked = tokens().any(|t| t.eq_ignore_ascii_case("chunked"));
                 }
-                "connection" => {
+                () if is("connection") => {
                     close |= tokens().any(|t| t.eq_ignore_ascii_case("close"));
                     keep |= tokens().any(|t| t.eq_ignore_ascii_case("keep-alive"));
                 }
-                _ => {}
+                () => {}
             }
-            headers.push((name, value.to_owned()));
         }
         let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
             Framing::None
@@ -721,7 +786,6 @@ impl Head {
         Ok(Head {
             len,
             status,
-            headers,
             framing,
             keep_alive,
         })

@@ -114,3 +114,59 @@ fn a_body_cut_short_by_the_end_of_the_connection_is_an_error() {
     answer.extend_from_slice(&body(99_999));
     assert!(fetch("short-chunked", answer).is_err());
 }
+
+#[test]
+fn an_answers_headers_are_found_in_any_case_trimmed_and_only_when_text() {
+    let headers = {
+        // Parsed from a buffer that is gone before they are read: the headers keep their own copy.
+        let buffer = b"HTTP/1.1 200 OK\r\nX-Scf-Request-Id:  abc-1 \r\ncontent-length: 2\r\n\
+            X-Bin: \xff\xfe\r\nx-scf-request-id: second\r\nEmpty:\r\n\r\n"
+            .to_vec();
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut fields);
+        let len = match response.parse(&buffer).unwrap() {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial => panic!("partial"),
+        };
+        Headers::of(&response, &buffer[..len])
+    };
+    // The first of two, as before.
+    assert_eq!(headers.get("x-scf-request-id"), Some("abc-1"));
+    assert_eq!(headers.get("X-SCF-REQUEST-ID"), Some("abc-1"));
+    assert_eq!(headers.get("content-length"), Some("2"));
+    assert_eq!(headers.get("empty"), Some(""));
+    assert_eq!(headers.get("x-bin"), None);
+    assert_eq!(headers.get("x-missing"), None);
+}
+
+#[test]
+fn a_request_head_is_written_as_http_1_1() {
+    let post = Request {
+        call: Call::Next,
+        method: "POST",
+        path: "/runtime/invocation/r-1/response".into(),
+        headers: vec![("x-scf-a", "one".into()), ("x-scf-b", String::new())],
+        body: Bytes::from_static(b"{\"k\":1}"),
+    };
+    assert_eq!(
+        String::from_utf8(encode_head(&post).unwrap()).unwrap(),
+        "POST /runtime/invocation/r-1/response HTTP/1.1\r\nhost: runtime\r\ncontent-length: 7\r\n\
+         x-scf-a: one\r\nx-scf-b: \r\n\r\n"
+    );
+    let next = Request {
+        method: "GET",
+        path: "/runtime/invocation/next".into(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+        ..post
+    };
+    assert_eq!(
+        String::from_utf8(encode_head(&next).unwrap()).unwrap(),
+        "GET /runtime/invocation/next HTTP/1.1\r\nhost: runtime\r\n\r\n"
+    );
+    for n in [0, 7, 10, 99, 1_234_567_890, usize::MAX] {
+        let mut out = b"x".to_vec();
+        push_decimal(&mut out, n);
+        assert_eq!(out, format!("x{n}").into_bytes());
+    }
+}
