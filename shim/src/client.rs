@@ -353,7 +353,7 @@ fn encode_head(request: &Request) -> Result<Vec<u8>, ShimError> {
     }
     if !request.body.is_empty() || request.method != "GET" {
         head.extend_from_slice(b"content-length: ");
-        push_decimal(&mut head, request.body.len());
+        head.extend_from_slice(itoa::Buffer::new().format(request.body.len()).as_bytes());
         head.extend_from_slice(b"\r\n");
     }
     for (name, value) in &request.headers {
@@ -369,22 +369,6 @@ fn encode_head(request: &Request) -> Result<Vec<u8>, ShimError> {
     }
     head.extend_from_slice(b"\r\n");
     Ok(head)
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        // `n % 10` is a digit, 0 to 9.
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 enum Stream {
