@@ -73,9 +73,13 @@ pub struct Web {
     pub direct_scf_p50_us: f64,
     pub proxy_p50_us: f64,
     pub proxy_p99_us: f64,
-    /// [`CLIENTS`] clients at once, requests per second.
+    /// [`CLIENTS`] clients at once, requests per second: direct, and through the proxy to one instance that
+    /// takes them all at once (`maxConcurrency`), as the one server process direct does.
     pub direct_rps: f64,
     pub proxy_rps: f64,
+    /// The same through the proxy with one request per instance (the default), so [`CLIENTS`] server
+    /// processes share the machine where direct has one.
+    pub proxy_rps_per_instance: f64,
     /// CPU time per request of the server (direct) and of the platform (through the proxy, all its
     /// threads), µs, over the requests-per-second run.
     pub direct_server_cpu_us: f64,
@@ -198,27 +202,29 @@ impl Side {
     }
 }
 
-/// The web proxy against the same server reached directly, both up at once and measured in alternating
-/// rounds (`n` requests per client in all, after a tenth to warm up; every client warms up, so through
-/// the proxy each has its instance started and no cold start is measured).
-pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<Web> {
-    let dir = std::env::temp_dir().join(format!("scf-bench-web-{}", std::process::id()));
-    let f = dir.join("echo");
+/// A web function `name` in `dir` whose `scf_bootstrap` runs `server` (from its own code directory, the
+/// only one its instances see), each instance taking up to `per_instance` requests at once.
+fn web_function(
+    dir: &Path,
+    name: &str,
+    server: Server,
+    per_instance: usize,
+) -> anyhow::Result<std::path::PathBuf> {
+    let f = dir.join(name);
     std::fs::create_dir_all(&f)?;
     let command = server.command(&f)?;
-    // Direct: the server as its own process, on a free port.
-    let mut direct_server = Command::new(&command[0])
-        .args(&command[1..])
-        .env("PORT", "0")
-        .env_remove("NODE_OPTIONS")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut addr = String::new();
-    std::io::BufReader::new(direct_server.stdout.take().context("stdout")?).read_line(&mut addr)?;
-    // Through the platform: the same server as a web function's `scf_bootstrap`.
+    let concurrency = if per_instance > 1 {
+        format!(
+            "  instanceConcurrencyConfig:\n    enable: true\n    maxConcurrency: {per_instance}\n"
+        )
+    } else {
+        String::new()
+    };
     std::fs::write(
         f.join("serverless.yml"),
-        "component: scf\nname: echo\ninputs:\n  name: echo\n  src: ./\n  type: web\n  runtime: CustomRuntime\n  timeout: 30\n",
+        format!(
+            "component: scf\nname: {name}\ninputs:\n  name: {name}\n  src: ./\n  type: web\n  runtime: CustomRuntime\n  timeout: 30\n{concurrency}"
+        ),
     )?;
     let bootstrap = f.join("scf_bootstrap");
     let quoted: Vec<String> = command.iter().map(|c| format!("'{c}'")).collect();
@@ -230,10 +236,36 @@ pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<We
         &bootstrap,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    let (root_, data, f_) = (root.to_path_buf(), dir.join("data"), f.clone());
-    let served =
-        tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root_, &data, &[f_]))
-            .await?;
+    Ok(f)
+}
+
+/// The web proxy against the same server reached directly, both up at once and measured in alternating
+/// rounds (`n` requests per client in all, after a tenth to warm up; every client warms up, so through
+/// the proxy each has its instance started and no cold start is measured).
+pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<Web> {
+    let dir = std::env::temp_dir().join(format!("scf-bench-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Through the platform: the same server as two web functions' `scf_bootstrap`, one instance taking every
+    // client at once, and one request per instance.
+    let functions = [
+        web_function(&dir, "echo", server, CLIENTS)?,
+        web_function(&dir, "echo1", server, 1)?,
+    ];
+    let command = server.command(&functions[0])?;
+    // Direct: the server as its own process, on a free port.
+    let mut direct_server = Command::new(&command[0])
+        .args(&command[1..])
+        .env("PORT", "0")
+        .env_remove("NODE_OPTIONS")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut addr = String::new();
+    std::io::BufReader::new(direct_server.stdout.take().context("stdout")?).read_line(&mut addr)?;
+    let (root_, data) = (root.to_path_buf(), dir.join("data"));
+    let served = tokio::task::spawn_blocking(move || {
+        crate::scale::serve_blocking(&root_, &data, &functions)
+    })
+    .await?;
     let measured = match &served {
         Ok((platform, front)) => {
             alternate(addr.trim(), direct_server.id(), front, platform.id(), n).await
@@ -264,15 +296,20 @@ async fn alternate(
     n: usize,
 ) -> anyhow::Result<Web> {
     const PROXIED: &str = "/web/echo/";
+    const PER_INSTANCE: &str = "/web/echo1/";
     let per_round = (n / ROUNDS).max(1);
-    // Warm-up: every client on both sides.
+    // Warm-up: every client on every side.
     load(direct, "/", &[], CLIENTS, n / 10 + 1, direct_pid).await?;
     load(front, PROXIED, &[], CLIENTS, n / 10 + 1, platform_pid).await?;
+    load(front, PER_INSTANCE, &[], CLIENTS, n / 10 + 1, platform_pid).await?;
     let (mut d, mut p, mut scf) = (Side::default(), Side::default(), Vec::new());
+    let mut per_instance = Vec::new();
     for _ in 0..ROUNDS {
         d.round(direct, "/", &[], per_round, direct_pid).await?;
         p.round(front, PROXIED, &[], per_round, platform_pid)
             .await?;
+        let (_, rps, _) = load(front, PER_INSTANCE, &[], CLIENTS, per_round, platform_pid).await?;
+        per_instance.push(rps);
         let (with_scf, _, _) = load(direct, "/", &SCF_HEADERS, 1, per_round, direct_pid).await?;
         scf.extend(with_scf.0);
     }
@@ -285,6 +322,7 @@ async fn alternate(
         proxy_p99_us: proxy_one.quantile(0.99),
         direct_rps: median(&d.rps),
         proxy_rps: median(&p.rps),
+        proxy_rps_per_instance: median(&per_instance),
         direct_server_cpu_us: median(&d.cpu_us),
         proxy_cpu_us: median(&p.cpu_us),
     })
@@ -296,7 +334,7 @@ pub async fn section(r: &mut crate::Report, root: &Path, mode: crate::Mode) -> a
     let n = mode.pick(5000, 1000, 50);
     r.line("## Web functions: the proxy");
     r.line("");
-    r.line(&format!("Each server reached directly and as a web function through `scf-local serve` (`/web/<function>/` on the front door; the instance in its own network namespace where the machine allows it; one request per instance, so each of the {CLIENTS} clients has its own warm instance), both up at once and measured in {ROUNDS} alternating rounds after every client warmed up (no cold start is measured). One client for latency ({n} requests in all); {CLIENTS} clients at once for requests per second (the median round). Body `{{\"k\":\"v\"}}`. A proxy does at least twice its server's socket work per request (it is a server to the caller and a client to the instance) and logs each request, on the platform's one event-loop thread, with the caller, the proxy and the server sharing the machine's cores: against the hyper server, which needs about 12 µs of CPU a request, that is the proxy's own ceiling; the Node.js server is what a function usually runs. The direct p50 with the nine `X-Scf-*` headers the proxy adds is what the server itself spends on them; the CPU row is what bounds requests per second."));
+    r.line(&format!("Each server reached directly and as a web function through `scf-local serve` (`/web/<function>/` on the front door; the instance in its own network namespace where the machine allows it), both up at once and measured in {ROUNDS} alternating rounds after every client warmed up (no cold start is measured). One client for latency ({n} requests in all); {CLIENTS} clients at once for requests per second (the median round), through the proxy to one instance that takes them all at once (`instanceConcurrencyConfig`, `maxConcurrency: {CLIENTS}`), as the one server process reached directly takes them. Beside it, a second function with one request per instance (the default), where {CLIENTS} server processes share the machine that direct gives to one. Body `{{\"k\":\"v\"}}`. A proxy does at least twice its server's socket work per request (it is a server to the caller and a client to the instance) and logs each request, on the platform's one event-loop thread, with the caller, the proxy and the server sharing the machine's cores: against the hyper server, which needs about 12 µs of CPU a request, that is the proxy's own ceiling; the Node.js server is what a function usually runs. The direct p50 with the nine `X-Scf-*` headers the proxy adds is what the server itself spends on them; the CPU row is what bounds requests per second."));
     r.line("");
     r.line("| server | | direct | through the proxy | | target | |");
     r.line("|---|---|---|---|---|---|---|");
@@ -321,6 +359,11 @@ pub async fn section(r: &mut crate::Report, root: &Path, mode: crate::Mode) -> a
             server.label(),
             w.direct_rps,
             w.proxy_rps
+        ));
+        r.line(&format!(
+            "| | requests/s, {CLIENTS} clients, one request per instance ({CLIENTS} instances) | | {:.0} | {:.2}× | | |",
+            w.proxy_rps_per_instance,
+            w.proxy_rps_per_instance / w.direct_rps
         ));
         r.line(&format!(
             "| | p50, one client (µs) | {:.1} | {:.1} | {added:+.1} µs | ≤ +50 µs | {p50_verdict} |",
