@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use scf_platform::Platform;
 
+mod curve;
 mod floor;
 mod hosts;
 mod instance;
@@ -579,7 +580,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         ));
     }
     r.line("");
-    scale::warm_curve(&mut r, &sc.warm);
+    curve::report(&mut r, &sc.warm);
     plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
     r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));
     r.line("");

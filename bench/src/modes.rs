@@ -86,15 +86,20 @@ pub(crate) fn scale(mode: Mode) -> anyhow::Result<()> {
         for p in &sc.warm {
             writeln!(
                 err,
-                "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call, idle CPU {:.2} %; floor over {} servers p50 {:.1} µs p99 {:.1} µs",
+                "{} warm instances: sync p50 {:.1} µs p99 {:.1} µs, CPU {:.1} µs per call (one instance in the same rounds: {:.1} / {:.1} / {:.1}; worst {:.2}×), idle CPU {:.2} %; floor over {} servers p50 {:.1} µs p99 {:.1} µs (worst {:.2}× one server)",
                 p.instances,
-                p.p50_us,
-                p.p99_us,
-                p.cpu_us_per_call,
+                p.held.p50_us(),
+                p.held.p99_us(),
+                p.held.cpu_us_per_call(),
+                p.one.p50_us(),
+                p.one.p99_us(),
+                p.one.cpu_us_per_call(),
+                p.worst(),
                 p.idle_cpu_percent,
                 p.functions,
-                p.floor_p50_us,
-                p.floor_p99_us
+                p.floor.p50_us(),
+                p.floor.p99_us(),
+                p.floor_worst()
             )?;
         }
         writeln!(

@@ -132,7 +132,7 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
             points: sc
                 .warm
                 .iter()
-                .map(|p| (p.instances as f64, p.p50_us))
+                .map(|p| (p.instances as f64, p.held.p50_us()))
                 .collect(),
         },
         Line {
@@ -140,7 +140,7 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
             points: sc
                 .warm
                 .iter()
-                .map(|p| (p.instances as f64, p.p99_us))
+                .map(|p| (p.instances as f64, p.held.p99_us()))
                 .collect(),
         },
         Line {
@@ -148,7 +148,7 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
             points: sc
                 .warm
                 .iter()
-                .map(|p| (p.instances as f64, p.cpu_us_per_call))
+                .map(|p| (p.instances as f64, p.held.cpu_us_per_call()))
                 .collect(),
         },
     ];

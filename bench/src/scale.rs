@@ -28,7 +28,7 @@ pub struct Scale {
     pub logs: Vec<Point>,
     pub startup: Vec<Point>,
     /// Sync invocations with 1 to 400 warm instances held.
-    pub warm: Vec<WarmPoint>,
+    pub warm: Vec<crate::curve::WarmPoint>,
     /// The platform's resident memory per idle warm instance, KB (100 instances).
     pub rss_kb_per_instance: f64,
 }
@@ -40,7 +40,7 @@ fn function(dir: &Path, lib: &Path, name: &str) -> anyhow::Result<PathBuf> {
 
 /// A code directory of the native no-op function `name` in `dir`, with `provisioned` instances started
 /// ahead and kept.
-fn provisioned_function(
+pub(crate) fn provisioned_function(
     dir: &Path,
     lib: &Path,
     name: &str,
@@ -75,7 +75,7 @@ pub fn serve_blocking(
 
 /// `scf-local serve` on `dirs` with `data`, and its front door's address once it listens and `provisioned`
 /// functions have said their provisioned instances are ready.
-fn serve_ready(
+pub(crate) fn serve_ready(
     root: &Path,
     data: &Path,
     dirs: &[PathBuf],
@@ -127,7 +127,11 @@ pub fn stop(mut child: Child) {
 
 /// Each of `bodies` as a request of `action` on one connection to `addr`, each answered before the next;
 /// their latencies in µs.
-async fn requests(addr: &str, action: &str, bodies: Vec<Bytes>) -> anyhow::Result<Sample> {
+pub(crate) async fn requests(
+    addr: &str,
+    action: &str,
+    bodies: Vec<Bytes>,
+) -> anyhow::Result<Sample> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -269,107 +273,6 @@ async fn rss_per_instance(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f
     Ok((after - before) * 1024.0 / (n - 1) as f64)
 }
 
-/// One size of the warm-instance curve.
-pub struct WarmPoint {
-    /// Warm instances held by the platform.
-    pub instances: usize,
-    /// Functions they belong to (calls go round-robin over them).
-    pub functions: usize,
-    /// Sync `Invoke` through the front door, one client, µs.
-    pub p50_us: f64,
-    pub p99_us: f64,
-    /// The platform's CPU time per invocation, µs.
-    pub cpu_us_per_call: f64,
-    /// The platform's CPU while every instance sits idle, % of one core.
-    pub idle_cpu_percent: f64,
-    /// The machine's own growth: one client's round trips to as many bare echo servers as there are
-    /// functions (a process and a kept-alive Unix connection each), round-robin; p50 and p99 µs.
-    pub floor_p50_us: f64,
-    pub floor_p99_us: f64,
-}
-
-/// One client's HTTP round trips to `n` bare echo servers (`scf-bench echo-server`, one process each, one
-/// kept-alive Unix connection each), round-robin as the warm curve calls its functions: p50 and p99, µs.
-async fn floor_round_robin(n: usize, calls: usize) -> anyhow::Result<(f64, f64)> {
-    let mut servers = Vec::with_capacity(n);
-    let mut senders = Vec::with_capacity(n);
-    for i in 0..n {
-        let path = temp(&format!("echo{i}"), n).with_extension("sock");
-        let _ = std::fs::remove_file(&path);
-        let (child, at) = crate::floor::spawn_echo(&format!("unix:{}", path.display()))?;
-        servers.push((child, path));
-        let stream = tokio::net::UnixStream::connect(&at).await?;
-        let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        senders.push(s);
-    }
-    let mut lat = Vec::with_capacity(calls);
-    // The first round over every server warms up.
-    for i in 0..calls + n {
-        let one =
-            crate::floor::exchange(&mut senders[i % n], &[], [Bytes::from_static(b"{}")]).await?;
-        if i >= n {
-            lat.extend(one.0);
-        }
-    }
-    drop(senders);
-    for (mut child, path) in servers {
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(path);
-    }
-    let s = Sample(lat);
-    Ok((s.median(), s.quantile(0.99)))
-}
-
-/// `scf-local serve` holding `functions × per_function` warm (provisioned) native instances: its CPU while
-/// they idle, then `calls` sync invocations round-robin over the functions, one client.
-async fn warm_instances(
-    root: &Path,
-    lib: &Path,
-    functions: usize,
-    per_function: usize,
-    calls: usize,
-    idle: std::time::Duration,
-) -> anyhow::Result<WarmPoint> {
-    let dir = temp("scale-warm", functions * per_function);
-    let dirs = (0..functions)
-        .map(|i| provisioned_function(&dir, lib, &format!("f{i}"), per_function))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (root_, data, dirs_) = (root.to_path_buf(), dir.join("data"), dirs.clone());
-    let (child, addr) =
-        tokio::task::spawn_blocking(move || serve_ready(&root_, &data, &dirs_, functions))
-            .await??;
-    let pid = child.id();
-    let body = |i: usize| {
-        Bytes::from(format!(
-            r#"{{"FunctionName":"f{}","ClientContext":"{{}}"}}"#,
-            i % functions
-        ))
-    };
-    // Every function called once first: connections made, first-call allocations done.
-    requests(&addr, "Invoke", (0..functions).map(body).collect()).await?;
-    let idle_from = crate::floor::cpu_ns(pid);
-    tokio::time::sleep(idle).await;
-    let idle_cpu_percent = (crate::floor::cpu_ns(pid) - idle_from) / idle.as_nanos() as f64 * 100.0;
-    let from = crate::floor::cpu_ns(pid);
-    let lat = requests(&addr, "Invoke", (0..calls).map(body).collect()).await?;
-    let cpu_us_per_call = (crate::floor::cpu_ns(pid) - from) / 1e3 / calls as f64;
-    stop(child);
-    let _ = std::fs::remove_dir_all(&dir);
-    let (floor_p50_us, floor_p99_us) = floor_round_robin(functions, calls).await?;
-    Ok(WarmPoint {
-        instances: functions * per_function,
-        functions,
-        p50_us: lat.median(),
-        p99_us: lat.quantile(0.99),
-        cpu_us_per_call,
-        idle_cpu_percent,
-        floor_p50_us,
-        floor_p99_us,
-    })
-}
-
 /// Spawn → listening of `scf-local serve` with `n` functions, ms (no instance is started before a call).
 fn startup(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
     let dir = temp("scale-startup", n);
@@ -384,7 +287,7 @@ fn startup(root: &Path, lib: &Path, n: usize) -> anyhow::Result<f64> {
     Ok(ms)
 }
 
-fn temp(what: &str, n: usize) -> PathBuf {
+pub(crate) fn temp(what: &str, n: usize) -> PathBuf {
     std::env::temp_dir().join(format!("scf-bench-{what}-{n}-{}", std::process::id()))
 }
 
@@ -431,20 +334,14 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
             value: runs[runs.len() / 2],
         });
     }
-    let mut warm_curve = Vec::new();
-    for &(f, each) in warm {
-        warm_curve.push(
-            warm_instances(
-                root,
-                lib,
-                f,
-                each,
-                mode.pick(5000, 1000, 50),
-                std::time::Duration::from_millis(mode.pick(2000, 500, 100)),
-            )
-            .await?,
-        );
-    }
+    let warm_curve = crate::curve::measure(
+        root,
+        lib,
+        warm,
+        mode.pick(5000, 1000, 50),
+        std::time::Duration::from_millis(mode.pick(2000, 500, 100)),
+    )
+    .await?;
     let rss_kb_per_instance = rss_per_instance(root, lib, mode.pick(101, 101, 11)).await?;
     Ok(Scale {
         accept,
@@ -453,55 +350,4 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
         warm: warm_curve,
         rss_kb_per_instance,
     })
-}
-
-/// The scale section's warm-instance curve: sync latency and the platform's CPU per invocation with 1 to 400
-/// warm instances held, each against the 1-instance figures; and the platform's CPU while they idle.
-pub fn warm_curve(r: &mut crate::Report, points: &[WarmPoint]) {
-    let Some(base) = points.first() else {
-        return;
-    };
-    r.line(&format!("Sync `Invoke` through the front door (one client, calls round-robin over the functions, native no-op, provisioned instances) while the platform holds more warm instances, each size against {} instance{}; and the platform's CPU while they all sit idle:", base.instances, if base.instances == 1 { "" } else { "s" }));
-    r.line("");
-    r.line("| warm instances (functions) | p50 (µs) | p99 (µs) | CPU per call (µs) | worst vs the smallest | target | | idle CPU (% of a core) | target | | floor with as many servers: p50 / p99 (µs) | floor's worst vs its smallest |");
-    r.line("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for p in points {
-        let worst = (p.p50_us / base.p50_us)
-            .max(p.p99_us / base.p99_us)
-            .max(p.cpu_us_per_call / base.cpu_us_per_call);
-        let verdict = if std::ptr::eq(p, base) {
-            ""
-        } else {
-            r.target(
-                &format!(
-                    "sync p50/p99/CPU with {} warm instances within 1.2× of {}",
-                    p.instances, base.instances
-                ),
-                worst <= 1.2,
-            )
-        };
-        let idle = r.target(
-            &format!(
-                "idle platform CPU with {} warm instances < 1 % of a core",
-                p.instances
-            ),
-            p.idle_cpu_percent < 1.0,
-        );
-        let floor_worst =
-            (p.floor_p50_us / base.floor_p50_us).max(p.floor_p99_us / base.floor_p99_us);
-        r.line(&format!(
-            "| {} ({}) | {:.1} | {:.1} | {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} | {:.1} / {:.1} | {floor_worst:.2}× |",
-            p.instances,
-            p.functions,
-            p.p50_us,
-            p.p99_us,
-            p.cpu_us_per_call,
-            p.idle_cpu_percent,
-            p.floor_p50_us,
-            p.floor_p99_us
-        ));
-    }
-    r.line("");
-    r.line("The last two columns are the machine's own growth, measured after each row: one client calling as many bare echo servers (one process each, one kept-alive Unix connection each) round-robin. What the platform's figures grow beyond the floor's is the platform's.");
-    r.line("");
 }
