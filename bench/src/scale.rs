@@ -203,51 +203,121 @@ async fn accept_with_backlog(
     Ok(rate)
 }
 
-/// `GetFunctionLogs` by request id, p50 in µs, with `records` log records stored.
+/// `scf-local serve` over a store already holding `records` log records (function `noop`, request ids
+/// `req-0` …), and `queries` `GetFunctionLogs` requests by request id spread over them.
+struct StoredLogs {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+    queries: Vec<Bytes>,
+}
+
+impl StoredLogs {
+    async fn start(
+        root: &Path,
+        lib: &Path,
+        records: usize,
+        queries: usize,
+    ) -> anyhow::Result<StoredLogs> {
+        let dir = temp("scale-logs", records);
+        let f = function(&dir, lib, "noop")?;
+        let data = dir.join("data");
+        {
+            let store = Store::open(&data)?;
+            for i in 0..records {
+                store
+                    .record_log(LogRecord {
+                        function: "noop".into(),
+                        request_id: format!("req-{i}"),
+                        start_ms: i64::try_from(i).unwrap_or(i64::MAX),
+                        duration_ms: 0.1,
+                        mem_usage: 1 << 20,
+                        ret_code: 0,
+                        ret_msg: "null".into(),
+                        log: format!("START RequestId:req-{i}\nEND RequestId:req-{i}\n"),
+                        invocation_type: "RequestResponse".into(),
+                        retry_num: 0,
+                    })
+                    .await;
+            }
+            // A request to the store writes every log queued before it: all of them are on disk after this.
+            let _ = store.queue_len("noop").await?;
+        }
+        let (child, addr) = serve(root, &data, &[f]).await?;
+        let step = (records / queries).max(1);
+        let queries = (0..queries)
+            .map(|q| {
+                Bytes::from(format!(
+                    r#"{{"FunctionName":"noop","FunctionRequestId":"req-{}"}}"#,
+                    (q * step) % records.max(1)
+                ))
+            })
+            .collect();
+        Ok(StoredLogs {
+            child,
+            addr,
+            dir,
+            queries,
+        })
+    }
+
+    fn stop(self) {
+        stop(self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Rounds of the log queries, every store size in turn within each.
+const LOG_ROUNDS: usize = 5;
+
+/// `GetFunctionLogs` by request id against stores holding each of `records` log records, all served at
+/// once and queried in [`LOG_ROUNDS`] rounds that take every size in turn (`queries` per size in all, one
+/// client): each size's p50, µs.
 async fn logs_by_request(
     root: &Path,
     lib: &Path,
-    records: usize,
+    records: &[usize],
     queries: usize,
-) -> anyhow::Result<f64> {
-    let dir = temp("scale-logs", records);
-    let f = function(&dir, lib, "noop")?;
-    let data = dir.join("data");
-    {
-        let store = Store::open(&data)?;
-        for i in 0..records {
-            store
-                .record_log(LogRecord {
-                    function: "noop".into(),
-                    request_id: format!("req-{i}"),
-                    start_ms: i64::try_from(i).unwrap_or(i64::MAX),
-                    duration_ms: 0.1,
-                    mem_usage: 1 << 20,
-                    ret_code: 0,
-                    ret_msg: "null".into(),
-                    log: format!("START RequestId:req-{i}\nEND RequestId:req-{i}\n"),
-                    invocation_type: "RequestResponse".into(),
-                    retry_num: 0,
-                })
-                .await;
+) -> anyhow::Result<Vec<Point>> {
+    let mut stores = Vec::new();
+    let mut started = Ok(());
+    for &r in records {
+        match StoredLogs::start(root, lib, r, queries).await {
+            Ok(s) => stores.push(s),
+            Err(e) => {
+                started = Err(e);
+                break;
+            }
         }
-        // A request to the store writes every log queued before it: all of them are on disk after this.
-        let _ = store.queue_len("noop").await?;
     }
-    let (child, addr) = serve(root, &data, &[f]).await?;
-    let step = (records / queries).max(1);
-    let bodies = (0..queries)
-        .map(|q| {
-            Bytes::from(format!(
-                r#"{{"FunctionName":"noop","FunctionRequestId":"req-{}"}}"#,
-                (q * step) % records.max(1)
-            ))
-        })
-        .collect();
-    let lat = requests(&addr, "GetFunctionLogs", bodies).await?;
-    stop(child);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(lat.median())
+    let measured = async {
+        started?;
+        let per_round = queries.div_ceil(LOG_ROUNDS).max(1);
+        let mut lat = vec![Vec::new(); stores.len()];
+        for round in 0..LOG_ROUNDS {
+            for (s, l) in stores.iter().zip(&mut lat) {
+                let from = (round * per_round).min(s.queries.len());
+                let to = ((round + 1) * per_round).min(s.queries.len());
+                let q = s.queries[from..to].to_vec();
+                l.extend(requests(&s.addr, "GetFunctionLogs", q).await?.0);
+            }
+        }
+        anyhow::Ok(
+            records
+                .iter()
+                .zip(lat)
+                .map(|(&size, l)| Point {
+                    size,
+                    value: Sample(l).median(),
+                })
+                .collect(),
+        )
+    }
+    .await;
+    for s in stores {
+        s.stop();
+    }
+    measured
 }
 
 /// The platform's resident memory per idle warm instance, KB: `serve` with `n` functions, each called once
@@ -310,13 +380,7 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
             value: accept_with_backlog(root, lib, b, per_client).await?,
         });
     }
-    let mut logs = Vec::new();
-    for &r in records {
-        logs.push(Point {
-            size: r,
-            value: logs_by_request(root, lib, r, per_client).await?,
-        });
-    }
+    let logs = logs_by_request(root, lib, records, per_client).await?;
     let mut startup_ms = Vec::new();
     let starts = mode.pick(5, 5, 1);
     for &n in functions {
