@@ -156,20 +156,30 @@ impl Servers {
             servers: Vec::with_capacity(n),
             senders: Vec::with_capacity(n),
         };
-        for i in 0..n {
-            let path = temp(&format!("echo-{which}-{i}"), n).with_extension("sock");
-            let _ = std::fs::remove_file(&path);
-            let (child, at) = crate::floor::spawn_echo(&format!("unix:{}", path.display()))?;
-            s.servers.push((child, path));
-            let stream = tokio::net::UnixStream::connect(&at).await?;
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            s.senders.push(sender);
+        let started = async {
+            for i in 0..n {
+                let path = temp(&format!("echo-{which}-{i}"), n).with_extension("sock");
+                let _ = std::fs::remove_file(&path);
+                let (child, at) = crate::floor::spawn_echo(&format!("unix:{}", path.display()))?;
+                s.servers.push((child, path));
+                let stream = tokio::net::UnixStream::connect(&at).await?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                s.senders.push(sender);
+            }
+            // A first call to every server warms up.
+            s.round(n, &mut Side::default()).await
         }
-        // A first call to every server warms up.
-        s.round(n, &mut Side::default()).await?;
-        Ok(s)
+        .await;
+        match started {
+            Ok(()) => Ok(s),
+            Err(e) => {
+                // The servers already started do not outlive a failed start.
+                s.stop();
+                Err(e)
+            }
+        }
     }
 
     /// A round of `calls` round trips, round-robin, added to `side`.
@@ -206,59 +216,71 @@ pub async fn measure(
     idle: std::time::Duration,
 ) -> anyhow::Result<Vec<WarmPoint>> {
     let one = Held::start(root, lib, 1, 1, "one").await?;
-    let mut floor_one = Servers::start(1, "one").await?;
+    let mut floor_one = match Servers::start(1, "one").await {
+        Ok(f) => f,
+        Err(e) => {
+            one.stop();
+            return Err(e);
+        }
+    };
     let per_round = (calls / ROUNDS).max(1);
     let mut points = Vec::new();
-    let mut failed = None;
-    for &(functions, each) in warm {
-        let held = match Held::start(root, lib, functions, each, "held").await {
-            Ok(h) => h,
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        };
-        let measured = async {
-            let idle_cpu_percent = held.idle_cpu_percent(idle).await;
-            let mut floor = Servers::start(functions, "held").await?;
-            let mut p = WarmPoint {
-                instances: functions * each,
-                functions,
-                held: Side::default(),
-                one: Side::default(),
-                idle_cpu_percent,
-                floor: Side::default(),
-                floor_one: Side::default(),
-            };
-            let rounds = async {
-                for _ in 0..ROUNDS {
-                    held.round(per_round, &mut p.held).await?;
-                    one.round(per_round, &mut p.one).await?;
-                    floor.round(per_round, &mut p.floor).await?;
-                    floor_one.round(per_round, &mut p.floor_one).await?;
-                }
-                anyhow::Ok(())
-            }
-            .await;
-            floor.stop();
-            rounds.map(|()| p)
-        }
-        .await;
-        held.stop();
-        match measured {
+    let mut measured = Ok(());
+    for &size in warm {
+        match point(root, lib, size, (&one, &mut floor_one), per_round, idle).await {
             Ok(p) => points.push(p),
             Err(e) => {
-                failed = Some(e);
+                measured = Err(e);
                 break;
             }
         }
     }
     one.stop();
     floor_one.stop();
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(points),
+    measured.map(|()| points)
+}
+
+/// One size of the curve: its platform and floor started, its idle CPU, its [`ROUNDS`] rounds beside the
+/// one-instance platform and floor (`one`), and its platform and floor stopped again.
+async fn point(
+    root: &Path,
+    lib: &Path,
+    (functions, each): (usize, usize),
+    (one, floor_one): (&Held, &mut Servers),
+    per_round: usize,
+    idle: std::time::Duration,
+) -> anyhow::Result<WarmPoint> {
+    let held = Held::start(root, lib, functions, each, "held").await?;
+    let idle_cpu_percent = held.idle_cpu_percent(idle).await;
+    let mut floor = match Servers::start(functions, "held").await {
+        Ok(f) => f,
+        Err(e) => {
+            held.stop();
+            return Err(e);
+        }
+    };
+    let mut p = WarmPoint {
+        instances: functions * each,
+        functions,
+        held: Side::default(),
+        one: Side::default(),
+        idle_cpu_percent,
+        floor: Side::default(),
+        floor_one: Side::default(),
+    };
+    let rounds = async {
+        for _ in 0..ROUNDS {
+            held.round(per_round, &mut p.held).await?;
+            one.round(per_round, &mut p.one).await?;
+            floor.round(per_round, &mut p.floor).await?;
+            floor_one.round(per_round, &mut p.floor_one).await?;
+        }
+        anyhow::Ok(())
     }
+    .await;
+    floor.stop();
+    held.stop();
+    rounds.map(|()| p)
 }
 
 /// The scale section's warm-instance curve: sync latency and the platform's CPU per invocation with 1 to 400

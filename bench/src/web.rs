@@ -203,13 +203,14 @@ impl Side {
 }
 
 /// A web function `name` in `dir` whose `scf_bootstrap` runs `server` (from its own code directory, the
-/// only one its instances see), each instance taking up to `per_instance` requests at once.
+/// only one its instances see), each instance taking up to `per_instance` requests at once: its directory
+/// and the server's command.
 fn web_function(
     dir: &Path,
     name: &str,
     server: Server,
     per_instance: usize,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
     let f = dir.join(name);
     std::fs::create_dir_all(&f)?;
     let command = server.command(&f)?;
@@ -236,7 +237,7 @@ fn web_function(
         &bootstrap,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    Ok(f)
+    Ok((f, command))
 }
 
 /// The web proxy against the same server reached directly, both up at once and measured in alternating
@@ -247,11 +248,9 @@ pub async fn measure(root: &Path, server: Server, n: usize) -> anyhow::Result<We
     std::fs::create_dir_all(&dir)?;
     // Through the platform: the same server as two web functions' `scf_bootstrap`, one instance taking every
     // client at once, and one request per instance.
-    let functions = [
-        web_function(&dir, "echo", server, CLIENTS)?,
-        web_function(&dir, "echo1", server, 1)?,
-    ];
-    let command = server.command(&functions[0])?;
+    let (echo, command) = web_function(&dir, "echo", server, CLIENTS)?;
+    let (echo1, _) = web_function(&dir, "echo1", server, 1)?;
+    let functions = [echo, echo1];
     // Direct: the server as its own process, on a free port.
     let mut direct_server = Command::new(&command[0])
         .args(&command[1..])
