@@ -360,8 +360,8 @@ impl Poller {
         }
         // SAFETY: `handle` is initialised; its data is this poller, which lives as long as the process.
         unsafe { (self.uv.set_data)(handle, std::ptr::from_ref(self).cast_mut().cast()) };
-        // `uv_poll_init` made the socket non-blocking (a flag of the socket, which both descriptors share); the
-        // worker's reads block.
+        // `uv_poll_init` makes what it watches non-blocking: without an epoll instance, the socket (a flag of
+        // the socket, which both descriptors share); the worker's reads block.
         // SAFETY: F_GETFL/F_SETFL on an open descriptor change only its status flags.
         unsafe {
             let flags = libc::fcntl(fd, libc::F_GETFL);
