@@ -98,7 +98,8 @@ test('the platform closes the connection while a handler runs: its result goes o
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? s)));
   await closed;
-  fs.writeFileSync(fifo, 'go\n');
+  // Off the event loop (opening a FIFO for writing waits for its reader), so the mock platform keeps serving.
+  await fs.promises.writeFile(fifo, 'go\n');
   const exit = await exited;
   server.close();
   assert.equal(exit, 0, stderr);
