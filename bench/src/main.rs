@@ -387,7 +387,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         with_isolation.join(", ")
     ));
     r.line("");
-    let rounds = mode.pick((7, 500), (3, 200), (1, 20));
+    let rounds = mode.pick((15, 1000), (3, 200), (1, 20));
     instance::one_exchange_rows(&mut r, &platform, &runners, rounds.0, rounds.1).await?;
     // The report and its pictures: the record at the top, a quick or tiny run's beside the build.
     let (dir, stem) = mode.pick(
