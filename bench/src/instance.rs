@@ -185,7 +185,7 @@ pub async fn big_event_section(
     r.line("## A 1 MB event in, a 1 MB result out");
     r.line("");
     let event = Bytes::from(big_event());
-    let (rounds, n) = mode.pick((5, 8), (3, 4), (1, 2));
+    let (rounds, n) = mode.pick((9, 8), (3, 4), (1, 2));
     let all: Vec<&Runner> = runners.iter().collect();
     let noop: Vec<f64> = all
         .iter()
