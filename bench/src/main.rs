@@ -6,6 +6,7 @@
 //! processes, `json.loads`/`JSON.parse` of the same text, the same handler under AWS's client.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -74,11 +75,14 @@ fn main() -> anyhow::Result<()> {
         Some("--web") => return modes::web(Mode::from_args()),
         Some("--big") => return modes::big(Mode::from_args()),
         Some("-h" | "--help") => {
-            print!("{USAGE}");
+            std::io::stdout().write_all(USAGE.as_bytes())?;
             return Ok(());
         }
         Some(other) => {
-            eprint!("scf-bench: unknown argument {other:?}\n\n{USAGE}");
+            let _ = write!(
+                std::io::stderr(),
+                "scf-bench: unknown argument {other:?}\n\n{USAGE}"
+            );
             std::process::exit(2);
         }
     }
