@@ -24,8 +24,8 @@
 //! blocking `recv` on a Unix socket (the Python and native hosts' wait) sleeps on the socket's one wait queue,
 //! which the kernel also wakes when the peer reads what this side wrote; a `uv_poll` for readability is woken
 //! only by bytes to read. So the JS thread is woken once more per invocation, when the platform takes its
-//! result and `next`, as the other hosts' threads are, and finds the socket empty (a `recv` that would
-//! block) before it waits again. On a machine whose idle CPUs halt (a VM without guest halt-polling), that
+//! result and `next`, as the other hosts' threads are, and, seeing only that (`EPOLLOUT`), waits again
+//! without reading. On a machine whose idle CPUs halt (a VM without guest halt-polling), that
 //! wake-up keeps the instance's CPU from halting just before the next invocation arrives, and waking a thread
 //! on a CPU that has not halted costs far less (`docs/node.md`, *Woken as a blocking read is*). Edges are
 //! only reported once: the poll callback empties the epoll instance's ready list first, and a handle started
@@ -256,14 +256,22 @@ fn edge_epoll(own: RawFd) -> Option<RawFd> {
 }
 
 impl Watch {
-    /// Empties the epoll instance's ready list, so that it is readable again only at the next edge.
-    fn drain(&self) {
-        if let Some(ep) = self.ep {
-            let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
-            // SAFETY: `ep` is this watch's open epoll instance; `events` has room for the 4 events asked for;
-            // a zero timeout never waits. A failure (a signal) leaves the edge to be reported again.
-            unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 4, 0) };
-        }
+    /// Empties the epoll instance's ready list, so that it is readable again only at the next edge; whether
+    /// the socket may have something to read (bytes, its end, an error). Only the peer taking what was written
+    /// (`EPOLLOUT` alone) says it has not; without an epoll instance, or when the list cannot be read, it may.
+    fn drain(&self) -> bool {
+        let Some(ep) = self.ep else {
+            return true;
+        };
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: `ep` is this watch's open epoll instance; `events` has room for the 4 events asked for; a
+        // zero timeout never waits. A failure (a signal) leaves the edge to be reported again.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 4, 0) };
+        let Ok(n) = usize::try_from(n) else {
+            return true;
+        };
+        let to_read = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        n == 0 || events[..n.min(4)].iter().any(|e| e.events & to_read != 0)
     }
 
     /// Registers the socket again, which reports what it already holds (an edge seen and emptied while no
@@ -416,8 +424,11 @@ impl Poller {
     /// The socket is readable (or the poll failed: `status` < 0): read what is there, and settle the wait, keep
     /// it, or hand it to the worker.
     fn readable(&self, status: c_int) {
-        if let Some(watch) = self.handle.get() {
-            watch.drain();
+        let to_read = self.handle.get().is_none_or(|watch| watch.drain());
+        if status >= 0 && !to_read {
+            // The platform took what was written: the wake-up itself was the point (see the module); nothing
+            // to read, and the handle stays as it is.
+            return;
         }
         let Some(waiting) = self.waiting.take() else {
             self.stop();
