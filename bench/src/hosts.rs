@@ -116,12 +116,32 @@ pub(crate) async fn warm(
     event: &Bytes,
     n: usize,
 ) -> anyhow::Result<Sample> {
+    Ok(warm_run(platform, runner, method, event, n).await?.latency)
+}
+
+/// A warm run's figures.
+pub(crate) struct WarmRun {
+    /// Each measured invocation's latency, µs.
+    pub(crate) latency: Sample,
+    /// The function's process's CPU time per measured invocation (every thread, kernel time included), µs;
+    /// 0 when its process cannot be read.
+    pub(crate) cpu_us: f64,
+}
+
+/// [`warm`], with the function's process's CPU per invocation (read from `/proc` around the measured
+/// invocations, after the warm-up ones).
+pub(crate) async fn warm_run(
+    platform: &Platform,
+    runner: &Runner,
+    method: &str,
+    event: &Bytes,
+    n: usize,
+) -> anyhow::Result<WarmRun> {
     let config = runner.config(method, 60.0)?;
     let instance = EventInstance::start(platform, &config)
         .await
         .map_err(|f| anyhow::anyhow!("{}: {} {:?}", runner.label, f.error, f.lines))?;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..(n + n / 10 + 5) {
+    let invoke = async |instance: &EventInstance| -> anyhow::Result<f64> {
         let t = Instant::now();
         let o = instance.invoke("bench", event.clone(), false).await;
         let us = t.elapsed().as_secs_f64() * 1e6;
@@ -132,28 +152,45 @@ pub(crate) async fn warm(
                 String::from_utf8_lossy(body)
             );
         }
-        if i >= n / 10 + 5 {
-            out.push(us);
-        }
+        Ok(us)
+    };
+    for _ in 0..n / 10 + 5 {
+        invoke(&instance).await?;
     }
+    let pid = instance.function_pid();
+    let cpu0 = pid.map(floor::cpu_ns);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(invoke(&instance).await?);
+    }
+    let cpu_us = match (pid, cpu0) {
+        (Some(pid), Some(cpu0)) if n > 0 => (floor::cpu_ns(pid) - cpu0).max(0.0) / 1e3 / n as f64,
+        _ => 0.0,
+    };
     instance.stop().await;
-    Ok(Sample(out))
+    Ok(WarmRun {
+        latency: Sample(out),
+        cpu_us,
+    })
 }
 
-/// The bare Unix round trip's p50 and each pair's warm no-op p50 (a runner on a platform), µs, measured in
-/// turn `rounds` times with `n` calls each, so that a ratio between two of them compares figures taken
-/// seconds apart, not minutes: one row per round, the floor first, then the pairs in order.
+/// The bare Unix round trip and each pair's warm no-op (a runner on a platform), measured in turn `rounds`
+/// times with `n` calls each, so that a ratio between two of them compares figures taken seconds apart, not
+/// minutes: one row per round, the floor first, then the pairs in order; each a p50 (µs) and a CPU per call
+/// (µs: the echo server's per round trip, the function's process's per invocation).
 pub(crate) async fn warm_rounds(
     pairs: &[(&Platform, &Runner)],
     rounds: usize,
     n: usize,
-) -> anyhow::Result<Vec<Vec<f64>>> {
+) -> anyhow::Result<Vec<Vec<(f64, f64)>>> {
     let small = Bytes::from_static(br#"{"k":"v"}"#);
     let mut out = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let mut row = vec![floor::unix_round_trips(n).await?.0.median()];
+        let (floor, server_cpu) = floor::unix_round_trips(n).await?;
+        let mut row = vec![(floor.median(), server_cpu)];
         for (platform, runner) in pairs {
-            row.push(warm(platform, runner, "noop", &small, n).await?.median());
+            let run = warm_run(platform, runner, "noop", &small, n).await?;
+            row.push((run.latency.median(), run.cpu_us));
         }
         out.push(row);
     }

@@ -28,7 +28,15 @@ pub async fn one_exchange_rows(
         return Ok(());
     }
     let pairs: Vec<_> = ours.iter().map(|x| (platform, *x)).collect();
-    let p50 = warm_rounds(&pairs, rounds, n).await?;
+    let rows = warm_rounds(&pairs, rounds, n).await?;
+    let p50: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|row| row.iter().map(|x| x.0).collect())
+        .collect();
+    let cpu: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|row| row.iter().map(|x| x.1).collect())
+        .collect();
     r.line(&format!("One exchange per warm invocation: the shim writes its result and its next `next` back to back on the kept-alive connection (HTTP/1.1 pipelining), so the `next` is waiting when the platform has the result, and back-to-back invocations cost one round trip. Measured apart from the table above, in {rounds} rounds of {n} calls each, every round the bare round trip, then native, Python and Node: each ratio is taken within a round, so a host that slows down for a minute slows both sides of it. The figures are the medians over the rounds; the range is the rounds' lowest and highest ratio."));
     r.line("");
     r.line("| runtime | no-op p50 (µs) | baseline (same rounds) | ratio | range | target | |");
@@ -62,7 +70,41 @@ pub async fn one_exchange_rows(
         ratio.range()
     ));
     r.line("");
+    host_cpu_rows(r, &cpu);
     Ok(())
+}
+
+/// The same rounds' CPU per call: the bare echo server's per round trip, and each host's function process's
+/// per invocation (every thread, kernel time included), with Node's against Python's in the same round. No
+/// target: what the host itself spends, apart from when the machine wakes it.
+fn host_cpu_rows(r: &mut Report, cpu: &[Vec<f64>]) {
+    let median = |col: usize| Sample(cpu.iter().map(|row| row[col]).collect()).median();
+    let ratios = |a: usize, b: usize| Sample(cpu.iter().map(|row| row[a] / row[b]).collect());
+    r.line("The same rounds' CPU time per call (`/proc/PID/task/*/schedstat` of every thread, kernel time included): the bare echo server's per round trip, and the function's process's per warm invocation. Latency also counts the time the machine takes to wake a process that waits; CPU is what the host itself spends.");
+    r.line("");
+    r.line("| process | CPU per call (µs) | against | ratio | range |");
+    r.line("|---|---|---|---|---|");
+    r.line(&format!(
+        "| bare echo server (one round trip) | {:.1} | | | |",
+        median(0)
+    ));
+    for (col, lang) in [(1, "native"), (2, "python")] {
+        let ratio = ratios(col, 0);
+        r.line(&format!(
+            "| {lang} host (one invocation) | {:.1} | the echo server | {:.2}× | {} |",
+            median(col),
+            ratio.median(),
+            ratio.range()
+        ));
+    }
+    let ratio = ratios(3, 2);
+    r.line(&format!(
+        "| node host (one invocation) | {:.1} | the Python host | {:.2}× | {} |",
+        median(3),
+        ratio.median(),
+        ratio.range()
+    ));
+    r.line("");
 }
 
 /// The same 1 MB event with every non-ASCII character escaped (`\uXXXX`): ASCII-only text.
@@ -143,7 +185,7 @@ pub async fn big_event_section(
     r.line("## A 1 MB event in, a 1 MB result out");
     r.line("");
     let event = Bytes::from(big_event());
-    let (rounds, n) = mode.pick((5, 8), (3, 4), (1, 2));
+    let (rounds, n) = mode.pick((9, 8), (3, 4), (1, 2));
     let all: Vec<&Runner> = runners.iter().collect();
     let noop: Vec<f64> = all
         .iter()

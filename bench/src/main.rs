@@ -6,9 +6,10 @@
 //! processes, `json.loads`/`JSON.parse` of the same text, the same handler under AWS's client.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bytes::Bytes;
 use scf_platform::Platform;
 
@@ -44,6 +45,22 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
+const USAGE: &str = "\
+usage: scf-bench [--quick | --tiny]          every section, written to BENCHMARKS.md (--quick: fewer runs and
+                                            smaller sizes, to target/BENCHMARKS-quick.md; --tiny: only that
+                                            it runs, to target/BENCHMARKS-tiny.md)
+       scf-bench --warm [N]                 three rounds of the bare round trip and each host's warm no-op:
+                                            p50 and CPU per invocation, N calls each (default 5000)
+       scf-bench --front-door               the front door's sync Invoke against its path's floor
+       scf-bench --scale [--quick | --tiny] the scale section
+       scf-bench --web [--quick | --tiny]   the web proxy section
+       scf-bench --big [--quick | --tiny]   the 1 MB event section
+       scf-bench echo-server tcp|unix:PATH|web
+                                            the bare echo server the floors are measured against
+A section alone prints its figures on stderr and writes no file. The figures are those of the build the
+binary is in (beside it); `make bench` measures a release build (bench/setup.sh).
+";
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
@@ -57,10 +74,16 @@ fn main() -> anyhow::Result<()> {
         }
         Some("--web") => return modes::web(Mode::from_args()),
         Some("--big") => return modes::big(Mode::from_args()),
+        Some("-h" | "--help") => {
+            std::io::stdout().write_all(USAGE.as_bytes())?;
+            return Ok(());
+        }
         Some(other) => {
-            bail!(
-                "usage: scf-bench [--quick | --tiny] | --front-door | --warm [N] | --scale [--quick | --tiny] | --web [--quick | --tiny] | --big [--quick | --tiny] | echo-server tcp|unix:PATH|web (got {other})"
-            )
+            let _ = write!(
+                std::io::stderr(),
+                "scf-bench: unknown argument {other:?}\n\n{USAGE}"
+            );
+            std::process::exit(2);
         }
     }
     let mode = Mode::from_args();
@@ -368,7 +391,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         with_isolation.join(", ")
     ));
     r.line("");
-    let rounds = mode.pick((7, 500), (3, 200), (1, 20));
+    let rounds = mode.pick((15, 1000), (3, 200), (1, 20));
     instance::one_exchange_rows(&mut r, &platform, &runners, rounds.0, rounds.1).await?;
     // The report and its pictures: the record at the top, a quick or tiny run's beside the build.
     let (dir, stem) = mode.pick(

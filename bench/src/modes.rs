@@ -135,18 +135,22 @@ async fn warm_rounds(n: usize) -> anyhow::Result<()> {
         .flat_map(|r| [(&platform, r), (&isolated, r)])
         .collect();
     let mut err = std::io::stderr().lock();
-    for (round, p50) in hosts::warm_rounds(&pairs, 3, n).await?.iter().enumerate() {
-        let floor = p50[0];
-        let mut line = format!("round {}: floor p50 {floor:.1} µs;", round + 1);
-        for (runner, pair) in runners.iter().zip(p50[1..].chunks(2)) {
+    for (round, row) in hosts::warm_rounds(&pairs, 3, n).await?.iter().enumerate() {
+        let (floor, server_cpu) = row[0];
+        let mut line = format!(
+            "round {}: floor p50 {floor:.1} µs ({server_cpu:.1} µs CPU);",
+            round + 1
+        );
+        for (runner, pair) in runners.iter().zip(row[1..].chunks(2)) {
             let _ = write!(
                 line,
-                " {} {:.1} µs ({:.2}×), isolated {:.1} µs ({:.2}×);",
+                " {} {:.1} µs ({:.2}×, {:.1} µs CPU), isolated {:.1} µs ({:.2}×);",
                 runner.label,
-                pair[0],
-                pair[0] / floor,
-                pair[1],
-                pair[1] / floor
+                pair[0].0,
+                pair[0].0 / floor,
+                pair[0].1,
+                pair[1].0,
+                pair[1].0 / floor
             );
         }
         writeln!(err, "{line}")?;

@@ -8,7 +8,9 @@ const fs = require('node:fs');
 /**
  * @param {string} socketPath
  * @param {string[]} events
- * @param {{onReady?: (t: bigint) => void, onPost?: (p: object) => void, onDone?: () => void, close?: boolean}} hooks
+ * @param {{onReady?: (t: bigint) => void, onPost?: (p: object) => void, onDone?: () => void,
+ *   onEvent?: (n: number, socket: import('node:net').Socket) => void, close?: boolean}} hooks
+ *   `onEvent`: called once the `n`th event (from 1) has been handed to the socket, with the connection it went on.
  *   `close`: the answer of every other event (the 1st, 3rd, …) says `Connection: close` and ends its connection,
  *   so the instance reconnects to post that result, and waits for the next event on the new connection.
  */
@@ -44,7 +46,8 @@ function startMockApi(socketPath, events, hooks = {}) {
           'content-length': Buffer.byteLength(text),
           ...(hooks.close && n % 2 === 1 ? { connection: 'close' } : {}),
         });
-        res.end(text);
+        const sent = n;
+        res.end(text, () => hooks.onEvent?.(sent, req.socket));
         sentAt = process.hrtime.bigint();
       } else {
         const p = { type: req.url.endsWith('/error') ? 'error' : 'response', id: `req-${n}`, body, turnaroundNs: now - sentAt };

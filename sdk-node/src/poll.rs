@@ -18,6 +18,19 @@
 //! may have reconnected (it served a call since the last wait) without touching whatever uses the old number:
 //! at most one handle and one duplicate exist at a time, and the old connection's socket is released at the
 //! next wait.
+//!
+//! **Woken as a blocking read is.** The handle does not watch the socket itself but an epoll instance of the
+//! poller's own, on which the socket is registered edge-triggered for readability *and* writability. A
+//! blocking `recv` on a Unix socket (the Python and native hosts' wait) sleeps on the socket's one wait queue,
+//! which the kernel also wakes when the peer reads what this side wrote; a `uv_poll` for readability is woken
+//! only by bytes to read. So the JS thread is woken once more per invocation, when the platform takes its
+//! result and `next`, as the other hosts' threads are, and, seeing only that (`EPOLLOUT`), waits again
+//! without reading. On a machine whose idle CPUs halt (a VM without guest halt-polling), that
+//! wake-up keeps the instance's CPU from halting just before the next invocation arrives, and waking a thread
+//! on a CPU that has not halted costs far less (`docs/node.md`, *Woken as a blocking read is*). Edges are
+//! only reported once: the poll callback empties the epoll instance's ready list first, and a handle started
+//! again re-arms the registration (`EPOLL_CTL_MOD`), which reports what the socket already holds. Where the
+//! epoll instance cannot be made, the handle watches the socket directly.
 
 use std::cell::Cell;
 use std::os::fd::RawFd;
@@ -209,12 +222,70 @@ pub(crate) struct Poller {
 }
 
 /// A poll handle (`uv_handle_size(UV_POLL)` bytes from `calloc`) on `own`, the poller's duplicate of the
-/// worker's descriptor `fd` (see the module).
+/// worker's descriptor `fd`, through the epoll instance `ep` where there is one (see the module).
 #[derive(Clone, Copy)]
 struct Watch {
     handle: *mut c_void,
     fd: RawFd,
     own: RawFd,
+    ep: Option<RawFd>,
+}
+
+/// What the poller's epoll instance watches the socket for: bytes to read, the peer taking what was written,
+/// the peer's end, each once per change (edge-triggered).
+const EDGES: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+
+/// An epoll instance (close-on-exec) watching `own` for [`EDGES`]; `None` if one cannot be made.
+fn edge_epoll(own: RawFd) -> Option<RawFd> {
+    // SAFETY: `epoll_create1` makes a new descriptor or fails; nothing else is touched.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return None;
+    }
+    let mut event = libc::epoll_event {
+        events: EDGES,
+        u64: 0,
+    };
+    // SAFETY: `ep` is the epoll instance just made, `own` an open socket, `event` a valid event for the call.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, own, &mut event) } != 0 {
+        // SAFETY: `ep` is ours and watched by nothing.
+        unsafe { libc::close(ep) };
+        return None;
+    }
+    Some(ep)
+}
+
+impl Watch {
+    /// Empties the epoll instance's ready list, so that it is readable again only at the next edge; whether
+    /// the socket may have something to read (bytes, its end, an error). Only the peer taking what was written
+    /// (`EPOLLOUT` alone) says it has not; without an epoll instance, or when the list cannot be read, it may.
+    fn drain(&self) -> bool {
+        let Some(ep) = self.ep else {
+            return true;
+        };
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: `ep` is this watch's open epoll instance; `events` has room for the 4 events asked for; a
+        // zero timeout never waits. A failure (a signal) leaves the edge to be reported again.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 4, 0) };
+        let Ok(n) = usize::try_from(n) else {
+            return true;
+        };
+        let to_read = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        n == 0 || events[..n.min(4)].iter().any(|e| e.events & to_read != 0)
+    }
+
+    /// Registers the socket again, which reports what it already holds (an edge seen and emptied while no
+    /// `next` waited would otherwise not come again).
+    fn rearm(&self) {
+        if let Some(ep) = self.ep {
+            let mut event = libc::epoll_event {
+                events: EDGES,
+                u64: 0,
+            };
+            // SAFETY: `ep` is this watch's open epoll instance, on which `own` (open) is registered.
+            unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_MOD, self.own, &mut event) };
+        }
+    }
 }
 
 impl Poller {
@@ -239,12 +310,14 @@ impl Poller {
     /// the worker served a call since the last wait (the connection may be another one); the answer goes to
     /// `waiting`. `false` when the handle cannot be made or started: the caller hands the wait to the worker.
     pub(crate) fn wait(&'static self, fd: RawFd, served: bool, waiting: &'static Listener) -> bool {
-        let Some(handle) = self.handle_for(fd, served) else {
+        let Some(watch) = self.handle_for(fd, served) else {
             return false;
         };
+        let handle = watch.handle;
         // SAFETY: `handle` is an initialised poll handle of this loop, on this (the loop's) thread.
         unsafe { (self.uv.reference)(handle) };
         if !self.active.get() {
+            watch.rearm();
             // SAFETY: as above.
             if unsafe { (self.uv.poll_start)(handle, UV_READABLE, on_readable) } != 0 {
                 return false;
@@ -257,10 +330,10 @@ impl Poller {
 
     /// The poll handle for `fd`: the one made before if it is for `fd` and the worker has not served a call
     /// since (`served`), else a new one on a new duplicate of `fd` (the old handle and duplicate closed).
-    fn handle_for(&'static self, fd: RawFd, served: bool) -> Option<*mut c_void> {
+    fn handle_for(&'static self, fd: RawFd, served: bool) -> Option<Watch> {
         if let Some(watch) = self.handle.get() {
             if watch.fd == fd && !served {
-                return Some(watch.handle);
+                return Some(watch);
             }
             self.release();
         }
@@ -279,19 +352,24 @@ impl Poller {
             unsafe { libc::close(own) };
             return None;
         }
-        // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `own` is open.
-        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, own) } != 0 {
-            // SAFETY: libuv did not take the handle, nor watches `own`; both are ours to free.
+        let ep = edge_epoll(own);
+        // SAFETY: `handle` is zeroed memory of a poll handle's size; the loop is this thread's, and `ep` (or
+        // `own`) is open.
+        if unsafe { (self.uv.poll_init)(self.event_loop.lp, handle, ep.unwrap_or(own)) } != 0 {
+            // SAFETY: libuv did not take the handle, nor watches `ep` or `own`; they are ours to free.
             unsafe {
                 libc::free(handle);
+                if let Some(ep) = ep {
+                    libc::close(ep);
+                }
                 libc::close(own);
             }
             return None;
         }
         // SAFETY: `handle` is initialised; its data is this poller, which lives as long as the process.
         unsafe { (self.uv.set_data)(handle, std::ptr::from_ref(self).cast_mut().cast()) };
-        // `uv_poll_init` made the socket non-blocking (a flag of the socket, which both descriptors share); the
-        // worker's reads block.
+        // `uv_poll_init` makes what it watches non-blocking: without an epoll instance, the socket (a flag of
+        // the socket, which both descriptors share); the worker's reads block.
         // SAFETY: F_GETFL/F_SETFL on an open descriptor change only its status flags.
         unsafe {
             let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -299,8 +377,14 @@ impl Poller {
                 libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
             }
         }
-        self.handle.set(Some(Watch { handle, fd, own }));
-        Some(handle)
+        let watch = Watch {
+            handle,
+            fd,
+            own,
+            ep,
+        };
+        self.handle.set(Some(watch));
+        Some(watch)
     }
 
     /// Closes the poll handle (its memory is freed once libuv has closed it) and the duplicate it watches.
@@ -308,10 +392,13 @@ impl Poller {
         if let Some(watch) = self.handle.take() {
             self.active.set(false);
             // SAFETY: `watch.handle` is a poll handle of this loop, on the loop's thread; closing it stops it
-            // and removes `watch.own` from the loop at once, so the duplicate, which nothing else uses, can be
-            // closed right after.
+            // and removes the descriptor it watches (`watch.ep`, else `watch.own`) from the loop at once, so
+            // the epoll instance and the duplicate, which nothing else uses, can be closed right after.
             unsafe {
                 (self.uv.close)(watch.handle, Some(free_handle));
+                if let Some(ep) = watch.ep {
+                    libc::close(ep);
+                }
                 libc::close(watch.own);
             }
         }
@@ -337,6 +424,12 @@ impl Poller {
     /// The socket is readable (or the poll failed: `status` < 0): read what is there, and settle the wait, keep
     /// it, or hand it to the worker.
     fn readable(&self, status: c_int) {
+        let to_read = self.handle.get().is_none_or(|watch| watch.drain());
+        if status >= 0 && !to_read {
+            // The platform took what was written: the wake-up itself was the point (see the module); nothing
+            // to read, and the handle stays as it is.
+            return;
+        }
         let Some(waiting) = self.waiting.take() else {
             self.stop();
             return;

@@ -516,6 +516,11 @@ impl Conn {
     }
 
     /// Reads more bytes into the buffer (growing it up to the head bound); 0 at the end of the stream.
+    ///
+    /// A plain blocking read, on purpose: on a Unix socket it is also woken when the platform takes what was
+    /// written (the result and the `next`), which keeps the instance's CPU from halting just before a
+    /// back-to-back invocation arrives. Waiting with `poll(POLLIN)` first (bytes only) made warm invocations
+    /// slower on a VM whose idle CPUs halt (`docs/node.md`, *Woken as a blocking read is*).
     fn fill(&mut self) -> Result<usize, Failure> {
         self.make_room()?;
         let n = self.stream.read(&mut self.buf[self.end..])?;
