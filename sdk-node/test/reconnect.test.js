@@ -16,6 +16,29 @@ const { startMockApi } = require('../bench/mock-api');
 const REPO = path.resolve(__dirname, '..', '..');
 const SHIM = process.env.SCF_SHIM || path.join(REPO, 'target', 'debug', 'scf-shim');
 
+/**
+ * Starts the real scf-shim on the Node host with `handler` from `code`, against the runtime API at `sock`.
+ * @returns {{exited: Promise<number | string>, stderr: () => string}}
+ */
+function startShim(code, sock, handler, name) {
+  const env = {
+    ...process.env,
+    _HANDLER: handler,
+    SCF_RUNTIME: 'nodejs',
+    SCF_RUNTIME_API: `unix:${sock}`,
+    USER_CODE_ROOT: code,
+    SCF_FUNCTIONNAME: name,
+    SCF_NODE_BOOTSTRAP: path.join(REPO, 'sdk-node', 'bootstrap.js'),
+  };
+  delete env.NODE_EXTRA_CA_CERTS;
+  delete env.SCF_NODE_ADDON;
+  const child = spawn(SHIM, [], { env, cwd: code, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? s)));
+  return { exited, stderr: () => stderr };
+}
+
 test('a connection closed after every other event: every invocation answered, descriptors bounded', async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'scf-node-reconnect-'));
   test.after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -26,21 +49,9 @@ test('a connection closed after every other event: every invocation answered, de
   const N = 60;
   const sock = path.join(work, 'api.sock');
   const { server, posts } = await startMockApi(sock, Array(N).fill('{}'), { close: true });
-  const env = {
-    ...process.env,
-    _HANDLER: 'index.fds',
-    SCF_RUNTIME: 'nodejs',
-    SCF_RUNTIME_API: `unix:${sock}`,
-    USER_CODE_ROOT: code,
-    SCF_FUNCTIONNAME: 'reconnect',
-    SCF_NODE_BOOTSTRAP: path.join(REPO, 'sdk-node', 'bootstrap.js'),
-  };
-  delete env.NODE_EXTRA_CA_CERTS;
-  delete env.SCF_NODE_ADDON;
-  const child = spawn(SHIM, [], { env, cwd: code, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exit = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? s)));
+  const shim = startShim(code, sock, 'index.fds', 'reconnect');
+  const exit = await shim.exited;
+  const stderr = shim.stderr();
   server.close();
   assert.equal(exit, 0, stderr);
   assert.equal(posts.length, N, stderr);
@@ -82,25 +93,12 @@ test('the platform closes the connection while a handler runs: its result goes o
       socket.destroy();
     },
   });
-  const env = {
-    ...process.env,
-    _HANDLER: 'index.run',
-    SCF_RUNTIME: 'nodejs',
-    SCF_RUNTIME_API: `unix:${sock}`,
-    USER_CODE_ROOT: code,
-    SCF_FUNCTIONNAME: 'close-running',
-    SCF_NODE_BOOTSTRAP: path.join(REPO, 'sdk-node', 'bootstrap.js'),
-  };
-  delete env.NODE_EXTRA_CA_CERTS;
-  delete env.SCF_NODE_ADDON;
-  const child = spawn(SHIM, [], { env, cwd: code, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? s)));
+  const shim = startShim(code, sock, 'index.run', 'close-running');
   await closed;
   // Off the event loop (opening a FIFO for writing waits for its reader), so the mock platform keeps serving.
   await fs.promises.writeFile(fifo, 'go\n');
-  const exit = await exited;
+  const exit = await shim.exited;
+  const stderr = shim.stderr();
   server.close();
   assert.equal(exit, 0, stderr);
   const bodies = posts.filter((p) => p.type === 'response').map((p) => JSON.parse(p.body).n);
