@@ -29,78 +29,88 @@ pub async fn one_exchange_rows(
     }
     let pairs: Vec<_> = ours.iter().map(|x| (platform, *x)).collect();
     let rows = warm_rounds(&pairs, rounds, n).await?;
-    let p50: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|row| row.iter().map(|x| x.0).collect())
-        .collect();
-    let cpu: Vec<Vec<f64>> = rows
-        .iter()
-        .map(|row| row.iter().map(|x| x.1).collect())
-        .collect();
+    let p50 = Columns(&rows, |x| x.0);
     r.line(&format!("One exchange per warm invocation: the shim writes its result and its next `next` back to back on the kept-alive connection (HTTP/1.1 pipelining), so the `next` is waiting when the platform has the result, and back-to-back invocations cost one round trip. Measured apart from the table above, in {rounds} rounds of {n} calls each, every round the bare round trip, then native, Python and Node: each ratio is taken within a round, so a host that slows down for a minute slows both sides of it. The figures are the medians over the rounds; the range is the rounds' lowest and highest ratio."));
     r.line("");
     r.line("| runtime | no-op p50 (µs) | baseline (same rounds) | ratio | range | target | |");
     r.line("|---|---|---|---|---|---|---|");
-    let median = |col: usize| Sample(p50.iter().map(|row| row[col]).collect()).median();
-    let ratios = |a: usize, b: usize| Sample(p50.iter().map(|row| row[a] / row[b]).collect());
-    let floor = median(0);
+    let floor = p50.median(0);
     for (col, lang) in [(1, "native"), (2, "python")] {
-        let ratio = ratios(col, 0);
+        let ratio = p50.ratios(col, 0);
         let verdict = r.target(
             &format!("warm {lang} no-op ≤ 1.3× one bare round trip"),
             ratio.median() <= 1.3,
         );
         r.line(&format!(
             "| {lang} | {:.1} | one bare round trip {floor:.1} µs | {:.2}× | {} | ≤ 1.3× | {verdict} |",
-            median(col),
+            p50.median(col),
             ratio.median(),
             ratio.range()
         ));
     }
-    let ratio = ratios(3, 2);
+    let ratio = p50.ratios(3, 2);
     let verdict = r.target(
         "warm node no-op ≤ 1.3× the Python host's",
         ratio.median() <= 1.3,
     );
     r.line(&format!(
         "| node | {:.1} | the Python host {:.1} µs | {:.2}× | {} | ≤ 1.3× | {verdict} |",
-        median(3),
-        median(2),
+        p50.median(3),
+        p50.median(2),
         ratio.median(),
         ratio.range()
     ));
     r.line("");
-    host_cpu_rows(r, &cpu);
+    host_cpu_rows(r, &Columns(&rows, |x| x.1));
     Ok(())
+}
+
+/// One figure of [`warm_rounds`]' rows (the p50 or the CPU, as the function picks it from each pair): a column per process, the floor
+/// first, a row per round.
+struct Columns<'a>(&'a [Vec<(f64, f64)>], fn(&(f64, f64)) -> f64);
+
+impl Columns<'_> {
+    /// Column `col`'s median over the rounds.
+    fn median(&self, col: usize) -> f64 {
+        Sample(self.0.iter().map(|row| (self.1)(&row[col])).collect()).median()
+    }
+
+    /// Column `a` against column `b`, within each round.
+    fn ratios(&self, a: usize, b: usize) -> Sample {
+        Sample(
+            self.0
+                .iter()
+                .map(|row| (self.1)(&row[a]) / (self.1)(&row[b]))
+                .collect(),
+        )
+    }
 }
 
 /// The same rounds' CPU per call: the bare echo server's per round trip, and each host's function process's
 /// per invocation (every thread, kernel time included), with Node's against Python's in the same round. No
 /// target: what the host itself spends, apart from when the machine wakes it.
-fn host_cpu_rows(r: &mut Report, cpu: &[Vec<f64>]) {
-    let median = |col: usize| Sample(cpu.iter().map(|row| row[col]).collect()).median();
-    let ratios = |a: usize, b: usize| Sample(cpu.iter().map(|row| row[a] / row[b]).collect());
+fn host_cpu_rows(r: &mut Report, cpu: &Columns<'_>) {
     r.line("The same rounds' CPU time per call (`/proc/PID/task/*/schedstat` of every thread, kernel time included): the bare echo server's per round trip, and the function's process's per warm invocation. Latency also counts the time the machine takes to wake a process that waits; CPU is what the host itself spends.");
     r.line("");
     r.line("| process | CPU per call (µs) | against | ratio | range |");
     r.line("|---|---|---|---|---|");
     r.line(&format!(
         "| bare echo server (one round trip) | {:.1} | | | |",
-        median(0)
+        cpu.median(0)
     ));
     for (col, lang) in [(1, "native"), (2, "python")] {
-        let ratio = ratios(col, 0);
+        let ratio = cpu.ratios(col, 0);
         r.line(&format!(
             "| {lang} host (one invocation) | {:.1} | the echo server | {:.2}× | {} |",
-            median(col),
+            cpu.median(col),
             ratio.median(),
             ratio.range()
         ));
     }
-    let ratio = ratios(3, 2);
+    let ratio = cpu.ratios(3, 2);
     r.line(&format!(
         "| node host (one invocation) | {:.1} | the Python host | {:.2}× | {} |",
-        median(3),
+        cpu.median(3),
         ratio.median(),
         ratio.range()
     ));
