@@ -35,7 +35,7 @@ pub struct Scale {
 
 /// A code directory of the native no-op function `name` in `dir`.
 fn function(dir: &Path, lib: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    provisioned_function(dir, lib, name, 0)
+    function_with(dir, lib, name, "provisioned: 0")
 }
 
 /// A code directory of the native no-op function `name` in `dir`, with `provisioned` instances started
@@ -46,13 +46,18 @@ pub(crate) fn provisioned_function(
     name: &str,
     provisioned: usize,
 ) -> anyhow::Result<PathBuf> {
+    function_with(dir, lib, name, &format!("provisioned: {provisioned}"))
+}
+
+/// A code directory of the native no-op function `name` in `dir`, with `local` (one `inputs.local` key).
+fn function_with(dir: &Path, lib: &Path, name: &str, local: &str) -> anyhow::Result<PathBuf> {
     let f = dir.join(name);
     std::fs::create_dir_all(&f)?;
     std::fs::copy(lib, f.join("libbench.so")).context("libbench.so")?;
     std::fs::write(
         f.join("serverless.yml"),
         format!(
-            "inputs:\n  name: {name}\n  handler: bench.noop\n  runtime: native\n  local:\n    provisioned: {provisioned}\n"
+            "inputs:\n  name: {name}\n  handler: bench.noop\n  runtime: native\n  local:\n    {local}\n"
         ),
     )?;
     Ok(f)
@@ -156,7 +161,10 @@ async fn accept_with_backlog(
     per_client: usize,
 ) -> anyhow::Result<f64> {
     let dir = temp("scale-accept", backlog);
-    let f = function(&dir, lib, "noop")?;
+    // The queue holds the backlog and every event of the run: at its limit (100,000 by default) an accept
+    // is refused, and a refusal is not what this measures.
+    let limit = backlog + 16 * per_client;
+    let f = function_with(&dir, lib, "noop", &format!("queueLimit: {limit}"))?;
     let data = dir.join("data");
     if backlog > 0 {
         let store = Store::open(&data)?;
