@@ -101,10 +101,34 @@ pub async fn exchange_at(
         let t = Instant::now();
         sender.ready().await?;
         let resp = sender.send_request(req).await?;
-        let _ = resp.into_body().collect().await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
         out.push(t.elapsed().as_secs_f64() * 1e6);
+        refused(uri, status, &body)?;
     }
     Ok(Sample(out))
+}
+
+/// An answer that is not what a measurement counts: a status other than 2xx, a TencentCloud API error
+/// (`Response.Error`, e.g. a queue full), or a function's error (`Response.Result.InvokeResult` not 0).
+/// Timed answers that failed would be counted as work done.
+fn refused(uri: &str, status: hyper::StatusCode, body: &[u8]) -> anyhow::Result<()> {
+    let text = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    if !status.is_success() {
+        anyhow::bail!("{uri} answered {status}: {}", text());
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    let response = &v["Response"];
+    if !response["Error"].is_null()
+        || response["Result"]["InvokeResult"]
+            .as_i64()
+            .is_some_and(|r| r != 0)
+    {
+        anyhow::bail!("{uri} answered an error: {}", text());
+    }
+    Ok(())
 }
 
 pub(crate) fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {

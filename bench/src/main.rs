@@ -547,7 +547,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // ---- scale ------------------------------------------------------------------------------------
     r.line("## Scale");
     r.line("");
-    r.line("How the platform's costs grow with what it holds, each against the smallest size in the same run (native no-op function). The log stores of every size are served at once and queried in rounds that take each size in turn, so they are compared at the same moments; each backlog is a platform run of its own.");
+    r.line(&format!("How the platform's costs grow with what it holds, each against the smallest size in the same run (native no-op function). The log stores of every size are served at once and queried in rounds that take each size in turn, so they are compared at the same moments; the backlogs are taken in turn in {} rounds (their medians), each run a new store and platform, with the function's queue limit (`local.queueLimit`) above the backlog and the run's events, so no accept is refused. Every answer the bench times is checked: an error (a refusal, a function's error, a status other than 2xx) stops the run rather than being counted as work done.", scale::backlog_rounds(mode)));
     r.line("");
     let sc = scale::measure(&root, &native_dir.join("libbench.so"), mode).await?;
     r.line("| measurement | size | figure | vs the smallest | target | |");
