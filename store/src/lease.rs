@@ -146,19 +146,10 @@ impl ParkedLeases {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use bytes::Bytes;
 
+    use crate::tests::temp_dir;
     use crate::{Lease, Store, Then};
-
-    fn temp_dir(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!(
-            "scf-store-lease-{name}-{}-{}",
-            std::process::id(),
-            crate::now_ms()
-        ))
-    }
 
     fn parked(lease: Lease) -> crate::Parked {
         match lease.then {
@@ -177,7 +168,7 @@ mod tests {
     /// it), with the body it was accepted with, and parks the next lease.
     #[tokio::test]
     async fn an_event_accepted_while_a_lease_waits_is_handed_over_leased() {
-        let dir = temp_dir("handed");
+        let dir = temp_dir("lease-handed");
         let s = Store::open(&dir).expect("open");
         let first = s.lease("f", 1).await.expect("lease");
         assert!(first.event.is_none());
@@ -209,7 +200,7 @@ mod tests {
     /// for the next handed over) takes every event once, in queue order.
     #[tokio::test]
     async fn accepts_at_once_are_taken_once_each_in_queue_order() {
-        let dir = temp_dir("order");
+        let dir = temp_dir("lease-order");
         let s = Store::open(&dir).expect("open");
         let mut lease = s.lease("f", 1).await.expect("lease");
         let n = 100;
@@ -247,7 +238,7 @@ mod tests {
     /// brings the handed-over event back.
     #[tokio::test]
     async fn a_lease_given_up_keeps_every_event() {
-        let dir = temp_dir("cancel");
+        let dir = temp_dir("lease-cancel");
         let s = Store::open(&dir).expect("open");
         let p = parked(s.lease("f", 1).await.expect("lease"));
         assert!(p.cancel().is_none());
@@ -267,7 +258,7 @@ mod tests {
     /// handed over; one accepted after it is not, and leasing again takes the retry first.
     #[tokio::test]
     async fn an_event_due_for_its_retry_is_not_overtaken() {
-        let dir = temp_dir("retry");
+        let dir = temp_dir("lease-retry");
         let s = Store::open(&dir).expect("open");
         accept(&s, "r0", 1).await;
         let r0 = s.lease("f", 1).await.expect("lease").event.expect("r0");

@@ -538,7 +538,8 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
+    /// A directory of this test process's own for a test's store.
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!(
             "scf-store-{name}-{}-{}",
             std::process::id(),
