@@ -247,6 +247,9 @@ mod tests {
         assert_eq!(lease.event.as_ref().expect("r1 is due").request_id, "r1");
         let p = parked(lease);
         accept(&s, "r2", 1).await;
+        // The store's thread hands over after it answers the accept: a request it runs after that commit
+        // (any request) is answered once the hand-over is done.
+        assert_eq!(s.queue_len("f").await.expect("len"), 2);
         let back = p.cancel().expect("r2 was handed over first");
         assert_eq!(back.event.expect("r2").request_id, "r2");
         assert!(s.lease_next("f", 1).await.expect("lease").event.is_none());
