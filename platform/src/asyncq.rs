@@ -11,14 +11,15 @@
 //!   let go; a write that fails is said on stderr and tried again until it succeeds, so no event stays
 //!   leased and forgotten.
 //!
-//! The dispatcher sleeps until an event arrives or a retry is due: an idle queue costs nothing.
+//! The dispatcher sleeps until an event arrives (handed over by the store's commit that accepted it) or a
+//! retry is due: an idle queue costs nothing.
 
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use scf_protocol::ErrorKind;
-use scf_store::{DeadLetter, QueuedEvent, Store, StoreError, now_ms};
+use scf_store::{DeadLetter, Lease, Parked, QueuedEvent, Store, StoreError, Then, now_ms};
 use tokio::sync::{Notify, watch};
 
 use crate::event::EventPool;
@@ -28,64 +29,88 @@ use crate::pool::Source;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs `pool`'s queue until `shutdown` turns true.
+///
+/// Each lease that finds no other event due leaves a lease parked on the store's thread: the commit that
+/// accepts the function's next event hands it over, leased, so an event that arrives while the queue is
+/// idle costs no request of the dispatcher's own to the store. The dispatcher gives the parked lease up (and
+/// leases again) when an event waiting for its retry is due, or when a retry was just written.
 pub(crate) async fn dispatch(
     pool: Arc<EventPool>,
     store: Store,
-    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = pool.config.name.clone();
+    // Told when a delivery ends in a retry: that event is due again, maybe before the parked lease's time.
+    let retried = Arc::new(Notify::new());
     let mut backoff = Backoff::default();
+    let mut handed: Option<Lease> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let now = now_ms();
-        // The event is leased first, then waits for a permit: a permit is only ever held by an event that
-        // runs (holding one while asking the store would make a sync call see the function as full).
-        match store.lease_next(&name, now).await {
-            Ok(next) => {
-                backoff.recovered("leasing the next event", &name);
-                if let Some(ev) = next.event {
-                    let permit = tokio::select! {
-                        p = pool.permit() => match p { Some(p) => p, None => return },
-                        // A lease lives only as long as the platform: the event runs after the restart.
-                        _ = shutdown.changed() => return,
-                    };
-                    let (pool, store, wake) = (pool.clone(), store.clone(), wake.clone());
-                    tokio::spawn(async move {
-                        let again = deliver(&pool, &store, ev, permit).await;
-                        pool.queue_changed();
-                        // Only a retry makes an event due that the dispatcher may be waiting without.
-                        if again {
-                            wake.notify_one();
-                        }
-                    });
+        let lease = match handed.take() {
+            Some(lease) => lease,
+            None => match store.lease(&name, now_ms()).await {
+                Ok(lease) => {
+                    backoff.recovered("leasing the next event", &name);
+                    lease
                 }
-                // Another event due already is taken at once; else the dispatcher sleeps until one is due
-                // or arrives (the store said so with this lease: no second call to learn it).
-                if next.due_ms.is_some_and(|due| due <= now) {
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    backoff.failed("leasing the next event", &name, &e).await;
                     continue;
                 }
-                let wait = async {
-                    match next.due_ms {
-                        Some(due) => {
-                            let ms = u64::try_from(due - now).unwrap_or(1);
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = wait => {}
-                    _ = shutdown.changed() => return,
+            },
+        };
+        // The event is leased first, then waits for a permit: a permit is only ever held by an event that
+        // runs (holding one while asking the store would make a sync call see the function as full).
+        if let Some(ev) = lease.event {
+            let permit = tokio::select! {
+                p = pool.permit() => match p { Some(p) => p, None => return },
+                // A lease lives only as long as the platform: the event runs after the restart.
+                _ = shutdown.changed() => return,
+            };
+            let (pool, store, retried) = (pool.clone(), store.clone(), retried.clone());
+            tokio::spawn(async move {
+                let again = deliver(&pool, &store, ev, permit).await;
+                pool.queue_changed();
+                if again {
+                    retried.notify_one();
                 }
+            });
+        }
+        // Another event due already is taken at once; else the dispatcher waits for the next accepted one
+        // to be handed over, or until one is due.
+        let Then::Wait(mut parked) = lease.then else {
+            continue;
+        };
+        let due_ms = parked.due_ms();
+        let due = async {
+            match due_ms {
+                Some(due) => {
+                    let ms = u64::try_from(due - now_ms()).unwrap_or(0);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                None => std::future::pending().await,
             }
-            Err(StoreError::Closed) => return,
-            Err(e) => backoff.failed("leasing the next event", &name, &e).await,
+        };
+        tokio::select! {
+            // An error: the store dropped the lease; the next lease says why.
+            h = parked.handed_over() => handed = h.ok(),
+            _ = retried.notified() => handed = again(parked),
+            _ = due => handed = again(parked),
+            _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Gives up a parked lease to lease again: an event handed over meanwhile is run first, then the queue is
+/// leased from afresh.
+fn again(parked: Parked) -> Option<Lease> {
+    parked.cancel().map(|lease| Lease {
+        event: lease.event,
+        then: Then::Again,
+    })
 }
 
 /// Runs `ev` and writes what happened to it; whether it is due again (a retry).

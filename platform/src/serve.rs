@@ -1,14 +1,13 @@
 //! `scf-local serve`: the platform, running for as long as the developer wants: the banner, the readable
 //! terminal (`terminal.rs`), `--debug`, `--watch` and the console.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scf_store::Store;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::PlatformError;
 use crate::activity::Events;
@@ -168,15 +167,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
     let gateway = Gateway::build(&functions)?.map(Arc::new);
     let functions = Arc::new(functions);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut wakes = HashMap::new();
     let mut tasks = Vec::new();
     for (name, pool) in &functions.events {
-        let wake = Arc::new(Notify::new());
-        wakes.insert(name.clone(), wake.clone());
         tasks.push(tokio::spawn(crate::asyncq::dispatch(
             pool.clone(),
             store.clone(),
-            wake,
             shutdown_rx.clone(),
         )));
         let provisioned = pool.config.serve.provisioned;
@@ -220,7 +215,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), PlatformError> {
         .map_err(PlatformError::io("reading the bound address"))?;
     let door = Arc::new(FrontDoor {
         functions: functions.clone(),
-        wakes,
         store,
         credentials: opts.credentials.clone(),
         events: events.clone(),

@@ -21,9 +21,12 @@
 //!
 //! A lease is not durable state: the thread keeps the leased events in memory, so taking an event writes
 //! nothing, and after a restart every event that was running is due again (at-least-once delivery). A
-//! leased event stays leased until its outcome is written.
+//! leased event stays leased until its outcome is written. A dispatcher's lease that finds nothing more due
+//! is parked, and the commit that accepts the function's next event hands that event over ([`Store::lease`]):
+//! the event reaches its dispatcher without another request to the thread or a read of the database.
 
 mod db;
+mod lease;
 mod thread;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use db::Next;
 use db::{Accept, Db, Outcome};
+pub use lease::{Lease, Parked, Then};
 
 /// The database's file in the data directory.
 const DB_FILE: &str = "scf-local.db";
@@ -404,6 +408,17 @@ impl Store {
             .await?
     }
 
+    /// [`Store::lease_next`] for a dispatcher: when no other event of `function` is due, the answer holds a
+    /// lease parked on the store's thread ([`Then::Wait`]), which the commit that accepts the function's next
+    /// event hands that event to, leased ([`Parked::handed_over`]). Queue order is kept: an event waiting
+    /// for its retry is due at [`Parked::due_ms`], and from then on no accepted event is handed over ahead
+    /// of it.
+    pub async fn lease(&self, function: &str, now_ms: i64) -> Result<Lease, StoreError> {
+        let function = function.to_owned();
+        self.run_on(Msg::Lease, move |db| db.lease(&function, now_ms))
+            .await?
+    }
+
     /// The event was delivered: remove it. Written with the next batch (see [`WRITE_BATCH`]); returns once
     /// it is written, and until then the event stays leased.
     pub async fn complete(&self, seq: i64) -> Result<(), StoreError> {
@@ -523,7 +538,8 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
+    /// A directory of this test process's own for a test's store.
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!(
             "scf-store-{name}-{}-{}",
             std::process::id(),

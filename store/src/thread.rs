@@ -157,9 +157,13 @@ impl Waiting {
         let logs_n = logs.len();
         match db.write(&accepts, &outcomes, logs.iter().map(|(r, _)| r)) {
             Ok(results) => {
+                let mut seqs = Vec::with_capacity(results.len());
                 for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
+                    seqs.push(result.as_ref().ok().copied());
+                    let _ = reply.send(result.map(|_| ()));
                 }
+                // After the answers: a caller's ack goes out before the delivery this begins.
+                db.hand_over(&accepts, &seqs);
                 for reply in outcome_replies {
                     let _ = reply.send(Ok(()));
                 }

@@ -10,7 +10,6 @@
 //! off the event loop. A sync invocation runs as its own task: a caller that goes away does not stop it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -22,7 +21,6 @@ use scf_runtime_api::conn::{BodyBudget, BodyError, read_body};
 use scf_store::{EnqueueError, LogQuery, LogRecord, Store, now_ms};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use crate::config::FunctionConfig;
 use crate::functions::{Function, Functions};
@@ -65,8 +63,6 @@ pub struct Credentials {
 #[derive(Debug)]
 pub(crate) struct FrontDoor {
     pub(crate) functions: Arc<Functions>,
-    /// Wakes each event function's async dispatcher.
-    pub(crate) wakes: HashMap<String, Arc<Notify>>,
     pub(crate) store: Store,
     /// Signatures are verified when set.
     pub(crate) credentials: Option<Credentials>,
@@ -335,8 +331,8 @@ impl FrontDoor {
         Ok(Reply::Invoked { finished, tail })
     }
 
-    /// Commits an async event to the function's queue and wakes its dispatcher (`Invoke` with `Event`, the
-    /// timers, the `/trigger` route).
+    /// Commits an async event to the function's queue (`Invoke` with `Event`, the timers, the `/trigger`
+    /// route); the commit hands it to the function's dispatcher when that waits for one.
     pub(crate) async fn enqueue(
         &self,
         config: &FunctionConfig,
@@ -351,9 +347,6 @@ impl FrontDoor {
                 EnqueueError::Full { .. } => api_error("LimitExceeded.AsyncQueue", e.to_string()),
                 EnqueueError::Store(_) => api_error("InternalError", e.to_string()),
             })?;
-        if let Some(w) = self.wakes.get(name) {
-            w.notify_one();
-        }
         self.events.emit(|| crate::activity::Event::Queue {
             function: name.clone(),
         });

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::lease::{Lease, ParkedLeases, Then};
 use crate::{DeadLetter, EnqueueError, LogQuery, LogRecord, QueuedEvent, StoreError};
 
 mod schema;
@@ -102,6 +103,8 @@ pub(crate) struct Db {
     leased: HashSet<i64>,
     /// The connection's `synchronous` setting is `FULL` (else `NORMAL`).
     synced: bool,
+    /// Leases waiting for their function's next accepted event.
+    parked: ParkedLeases,
 }
 
 impl Db {
@@ -111,14 +114,15 @@ impl Db {
     /// (`synchronous=FULL`: the write-ahead log is fsynced, with every commit before it), so an acknowledged
     /// event survives power loss, and every caller of the batch, and every outcome and log in it, shares one
     /// fsync. Without, it is committed with `synchronous=NORMAL` (it survives the platform's death; after a
-    /// power loss an event may run again, never vanish). One result per accept, in order; if the batch
-    /// cannot be committed nothing of it is written, and the outcomes' events stay leased.
+    /// power loss an event may run again, never vanish). One result per accept, in order (its place in its
+    /// queue); if the batch cannot be committed nothing of it is written, and the outcomes' events stay
+    /// leased.
     pub(crate) fn write<'a>(
         &mut self,
         accepts: &[Accept],
         outcomes: &[Outcome],
         logs: impl ExactSizeIterator<Item = &'a LogRecord>,
-    ) -> Result<Vec<Result<(), EnqueueError>>, StoreError> {
+    ) -> Result<Vec<Result<i64, EnqueueError>>, StoreError> {
         let synced = !accepts.is_empty();
         if self.synced != synced {
             let mode = if synced { "FULL" } else { "NORMAL" };
@@ -160,7 +164,7 @@ impl Db {
         accepts: &[Accept],
         outcomes: &[Outcome],
         logs: impl ExactSizeIterator<Item = &'a LogRecord>,
-    ) -> Result<(Vec<Result<(), EnqueueError>>, HashMap<String, usize>), StoreError> {
+    ) -> Result<(Vec<Result<i64, EnqueueError>>, HashMap<String, usize>), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let mut counts: HashMap<String, usize> = HashMap::new();
         let removed = |counts: &mut HashMap<String, usize>, function: String| {
@@ -230,7 +234,7 @@ impl Db {
                 }
                 insert.execute(params![a.function, a.request_id, &a.body[..], a.now_ms])?;
                 counts.insert(a.function.clone(), count + 1);
-                results.push(Ok(()));
+                results.push(Ok(tx.last_insert_rowid()));
             }
         }
         if logs.len() > 0 {
@@ -316,6 +320,26 @@ impl Db {
             }
         }
         Ok(Next { event, due_ms })
+    }
+
+    /// Hands the events just accepted (`seqs`: each accept's place in its queue, `None` if refused) to the
+    /// leases parked for them ([`crate::lease`]).
+    pub(crate) fn hand_over(&mut self, accepts: &[Accept], seqs: &[Option<i64>]) {
+        self.parked.hand_over(accepts, seqs, &mut self.leased);
+    }
+
+    /// [`Db::lease_next`], and when no other event is due, a lease parked for the function's next accepted
+    /// event (see [`crate::lease`]).
+    pub(crate) fn lease(&mut self, function: &str, now_ms: i64) -> Result<Lease, StoreError> {
+        let next = self.lease_next(function, now_ms)?;
+        let then = match next.due_ms {
+            Some(due) if due <= now_ms => Then::Again,
+            due_ms => Then::Wait(self.parked.park(function, due_ms)),
+        };
+        Ok(Lease {
+            event: next.event,
+            then,
+        })
     }
 
     pub(crate) fn dead_letters(&self, function: &str) -> Result<Vec<DeadLetter>, StoreError> {
@@ -425,6 +449,7 @@ mod tests {
         s.write(&[accept(id, body, now_ms, limit)], &[], [].iter())
             .expect("written")
             .remove(0)
+            .map(|_| ())
     }
 
     fn outcome(s: &mut Db, o: Outcome) {
@@ -551,7 +576,7 @@ mod tests {
             .expect("written");
         assert!(matches!(
             results[..],
-            [Ok(()), Err(EnqueueError::Full { .. })]
+            [Ok(_), Err(EnqueueError::Full { .. })]
         ));
         assert_eq!(s.queue_len("f").expect("len"), limit);
         assert_eq!(

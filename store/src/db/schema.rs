@@ -151,6 +151,7 @@ impl Db {
             queued: HashMap::new(),
             leased: HashSet::new(),
             synced: false,
+            parked: Default::default(),
         }
     }
 }
