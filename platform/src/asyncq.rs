@@ -30,9 +30,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs `pool`'s queue until `shutdown` turns true.
 ///
-/// Each lease that finds no other event due leaves a lease parked on the store's thread: the commit that
-/// accepts the function's next event hands it over, leased, so an event that arrives while the queue is
-/// idle costs no request of the dispatcher's own to the store. The dispatcher gives the parked lease up (and
+/// Each lease that finds no other event due leaves a lease parked on the store's thread: once the
+/// dispatcher waits on it, the commit that accepts the function's next event hands it over, leased, so an
+/// event that arrives while the queue is idle costs no request of the dispatcher's own to the store. The dispatcher gives the parked lease up (and
 /// leases again) when an event waiting for its retry is due, or when a retry was just written.
 pub(crate) async fn dispatch(
     pool: Arc<EventPool>,
@@ -84,6 +84,12 @@ pub(crate) async fn dispatch(
         let Then::Wait(mut parked) = lease.then else {
             continue;
         };
+        // From here on the store hands an accepted event over. One accepted before (while this waited for a
+        // permit, say) was left in its queue: lease again.
+        if !parked.wait_from_now() {
+            handed = again(parked);
+            continue;
+        }
         let due_ms = parked.due_ms();
         let due = async {
             match due_ms {

@@ -6,8 +6,14 @@
 //! Queue order is kept: a parked lease knows when the oldest event not leased is due (an event waiting for
 //! its retry); once that time has come, an accepted event is not handed over ahead of it, and the
 //! dispatcher, woken by its own timer, leases in queue order as before.
+//!
+//! A parked lease takes an event only once its dispatcher waits for one ([`Parked::wait_from_now`]): while
+//! the dispatcher is busy (waiting for an instance, say), the events accepted stay in their queue, not
+//! leased, and the dispatcher leases them in turn. So at most the one event a dispatcher waits on is
+//! leased behind the queue's back, however many are accepted meanwhile.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
@@ -38,6 +44,16 @@ pub enum Then {
 pub struct Parked {
     due_ms: Option<i64>,
     rx: oneshot::Receiver<Lease>,
+    arming: Arc<Mutex<Arming>>,
+}
+
+/// Whether a parked lease's dispatcher waits yet, shared by the two sides.
+#[derive(Debug, Default)]
+struct Arming {
+    /// The dispatcher waits: an accepted event is handed over.
+    armed: bool,
+    /// An event was accepted before that: it was left in its queue.
+    skipped: bool,
 }
 
 impl Parked {
@@ -45,6 +61,14 @@ impl Parked {
     /// again then ([`Parked::cancel`] first). `None`: the queue holds no other event.
     pub fn due_ms(&self) -> Option<i64> {
         self.due_ms
+    }
+
+    /// Says that the dispatcher waits from now on, so that the next accepted event is handed over; `false`
+    /// if one was accepted before (it stays in its queue, not leased): lease again rather than wait.
+    pub fn wait_from_now(&self) -> bool {
+        let mut a = self.arming.lock().unwrap_or_else(PoisonError::into_inner);
+        a.armed = true;
+        !a.skipped
     }
 
     /// The lease handed over once the function's next event is accepted. Cancel-safe: dropped and called
@@ -71,6 +95,7 @@ pub(crate) struct ParkedLeases(HashMap<String, Slot>);
 struct Slot {
     tx: oneshot::Sender<Lease>,
     due_ms: Option<i64>,
+    arming: Arc<Mutex<Arming>>,
 }
 
 impl ParkedLeases {
@@ -78,16 +103,23 @@ impl ParkedLeases {
     /// function before it was given up: there is one dispatcher per function).
     pub(crate) fn park(&mut self, function: &str, due_ms: Option<i64>) -> Parked {
         let (tx, rx) = oneshot::channel();
-        self.0.insert(function.to_owned(), Slot { tx, due_ms });
-        Parked { due_ms, rx }
+        let arming = Arc::<Mutex<Arming>>::default();
+        self.0.insert(
+            function.to_owned(),
+            Slot {
+                tx,
+                due_ms,
+                arming: arming.clone(),
+            },
+        );
+        Parked { due_ms, rx, arming }
     }
 
     /// After `accepts` were committed and their callers answered (`seqs`: each one's place in its queue,
     /// `None` if it was refused; an answer goes out first, so the caller's ack does not wait for the
-    /// delivery the dispatcher begins at once): the
-    /// first event accepted for a function whose lease is parked is leased (added to `leased`) and handed
-    /// over, with a new parked lease unless the batch accepted more of the function (then it leases again
-    /// at once).
+    /// delivery the dispatcher begins at once): the first event accepted for a function whose dispatcher
+    /// waits on a parked lease is leased (added to `leased`) and handed over, with a new parked lease
+    /// unless the batch accepted more of the function (then it leases again at once).
     pub(crate) fn hand_over(
         &mut self,
         accepts: &[Accept],
@@ -109,6 +141,16 @@ impl ParkedLeases {
                 // An older event is due first: the dispatcher's timer takes it, in queue order.
                 self.0.insert(a.function.clone(), slot);
                 continue;
+            }
+            {
+                let mut arming = slot.arming.lock().unwrap_or_else(PoisonError::into_inner);
+                if !arming.armed {
+                    // The dispatcher is busy: it leases this event itself once it waits.
+                    arming.skipped = true;
+                    drop(arming);
+                    self.0.insert(a.function.clone(), slot);
+                    continue;
+                }
             }
             let more = accepts[i + 1..]
                 .iter()
@@ -174,6 +216,7 @@ mod tests {
         assert!(first.event.is_none());
         let mut p = parked(first);
         assert_eq!(p.due_ms(), None);
+        assert!(p.wait_from_now());
         accept(&s, "r1", 1).await;
         let handed = p.handed_over().await.expect("handed over");
         let ev = handed.event.as_ref().expect("r1");
@@ -187,6 +230,7 @@ mod tests {
         );
         let seq = ev.seq;
         let mut p = parked(handed);
+        assert!(p.wait_from_now());
         s.complete(seq).await.expect("complete");
         assert_eq!(s.queue_len("f").await.expect("len"), 0);
         accept(&s, "r2", 1).await;
@@ -218,7 +262,14 @@ mod tests {
             lease = match lease.then {
                 Then::Again => s.lease("f", 1).await.expect("lease"),
                 Then::Wait(p) if seqs.len() == n => break p,
-                Then::Wait(mut p) => p.handed_over().await.expect("handed over"),
+                Then::Wait(mut p) if p.wait_from_now() => {
+                    p.handed_over().await.expect("handed over")
+                }
+                // Accepted before it waited: left in the queue.
+                Then::Wait(p) => {
+                    assert!(p.cancel().is_none());
+                    s.lease("f", 1).await.expect("lease")
+                }
             };
         };
         for c in calls {
@@ -246,6 +297,7 @@ mod tests {
         let lease = s.lease("f", 1).await.expect("lease");
         assert_eq!(lease.event.as_ref().expect("r1 is due").request_id, "r1");
         let p = parked(lease);
+        assert!(p.wait_from_now());
         accept(&s, "r2", 1).await;
         // The store's thread hands over after it answers the accept: a request it runs after that commit
         // (any request) is answered once the hand-over is done.
@@ -268,6 +320,7 @@ mod tests {
         s.retry_later(r0.seq, 1, 100).await.expect("retry written");
         let mut p = parked(s.lease("f", 50).await.expect("lease"));
         assert_eq!(p.due_ms(), Some(100));
+        assert!(p.wait_from_now());
         accept(&s, "r1", 60).await;
         let handed = p
             .handed_over()
@@ -276,6 +329,7 @@ mod tests {
         assert_eq!(handed.event.as_ref().expect("r1").request_id, "r1");
         let p = parked(handed);
         assert_eq!(p.due_ms(), Some(100));
+        assert!(p.wait_from_now());
         accept(&s, "r2", 150).await;
         assert!(p.cancel().is_none(), "r2 is not handed over ahead of r0");
         let next = s.lease("f", 150).await.expect("lease");
@@ -283,6 +337,27 @@ mod tests {
         assert!(matches!(next.then, Then::Again));
         let last = s.lease("f", 150).await.expect("lease");
         assert_eq!(last.event.expect("then r2").request_id, "r2");
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// While the dispatcher does not wait yet (it waits for an instance), accepted events stay in their
+    /// queue, not leased, however many come: waiting then says so, and leasing takes them in order.
+    #[tokio::test]
+    async fn events_accepted_before_the_dispatcher_waits_stay_in_their_queue() {
+        let dir = temp_dir("lease-busy");
+        let s = Store::open(&dir).expect("open");
+        let p = parked(s.lease("f", 1).await.expect("lease"));
+        for i in 0..3 {
+            accept(&s, &format!("r{i}"), 1).await;
+        }
+        assert_eq!(s.queue_len("f").await.expect("len"), 3);
+        assert!(!p.wait_from_now(), "events came before it waited");
+        assert!(p.cancel().is_none(), "none was leased");
+        for i in 0..3 {
+            let lease = s.lease("f", 1).await.expect("lease");
+            assert_eq!(lease.event.expect("due").request_id, format!("r{i}"));
+        }
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
