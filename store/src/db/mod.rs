@@ -270,9 +270,11 @@ impl Db {
     /// an index in order and step only over leased events (at most the events in flight) and, in queue
     /// order, events waiting for a retry: never a sort of the backlog.
     pub(crate) fn lease_next(&mut self, function: &str, now_ms: i64) -> Result<Next, StoreError> {
+        // Its reads in one read transaction: SQLite's locks taken and released once, not once per statement.
+        let tx = self.conn.unchecked_transaction()?;
         let (mut found, mut due_ms) = (None, None);
         {
-            let mut st = self.conn.prepare_cached(DUE_IN_ORDER)?;
+            let mut st = tx.prepare_cached(DUE_IN_ORDER)?;
             let mut rows = st.query(params![function, now_ms])?;
             while let Some(r) = rows.next()? {
                 let seq: i64 = r.get(0)?;
@@ -289,8 +291,7 @@ impl Db {
         let event = match found {
             None => None,
             Some(seq) => {
-                let ev = self
-                    .conn
+                let ev = tx
                     .prepare_cached(
                         "SELECT function, request_id, body, enqueued_ms, attempts FROM events WHERE seq = ?1",
                     )?
@@ -309,7 +310,7 @@ impl Db {
             }
         };
         if due_ms.is_none() {
-            let mut st = self.conn.prepare_cached(BY_DUE_TIME)?;
+            let mut st = tx.prepare_cached(BY_DUE_TIME)?;
             let mut rows = st.query(params![function])?;
             while let Some(r) = rows.next()? {
                 let seq: i64 = r.get(0)?;
@@ -318,6 +319,12 @@ impl Db {
                     break;
                 }
             }
+        }
+        if let Err(e) = tx.commit() {
+            if let Some(ev) = &event {
+                self.leased.remove(&ev.seq);
+            }
+            return Err(e.into());
         }
         Ok(Next { event, due_ms })
     }
