@@ -409,10 +409,11 @@ impl Store {
     }
 
     /// [`Store::lease_next`] for a dispatcher: when no other event of `function` is due, the answer holds a
-    /// lease parked on the store's thread ([`Then::Wait`]), which the commit that accepts the function's next
-    /// event hands that event to, leased ([`Parked::handed_over`]). Queue order is kept: an event waiting
-    /// for its retry is due at [`Parked::due_ms`], and from then on no accepted event is handed over ahead
-    /// of it.
+    /// lease parked on the store's thread ([`Then::Wait`]). Once the dispatcher waits on it
+    /// ([`Parked::wait_from_now`]), the commit that accepts the function's next event hands that event to
+    /// it, leased ([`Parked::handed_over`]); an event accepted before stays in its queue. Queue order is
+    /// kept: an event waiting for its retry is due at [`Parked::due_ms`], and from then on no accepted
+    /// event is handed over ahead of it.
     pub async fn lease(&self, function: &str, now_ms: i64) -> Result<Lease, StoreError> {
         let function = function.to_owned();
         self.run_on(Msg::Lease, move |db| db.lease(&function, now_ms))
