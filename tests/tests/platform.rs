@@ -368,6 +368,36 @@ fn async_events_succeed_retry_and_go_to_the_dead_letter_store() {
     assert_eq!(err["errorType"], "HandledError");
 }
 
+/// An event waiting for its retry does not hold up the queue: one accepted meanwhile (handed to the
+/// dispatcher, which waits for it and for the retry's time) runs at once, while the first still has one
+/// attempt.
+#[test]
+fn new_async_events_run_while_an_earlier_one_waits_for_its_retry() {
+    let f = native_function(
+        "flaky",
+        "  handler: errors.returned_error\n  retryNum: 1\n  local:\n    retryInterval: 600\n",
+    );
+    let data = TempDir::new("data");
+    let p = Served::start(data.path(), &[f.path()], &[]);
+    let first = p.invoke_async("flaky", &json!({"n": 1}));
+    wait_for(60, "the first attempt", || {
+        (!attempts_of(&p, "flaky", &first).is_empty()).then_some(())
+    });
+    for n in 2..5 {
+        let id = p.invoke_async("flaky", &json!({"n": n}));
+        let a = wait_for(60, "a later event's attempt", || {
+            let a = attempts_of(&p, "flaky", &id);
+            (!a.is_empty()).then_some(a)
+        });
+        assert_eq!(a[0]["RetryNum"], 0);
+    }
+    assert_eq!(
+        attempts_of(&p, "flaky", &first).len(),
+        1,
+        "the first event waits for its retry, 600 s away"
+    );
+}
+
 #[test]
 fn async_events_past_their_maximum_age_go_to_the_dead_letter_store() {
     let f = native_function(
