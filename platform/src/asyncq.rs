@@ -32,8 +32,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 ///
 /// Each lease that finds no other event due leaves a lease parked on the store's thread: once the
 /// dispatcher waits on it, the commit that accepts the function's next event hands it over, leased, so an
-/// event that arrives while the queue is idle costs no request of the dispatcher's own to the store. The dispatcher gives the parked lease up (and
-/// leases again) when an event waiting for its retry is due, or when a retry was just written.
+/// event that arrives while the queue is idle costs no request of the dispatcher's own to the store. The
+/// dispatcher gives the parked lease up (and leases again) when an event waiting for its retry is due, or
+/// when a retry was just written.
 pub(crate) async fn dispatch(
     pool: Arc<EventPool>,
     store: Store,

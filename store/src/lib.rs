@@ -37,7 +37,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-pub use db::Next;
 use db::{Accept, Db, Outcome};
 pub use lease::{Lease, Parked, Then};
 
@@ -400,16 +399,10 @@ impl Store {
     }
 
     /// Takes the oldest due event of `function` and leases it, so no one else takes it (until its outcome
-    /// is written, or the platform restarts), and says when the next one not leased is due (one call, not a
-    /// second, tells that none is). A lease is kept in the store thread's memory: it writes nothing.
-    pub async fn lease_next(&self, function: &str, now_ms: i64) -> Result<Next, StoreError> {
-        let function = function.to_owned();
-        self.run_on(Msg::Lease, move |db| db.lease_next(&function, now_ms))
-            .await?
-    }
-
-    /// [`Store::lease_next`] for a dispatcher: when no other event of `function` is due, the answer holds a
-    /// lease parked on the store's thread ([`Then::Wait`]). Once the dispatcher waits on it
+    /// is written, or the platform restarts), and says what to do next: lease again at once ([`Then::Again`]:
+    /// another is due), or wait. A lease is kept in the store thread's memory: it writes nothing. When no
+    /// other event of `function` is due, the answer holds a lease parked on the store's thread
+    /// ([`Then::Wait`]). Once the dispatcher waits on it
     /// ([`Parked::wait_from_now`]), the commit that accepts the function's next event hands that event to
     /// it, leased ([`Parked::handed_over`]); an event accepted before stays in its queue. Queue order is
     /// kept: an event waiting for its retry is due at [`Parked::due_ms`], and from then on no accepted
@@ -417,6 +410,19 @@ impl Store {
     pub async fn lease(&self, function: &str, now_ms: i64) -> Result<Lease, StoreError> {
         let function = function.to_owned();
         self.run_on(Msg::Lease, move |db| db.lease(&function, now_ms))
+            .await?
+    }
+
+    /// [`Store::lease`] without parking a lease (for tests that look at the queue without changing what a
+    /// dispatcher waits on).
+    #[cfg(test)]
+    pub(crate) async fn lease_next(
+        &self,
+        function: &str,
+        now_ms: i64,
+    ) -> Result<db::Next, StoreError> {
+        let function = function.to_owned();
+        self.run_on(Msg::Lease, move |db| db.lease_next(&function, now_ms))
             .await?
     }
 

@@ -73,14 +73,14 @@ impl Outcome {
     }
 }
 
-/// What [`Store::lease_next`](crate::Store::lease_next) found.
+/// What [`Db::lease_next`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Next {
+pub(crate) struct Next {
     /// The oldest due event of the function that was not leased, now leased.
-    pub event: Option<QueuedEvent>,
+    pub(crate) event: Option<QueuedEvent>,
     /// When the oldest event not leased (besides `event`) is due, ms since the epoch: at or before the
     /// time asked about when one is due already (take it next); `None` when the queue holds no other.
-    pub due_ms: Option<i64>,
+    pub(crate) due_ms: Option<i64>,
 }
 
 /// Events in `function`'s queue (leased ones included).
