@@ -14,13 +14,17 @@ use hyper_util::rt::TokioIo;
 
 use crate::Sample;
 
-/// `scf-bench echo-server tcp|unix:PATH`: answers every request with its body; prints where it listens.
+/// `scf-bench echo-server tcp|unix:PATH|synced:FILE`: answers every request with its body; prints where it
+/// listens.
 pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     if kind == Some("web") {
         return rt.block_on(crate::web::serve_every_connection());
+    }
+    if let Some(file) = kind.and_then(|k| k.strip_prefix("synced:")) {
+        return rt.block_on(serve_synced(Path::new(file)));
     }
     rt.block_on(async move {
         let service = || {
@@ -53,6 +57,65 @@ pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// A bare durable accept, the design's floor: over loopback TCP, each request's body handed to a writer
+/// thread that appends it to `file` and `fdatasync`s it, the answer (the body) sent once that thread says
+/// so; the event loop never waits on the disk. One connection is served.
+async fn serve_synced(file: &Path) -> anyhow::Result<()> {
+    type Job = (Bytes, tokio::sync::oneshot::Sender<Bytes>);
+    let mut f = std::fs::File::create(file)?;
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::spawn(move || -> std::io::Result<()> {
+        for (body, done) in rx {
+            f.write_all(&body)?;
+            f.sync_data()?;
+            let _ = done.send(body);
+        }
+        Ok(())
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    writeln!(std::io::stdout(), "{}", l.local_addr()?)?;
+    std::io::stdout().flush()?;
+    let (s, _) = l.accept().await?;
+    s.set_nodelay(true)?;
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let tx = tx.clone();
+        async move {
+            let body = req.into_body().collect().await?.to_bytes();
+            let (done, synced) = tokio::sync::oneshot::channel();
+            tx.send((body, done))
+                .map_err(|_| anyhow::anyhow!("the writer thread stopped"))?;
+            let body = synced.await.context("the writer thread stopped")?;
+            anyhow::Ok(hyper::Response::new(Full::new(body)))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(s), service)
+        .await;
+    Ok(())
+}
+
+/// One client's requests to [`serve_synced`] (a new server process, its file in `dir`), counted as the
+/// platform's accepts are (`n` and the tenth more that warm up): accepts per second, and the server's CPU
+/// time per request, µs.
+async fn synced_accepts(dir: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
+    let file = dir.join("synced-floor");
+    let (mut child, addr) = spawn_echo(&format!("synced:{}", file.display()))?;
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let cpu0 = cpu_ns(child.id());
+    let t = Instant::now();
+    let _ = round_trips(&mut s, n, &[], &[b'x'; 100]).await?;
+    let per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
+    let cpu_us = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    drop(s);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    Ok((per_s, cpu_us))
 }
 
 async fn round_trips(
@@ -241,18 +304,31 @@ pub struct AcceptRound {
     pub fsync_per_s: f64,
     /// The path's floor: one TCP round trip (p50) and one `fdatasync` per event, per second.
     pub path_per_s: f64,
+    /// The design's floor: a bare server whose answers wait for its writer thread's append and `fdatasync`
+    /// (one client, each ack awaited), per second, and that server's CPU time per accept, µs.
+    pub synced_per_s: f64,
+    pub synced_cpu_us: f64,
     pub per_s: f64,
 }
 
 impl PlatformFigures {
-    /// Each round's accepts per second over its own fsync floor (`path`: over its path's floor).
-    pub fn accept_ratios(&self, path: bool) -> Sample {
+    /// Each round's accepts per second over one of its own floors.
+    pub fn accept_ratios(&self, floor: fn(&AcceptRound) -> f64) -> Sample {
         Sample(
             self.accept_rounds
                 .iter()
-                .map(|r| r.per_s / if path { r.path_per_s } else { r.fsync_per_s })
+                .map(|r| r.per_s / floor(r))
                 .collect(),
         )
+    }
+
+    /// The CPU floors measured in the run, µs: of a sync invocation (the three exchanges a bare echo server
+    /// answers: one over TCP, two over a Unix socket), and of one client's durable async event (the bare
+    /// synced server's accept, the median round's, and the two Unix-socket exchanges of its delivery).
+    pub fn cpu_floors(&self) -> (f64, f64) {
+        let unix = 2.0 * self.floor.uds_server_cpu_us;
+        let synced = Sample(self.accept_rounds.iter().map(|r| r.synced_cpu_us).collect()).median();
+        (self.floor.tcp_server_cpu_us + unix, synced + unix)
     }
 
     /// Each round's sync p50 over its own floor.
@@ -400,6 +476,7 @@ pub async fn platform_rss(
         };
         let tcp_us = tcp_round_trips(per).await?.0.median();
         let path_per_s = 1.0 / (1.0 / fsync_per_s + tcp_us / 1e6);
+        let (synced_per_s, synced_cpu_us) = synced_accepts(&data, per).await?;
         let cpu0 = cpu_ns(child.id());
         let t = Instant::now();
         let _ = round_trips(
@@ -419,6 +496,8 @@ pub async fn platform_rss(
         accept_rounds.push(AcceptRound {
             fsync_per_s,
             path_per_s,
+            synced_per_s,
+            synced_cpu_us,
             per_s,
         });
     }
@@ -489,13 +568,14 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
     let ratios = f.sync_ratios();
-    let accepts = f.accept_ratios(false);
-    let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
+    let accepts = f.accept_ratios(|r| r.fsync_per_s);
+    let (cpu_floor, async_cpu_floor) = f.cpu_floors();
+    let synced = f.accept_ratios(|r| r.synced_per_s);
     let _ = writeln!(
         std::io::stderr(),
         "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {})\n\
-             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {})\n\
-             platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
+             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {}); over the design's floor (a bare server whose answers wait for its writer thread's fsync) {:.2} (range {})\n\
+             platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs ({:.2}× its CPU floor, the synced server's accept + 2 × Unix: {:.1} µs; 16 clients: {:.1} µs, {:.2}× the exchanges' floor)",
         f.p50_us,
         f.p99_us,
         f.p99_us / f.p50_us,
@@ -512,12 +592,17 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         f.accept_rounds.len(),
         accepts.median(),
         accepts.range(),
+        synced.median(),
+        synced.range(),
         f.cpu_us_per_sync,
         f.cpu_us_per_sync / cpu_floor,
         fl.tcp_server_cpu_us,
         fl.uds_server_cpu_us,
         f.cpu_us_per_async,
-        f.cpu_us_per_async16
+        f.cpu_us_per_async / async_cpu_floor,
+        async_cpu_floor,
+        f.cpu_us_per_async16,
+        f.cpu_us_per_async16 / cpu_floor
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
