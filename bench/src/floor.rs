@@ -124,8 +124,21 @@ async fn round_trips(
     headers: &[(&str, &str)],
     body: &'static [u8],
 ) -> anyhow::Result<Sample> {
-    let all = exchange(
+    round_trips_at(sender, "/", n, headers, body).await
+}
+
+/// `n` and a tenth more POSTs of `body` to `uri`, each answered before the next; the latencies of the `n`
+/// after the tenth that warms up, µs.
+async fn round_trips_at(
+    sender: &mut SendRequest<Full<Bytes>>,
+    uri: &str,
+    n: usize,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> anyhow::Result<Sample> {
+    let all = exchange_at(
         sender,
+        uri,
         headers,
         std::iter::repeat_n(Bytes::from_static(body), n + n / 10),
     )
@@ -287,16 +300,26 @@ pub struct PlatformFigures {
     pub sync_rounds: Vec<SyncRound>,
     /// The floor's samples of every round together, and its server's CPU per round trip averaged.
     pub floor: Floor,
-    /// The sync calls' latencies of every round together.
-    pub p50_us: f64,
-    pub p99_us: f64,
+    /// The sync calls' latencies of every round together, µs, per [`SYNC_PATHS`].
+    pub sync_lat: [Sample; 3],
 }
 
-/// One round of sync calls through the front door, and the path's floor measured just before it.
+/// The sync paths measured in turn in every round, each against the same floor: the front door's two
+/// TencentCloud API actions, and a request to the function's API on the API Gateway listener (the function
+/// gets the integration-request event; its `null` goes back as the body): as a table names it, and as its
+/// targets do.
+pub const SYNC_PATHS: [(&str, &str); 3] = [
+    ("`Invoke`", "front door sync Invoke"),
+    ("`InvokeFunction`", "front door sync InvokeFunction"),
+    ("API Gateway `POST /noop`", "API Gateway sync request"),
+];
+
+/// One round of sync calls, and the path's floor measured just before it.
 pub struct SyncRound {
     /// One TCP plus two Unix-socket round trips (p50s), µs.
     pub floor_us: f64,
-    pub p50_us: f64,
+    /// Per [`SYNC_PATHS`].
+    pub p50_us: [f64; 3],
 }
 
 /// One round of one client's durable accepts, and the fsync floor measured just before it.
@@ -331,12 +354,12 @@ impl PlatformFigures {
         (self.floor.tcp_server_cpu_us + unix, synced + unix)
     }
 
-    /// Each round's sync p50 over its own floor.
-    pub fn sync_ratios(&self) -> Sample {
+    /// Each round's sync p50 of [`SYNC_PATHS`]`[path]` over its own floor.
+    pub fn sync_ratios(&self, path: usize) -> Sample {
         Sample(
             self.sync_rounds
                 .iter()
-                .map(|r| r.p50_us / r.floor_us)
+                .map(|r| r.p50_us[path] / r.floor_us)
                 .collect(),
         )
     }
@@ -387,7 +410,8 @@ pub fn status_mb(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Starts `scf-local serve` with the native no-op function and drives `n` sync invocations through its front door.
+/// Starts `scf-local serve` with the native no-op function (and its API on the API Gateway listener) and
+/// drives `n` sync invocations down each of [`SYNC_PATHS`], then its async accepts.
 pub async fn platform_rss(
     root: &Path,
     native_dir: &Path,
@@ -399,12 +423,12 @@ pub async fn platform_rss(
     std::fs::copy(native_dir.join("libbench.so"), fdir.join("libbench.so"))?;
     std::fs::write(
         fdir.join("serverless.yml"),
-        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n",
+        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n            - path: /noop\n              method: POST\n",
     )?;
     let data = fdir.join("data");
-    let (child, addr) = {
+    let (child, addr, apigw) = {
         let (root, data, fdir) = (root.to_path_buf(), data.clone(), fdir.clone());
-        tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root, &data, &[fdir]))
+        tokio::task::spawn_blocking(move || crate::scale::serve_with_apigw(&root, &data, &[fdir]))
             .await??
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -413,16 +437,28 @@ pub async fn platform_rss(
     stream.set_nodelay(true)?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
+    let stream = tokio::net::TcpStream::connect(&apigw).await?;
+    stream.set_nodelay(true)?;
+    let (mut g, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
     let headers = [
         ("x-tc-action", "Invoke"),
+        ("content-type", "application/json"),
+    ];
+    let invoke_function = [
+        ("x-tc-action", "InvokeFunction"),
         ("content-type", "application/json"),
     ];
     // `n` calls in rounds, each after its own measure of the floor: a ratio of the two compares figures
     // taken a moment apart.
     let rounds = rounds.max(1);
     let per = (n / rounds).max(1);
-    let (mut sync_rounds, mut lat, mut uds, mut tcp) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sync_rounds, mut lat, mut uds, mut tcp) = (
+        Vec::new(),
+        [Vec::new(), Vec::new(), Vec::new()],
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut sync_cpu_ns, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
     for _ in 0..rounds {
         let fl = measure(per).await?;
@@ -435,17 +471,27 @@ pub async fn platform_rss(
         )
         .await?;
         sync_cpu_ns += cpu_ns(child.id()) - cpu0;
+        let function = round_trips(
+            &mut s,
+            per,
+            &invoke_function,
+            br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
+        )
+        .await?;
+        let api = round_trips_at(&mut g, "/noop", per, &[], br#"{"k":"v"}"#).await?;
+        let paths = [round, function, api];
         sync_rounds.push(SyncRound {
             floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
-            p50_us: round.median(),
+            p50_us: [0, 1, 2].map(|i| paths[i].median()),
         });
-        lat.extend(round.0);
+        for (all, path) in lat.iter_mut().zip(paths) {
+            all.extend(path.0);
+        }
         uds.extend(fl.uds.0);
         tcp.extend(fl.tcp.0);
         uds_cpu += fl.uds_server_cpu_us / rounds as f64;
         tcp_cpu += fl.tcp_server_cpu_us / rounds as f64;
     }
-    let lat = Sample(lat);
     let floor = Floor {
         uds: Sample(uds),
         tcp: Sample(tcp),
@@ -544,14 +590,13 @@ pub async fn platform_rss(
         enqueue16_per_s,
         idle_mb,
         peak_mb,
-        requests: rounds * (per + per / 10),
+        requests: SYNC_PATHS.len() * rounds * (per + per / 10),
         cpu_us_per_sync,
         cpu_us_per_async,
         cpu_us_per_async16,
         sync_rounds,
         floor,
-        p50_us: lat.median(),
-        p99_us: lat.quantile(0.99),
+        sync_lat: lat.map(Sample),
     })
 }
 
@@ -567,25 +612,32 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let fl = &f.floor;
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
-    let ratios = f.sync_ratios();
+    let mut err = std::io::stderr();
+    for (i, (name, _)) in SYNC_PATHS.iter().enumerate() {
+        let (lat, ratios) = (&f.sync_lat[i], f.sync_ratios(i));
+        let _ = writeln!(
+            err,
+            "{name}: p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}); over its path's floor, the median of {} rounds' {:.2} (range {})",
+            lat.median(),
+            lat.quantile(0.99),
+            lat.quantile(0.99) / lat.median(),
+            f.sync_rounds.len(),
+            ratios.median(),
+            ratios.range(),
+        );
+    }
     let accepts = f.accept_ratios(|r| r.fsync_per_s);
     let (cpu_floor, async_cpu_floor) = f.cpu_floors();
     let synced = f.accept_ratios(|r| r.synced_per_s);
     let _ = writeln!(
-        std::io::stderr(),
-        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {})\n\
+        err,
+        "the path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; its own p99/p50 in this run: TCP {:.2}, Unix {:.2}\n\
              durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {}); over the design's floor (a bare server whose answers wait for its writer thread's fsync) {:.2} (range {})\n\
              platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs ({:.2}× its CPU floor, the synced server's accept + 2 × Unix: {:.1} µs; 16 clients: {:.1} µs, {:.2}× the exchanges' floor)",
-        f.p50_us,
-        f.p99_us,
-        f.p99_us / f.p50_us,
-        tcp.quantile(0.99) / tcp.median(),
-        uds.quantile(0.99) / uds.median(),
         tcp.median(),
         uds.median(),
-        f.sync_rounds.len(),
-        ratios.median(),
-        ratios.range(),
+        tcp.quantile(0.99) / tcp.median(),
+        uds.quantile(0.99) / uds.median(),
         f.enqueue_per_s,
         f.enqueue16_per_s,
         f.fsync_per_s,
