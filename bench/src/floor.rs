@@ -460,26 +460,36 @@ pub async fn platform_rss(
         Vec::new(),
     );
     let (mut sync_cpu_ns, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
-    for _ in 0..rounds {
+    for k in 0..rounds {
         let fl = measure(per).await?;
-        let cpu0 = cpu_ns(child.id());
-        let round = round_trips(
-            &mut s,
-            per,
-            &headers,
-            br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
-        )
-        .await?;
-        sync_cpu_ns += cpu_ns(child.id()) - cpu0;
-        let function = round_trips(
-            &mut s,
-            per,
-            &invoke_function,
-            br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
-        )
-        .await?;
-        let api = round_trips_at(&mut g, "/noop", per, &[], br#"{"k":"v"}"#).await?;
-        let paths = [round, function, api];
+        // The paths in turn, each round starting at another: none is always the one nearest the floor.
+        let mut paths = [Sample(Vec::new()), Sample(Vec::new()), Sample(Vec::new())];
+        for i in (0..SYNC_PATHS.len()).map(|i| (i + k) % SYNC_PATHS.len()) {
+            paths[i] = match i {
+                0 => {
+                    let cpu0 = cpu_ns(child.id());
+                    let round = round_trips(
+                        &mut s,
+                        per,
+                        &headers,
+                        br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
+                    )
+                    .await?;
+                    sync_cpu_ns += cpu_ns(child.id()) - cpu0;
+                    round
+                }
+                1 => {
+                    round_trips(
+                        &mut s,
+                        per,
+                        &invoke_function,
+                        br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
+                    )
+                    .await?
+                }
+                _ => round_trips_at(&mut g, "/noop", per, &[], br#"{"k":"v"}"#).await?,
+            };
+        }
         sync_rounds.push(SyncRound {
             floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
             p50_us: [0, 1, 2].map(|i| paths[i].median()),

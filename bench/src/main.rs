@@ -472,7 +472,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let path_floor = Sample(rounds.iter().map(|x| x.floor_us).collect()).median();
     let (uds_all, tcp_all) = (&platform_rss.floor.uds, &platform_rss.floor.tcp);
     r.line(&format!(
-        "The platform (`scf-local serve`, one native function): {:.2} MB idle; {:.2} MB peak after {} sync invocations ({} rounds, each taking the front door's `Invoke` and `InvokeFunction` and a request to the function's API on the API Gateway listener in turn, each path on its own kept-alive connection, every round just after its own measure of the floor):",
+        "The platform (`scf-local serve`, one native function): {:.2} MB idle; {:.2} MB peak after {} sync invocations ({} rounds, each taking the front door's `Invoke` and `InvokeFunction` and a request to the function's API on the API Gateway listener in turn, each round starting at another, each path on its own kept-alive connection, every round just after its own measure of the floor):",
         platform_rss.idle_mb, platform_rss.peak_mb, platform_rss.requests, rounds.len(),
     ));
     r.line("");
@@ -624,7 +624,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // ---- cost per unit of work -----------------------------------------------------------------------
     r.line("## Cost per unit of work");
     r.line("");
-    r.line("The platform's own CPU time (every thread, `/proc/PID/task/*/schedstat`) per unit, and its resident memory per idle warm instance (100 functions each called once, against the same platform before).");
+    r.line("The platform's own CPU time (every thread, `/proc/PID/task/*/schedstat`) per unit, and its resident memory per idle warm instance (100 functions each called once, against the same platform before; the median of 3 platforms).");
     r.line("");
     // The CPU floors: a sync invocation's three exchanges, each at least what a bare echo server spends on
     // one; one client's durable async event the design's floor's accept and its delivery's two exchanges;
