@@ -14,13 +14,17 @@ use hyper_util::rt::TokioIo;
 
 use crate::Sample;
 
-/// `scf-bench echo-server tcp|unix:PATH`: answers every request with its body; prints where it listens.
+/// `scf-bench echo-server tcp|unix:PATH|synced:FILE`: answers every request with its body; prints where it
+/// listens.
 pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     if kind == Some("web") {
         return rt.block_on(crate::web::serve_every_connection());
+    }
+    if let Some(file) = kind.and_then(|k| k.strip_prefix("synced:")) {
+        return rt.block_on(serve_synced(Path::new(file)));
     }
     rt.block_on(async move {
         let service = || {
@@ -55,14 +59,86 @@ pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     })
 }
 
+/// A bare durable accept, the design's floor: over loopback TCP, each request's body handed to a writer
+/// thread that appends it to `file` and `fdatasync`s it, the answer (the body) sent once that thread says
+/// so; the event loop never waits on the disk. One connection is served.
+async fn serve_synced(file: &Path) -> anyhow::Result<()> {
+    type Job = (Bytes, tokio::sync::oneshot::Sender<Bytes>);
+    let mut f = std::fs::File::create(file)?;
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::spawn(move || -> std::io::Result<()> {
+        for (body, done) in rx {
+            f.write_all(&body)?;
+            f.sync_data()?;
+            let _ = done.send(body);
+        }
+        Ok(())
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    writeln!(std::io::stdout(), "{}", l.local_addr()?)?;
+    std::io::stdout().flush()?;
+    let (s, _) = l.accept().await?;
+    s.set_nodelay(true)?;
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let tx = tx.clone();
+        async move {
+            let body = req.into_body().collect().await?.to_bytes();
+            let (done, synced) = tokio::sync::oneshot::channel();
+            tx.send((body, done))
+                .map_err(|_| anyhow::anyhow!("the writer thread stopped"))?;
+            let body = synced.await.context("the writer thread stopped")?;
+            anyhow::Ok(hyper::Response::new(Full::new(body)))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(s), service)
+        .await;
+    Ok(())
+}
+
+/// One client's requests to [`serve_synced`] (a new server process, its file in `dir`), counted as the
+/// platform's accepts are (`n` and the tenth more that warm up): accepts per second, and the server's CPU
+/// time per request, µs.
+async fn synced_accepts(dir: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
+    let file = dir.join("synced-floor");
+    let (mut child, addr) = spawn_echo(&format!("synced:{}", file.display()))?;
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let cpu0 = cpu_ns(child.id());
+    let t = Instant::now();
+    let _ = round_trips(&mut s, n, &[], &[b'x'; 100]).await?;
+    let per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
+    let cpu_us = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    drop(s);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    Ok((per_s, cpu_us))
+}
+
 async fn round_trips(
     sender: &mut SendRequest<Full<Bytes>>,
     n: usize,
     headers: &[(&str, &str)],
     body: &'static [u8],
 ) -> anyhow::Result<Sample> {
-    let all = exchange(
+    round_trips_at(sender, "/", n, headers, body).await
+}
+
+/// `n` and a tenth more POSTs of `body` to `uri`, each answered before the next; the latencies of the `n`
+/// after the tenth that warms up, µs.
+async fn round_trips_at(
+    sender: &mut SendRequest<Full<Bytes>>,
+    uri: &str,
+    n: usize,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> anyhow::Result<Sample> {
+    let all = exchange_at(
         sender,
+        uri,
         headers,
         std::iter::repeat_n(Bytes::from_static(body), n + n / 10),
     )
@@ -224,16 +300,26 @@ pub struct PlatformFigures {
     pub sync_rounds: Vec<SyncRound>,
     /// The floor's samples of every round together, and its server's CPU per round trip averaged.
     pub floor: Floor,
-    /// The sync calls' latencies of every round together.
-    pub p50_us: f64,
-    pub p99_us: f64,
+    /// The sync calls' latencies of every round together, µs, per [`SYNC_PATHS`].
+    pub sync_lat: [Sample; 3],
 }
 
-/// One round of sync calls through the front door, and the path's floor measured just before it.
+/// The sync paths measured in turn in every round, each against the same floor: the front door's two
+/// TencentCloud API actions, and a request to the function's API on the API Gateway listener (the function
+/// gets the integration-request event; its `null` goes back as the body): as a table names it, and as its
+/// targets do.
+pub const SYNC_PATHS: [(&str, &str); 3] = [
+    ("`Invoke`", "front door sync Invoke"),
+    ("`InvokeFunction`", "front door sync InvokeFunction"),
+    ("API Gateway `POST /noop`", "API Gateway sync request"),
+];
+
+/// One round of sync calls, and the path's floor measured just before it.
 pub struct SyncRound {
     /// One TCP plus two Unix-socket round trips (p50s), µs.
     pub floor_us: f64,
-    pub p50_us: f64,
+    /// Per [`SYNC_PATHS`].
+    pub p50_us: [f64; 3],
 }
 
 /// One round of one client's durable accepts, and the fsync floor measured just before it.
@@ -241,26 +327,39 @@ pub struct AcceptRound {
     pub fsync_per_s: f64,
     /// The path's floor: one TCP round trip (p50) and one `fdatasync` per event, per second.
     pub path_per_s: f64,
+    /// The design's floor: a bare server whose answers wait for its writer thread's append and `fdatasync`
+    /// (one client, each ack awaited), per second, and that server's CPU time per accept, µs.
+    pub synced_per_s: f64,
+    pub synced_cpu_us: f64,
     pub per_s: f64,
 }
 
 impl PlatformFigures {
-    /// Each round's accepts per second over its own fsync floor (`path`: over its path's floor).
-    pub fn accept_ratios(&self, path: bool) -> Sample {
+    /// Each round's accepts per second over one of its own floors.
+    pub fn accept_ratios(&self, floor: fn(&AcceptRound) -> f64) -> Sample {
         Sample(
             self.accept_rounds
                 .iter()
-                .map(|r| r.per_s / if path { r.path_per_s } else { r.fsync_per_s })
+                .map(|r| r.per_s / floor(r))
                 .collect(),
         )
     }
 
-    /// Each round's sync p50 over its own floor.
-    pub fn sync_ratios(&self) -> Sample {
+    /// The CPU floors measured in the run, µs: of a sync invocation (the three exchanges a bare echo server
+    /// answers: one over TCP, two over a Unix socket), and of one client's durable async event (the bare
+    /// synced server's accept, the median round's, and the two Unix-socket exchanges of its delivery).
+    pub fn cpu_floors(&self) -> (f64, f64) {
+        let unix = 2.0 * self.floor.uds_server_cpu_us;
+        let synced = Sample(self.accept_rounds.iter().map(|r| r.synced_cpu_us).collect()).median();
+        (self.floor.tcp_server_cpu_us + unix, synced + unix)
+    }
+
+    /// Each round's sync p50 of [`SYNC_PATHS`]`[path]` over its own floor.
+    pub fn sync_ratios(&self, path: usize) -> Sample {
         Sample(
             self.sync_rounds
                 .iter()
-                .map(|r| r.p50_us / r.floor_us)
+                .map(|r| r.p50_us[path] / r.floor_us)
                 .collect(),
         )
     }
@@ -311,7 +410,8 @@ pub fn status_mb(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Starts `scf-local serve` with the native no-op function and drives `n` sync invocations through its front door.
+/// Starts `scf-local serve` with the native no-op function (and its API on the API Gateway listener) and
+/// drives `n` sync invocations down each of [`SYNC_PATHS`], then its async accepts.
 pub async fn platform_rss(
     root: &Path,
     native_dir: &Path,
@@ -323,12 +423,12 @@ pub async fn platform_rss(
     std::fs::copy(native_dir.join("libbench.so"), fdir.join("libbench.so"))?;
     std::fs::write(
         fdir.join("serverless.yml"),
-        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n",
+        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n            - path: /noop\n              method: POST\n",
     )?;
     let data = fdir.join("data");
-    let (child, addr) = {
+    let (child, addr, apigw) = {
         let (root, data, fdir) = (root.to_path_buf(), data.clone(), fdir.clone());
-        tokio::task::spawn_blocking(move || crate::scale::serve_blocking(&root, &data, &[fdir]))
+        tokio::task::spawn_blocking(move || crate::scale::serve_with_apigw(&root, &data, &[fdir]))
             .await??
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -337,39 +437,71 @@ pub async fn platform_rss(
     stream.set_nodelay(true)?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
+    let stream = tokio::net::TcpStream::connect(&apigw).await?;
+    stream.set_nodelay(true)?;
+    let (mut g, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
     let headers = [
         ("x-tc-action", "Invoke"),
+        ("content-type", "application/json"),
+    ];
+    let invoke_function = [
+        ("x-tc-action", "InvokeFunction"),
         ("content-type", "application/json"),
     ];
     // `n` calls in rounds, each after its own measure of the floor: a ratio of the two compares figures
     // taken a moment apart.
     let rounds = rounds.max(1);
     let per = (n / rounds).max(1);
-    let (mut sync_rounds, mut lat, mut uds, mut tcp) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut sync_rounds, mut lat, mut uds, mut tcp) = (
+        Vec::new(),
+        [Vec::new(), Vec::new(), Vec::new()],
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut sync_cpu_ns, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
-    for _ in 0..rounds {
+    for k in 0..rounds {
         let fl = measure(per).await?;
-        let cpu0 = cpu_ns(child.id());
-        let round = round_trips(
-            &mut s,
-            per,
-            &headers,
-            br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
-        )
-        .await?;
-        sync_cpu_ns += cpu_ns(child.id()) - cpu0;
+        // The paths in turn, each round starting at another: none is always the one nearest the floor.
+        let mut paths = [Sample(Vec::new()), Sample(Vec::new()), Sample(Vec::new())];
+        for i in (0..SYNC_PATHS.len()).map(|i| (i + k) % SYNC_PATHS.len()) {
+            paths[i] = match i {
+                0 => {
+                    let cpu0 = cpu_ns(child.id());
+                    let round = round_trips(
+                        &mut s,
+                        per,
+                        &headers,
+                        br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
+                    )
+                    .await?;
+                    sync_cpu_ns += cpu_ns(child.id()) - cpu0;
+                    round
+                }
+                1 => {
+                    round_trips(
+                        &mut s,
+                        per,
+                        &invoke_function,
+                        br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
+                    )
+                    .await?
+                }
+                _ => round_trips_at(&mut g, "/noop", per, &[], br#"{"k":"v"}"#).await?,
+            };
+        }
         sync_rounds.push(SyncRound {
             floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
-            p50_us: round.median(),
+            p50_us: [0, 1, 2].map(|i| paths[i].median()),
         });
-        lat.extend(round.0);
+        for (all, path) in lat.iter_mut().zip(paths) {
+            all.extend(path.0);
+        }
         uds.extend(fl.uds.0);
         tcp.extend(fl.tcp.0);
         uds_cpu += fl.uds_server_cpu_us / rounds as f64;
         tcp_cpu += fl.tcp_server_cpu_us / rounds as f64;
     }
-    let lat = Sample(lat);
     let floor = Floor {
         uds: Sample(uds),
         tcp: Sample(tcp),
@@ -400,6 +532,7 @@ pub async fn platform_rss(
         };
         let tcp_us = tcp_round_trips(per).await?.0.median();
         let path_per_s = 1.0 / (1.0 / fsync_per_s + tcp_us / 1e6);
+        let (synced_per_s, synced_cpu_us) = synced_accepts(&data, per).await?;
         let cpu0 = cpu_ns(child.id());
         let t = Instant::now();
         let _ = round_trips(
@@ -419,6 +552,8 @@ pub async fn platform_rss(
         accept_rounds.push(AcceptRound {
             fsync_per_s,
             path_per_s,
+            synced_per_s,
+            synced_cpu_us,
             per_s,
         });
     }
@@ -465,14 +600,13 @@ pub async fn platform_rss(
         enqueue16_per_s,
         idle_mb,
         peak_mb,
-        requests: rounds * (per + per / 10),
+        requests: SYNC_PATHS.len() * rounds * (per + per / 10),
         cpu_us_per_sync,
         cpu_us_per_async,
         cpu_us_per_async16,
         sync_rounds,
         floor,
-        p50_us: lat.median(),
-        p99_us: lat.quantile(0.99),
+        sync_lat: lat.map(Sample),
     })
 }
 
@@ -488,36 +622,49 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
     let fl = &f.floor;
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
-    let ratios = f.sync_ratios();
-    let accepts = f.accept_ratios(false);
-    let cpu_floor = fl.tcp_server_cpu_us + 2.0 * fl.uds_server_cpu_us;
+    let mut err = std::io::stderr();
+    for (i, (name, _)) in SYNC_PATHS.iter().enumerate() {
+        let (lat, ratios) = (&f.sync_lat[i], f.sync_ratios(i));
+        let _ = writeln!(
+            err,
+            "{name}: p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}); over its path's floor, the median of {} rounds' {:.2} (range {})",
+            lat.median(),
+            lat.quantile(0.99),
+            lat.quantile(0.99) / lat.median(),
+            f.sync_rounds.len(),
+            ratios.median(),
+            ratios.range(),
+        );
+    }
+    let accepts = f.accept_ratios(|r| r.fsync_per_s);
+    let (cpu_floor, async_cpu_floor) = f.cpu_floors();
+    let synced = f.accept_ratios(|r| r.synced_per_s);
     let _ = writeln!(
-        std::io::stderr(),
-        "front door p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}; the floor's own in this run: TCP {:.2}, Unix {:.2}); its path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; ratio, the median of {} rounds' {:.2} (range {})\n\
-             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {})\n\
-             platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs (16 clients: {:.1} µs)",
-        f.p50_us,
-        f.p99_us,
-        f.p99_us / f.p50_us,
-        tcp.quantile(0.99) / tcp.median(),
-        uds.quantile(0.99) / uds.median(),
+        err,
+        "the path's floor (TCP {:.1} + 2 × Unix {:.1}) {path:.1} µs; its own p99/p50 in this run: TCP {:.2}, Unix {:.2}\n\
+             durable async accept: one client {:.0}/s, 16 clients {:.0}/s; fsync floor {:.0}/s; one client over the floor, the median of {} rounds' {:.2} (range {}); over the design's floor (a bare server whose answers wait for its writer thread's fsync) {:.2} (range {})\n\
+             platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor: a bare echo server's TCP {:.1} + 2 × Unix {:.1} µs), per async event {:.1} µs ({:.2}× its CPU floor, the synced server's accept + 2 × Unix: {:.1} µs; 16 clients: {:.1} µs, {:.2}× the exchanges' floor)",
         tcp.median(),
         uds.median(),
-        f.sync_rounds.len(),
-        ratios.median(),
-        ratios.range(),
+        tcp.quantile(0.99) / tcp.median(),
+        uds.quantile(0.99) / uds.median(),
         f.enqueue_per_s,
         f.enqueue16_per_s,
         f.fsync_per_s,
         f.accept_rounds.len(),
         accepts.median(),
         accepts.range(),
+        synced.median(),
+        synced.range(),
         f.cpu_us_per_sync,
         f.cpu_us_per_sync / cpu_floor,
         fl.tcp_server_cpu_us,
         fl.uds_server_cpu_us,
         f.cpu_us_per_async,
-        f.cpu_us_per_async16
+        f.cpu_us_per_async / async_cpu_floor,
+        async_cpu_floor,
+        f.cpu_us_per_async16,
+        f.cpu_us_per_async16 / cpu_floor
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
