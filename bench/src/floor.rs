@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::Sample;
 
-/// `scf-bench echo-server tcp|unix:PATH|synced:FILE`: answers every request with its body; prints where it
-/// listens.
+/// `scf-bench echo-server tcp|unix:PATH|web|synced:FILE`: answers every request with its body; prints where
+/// it listens.
 pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
