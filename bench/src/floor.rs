@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::Sample;
 
-/// `scf-bench echo-server tcp|unix:PATH|synced:FILE`: answers every request with its body; prints where it
-/// listens.
+/// `scf-bench echo-server tcp|unix:PATH|web|synced:FILE`: answers every request with its body; prints where
+/// it listens.
 pub fn echo_server(kind: Option<&str>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -102,10 +102,7 @@ async fn serve_synced(file: &Path) -> anyhow::Result<()> {
 async fn synced_accepts(dir: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
     let file = dir.join("synced-floor");
     let (mut child, addr) = spawn_echo(&format!("synced:{}", file.display()))?;
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut s = tcp_client(&addr).await?;
     let cpu0 = cpu_ns(child.id());
     let t = Instant::now();
     let _ = round_trips(&mut s, n, &[], &[b'x'; 100]).await?;
@@ -207,6 +204,15 @@ fn refused(uri: &str, status: hyper::StatusCode, body: &[u8]) -> anyhow::Result<
     Ok(())
 }
 
+/// A kept-alive HTTP/1.1 connection to `addr` over loopback TCP (`TCP_NODELAY`), its driver spawned.
+async fn tcp_client(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(s)
+}
+
 pub(crate) fn spawn_echo(arg: &str) -> anyhow::Result<(std::process::Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("echo-server")
@@ -264,10 +270,7 @@ pub async fn unix_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
 /// The same over loopback TCP (`TCP_NODELAY`).
 pub async fn tcp_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
     let (mut tcp_child, addr) = spawn_echo("tcp")?;
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut s = tcp_client(&addr).await?;
     let cpu0 = cpu_ns(tcp_child.id());
     let tcp = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
     let tcp_cpu = (cpu_ns(tcp_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
@@ -433,14 +436,8 @@ pub async fn platform_rss(
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let idle_mb = status_mb(child.id(), "VmRSS:");
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let stream = tokio::net::TcpStream::connect(&apigw).await?;
-    stream.set_nodelay(true)?;
-    let (mut g, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let mut s = tcp_client(&addr).await?;
+    let mut g = tcp_client(&apigw).await?;
     let headers = [
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
@@ -566,11 +563,7 @@ pub async fn platform_rss(
     for _ in 0..clients {
         let addr = addr.clone();
         each.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut s, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
+            let mut s = tcp_client(&addr).await?;
             round_trips(
                 &mut s,
                 n,

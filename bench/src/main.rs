@@ -51,12 +51,16 @@ usage: scf-bench [--quick | --tiny]          every section, written to BENCHMARK
                                             it runs, to target/BENCHMARKS-tiny.md)
        scf-bench --warm [N]                 three rounds of the bare round trip and each host's warm no-op:
                                             p50 and CPU per invocation, N calls each (default 5000)
-       scf-bench --front-door               the front door's sync Invoke against its path's floor
+       scf-bench --front-door               the platform's own figures: sync Invoke, InvokeFunction and an API
+                                            Gateway request against their path's floor, durable accepts against
+                                            the fsync floor and the design's, CPU per unit against its floors
        scf-bench --scale [--quick | --tiny] the scale section
        scf-bench --web [--quick | --tiny]   the web proxy section
        scf-bench --big [--quick | --tiny]   the 1 MB event section
-       scf-bench echo-server tcp|unix:PATH|web
-                                            the bare echo server the floors are measured against
+       scf-bench echo-server tcp|unix:PATH|web|synced:FILE
+                                            the bare echo servers the floors are measured against (synced:
+                                            each answer sent once a writer thread appended the request to FILE
+                                            and called fdatasync)
 A section alone prints its figures on stderr and writes no file. The figures are those of the build the
 binary is in (beside it); `make bench` measures a release build (bench/setup.sh).
 ";
