@@ -304,7 +304,7 @@ pub struct PlatformFigures {
     /// The floor's samples of every round together, and its server's CPU per round trip averaged.
     pub floor: Floor,
     /// The sync calls' latencies of every round together, µs, per [`SYNC_PATHS`].
-    pub sync_lat: [Sample; 3],
+    pub sync_lat: [Sample; SYNC_PATHS.len()],
 }
 
 /// The sync paths measured in turn in every round, each against the same floor: the front door's two
@@ -322,7 +322,7 @@ pub struct SyncRound {
     /// One TCP plus two Unix-socket round trips (p50s), µs.
     pub floor_us: f64,
     /// Per [`SYNC_PATHS`].
-    pub p50_us: [f64; 3],
+    pub p50_us: [f64; SYNC_PATHS.len()],
 }
 
 /// One round of one client's durable accepts, and the fsync floor measured just before it.
@@ -338,14 +338,19 @@ pub struct AcceptRound {
 }
 
 impl PlatformFigures {
+    /// One figure of every round of one client's accepts.
+    pub fn accept_figure(&self, f: impl Fn(&AcceptRound) -> f64) -> Sample {
+        Sample(self.accept_rounds.iter().map(f).collect())
+    }
+
     /// Each round's accepts per second over one of its own floors.
     pub fn accept_ratios(&self, floor: fn(&AcceptRound) -> f64) -> Sample {
-        Sample(
-            self.accept_rounds
-                .iter()
-                .map(|r| r.per_s / floor(r))
-                .collect(),
-        )
+        self.accept_figure(|r| r.per_s / floor(r))
+    }
+
+    /// The design's floor's CPU time per accept (the median round's), µs.
+    pub fn synced_cpu_us(&self) -> f64 {
+        self.accept_figure(|r| r.synced_cpu_us).median()
     }
 
     /// The CPU floors measured in the run, µs: of a sync invocation (the three exchanges a bare echo server
@@ -353,8 +358,10 @@ impl PlatformFigures {
     /// synced server's accept, the median round's, and the two Unix-socket exchanges of its delivery).
     pub fn cpu_floors(&self) -> (f64, f64) {
         let unix = 2.0 * self.floor.uds_server_cpu_us;
-        let synced = Sample(self.accept_rounds.iter().map(|r| r.synced_cpu_us).collect()).median();
-        (self.floor.tcp_server_cpu_us + unix, synced + unix)
+        (
+            self.floor.tcp_server_cpu_us + unix,
+            self.synced_cpu_us() + unix,
+        )
     }
 
     /// Each round's sync p50 of [`SYNC_PATHS`]`[path]` over its own floor.
@@ -452,7 +459,7 @@ pub async fn platform_rss(
     let per = (n / rounds).max(1);
     let (mut sync_rounds, mut lat, mut uds, mut tcp) = (
         Vec::new(),
-        [Vec::new(), Vec::new(), Vec::new()],
+        std::array::from_fn::<_, { SYNC_PATHS.len() }, _>(|_| Vec::new()),
         Vec::new(),
         Vec::new(),
     );
@@ -460,7 +467,7 @@ pub async fn platform_rss(
     for k in 0..rounds {
         let fl = measure(per).await?;
         // The paths in turn, each round starting at another: none is always the one nearest the floor.
-        let mut paths = [Sample(Vec::new()), Sample(Vec::new()), Sample(Vec::new())];
+        let mut paths: [Sample; SYNC_PATHS.len()] = std::array::from_fn(|_| Sample(Vec::new()));
         for i in (0..SYNC_PATHS.len()).map(|i| (i + k) % SYNC_PATHS.len()) {
             paths[i] = match i {
                 0 => {
@@ -489,7 +496,7 @@ pub async fn platform_rss(
         }
         sync_rounds.push(SyncRound {
             floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
-            p50_us: [0, 1, 2].map(|i| paths[i].median()),
+            p50_us: std::array::from_fn(|i| paths[i].median()),
         });
         for (all, path) in lat.iter_mut().zip(paths) {
             all.extend(path.0);

@@ -532,13 +532,13 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     ));
     r.line(&format!(
         "| the path's floor: one TCP round trip and one `fdatasync` per event (each measured in the round) | {:.0} | {:.2}× | | |",
-        Sample(pr.accept_rounds.iter().map(|x| x.path_per_s).collect()).median(),
-        Sample(pr.accept_rounds.iter().map(|x| x.path_per_s / x.fsync_per_s).collect()).median()
+        pr.accept_figure(|x| x.path_per_s).median(),
+        pr.accept_figure(|x| x.path_per_s / x.fsync_per_s).median()
     ));
     r.line(&format!(
         "| the design's floor: the same with each answer waiting for another thread's append and `fdatasync` (measured in the round) | {:.0} | {:.2}× | | |",
-        Sample(pr.accept_rounds.iter().map(|x| x.synced_per_s).collect()).median(),
-        Sample(pr.accept_rounds.iter().map(|x| x.synced_per_s / x.fsync_per_s).collect()).median()
+        pr.accept_figure(|x| x.synced_per_s).median(),
+        pr.accept_figure(|x| x.synced_per_s / x.fsync_per_s).median()
     ));
     r.line(&format!(
         "| one client, each ack awaited | {:.0} | {:.2}× (range {}); {:.2}× the path's floor; {:.2}× the design's (range {}) | ≥ 4,000/s or ≥ 0.8× floor | {one_verdict} |",
@@ -635,7 +635,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // 16 clients' events share their fsyncs, so their floor is the three exchanges'.
     let fl = &platform_rss.floor;
     let (cpu_floor, async_cpu_floor) = platform_rss.cpu_floors();
-    r.line(&format!("For scale, each floor measured in this run: a bare echo server (hyper, one thread) spends {:.1} µs of CPU answering one small request over TCP and {:.1} µs over a Unix socket (measured between the rounds of sync calls), so the three exchanges of an invocation cost at least {cpu_floor:.1} µs before any work of the platform's own. One client's durable async event is accepted over TCP, synced and delivered over a Unix socket: the bare server of the design's floor above spends {:.1} µs of CPU on each accept (its fsync's share nearly all the kernel's), and with the two exchanges of the delivery that is {async_cpu_floor:.1} µs. Events of 16 clients at once share their fsyncs, so their floor is the three exchanges'.", fl.tcp_server_cpu_us, fl.uds_server_cpu_us, async_cpu_floor - 2.0 * fl.uds_server_cpu_us));
+    r.line(&format!("For scale, each floor measured in this run: a bare echo server (hyper, one thread) spends {:.1} µs of CPU answering one small request over TCP and {:.1} µs over a Unix socket (measured between the rounds of sync calls), so the three exchanges of an invocation cost at least {cpu_floor:.1} µs before any work of the platform's own. One client's durable async event is accepted over TCP, synced and delivered over a Unix socket: the bare server of the design's floor above spends {:.1} µs of CPU on each accept (its fsync's share nearly all the kernel's), and with the two exchanges of the delivery that is {async_cpu_floor:.1} µs. Events of 16 clients at once share their fsyncs, so their floor is the three exchanges'.", fl.tcp_server_cpu_us, fl.uds_server_cpu_us, platform_rss.synced_cpu_us()));
     r.line("");
     r.line("| unit | cost | its floor in this run | vs the floor | target | |");
     r.line("|---|---|---|---|---|---|");
