@@ -1,7 +1,7 @@
 'use strict';
-// The event's string as the add-on makes it (src/text.rs, `event_string` in src/lib.rs), end to end on the real
+// The event's string as the add-on makes it (src/text.rs, `event_string` in src/event.rs), end to end on the real
 // platform (`scf-local invoke`, the checkout's scf-shim and add-on): ASCII text as it is, mostly-ASCII text with
-// its non-ASCII characters escaped, other text as UTF-16; copied when small, external from 64 KiB on. Every
+// its non-ASCII characters escaped, other text as UTF-16, each copied into V8, small or large. Every
 // form must reach the handler as exactly the value `JSON.parse` gives for the original text, and text that is
 // not JSON must stay an InvalidEvent (400) whatever form it took.
 const test = require('node:test');
@@ -41,12 +41,12 @@ function records(n, word) {
 }
 
 const cases = {
-  'ASCII, small (copied)': '{"k":"v","n":[1,2.5,null,true]}',
-  'ASCII, 1 MB (external)': records(9000, 'plain'),
-  'mostly ASCII with non-ASCII, small (escaped, copied)': '{"name":"世界 😀","é":"ünï","esc":"\\\\é"}',
-  'mostly ASCII with non-ASCII, 1 MB (escaped, external)': records(9000, '中文 emoji😀 ünï'),
-  'mostly non-ASCII, small (UTF-16, copied)': JSON.stringify({ text: '中文字符'.repeat(40) }),
-  'mostly non-ASCII, 1 MB (UTF-16, external)': JSON.stringify({ text: '中文字符😀'.repeat(60000), n: 1 }),
+  'ASCII, small': '{"k":"v","n":[1,2.5,null,true]}',
+  'ASCII, 1 MB': records(9000, 'plain'),
+  'mostly ASCII with non-ASCII, small (escaped)': '{"name":"世界 😀","é":"ünï","esc":"\\\\é"}',
+  'mostly ASCII with non-ASCII, 1 MB (escaped)': records(9000, '中文 emoji😀 ünï'),
+  'mostly non-ASCII, small (UTF-16)': JSON.stringify({ text: '中文字符'.repeat(40) }),
+  'mostly non-ASCII, 1 MB (UTF-16)': JSON.stringify({ text: '中文字符😀'.repeat(60000), n: 1 }),
 };
 
 for (const [name, text] of Object.entries(cases)) {
