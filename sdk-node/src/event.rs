@@ -6,8 +6,8 @@
 //! (mark-compact) collection, and the memory does not make one come any sooner. A function whose events each
 //! become little on V8's own heap (a large base64 `body`, say) gives V8 no reason for one: in a 128 MB
 //! instance, 1 MB events as external strings killed it with `MemoryLimitExceeded` after about 125
-//! invocations, and without a cgroup its resident set grew by about 1 MB an event (`docs/node.md`, *Where a
-//! cold start and a 1 MB event go*). A copied string is V8's own, counted by its collector: a large one is
+//! invocations, and without a cgroup its resident set grew by about 1 MB an event (`docs/node.md`, *JSON text
+//! across the boundary*). A copied string is V8's own, counted by its collector: a large one is
 //! freed by the next scavenge.
 
 use neon::prelude::*;
