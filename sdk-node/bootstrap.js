@@ -5,6 +5,15 @@
 //   open (InitRuntime ends) → load the handler (InitFunction) → ready → [next → run it in JS → outcome] …
 // Events and results cross the add-on boundary as JSON text; JSON.parse/JSON.stringify run here, in V8.
 
+// The host gave `node` the heap's sizes for this instance's memory in NODE_OPTIONS (scf-shim,
+// `shim/src/host/node.rs`); the function's own NODE_OPTIONS (none when empty) is what its code and its child
+// processes see.
+if (process.env._SCF_NODE_OPTIONS !== undefined) {
+  if (process.env._SCF_NODE_OPTIONS) process.env.NODE_OPTIONS = process.env._SCF_NODE_OPTIONS;
+  else delete process.env.NODE_OPTIONS;
+  delete process.env._SCF_NODE_OPTIONS;
+}
+
 const native = require('./lib/native').load();
 // The worker starts reading the configuration and connecting now, while the rest of the bootstrap loads;
 // `config` waits for it (and throws what went wrong).

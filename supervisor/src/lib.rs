@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 pub use exit::{Exit, ExitHow};
 pub use init::INIT_ARG;
-pub use memory::MemoryMode;
+pub use memory::{MemoryMode, own_memory_limit};
 pub use netns::NetMode;
 pub use output::Output;
 pub use process::{Owner, Prepared, Process, Work};

@@ -97,13 +97,7 @@ impl CgroupRoot {
     }
 
     fn v2(mounts: &str, own: &str) -> Result<CgroupRoot, String> {
-        let mount = mount_point(mounts, |fstype, _| fstype == "cgroup2")
-            .ok_or_else(|| "no cgroup v2 mount".to_owned())?;
-        let path = own
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .ok_or_else(|| "the platform is in no cgroup v2".to_owned())?;
-        let cgroup = mount.join(path.trim_start_matches('/'));
+        let cgroup = v2_dir(mounts, own)?;
         let controllers =
             std::fs::read_to_string(cgroup.join("cgroup.controllers")).unwrap_or_default();
         if !controllers.split_whitespace().any(|c| c == "memory") {
@@ -135,23 +129,7 @@ impl CgroupRoot {
     }
 
     fn v1(mounts: &str, own: &str) -> Result<CgroupRoot, String> {
-        let mount = mount_point(mounts, |fstype, options| {
-            fstype == "cgroup" && options.split(',').any(|o| o == "memory")
-        })
-        .ok_or_else(|| "no cgroup v1 memory controller".to_owned())?;
-        let path = own
-            .lines()
-            .find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                controllers
-                    .split(',')
-                    .any(|c| c == "memory")
-                    .then_some(path)
-            })
-            .unwrap_or("/");
-        let cgroup = mount.join(path.trim_start_matches('/'));
-        let cgroup = if cgroup.is_dir() { cgroup } else { mount };
+        let cgroup = v1_dir(mounts, own)?;
         let dir = cgroup.join(format!("scf-local-{}", std::process::id()));
         clear_stale(&cgroup);
         std::fs::create_dir_all(&dir).map_err(|e| format!("cgroup v1: {}: {e}", dir.display()))?;
@@ -273,6 +251,60 @@ pub(crate) fn in_cgroup(pid: u32, suffix: &str) -> bool {
         text.lines()
             .any(|l| l.splitn(3, ':').nth(2).unwrap_or("").ends_with(suffix))
     })
+}
+
+/// This process's cgroup v2 directory (its `0::` line of `/proc/self/cgroup` under the cgroup2 mount).
+fn v2_dir(mounts: &str, own: &str) -> Result<PathBuf, String> {
+    let mount = mount_point(mounts, |fstype, _| fstype == "cgroup2")
+        .ok_or_else(|| "no cgroup v2 mount".to_owned())?;
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| "the platform is in no cgroup v2".to_owned())?;
+    Ok(mount.join(path.trim_start_matches('/')))
+}
+
+/// This process's cgroup v1 memory directory (its `memory` line of `/proc/self/cgroup` under that
+/// controller's mount), or the hierarchy's root where that directory is not visible.
+fn v1_dir(mounts: &str, own: &str) -> Result<PathBuf, String> {
+    let mount = mount_point(mounts, |fstype, options| {
+        fstype == "cgroup" && options.split(',').any(|o| o == "memory")
+    })
+    .ok_or_else(|| "no cgroup v1 memory controller".to_owned())?;
+    let path = own
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then_some(path)
+        })
+        .unwrap_or("/");
+    let cgroup = mount.join(path.trim_start_matches('/'));
+    Ok(if cgroup.is_dir() { cgroup } else { mount })
+}
+
+/// The memory limit of this process's own memory cgroup, in bytes: what the kernel holds it to (in an
+/// instance of `scf-local serve`, its function's memory size), or `None` where it has
+/// none (no memory cgroup, or one without a limit). Blocking (a few small reads).
+pub fn own_memory_limit() -> Option<u64> {
+    /// cgroup v1 writes "no limit" as the largest page-aligned `i64`; anything past a petabyte is no limit.
+    const NO_LIMIT: u64 = 1 << 50;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |path: PathBuf| std::fs::read_to_string(path).ok();
+    let text = v2_dir(&mounts, &own)
+        .ok()
+        .and_then(|d| read(d.join("memory.max")))
+        .or_else(|| {
+            v1_dir(&mounts, &own)
+                .ok()
+                .and_then(|d| read(d.join("memory.limit_in_bytes")))
+        })?;
+    // cgroup v2's "max" is no limit, and parses as none.
+    text.trim().parse().ok().filter(|&b| b < NO_LIMIT)
 }
 
 fn mount_point(mountinfo: &str, wanted: impl Fn(&str, &str) -> bool) -> Option<PathBuf> {

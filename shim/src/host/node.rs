@@ -10,8 +10,11 @@
 //! - The add-on is the package's business: its `lib/native.js` finds it (a prebuilt one for the platform, or
 //!   a local build) and, when there is none, fails the instance's start with a message saying what to do.
 //!
-//! Nothing in the environment is changed: the shim has already set `_SCF_SHIM_START_NS`, which the core
-//! inside the add-on reads to measure InitRuntime. When the platform asks for a debugger
+//! The shim has already set `_SCF_SHIM_START_NS`, which the core inside the add-on reads to measure
+//! InitRuntime. V8's heap is sized for the instance's memory ([`heap_options`]), as `NODE_OPTIONS` (flags on
+//! the command line would cost every cold start 2–3 ms, `docs/node.md`); the bootstrap puts the function's
+//! own `NODE_OPTIONS` back into `process.env` before any of its code runs, from [`USER_NODE_OPTIONS_ENV`].
+//! When the platform asks for a debugger
 //! ([`scf_protocol::runtime::DEBUG_ENV`]), Node gets `--inspect=HOST:PORT` (or `--inspect-wait=`, which waits
 //! for the debugger before the bootstrap runs; Node.js 20.15 or later).
 
@@ -28,6 +31,51 @@ pub const NODE_ENV: &str = "SCF_NODE";
 pub const BOOTSTRAP_ENV: &str = "SCF_NODE_BOOTSTRAP";
 /// Where a function's own copy of the Node SDK is, under its code root.
 pub const VENDORED_BOOTSTRAP: &str = "node_modules/scf-sdk/bootstrap.js";
+/// The function's own `NODE_OPTIONS` (empty: it had none) while `NODE_OPTIONS` also carries the heap's sizes;
+/// the bootstrap restores it and removes this one.
+pub const USER_NODE_OPTIONS_ENV: &str = "_SCF_NODE_OPTIONS";
+
+/// The V8 options, each in both spellings Node.js accepts, that size the heap: a function that gives one of
+/// them in its `NODE_OPTIONS` sizes the heap itself, and the host adds none.
+const HEAP_OPTIONS: [&str; 6] = [
+    "max-old-space-size",
+    "max_old_space_size",
+    "max-semi-space-size",
+    "max_semi_space_size",
+    "max-heap-size",
+    "max_heap_size",
+];
+
+/// The memory the instance is held to, MB: its memory cgroup's limit (what `node` itself sizes the heap
+/// from), else the Lambda dialect's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; `None` where neither says (memory
+/// sampled by the platform, SCF dialect), and V8 keeps its own sizes.
+fn instance_memory_mb(config: &Config) -> Option<u32> {
+    if let Some(bytes) = scf_supervisor::own_memory_limit() {
+        return u32::try_from(bytes >> 20).ok();
+    }
+    std::env::var_os("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").map(|_| config.memory_mb)
+}
+
+/// The V8 heap's sizes for an instance of `memory_mb`, as Node.js options, or `None` when the function's own
+/// `NODE_OPTIONS` (`user`) sizes the heap.
+///
+/// Node.js sizes the heap from the memory it may use, but V8's old generation is never given less than 256 MB:
+/// in a 128 MB instance V8 lets garbage grow past the memory size, and the instance is killed for its memory
+/// where a collection would have kept it alive (40–48 MB of live objects, `docs/node.md`). Its young generation
+/// it sizes down to 1 MB semi-spaces there, too small for the objects of a large event, which are promoted and
+/// collected only in full collections. So: three quarters of the memory for the heap (the rest for `node`
+/// itself, about 40 MB, and buffers outside the heap), of which the young generation is three semi-spaces of a
+/// 32nd of the memory each (1 to 16 MB), the old generation the remainder.
+pub fn heap_options(memory_mb: u32, user: Option<&str>) -> Option<String> {
+    if user.is_some_and(|u| HEAP_OPTIONS.iter().any(|o| u.contains(o))) {
+        return None;
+    }
+    let semi = (memory_mb / 32).clamp(1, 16);
+    let old = (memory_mb / 4 * 3).saturating_sub(3 * semi).max(16);
+    Some(format!(
+        "--max-old-space-size={old} --max-semi-space-size={semi}"
+    ))
+}
 
 /// Replaces this process with the Node.js host. Returns only on failure.
 pub fn exec(config: &Config) -> ShimError {
@@ -43,6 +91,18 @@ pub fn exec(config: &Config) -> ShimError {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| OsString::from("node"));
     let mut cmd = std::process::Command::new(&node);
+    let user = std::env::var("NODE_OPTIONS")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if let Some(heap) = instance_memory_mb(config).and_then(|mb| heap_options(mb, user.as_deref()))
+    {
+        let all = match &user {
+            Some(u) => format!("{u} {heap}"),
+            None => heap,
+        };
+        cmd.env("NODE_OPTIONS", all)
+            .env(USER_NODE_OPTIONS_ENV, user.unwrap_or_default());
+    }
     // A debugger asked for by the platform (`scf-local --debug`): Node's inspector, as command-line flags so
     // that the function's own child processes do not inherit it.
     if let Some(d) = std::env::var(scf_protocol::runtime::DEBUG_ENV)
@@ -139,6 +199,35 @@ mod tests {
         std::fs::write(&vendored, "").unwrap();
         assert_eq!(locate_bootstrap(None, &dir, layout).unwrap(), vendored);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_heap_is_sized_for_the_memory_unless_the_function_sizes_it() {
+        let sizes = |mb| heap_options(mb, None).unwrap();
+        assert_eq!(sizes(64), "--max-old-space-size=42 --max-semi-space-size=2");
+        assert_eq!(
+            sizes(128),
+            "--max-old-space-size=84 --max-semi-space-size=4"
+        );
+        assert_eq!(
+            sizes(1024),
+            "--max-old-space-size=720 --max-semi-space-size=16"
+        );
+        assert_eq!(
+            sizes(3072),
+            "--max-old-space-size=2256 --max-semi-space-size=16"
+        );
+        assert_eq!(sizes(16), "--max-old-space-size=16 --max-semi-space-size=1");
+        assert!(heap_options(128, Some("--enable-source-maps")).is_some());
+        for own in [
+            "--max-old-space-size=200",
+            "--enable-source-maps --max_old_space_size=200",
+            "--max-semi-space-size=8",
+            "--max_semi_space_size=8",
+            "--max-heap-size=100",
+        ] {
+            assert_eq!(heap_options(128, Some(own)), None, "{own}");
+        }
     }
 
     #[test]
