@@ -168,14 +168,17 @@ fn private(path: &Path, mode: u32) -> Result<(), StoreError> {
     })
 }
 
-/// The database file and its WAL and SHM files, where they exist, 0600.
+/// The database file and its WAL and SHM files, where they exist, 0600. A file that is not there (or no longer:
+/// SQLite removes the WAL and SHM files when the last connection to the database closes, which another
+/// process, or this one's previous store, may be doing right now) has nothing to make private.
 fn private_files(db: &Path) -> Result<(), StoreError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);
-        let file = std::path::PathBuf::from(name);
-        if file.exists() {
-            private(&file, 0o600)?;
+        match private(&std::path::PathBuf::from(name), 0o600) {
+            Err(StoreError::Private { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     Ok(())
