@@ -67,7 +67,7 @@ fn instance_memory_mb(config: &Config) -> Option<u32> {
 /// own memory and buffers outside the heap), of which the young generation is three semi-spaces of a 32nd of
 /// the memory each (1 to 16 MB), the old generation the remainder. Seven eighths kept more alive on a quiet
 /// machine, but let the kernel kill a function holding 48 MB in a 128 MB instance under a full test run's
-/// load (`docs/node.md`).
+/// load, where three quarters ends it with V8's own out-of-heap error instead (`docs/node.md`).
 pub fn heap_options(memory_mb: u32, user: Option<&str>) -> Option<String> {
     if user.is_some_and(|u| HEAP_OPTIONS.iter().any(|o| u.contains(o))) {
         return None;
