@@ -106,13 +106,23 @@ async fn synced_accepts(dir: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
     let cpu0 = cpu_ns(child.id());
     let t = Instant::now();
     let _ = round_trips(&mut s, n, &[], &[b'x'; 100]).await?;
-    let per_s = (n + n / 10) as f64 / t.elapsed().as_secs_f64();
-    let cpu_us = (cpu_ns(child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    let per_s = with_warm_up(n) as f64 / t.elapsed().as_secs_f64();
+    let cpu_us = (cpu_ns(child.id()) - cpu0) / 1e3 / with_warm_up(n) as f64;
     drop(s);
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&file);
     Ok((per_s, cpu_us))
+}
+
+/// How many requests [`round_trips`] sends first, unmeasured, to warm up before `n` measured ones: a tenth.
+fn warm_up(n: usize) -> usize {
+    n / 10
+}
+
+/// How many requests [`round_trips`] sends for `n` measured ones, the warm-up's included.
+fn with_warm_up(n: usize) -> usize {
+    n + warm_up(n)
 }
 
 async fn round_trips(
@@ -137,11 +147,10 @@ async fn round_trips_at(
         sender,
         uri,
         headers,
-        std::iter::repeat_n(Bytes::from_static(body), n + n / 10),
+        std::iter::repeat_n(Bytes::from_static(body), with_warm_up(n)),
     )
     .await?;
-    // The first tenth warms up.
-    Ok(Sample(all.0[n / 10..].to_vec()))
+    Ok(Sample(all.0[warm_up(n)..].to_vec()))
 }
 
 /// POSTs each of `bodies` with `headers` on `sender`, each answered (and its body read) before the next;
@@ -259,7 +268,7 @@ pub async fn unix_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
     tokio::spawn(conn);
     let cpu0 = cpu_ns(uds_child.id());
     let uds = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
-    let uds_cpu = (cpu_ns(uds_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    let uds_cpu = (cpu_ns(uds_child.id()) - cpu0) / 1e3 / with_warm_up(n) as f64;
     drop(s);
     let _ = uds_child.kill();
     let _ = uds_child.wait();
@@ -273,7 +282,7 @@ pub async fn tcp_round_trips(n: usize) -> anyhow::Result<(Sample, f64)> {
     let mut s = tcp_client(&addr).await?;
     let cpu0 = cpu_ns(tcp_child.id());
     let tcp = round_trips(&mut s, n, &[], br#"{"k":"v"}"#).await?;
-    let tcp_cpu = (cpu_ns(tcp_child.id()) - cpu0) / 1e3 / (n + n / 10) as f64;
+    let tcp_cpu = (cpu_ns(tcp_child.id()) - cpu0) / 1e3 / with_warm_up(n) as f64;
     let _ = tcp_child.kill();
     let _ = tcp_child.wait();
     Ok((tcp, tcp_cpu))
@@ -306,8 +315,7 @@ async fn many_clients(
     for c in each {
         c.await??;
     }
-    // round_trips sends n + n/10 requests (the first tenth warms up).
-    let events = clients * (per + per / 10);
+    let events = clients * with_warm_up(per);
     Ok((events, events as f64 / t.elapsed().as_secs_f64()))
 }
 
@@ -547,8 +555,7 @@ pub async fn platform_rss(
         uds_server_cpu_us: uds_cpu,
         tcp_server_cpu_us: tcp_cpu,
     };
-    // round_trips sends n + n/10 requests (the first tenth warms up).
-    let cpu_us_per_sync = sync_cpu_ns / 1e3 / (rounds * (per + per / 10)) as f64;
+    let cpu_us_per_sync = sync_cpu_ns / 1e3 / (rounds * with_warm_up(per)) as f64;
     let async_headers = [
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
@@ -582,13 +589,12 @@ pub async fn platform_rss(
             br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
         )
         .await?;
-        // round_trips sends n + n/10 requests (the first tenth warms up).
-        let per_s = (per + per / 10) as f64 / t.elapsed().as_secs_f64();
+        let per_s = with_warm_up(per) as f64 / t.elapsed().as_secs_f64();
         // Every event of the round delivered (the queue empty), then the platform's CPU per event: its
         // accept (one fsync each: one client waits for each ack), its delivery and its log.
         drained().await?;
         async_cpu_ns += cpu_ns(child.id()) - cpu0;
-        async_events += per + per / 10;
+        async_events += with_warm_up(per);
         // Then 16 clients at once, each on its own connection and waiting for its acks (group commit's case),
         // and their events delivered: the platform's CPU per event with the accepts' fsyncs shared.
         let cpu0 = cpu_ns(child.id());
@@ -625,7 +631,7 @@ pub async fn platform_rss(
         enqueue16_per_s,
         idle_mb,
         peak_mb,
-        requests: SYNC_PATHS.len() * rounds * (per + per / 10),
+        requests: SYNC_PATHS.len() * rounds * with_warm_up(per),
         cpu_us_per_sync,
         cpu_us_per_async,
         cpu_us_per_async16,
