@@ -546,9 +546,13 @@ mod tests {
     use super::*;
 
     /// A directory of this test process's own for a test's store.
+    /// A directory of its own for one test: the tests of this process run at once, and two of them can read
+    /// the same clock (two stores in one directory lock each other out), so a counter tells them apart.
     pub(crate) fn temp_dir(name: &str) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         std::env::temp_dir().join(format!(
-            "scf-store-{name}-{}-{}",
+            "scf-store-{name}-{}-{n}-{}",
             std::process::id(),
             now_ms()
         ))

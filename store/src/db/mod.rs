@@ -419,19 +419,8 @@ impl Db {
 mod tests {
     use super::*;
 
-    fn temp() -> std::path::PathBuf {
-        std::env::temp_dir().join(format!(
-            "scf-store-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ))
-    }
-
     fn db() -> (Db, std::path::PathBuf) {
-        let dir = temp();
+        let dir = crate::tests::temp_dir("db");
         (Db::open(&dir).expect("open"), dir)
     }
 
@@ -681,7 +670,7 @@ mod tests {
     /// attempts and due times; its leased event is due again; new events come after.
     #[test]
     fn a_version_0_queue_is_migrated_with_its_events_in_order() {
-        let dir = temp();
+        let dir = crate::tests::temp_dir("db");
         std::fs::create_dir_all(&dir).expect("dir");
         {
             let old = Connection::open(dir.join(crate::DB_FILE)).expect("old");
