@@ -325,12 +325,20 @@ pub fn settle<B: AsRef<[u8]>>(
     outcome: Result<B, FunctionError>,
 ) -> Result<B, FunctionError> {
     match outcome {
-        Ok(body) if body.as_ref().len() > crate::MAX_RESPONSE_BYTES => {
-            Err(FunctionError::response_too_large(body.as_ref().len()))
-        }
-        Ok(body) => Ok(body),
+        Ok(body) => result_size(body.as_ref().len()).map(|()| body),
         Err(e) => Err(e.for_event(event)),
     }
+}
+
+/// The rule [`settle`] applies to a result of `len` bytes: a 407 over
+/// [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES). A host that can tell a result's size before it has the
+/// bytes (the Node host, from the length of the JavaScript string) asks this first, and so never copies a result
+/// that cannot be returned.
+pub fn result_size(len: usize) -> Result<(), FunctionError> {
+    if len > crate::MAX_RESPONSE_BYTES {
+        return Err(FunctionError::response_too_large(len));
+    }
+    Ok(())
 }
 
 /// Seconds as the platform prints them: whole numbers without a fraction.

@@ -1,5 +1,6 @@
-//! The event's text as a JavaScript string, made through Node-API's Latin-1 and UTF-16 constructors in the form
-//! [`crate::text`] chose, and copied into V8's heap whatever its size.
+//! JSON text across the add-on's boundary: the event's text as a JavaScript string, made through Node-API's
+//! Latin-1 and UTF-16 constructors in the form [`crate::text`] chose and copied into V8's heap whatever its size
+//! ([`event_string`]); and a result's JSON text back as UTF-8, in one pass of V8's encoder ([`result_bytes`]).
 //!
 //! **Not an external string.** Node-API can also make a string over memory the add-on keeps
 //! (`node_api_create_external_string_*`), which saves the copy, but V8 then frees that memory only in a full
@@ -11,6 +12,10 @@
 //! freed by the next scavenge.
 
 use neon::prelude::*;
+
+use scf_shim::protocol::FunctionError;
+use scf_shim::protocol::MAX_RESPONSE_BYTES;
+use scf_shim::protocol::error::result_size;
 
 use crate::text;
 
@@ -128,4 +133,60 @@ pub(crate) fn event_string<'a>(
     }
     // SAFETY: `raw` is a string Node-API just made in `cx`'s scope.
     Ok(unsafe { JsString::from_raw(cx, raw) }.upcast())
+}
+
+/// A result's JSON text as UTF-8 (lone surrogates as U+FFFD, as neon's `JsString::value` gives it), or the 407
+/// when it is larger than the platform returns ([`result_size`]), found without copying it.
+///
+/// **One pass.** `JsString::value` asks V8 for the UTF-8 length (a pass over the string), then for the bytes
+/// (another). No UTF-16 code unit takes more than three bytes, so a buffer of three bytes a unit (the string's
+/// length, which V8 knows without a pass) takes the whole text in one; pages of it that are never written are
+/// never made resident. The room is not shrunk to the text:
+/// a `realloc` down made glibc map the next result's room afresh and fault its pages in again
+/// (`docs/node.md`, *JSON text across the boundary*, has this and the figures).
+///
+/// **Too large.** Every unit is at least one byte of UTF-8, so a string of more units than the limit has more
+/// bytes than that: only its UTF-8 length is computed, for the error's message, and nothing is copied.
+pub(crate) fn result_bytes<'a>(
+    cx: &mut impl Context<'a>,
+    text: Handle<'a, JsString>,
+) -> NeonResult<Result<Vec<u8>, FunctionError>> {
+    use neon::sys::bindings::{get_value_string_utf8, get_value_string_utf16};
+    let env = cx.to_raw();
+    let value = text.to_raw();
+    let mut units = 0usize;
+    // SAFETY: `env` is `cx`'s live environment and `value` a string in its scope; with no buffer, Node-API only
+    // writes the string's length in UTF-16 code units to `units`.
+    let status = unsafe { get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &mut units) };
+    if status.is_err() {
+        return cx.throw_error("scf-sdk: the result is not a string");
+    }
+    if units > MAX_RESPONSE_BYTES {
+        let mut len = 0usize;
+        // SAFETY: as above; with no buffer, Node-API writes the string's length in UTF-8 bytes to `len`.
+        let status =
+            unsafe { get_value_string_utf8(env, value, std::ptr::null_mut(), 0, &mut len) };
+        if status.is_err() {
+            return cx.throw_error("scf-sdk: the result is not a string");
+        }
+        if let Err(e) = result_size(len) {
+            return Ok(Err(e));
+        }
+    }
+    // Room for three bytes a unit, and the terminating NUL Node-API writes after the text.
+    let Some(room) = units.checked_mul(3).and_then(|n| n.checked_add(1)) else {
+        return cx.throw_error("scf-sdk: the result is too long to encode");
+    };
+    let mut bytes: Vec<u8> = Vec::with_capacity(room);
+    let mut written = 0usize;
+    // SAFETY: `bytes` has `room` bytes of capacity, all of which Node-API may write (at most `room - 1` bytes of
+    // text, then a NUL); it writes the number of text bytes to `written`.
+    let status =
+        unsafe { get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), room, &mut written) };
+    if status.is_err() || written >= room {
+        return cx.throw_error("scf-sdk: the result could not be encoded");
+    }
+    // SAFETY: Node-API initialised the first `written` bytes (`written < room`, the capacity).
+    unsafe { bytes.set_len(written) };
+    Ok(Ok(bytes))
 }

@@ -148,10 +148,10 @@ fn outcome_args(cx: &mut FunctionContext, from: usize) -> NeonResult<Option<Outc
     }
     let what = what.downcast_or_throw::<JsString, _>(cx)?.value(cx);
     match what.as_str() {
-        "respond" => Ok(Some(Ok(cx
-            .argument::<JsString>(from + 1)?
-            .value(cx)
-            .into_bytes()))),
+        "respond" => {
+            let body = cx.argument::<JsString>(from + 1)?;
+            Ok(Some(event::result_bytes(cx, body)?))
+        }
         "fail" => Ok(Some(Err(error_args(cx, from + 1)?))),
         other => cx.throw_error(format!(
             "scf-sdk: unknown outcome '{other}' (expected 'respond' or 'fail')"

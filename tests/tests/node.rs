@@ -452,6 +452,43 @@ fn a_result_over_6_mb_is_407() {
 }
 
 #[test]
+fn a_result_is_measured_in_utf8_bytes_at_the_limit() {
+    // A JSON string of `n` characters and its two quotes. '中' is three bytes of UTF-8: a string can be under
+    // the 6 MB limit (6,291,456 bytes) in characters and over it in bytes, or under it by one byte. A string
+    // over the limit in characters is refused before it is copied; both messages give its size in bytes.
+    let dir = code(
+        "node-result-limit",
+        &[(
+            "index.js",
+            "exports.wide = async (e) => '中'.repeat(e.n);\nexports.ascii = async (e) => 'x'.repeat(e.n);\n",
+        )],
+    );
+    let run = |handler: &str, n: usize| {
+        node_in(
+            dir.path(),
+            handler,
+            &["--event", &format!(r#"{{"n": {n}}}"#)],
+        )
+    };
+    let under = run("index.wide", 2_097_151).expect_ok();
+    assert_eq!(under.as_str().map(|s| s.chars().count()), Some(2_097_151));
+    let exact = run("index.ascii", 6_291_454).expect_ok();
+    assert_eq!(exact.as_str().map(str::len), Some(6_291_454));
+    for (handler, n, bytes) in [
+        ("index.wide", 2_097_152, 6_291_458),
+        ("index.ascii", 6_291_455, 6_291_457),
+        ("index.wide", 6_291_455, 3 * 6_291_455 + 2),
+    ] {
+        let v = run(handler, n).expect_error("ResponseTooLarge", 407);
+        assert_eq!(
+            v["stackTrace"],
+            format!("response of {bytes} bytes; the limit is 6291456 bytes"),
+            "{handler} of {n} characters"
+        );
+    }
+}
+
+#[test]
 fn sleeping_past_the_timeout_is_433() {
     let v = node_in(
         &example("node-errors"),
