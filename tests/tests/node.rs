@@ -701,3 +701,37 @@ fn the_heap_is_sized_for_the_memory_and_node_options_stay_the_functions() {
     assert!(v["limitMb"].as_f64().unwrap() > 300.0, "{v}");
     assert_eq!(v["nodeOptions"], "--max-old-space-size=300", "{v}");
 }
+
+/// A function's own copy of an SDK whose bootstrap does not put `NODE_OPTIONS` back (one from before the heap
+/// was sized) gets no sizes: its code sees its environment as it is, and V8 keeps its own sizes. A current copy
+/// is sized as the runtime's own bootstrap is.
+#[test]
+fn a_vendored_bootstrap_that_does_not_restore_node_options_gets_no_heap_sizes() {
+    let sdk = root().join("sdk-node");
+    let current = std::fs::read_to_string(sdk.join("bootstrap.js")).unwrap();
+    let start = current.find("if (process.env._SCF_NODE_OPTIONS").unwrap();
+    let end = start + current[start..].find("\n}\n").unwrap() + 3;
+    let older = format!("{}{}", &current[..start], &current[end..]);
+    assert!(!older.contains("_SCF_NODE_OPTIONS"), "{older}");
+    for (bootstrap, sized) in [(older.as_str(), false), (current.as_str(), true)] {
+        let dir = code(
+            "node-vendored",
+            &[
+                ("index.js", HEAP),
+                ("node_modules/scf-sdk/bootstrap.js", bootstrap),
+            ],
+        );
+        let vendored = dir.path().join("node_modules/scf-sdk");
+        for linked in ["lib", "package.json", "index.node"] {
+            std::os::unix::fs::symlink(sdk.join(linked), vendored.join(linked)).unwrap();
+        }
+        let v = node_in(dir.path(), "index.heap", &["--memory", "128"]).expect_ok();
+        let limit = v["limitMb"].as_f64().unwrap();
+        assert_eq!(limit <= 128.0, sized, "{v}");
+        assert_eq!(
+            (&v["nodeOptions"], &v["own"]),
+            (&json!(null), &json!([])),
+            "{v}"
+        );
+    }
+}

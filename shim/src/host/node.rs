@@ -13,7 +13,8 @@
 //! The shim has already set `_SCF_SHIM_START_NS`, which the core inside the add-on reads to measure
 //! InitRuntime. V8's heap is sized for the instance's memory ([`heap_options`]), as `NODE_OPTIONS` (flags on
 //! the command line would cost every cold start 2–3 ms, `docs/node.md`); the bootstrap puts the function's
-//! own `NODE_OPTIONS` back into `process.env` before any of its code runs, from [`USER_NODE_OPTIONS_ENV`].
+//! own `NODE_OPTIONS` back into `process.env` before any of its code runs, from [`USER_NODE_OPTIONS_ENV`]
+//! (a bootstrap that does not, a function's own copy of an older SDK, gets no sizes).
 //! When the platform asks for a debugger
 //! ([`scf_protocol::runtime::DEBUG_ENV`]), Node gets `--inspect=HOST:PORT` (or `--inspect-wait=`, which waits
 //! for the debugger before the bootstrap runs; Node.js 20.15 or later).
@@ -79,6 +80,15 @@ pub fn heap_options(memory_mb: u32, user: Option<&str>) -> Option<String> {
     ))
 }
 
+/// Whether `bootstrap` puts the function's own `NODE_OPTIONS` back: it names [`USER_NODE_OPTIONS_ENV`]. A
+/// function's own copy of an SDK from before the heap was sized (`node_modules/scf-sdk`) does not, and its
+/// code and its child processes would see the heap's sizes in `NODE_OPTIONS`; such an instance keeps V8's
+/// own sizes. One read of a file of a few KB, at the cold start only.
+fn restores_node_options(bootstrap: &Path) -> bool {
+    let name = USER_NODE_OPTIONS_ENV.as_bytes();
+    std::fs::read(bootstrap).is_ok_and(|text| text.windows(name.len()).any(|w| w == name))
+}
+
 /// Replaces this process with the Node.js host. Returns only on failure.
 pub fn exec(config: &Config) -> ShimError {
     let bootstrap = match locate_bootstrap(
@@ -96,8 +106,11 @@ pub fn exec(config: &Config) -> ShimError {
     let user = std::env::var("NODE_OPTIONS")
         .ok()
         .filter(|u| !u.trim().is_empty());
-    if let Some(heap) = instance_memory_mb(config).and_then(|mb| heap_options(mb, user.as_deref()))
-    {
+    let sized = restores_node_options(&bootstrap)
+        .then(|| instance_memory_mb(config))
+        .flatten()
+        .and_then(|mb| heap_options(mb, user.as_deref()));
+    if let Some(heap) = sized {
         let all = match &user {
             Some(u) => format!("{u} {heap}"),
             None => heap,
