@@ -141,9 +141,9 @@ pub(crate) fn event_string<'a>(
 /// **One pass.** `JsString::value` asks V8 for the UTF-8 length (a pass over the string), then for the bytes
 /// (another). No UTF-16 code unit takes more than three bytes, so a buffer of three bytes a unit (the string's
 /// length, which V8 knows without a pass) takes the whole text in one; pages of it that are never written are
-/// never made resident. The room is not shrunk to the text:
-/// a `realloc` down made glibc map the next result's room afresh and fault its pages in again
-/// (`docs/node.md`, *JSON text across the boundary*, has this and the figures).
+/// never made resident. The room is not shrunk to the text: a `realloc` down made glibc map the next result's
+/// room afresh and fault its pages in again (`docs/node.md`, *JSON text across the boundary*, has this and the
+/// figures).
 ///
 /// **Too large.** Every unit is at least one byte of UTF-8, so a string of more units than the limit has more
 /// bytes than that: only its UTF-8 length is computed, for the error's message, and nothing is copied.
