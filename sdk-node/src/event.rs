@@ -1,15 +1,16 @@
-//! JSON text across the add-on's boundary: the event's text as a JavaScript string, made through Node-API's
-//! Latin-1 and UTF-16 constructors in the form [`crate::text`] chose and copied into V8's heap whatever its size
-//! ([`event_string`]); and a result's JSON text back as UTF-8, in one pass of V8's encoder ([`result_bytes`]).
+//! JSON text across the add-on's boundary: the event's text as a JavaScript string, made in the form
+//! [`crate::text`] chose, a large one-byte text written into the string [`crate::kept`] keeps and any other
+//! copied into V8's heap through Node-API's Latin-1 and UTF-16 constructors ([`event_string`]); and a result's
+//! JSON text back as UTF-8, in one pass of V8's encoder ([`result_bytes`]).
 //!
-//! **Not an external string.** Node-API can also make a string over memory the add-on keeps
+//! **Not an external string per event.** Node-API can also make a string over memory the add-on keeps
 //! (`node_api_create_external_string_*`), which saves the copy, but V8 then frees that memory only in a full
 //! (mark-compact) collection, and the memory does not make one come any sooner. A function whose events each
 //! become little on V8's own heap (a large base64 `body`, say) gives V8 no reason for one: in a 128 MB
-//! instance, 1 MB events as external strings killed it with `MemoryLimitExceeded` after about 125
-//! invocations, and without a cgroup its resident set grew by about 1 MB an event (`docs/node.md`, *JSON text
-//! across the boundary*). A copied string is V8's own, counted by its collector: a large one is
-//! freed by the next scavenge.
+//! instance, 1 MB events as external strings of their own killed it with `MemoryLimitExceeded` after about
+//! 125 invocations, and without a cgroup its resident set grew by about 1 MB an event (`docs/node.md`, *JSON
+//! text across the boundary*). So there is one such string, written again for each large event
+//! ([`crate::kept`]), and a copied string is V8's own, counted by its collector.
 
 use neon::prelude::*;
 
@@ -17,7 +18,7 @@ use scf_shim::protocol::FunctionError;
 use scf_shim::protocol::MAX_RESPONSE_BYTES;
 use scf_shim::protocol::error::result_size;
 
-use crate::text;
+use crate::{kept, text};
 
 // Node-API's string constructors for Latin-1 and UTF-16 text (stable since Node-API 1); neon binds only the
 // UTF-8 one. They are looked up in the process at run time, as neon looks up its own: `node`, which loads the
@@ -102,8 +103,9 @@ impl Text {
 
 /// The event's text as a JavaScript string, made the cheapest way V8 parses it (see [`text`]): ASCII text as it
 /// is, mostly-ASCII text with its non-ASCII characters escaped, both one-byte strings; other text decoded to
-/// UTF-16 here, a two-byte string, instead of V8's UTF-8 decoder (`napi_create_string_utf8`); copied into V8
-/// (see the module's note); `null` when the event is not UTF-8.
+/// UTF-16 here, a two-byte string, instead of V8's UTF-8 decoder (`napi_create_string_utf8`); a large one-byte
+/// text written into the string [`kept`] keeps, any other copied into V8 (see the module's note); `null` when
+/// the event is not UTF-8.
 pub(crate) fn event_string<'a>(
     cx: &mut TaskContext<'a>,
     event: bytes::Bytes,
@@ -115,6 +117,10 @@ pub(crate) fn event_string<'a>(
         return Ok(cx.string(text.to_rust_string()).upcast());
     };
     let env = cx.to_raw();
+    if let Some(kept) = text.ascii().and_then(|a| kept::kept_string(env, a)) {
+        // SAFETY: `kept` is a string Node-API just gave in `cx`'s scope.
+        return Ok(unsafe { JsString::from_raw(cx, kept) }.upcast());
+    }
     let mut raw: neon::sys::bindings::Value = std::ptr::null_mut();
     // SAFETY: `env` is the live environment of `cx`; the pointer and length are the text's, which Node-API
     // copies before returning; `raw` is a valid place for the result.

@@ -61,6 +61,7 @@ use scf_shim::protocol::{ErrorKind, FunctionError, MAX_RESPONSE_BYTES};
 use scf_shim::{HandlerName, Outcome};
 
 mod event;
+mod kept;
 mod poll;
 mod text;
 mod worker;
