@@ -1,5 +1,5 @@
 //! JSON text across the add-on's boundary: the event's text as a JavaScript string, made in the form
-//! [`crate::text`] chose, a large one-byte text written into the string [`crate::kept`] keeps and any other
+//! [`crate::text`] chose, a large text written into the string [`crate::kept`] keeps and any other
 //! copied into V8's heap through Node-API's Latin-1 and UTF-16 constructors ([`event_string`]); and a result's
 //! JSON text back as UTF-8, in one pass of V8's encoder ([`result_bytes`]).
 //!
@@ -103,9 +103,9 @@ impl Text {
 
 /// The event's text as a JavaScript string, made the cheapest way V8 parses it (see [`text`]): ASCII text as it
 /// is, mostly-ASCII text with its non-ASCII characters escaped, both one-byte strings; other text decoded to
-/// UTF-16 here, a two-byte string, instead of V8's UTF-8 decoder (`napi_create_string_utf8`); a large one-byte
-/// text written into the string [`kept`] keeps, any other copied into V8 (see the module's note); `null` when
-/// the event is not UTF-8.
+/// UTF-16 here, a two-byte string, instead of V8's UTF-8 decoder (`napi_create_string_utf8`); a large text
+/// written into the string [`kept`] keeps for its form, any other copied into V8 (see the module's note);
+/// `null` when the event is not UTF-8.
 pub(crate) fn event_string<'a>(
     cx: &mut TaskContext<'a>,
     event: bytes::Bytes,
@@ -117,7 +117,11 @@ pub(crate) fn event_string<'a>(
         return Ok(cx.string(text.to_rust_string()).upcast());
     };
     let env = cx.to_raw();
-    if let Some(kept) = text.ascii().and_then(|a| kept::kept_string(env, a)) {
+    let kept = match &text {
+        Text::Units(u) => kept::kept_string(env, u),
+        other => kept::kept_string(env, other.ascii().unwrap_or_default()),
+    };
+    if let Some(kept) = kept {
         // SAFETY: `kept` is a string Node-API just gave in `cx`'s scope.
         return Ok(unsafe { JsString::from_raw(cx, kept) }.upcast());
     }

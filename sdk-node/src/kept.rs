@@ -1,9 +1,10 @@
-//! The string a large one-byte event reaches V8 in, kept from one event to the next.
+//! The string a large event reaches V8 in, kept from one event to the next: one for Latin-1 (ASCII) text and
+//! one for UTF-16 text, the two forms [`crate::text`] gives.
 //!
-//! **Why.** A string of [`KEPT_FROM`] or more is a large object to V8: a mapping of its own, whose pages the
+//! **Why.** A string of [`KEPT_FROM`] bytes or more is a large object to V8: a mapping of its own, whose pages the
 //! kernel faults in as the text is copied into it, and which the next scavenge unmaps. For a 1 MB event that is
 //! about a tenth of `JSON.parse` of the same text (`docs/node.md`, *JSON text across the boundary*). Instead,
-//! the add-on keeps one external one-byte string over a mapping of its own and writes each large event into it:
+//! the add-on keeps an external string over a mapping of its own and writes each large event into it:
 //! the pages stay mapped and resident, and V8 allocates nothing for the text.
 //!
 //! **Why V8 may be given the same string again.** V8 takes a string's characters as fixed. Writing new ones
@@ -18,29 +19,34 @@
 //! it when it fits with at most an eighth of the room left over, so the spaces cost little to skip. Another
 //! size gets new room, and the old string is let go: its pages are given back at once (`MADV_DONTNEED`) and
 //! the mapping is unmapped when V8 collects the string (its finalizer). V8 collects an external string only in
-//! a full collection, so at most [`MAX_MAPPINGS`] mappings exist at once; beyond that an event is copied into
-//! V8 as a smaller one is. A function whose events keep their size keeps one mapping of about that size.
+//! a full collection, so at most [`MAX_MAPPINGS`] mappings exist at once (of both forms); beyond that an event
+//! is copied into V8 as a smaller one is. A function whose events keep their size and form keeps one mapping
+//! of about that size.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::LocalKey;
 
 use neon::sys::bindings as napi;
 
-/// From this size on, an event's one-byte text is written into the kept string; a smaller one is copied into
+/// From this size in bytes on, an event's text is written into a kept string; a smaller one is copied into
 /// V8's young generation, which is cheap (V8's largest ordinary object is 128 KiB).
 pub(crate) const KEPT_FROM: usize = 128 * 1024;
 
-/// The most mappings under kept strings at once: the one in use and those let go that V8 has not yet
+/// The most mappings under kept strings at once: those in use and those let go that V8 has not yet
 /// collected.
 const MAX_MAPPINGS: usize = 4;
 
 /// Mappings made and not yet unmapped.
 static MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 
-/// Node-API's external Latin-1 string (`node_api_create_external_string_latin1`, Node.js 18.18 and 20.4 on).
+const PAGE: usize = 4096;
+
+/// Node-API's external strings (`node_api_create_external_string_latin1` and `_utf16`, Node.js 18.18 and
+/// 20.4 on): the same C signature over `char` and `char16_t` text.
 type CreateExternal = unsafe extern "C" fn(
     env: napi::Env,
-    text: *mut std::ffi::c_char,
+    text: *mut libc::c_void,
     length: usize,
     finalize: Option<Finalize>,
     hint: *mut libc::c_void,
@@ -52,16 +58,50 @@ type CreateExternal = unsafe extern "C" fn(
 type Finalize =
     unsafe extern "C" fn(env: napi::Env, data: *mut libc::c_void, hint: *mut libc::c_void);
 
-fn create_external() -> Option<CreateExternal> {
-    static FOUND: std::sync::OnceLock<Option<CreateExternal>> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(|| {
-        let p = crate::event::symbol(c"node_api_create_external_string_latin1")?;
-        // SAFETY: the symbol is Node-API's, whose C signature `CreateExternal` spells out.
-        Some(unsafe { std::mem::transmute::<*mut libc::c_void, CreateExternal>(p) })
-    })
+/// A code unit of a kept string: a Latin-1 byte or a UTF-16 unit.
+pub(crate) trait Unit: Copy + 'static {
+    /// The space, written after a shorter text.
+    const SPACE: Self;
+    /// The kept string of this unit, per JavaScript thread (the reference is per environment).
+    fn kept() -> &'static LocalKey<RefCell<Option<Kept<Self>>>>;
+    /// Node-API's external constructor of this unit's strings, if the process has it.
+    fn create() -> Option<CreateExternal>;
 }
 
-/// The finalizer of a kept string: unmaps its room (`hint` is the room's size). It may run during a
+thread_local! {
+    static LATIN1: RefCell<Option<Kept<u8>>> = const { RefCell::new(None) };
+    static UTF16: RefCell<Option<Kept<u16>>> = const { RefCell::new(None) };
+}
+
+fn find(name: &'static std::ffi::CStr) -> Option<CreateExternal> {
+    let p = crate::event::symbol(name)?;
+    // SAFETY: both external constructors are Node-API's, whose C signature `CreateExternal` spells out.
+    Some(unsafe { std::mem::transmute::<*mut libc::c_void, CreateExternal>(p) })
+}
+
+impl Unit for u8 {
+    const SPACE: u8 = b' ';
+    fn kept() -> &'static LocalKey<RefCell<Option<Kept<u8>>>> {
+        &LATIN1
+    }
+    fn create() -> Option<CreateExternal> {
+        static FOUND: std::sync::OnceLock<Option<CreateExternal>> = std::sync::OnceLock::new();
+        *FOUND.get_or_init(|| find(c"node_api_create_external_string_latin1"))
+    }
+}
+
+impl Unit for u16 {
+    const SPACE: u16 = 0x20;
+    fn kept() -> &'static LocalKey<RefCell<Option<Kept<u16>>>> {
+        &UTF16
+    }
+    fn create() -> Option<CreateExternal> {
+        static FOUND: std::sync::OnceLock<Option<CreateExternal>> = std::sync::OnceLock::new();
+        *FOUND.get_or_init(|| find(c"node_api_create_external_string_utf16"))
+    }
+}
+
+/// The finalizer of a kept string: unmaps its room (`hint` is the room's size in bytes). It may run during a
 /// collection, so it does nothing else.
 unsafe extern "C" fn unmap(_env: napi::Env, data: *mut libc::c_void, hint: *mut libc::c_void) {
     // SAFETY: `data` is a mapping `Kept::make` made of `hint` bytes; V8 has collected the string over it, and
@@ -70,9 +110,10 @@ unsafe extern "C" fn unmap(_env: napi::Env, data: *mut libc::c_void, hint: *mut 
     MAPPINGS.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// The string in use.
-struct Kept {
-    room: *mut u8,
+/// A kept string in use.
+pub(crate) struct Kept<T> {
+    room: *mut T,
+    /// The room's length in units.
     size: usize,
     /// The length of the text last written; from there to `size` the room holds spaces.
     text: usize,
@@ -80,31 +121,27 @@ struct Kept {
     string: napi::Ref,
 }
 
-thread_local! {
-    // Per JavaScript thread, as the reference is per environment.
-    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
-}
-
-/// Whether a text of `len` bytes goes into room of `size`: it fits, with at most an eighth left over.
+/// Whether a text of `len` units goes into room of `size`: it fits, with at most an eighth left over.
 fn fits(size: usize, len: usize) -> bool {
     len <= size && size - len <= size / 8
 }
 
-/// The room made for a text of `len` bytes: its length and a sixteenth, in whole pages.
-fn room_for(len: usize) -> Option<usize> {
-    let page = 4096;
-    len.checked_add(len / 16)?.checked_next_multiple_of(page)
+/// The room made for a text of `len` units of `unit` bytes: its length and a sixteenth, in whole pages; in
+/// units.
+fn room_for(len: usize, unit: usize) -> Option<usize> {
+    let bytes = len.checked_add(len / 16)?.checked_mul(unit)?;
+    Some(bytes.checked_next_multiple_of(PAGE)? / unit)
 }
 
-impl Kept {
+impl<T: Unit> Kept<T> {
     /// Writes `text` at the start of the room and spaces after it.
-    fn write(&mut self, text: &[u8]) {
-        // SAFETY: the room is `size` bytes, mapped and writable, and nothing reads it meanwhile (the module's
+    fn write(&mut self, text: &[T]) {
+        // SAFETY: the room is `size` units, mapped and writable, and nothing reads it meanwhile (the module's
         // note); `text.len() <= size` (`fits`).
         let room = unsafe { std::slice::from_raw_parts_mut(self.room, self.size) };
         room[..text.len()].copy_from_slice(text);
         if self.text > text.len() {
-            room[text.len()..self.text].fill(b' ');
+            room[text.len()..self.text].fill(T::SPACE);
         }
         self.text = text.len();
     }
@@ -114,19 +151,21 @@ impl Kept {
     /// made or Node-API refused the string.
     fn make(
         env: napi::Env,
-        text: &[u8],
+        text: &[T],
         create: CreateExternal,
-    ) -> Option<(Option<Kept>, napi::Value)> {
-        let size = room_for(text.len())?;
+    ) -> Option<(Option<Kept<T>>, napi::Value)> {
+        let unit = std::mem::size_of::<T>();
+        let size = room_for(text.len(), unit)?;
+        let bytes = size * unit;
         if MAPPINGS.fetch_add(1, Ordering::Relaxed) >= MAX_MAPPINGS {
             MAPPINGS.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        // SAFETY: a private anonymous mapping of `size` bytes; the result is checked.
+        // SAFETY: a private anonymous mapping of `bytes` bytes; the result is checked.
         let room = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                size,
+                bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -138,7 +177,7 @@ impl Kept {
             return None;
         }
         let mut kept = Kept {
-            room: room.cast(),
+            room: room.cast::<T>(),
             size,
             text: size,
             string: std::ptr::null_mut(),
@@ -146,16 +185,16 @@ impl Kept {
         kept.write(text);
         let mut raw: napi::Value = std::ptr::null_mut();
         let mut copied = false;
-        // SAFETY: `env` is the live environment; the room is `size` bytes of Latin-1 (ASCII) text that stays
-        // mapped until `unmap` runs, which Node-API calls once (at once if it copied); `raw` and `copied` are
-        // valid places for the results.
+        // SAFETY: `env` is the live environment; the room is `size` units of text (page-aligned, so aligned for
+        // the unit) that stays mapped until `unmap` runs, which Node-API calls once (at once if it copied);
+        // `raw` and `copied` are valid places for the results.
         let status = unsafe {
             create(
                 env,
-                room.cast(),
+                room,
                 size,
                 Some(unmap),
-                size as *mut libc::c_void,
+                bytes as *mut libc::c_void,
                 &mut raw,
                 &mut copied,
             )
@@ -163,7 +202,7 @@ impl Kept {
         if status != napi::Status::Ok || raw.is_null() {
             // Refused: Node-API has not called the finalizer and will not; the room is ours to unmap.
             // SAFETY: the mapping made above, which nothing else refers to.
-            unsafe { libc::munmap(room, size) };
+            unsafe { libc::munmap(room, bytes) };
             MAPPINGS.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
@@ -192,20 +231,26 @@ impl Kept {
         // SAFETY: `string` is this environment's reference, deleted once (here). Should Node-API fail to delete
         // it, the string stays alive and its mapping with it, counted in `MAPPINGS`: nothing else goes wrong.
         let _ = unsafe { napi::delete_reference(env, self.string) };
-        // SAFETY: the room is this mapping's; nothing reads the string any more (the module's note), and a
-        // read would find zeros, not fault.
-        unsafe { libc::madvise(self.room.cast(), self.size, libc::MADV_DONTNEED) };
+        // SAFETY: the room is this mapping's, `size` units; nothing reads the string any more (the module's
+        // note), and a read would find zeros, not fault.
+        unsafe {
+            libc::madvise(
+                self.room.cast(),
+                self.size * std::mem::size_of::<T>(),
+                libc::MADV_DONTNEED,
+            )
+        };
     }
 }
 
-/// The event's one-byte `text` as the kept string (written into the one in use, or into new room), or `None`
-/// when it is smaller than [`KEPT_FROM`], Node-API has no external strings, or no room may be made: then the
-/// caller copies it into V8.
-pub(crate) fn kept_string(env: napi::Env, text: &[u8]) -> Option<napi::Value> {
-    if text.len() < KEPT_FROM {
+/// The event's `text` (Latin-1 bytes or UTF-16 units) as the kept string of its unit (written into the one in
+/// use, or into new room), or `None` when it is smaller than [`KEPT_FROM`] bytes, Node-API has no external
+/// strings, or no room may be made: then the caller copies it into V8.
+pub(crate) fn kept_string<T: Unit>(env: napi::Env, text: &[T]) -> Option<napi::Value> {
+    if std::mem::size_of_val(text) < KEPT_FROM {
         return None;
     }
-    KEPT.with_borrow_mut(|kept| {
+    T::kept().with_borrow_mut(|kept| {
         if let Some(k) = kept.as_mut().filter(|k| fits(k.size, text.len())) {
             k.write(text);
             let mut holder: napi::Value = std::ptr::null_mut();
@@ -219,7 +264,7 @@ pub(crate) fn kept_string(env: napi::Env, text: &[u8]) -> Option<napi::Value> {
             };
             return (found && !raw.is_null()).then_some(raw);
         }
-        let (new, raw) = Kept::make(env, text, create_external()?)?;
+        let (new, raw) = Kept::make(env, text, T::create()?)?;
         if let Some(new) = new
             && let Some(old) = kept.replace(new)
         {
@@ -235,14 +280,19 @@ mod tests {
 
     #[test]
     fn the_room_is_a_sixteenth_more_in_pages_and_takes_texts_that_leave_an_eighth() {
-        assert_eq!(room_for(1_048_576), Some(1_114_112));
-        assert_eq!(room_for(KEPT_FROM), Some(139_264));
-        assert_eq!(room_for(usize::MAX), None);
-        let size = room_for(1_000_000).expect("room for 1 MB");
+        assert_eq!(room_for(1_048_576, 1), Some(1_114_112));
+        assert_eq!(room_for(KEPT_FROM, 1), Some(139_264));
+        assert_eq!(room_for(KEPT_FROM / 2, 2), Some(139_264 / 2));
+        assert_eq!(room_for(usize::MAX, 1), None);
+        assert_eq!(room_for(usize::MAX / 2, 2), None);
+        let size = room_for(1_000_000, 1).expect("room for 1 MB");
         assert!(fits(size, 1_000_000));
         assert!(fits(size, size));
         assert!(!fits(size, size + 1));
         assert!(fits(size, size - size / 8));
         assert!(!fits(size, size - size / 8 - 1));
+        let units = room_for(500_000, 2).expect("room for 1 MB of UTF-16");
+        assert_eq!((units * 2) % PAGE, 0);
+        assert!(fits(units, 500_000));
     }
 }
