@@ -325,7 +325,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         tcp_floor.quantile(0.99)
     ));
     r.line("");
-    r.line(&format!("An invocation on this protocol is two request/response exchanges on the instance's connection (the answer to its waiting `next`, then its result post and the next `next`); written back to back (below), they cost one round trip for back-to-back invocations. The table shows the ratio to one bare round trip (with the round trip's p50, the median of the row's rounds) and to two: each row runs in {rounds} rounds, each just after its own measure of the Unix-socket floor's p50, and the ratio is the median round's (the host's speed moves within a run, and the floor moves between a few µs and tens as the two processes share a CPU or not); the p50 and p99 are of all the rounds' invocations.", rounds = WARM_ROUNDS.min(warm_n)));
+    let rounds = WARM_ROUNDS.min(warm_n);
+    r.line(&format!("An invocation on this protocol is two request/response exchanges on the instance's connection (the answer to its waiting `next`, then its result post and the next `next`); written back to back (below), they cost one round trip for back-to-back invocations. The table shows the ratio to one bare round trip (with the round trip's p50, the median of the row's rounds) and to two: each row runs in {rounds} rounds, each just after its own measure of the Unix-socket floor's p50, and the ratio is the median round's (the host's speed moves within a run, and the floor moves between a few µs and tens as the two processes share a CPU or not); the p50 and p99 are of all the rounds' invocations."));
     r.line("");
     r.line("| runtime | handler | p50 (µs) | p99 (µs) | p50 / floor | p50 / (2 × floor) | AWS client p50 (µs) | AWS / ours | target | |");
     r.line("|---|---|---|---|---|---|---|---|---|---|");
@@ -338,7 +339,6 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // Each row in rounds, each round just after its own measure of the floor: the ratio is the median round's
     // (the floor itself moves between a few µs and tens, as the two processes share a CPU or not).
     let k = (warm_n / 4).max(20);
-    let rounds = WARM_ROUNDS.min(warm_n);
     let mut row_floor = std::collections::HashMap::new();
     for runner in &runners {
         for method in ["noop", "echo"] {

@@ -30,10 +30,13 @@ type CreateString<T> = unsafe extern "C" fn(
     result: *mut neon::sys::bindings::Value,
 ) -> neon::sys::bindings::Status;
 
-/// The constructors the process has.
-struct StringConstructors {
+/// The constructors the process has; the external ones (Node.js 18.18 and 20.4 on) may be missing.
+pub(crate) struct StringConstructors {
     latin1: CreateString<std::ffi::c_char>,
     utf16: CreateString<u16>,
+    /// `node_api_create_external_string_latin1` and `_utf16`, for the strings [`kept`] keeps.
+    pub(crate) external_latin1: Option<kept::CreateExternal>,
+    pub(crate) external_utf16: Option<kept::CreateExternal>,
 }
 
 /// The address of the function `name` in the process (the `node` that loaded the add-on exports Node-API's and
@@ -51,6 +54,13 @@ fn string_constructors() -> Option<&'static StringConstructors> {
             let find = symbol;
             let latin1 = find(c"napi_create_string_latin1")?;
             let utf16 = find(c"napi_create_string_utf16")?;
+            let external = |name| {
+                // SAFETY: both external constructors are Node-API's, whose C signature `CreateExternal` spells
+                // out.
+                find(name).map(|p| unsafe {
+                    std::mem::transmute::<*mut libc::c_void, kept::CreateExternal>(p)
+                })
+            };
             // SAFETY: both symbols are Node-API's, whose C signatures `CreateString` spells out.
             unsafe {
                 Some(StringConstructors {
@@ -58,6 +68,8 @@ fn string_constructors() -> Option<&'static StringConstructors> {
                         latin1,
                     ),
                     utf16: std::mem::transmute::<*mut libc::c_void, CreateString<u16>>(utf16),
+                    external_latin1: external(c"node_api_create_external_string_latin1"),
+                    external_utf16: external(c"node_api_create_external_string_utf16"),
                 })
             }
         })
@@ -118,8 +130,8 @@ pub(crate) fn event_string<'a>(
     };
     let env = cx.to_raw();
     let kept = match &text {
-        Text::Units(u) => kept::kept_string(env, u),
-        other => kept::kept_string(env, other.ascii().unwrap_or_default()),
+        Text::Units(u) => kept::kept_string(env, make, u),
+        other => kept::kept_string(env, make, other.ascii().unwrap_or_default()),
     };
     if let Some(kept) = kept {
         // SAFETY: `kept` is a string Node-API just gave in `cx`'s scope.

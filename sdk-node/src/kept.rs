@@ -29,6 +29,8 @@ use std::thread::LocalKey;
 
 use neon::sys::bindings as napi;
 
+use crate::event::StringConstructors;
+
 /// From this size in bytes on, an event's text is written into a kept string; a smaller one is copied into
 /// V8's young generation, which is cheap (V8's largest ordinary object is 128 KiB).
 pub(crate) const KEPT_FROM: usize = 128 * 1024;
@@ -43,8 +45,9 @@ static MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 const PAGE: usize = 4096;
 
 /// Node-API's external strings (`node_api_create_external_string_latin1` and `_utf16`, Node.js 18.18 and
-/// 20.4 on): the same C signature over `char` and `char16_t` text.
-type CreateExternal = unsafe extern "C" fn(
+/// 20.4 on): the same C signature over `char` and `char16_t` text; looked up with the other constructors
+/// ([`StringConstructors`]).
+pub(crate) type CreateExternal = unsafe extern "C" fn(
     env: napi::Env,
     text: *mut libc::c_void,
     length: usize,
@@ -65,7 +68,7 @@ pub(crate) trait Unit: Copy + 'static {
     /// The kept string of this unit, per JavaScript thread (the reference is per environment).
     fn kept() -> &'static LocalKey<RefCell<Option<Kept<Self>>>>;
     /// Node-API's external constructor of this unit's strings, if the process has it.
-    fn create() -> Option<CreateExternal>;
+    fn create(make: &StringConstructors) -> Option<CreateExternal>;
 }
 
 thread_local! {
@@ -73,20 +76,13 @@ thread_local! {
     static UTF16: RefCell<Option<Kept<u16>>> = const { RefCell::new(None) };
 }
 
-fn find(name: &'static std::ffi::CStr) -> Option<CreateExternal> {
-    let p = crate::event::symbol(name)?;
-    // SAFETY: both external constructors are Node-API's, whose C signature `CreateExternal` spells out.
-    Some(unsafe { std::mem::transmute::<*mut libc::c_void, CreateExternal>(p) })
-}
-
 impl Unit for u8 {
     const SPACE: u8 = b' ';
     fn kept() -> &'static LocalKey<RefCell<Option<Kept<u8>>>> {
         &LATIN1
     }
-    fn create() -> Option<CreateExternal> {
-        static FOUND: std::sync::OnceLock<Option<CreateExternal>> = std::sync::OnceLock::new();
-        *FOUND.get_or_init(|| find(c"node_api_create_external_string_latin1"))
+    fn create(make: &StringConstructors) -> Option<CreateExternal> {
+        make.external_latin1
     }
 }
 
@@ -95,9 +91,8 @@ impl Unit for u16 {
     fn kept() -> &'static LocalKey<RefCell<Option<Kept<u16>>>> {
         &UTF16
     }
-    fn create() -> Option<CreateExternal> {
-        static FOUND: std::sync::OnceLock<Option<CreateExternal>> = std::sync::OnceLock::new();
-        *FOUND.get_or_init(|| find(c"node_api_create_external_string_utf16"))
+    fn create(make: &StringConstructors) -> Option<CreateExternal> {
+        make.external_utf16
     }
 }
 
@@ -246,7 +241,11 @@ impl<T: Unit> Kept<T> {
 /// The event's `text` (Latin-1 bytes or UTF-16 units) as the kept string of its unit (written into the one in
 /// use, or into new room), or `None` when it is smaller than [`KEPT_FROM`] bytes, Node-API has no external
 /// strings, or no room may be made: then the caller copies it into V8.
-pub(crate) fn kept_string<T: Unit>(env: napi::Env, text: &[T]) -> Option<napi::Value> {
+pub(crate) fn kept_string<T: Unit>(
+    env: napi::Env,
+    make: &StringConstructors,
+    text: &[T],
+) -> Option<napi::Value> {
     if std::mem::size_of_val(text) < KEPT_FROM {
         return None;
     }
@@ -264,7 +263,7 @@ pub(crate) fn kept_string<T: Unit>(env: napi::Env, text: &[T]) -> Option<napi::V
             };
             return (found && !raw.is_null()).then_some(raw);
         }
-        let (new, raw) = Kept::make(env, text, T::create()?)?;
+        let (new, raw) = Kept::make(env, text, T::create(make)?)?;
         if let Some(new) = new
             && let Some(old) = kept.replace(new)
         {
