@@ -57,7 +57,8 @@ usage: scf-bench [--quick | --tiny]          every section, written to BENCHMARK
                                             p50 and CPU per invocation, N calls each (default 5000)
        scf-bench --front-door               the platform's own figures: sync Invoke, InvokeFunction and an API
                                             Gateway request against their path's floor, durable accepts against
-                                            the fsync floor and the design's, CPU per unit against its floors
+                                            the fsync floor and the design's, CPU per unit against its floors;
+                                            then the sync calls again with every process on one CPU
        scf-bench --scale [--quick | --tiny] the scale section
        scf-bench --web [--quick | --tiny]   the web proxy section
        scf-bench --big [--quick | --tiny]   the 1 MB event section
