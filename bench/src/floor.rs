@@ -333,19 +333,12 @@ pub struct PlatformFigures {
     pub accept_rounds: Vec<AcceptRound>,
     pub idle_mb: f64,
     pub peak_mb: f64,
-    pub requests: usize,
-    /// The platform's CPU time per sync invocation (all its threads), µs.
-    pub cpu_us_per_sync: f64,
     /// The platform's CPU time per durable async event, accepted and delivered, µs: from one client
     /// waiting for each ack, and from 16 at once.
     pub cpu_us_per_async: f64,
     pub cpu_us_per_async16: f64,
     /// Sync calls in rounds, each just after its own measure of the path's floor.
-    pub sync_rounds: Vec<SyncRound>,
-    /// The floor's samples of every round together, and its server's CPU per round trip averaged.
-    pub floor: Floor,
-    /// The sync calls' latencies of every round together, µs, per [`SYNC_PATHS`].
-    pub sync_lat: [Sample; SYNC_PATHS.len()],
+    pub sync: SyncFigures,
 }
 
 /// The sync paths measured in turn in every round, each against the same floor: the front door's two
@@ -396,24 +389,13 @@ impl PlatformFigures {
         self.accept_figure(|r| r.synced_cpu_us).median()
     }
 
-    /// The CPU floors measured in the run, µs: of a sync invocation (the three exchanges a bare echo server
-    /// answers: one over TCP, two over a Unix socket), and of one client's durable async event (the bare
-    /// synced server's accept, the median round's, and the two Unix-socket exchanges of its delivery).
+    /// The CPU floors measured in the run, µs: of a sync invocation ([`SyncFigures::cpu_floor`]), and of
+    /// one client's durable async event (the bare synced server's accept, the median round's, and the two
+    /// Unix-socket exchanges of its delivery).
     pub fn cpu_floors(&self) -> (f64, f64) {
-        let unix = 2.0 * self.floor.uds_server_cpu_us;
         (
-            self.floor.tcp_server_cpu_us + unix,
-            self.synced_cpu_us() + unix,
-        )
-    }
-
-    /// Each round's sync p50 of [`SYNC_PATHS`]`[path]` over its own floor.
-    pub fn sync_ratios(&self, path: usize) -> Sample {
-        Sample(
-            self.sync_rounds
-                .iter()
-                .map(|r| r.p50_us[path] / r.floor_us)
-                .collect(),
+            self.sync.cpu_floor(),
+            self.synced_cpu_us() + 2.0 * self.sync.floor.uds_server_cpu_us,
         )
     }
 }
@@ -463,104 +445,187 @@ pub fn status_mb(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Starts `scf-local serve` with the native no-op function (and its API on the API Gateway listener) and
-/// drives `n` sync invocations down each of [`SYNC_PATHS`], then its async accepts.
+/// `scf-local serve` holding one native no-op function, `noop` (with an API Gateway route `POST /noop`), and
+/// a kept-alive client on its front door and one on its API Gateway listener.
+pub(crate) struct NoopPlatform {
+    dir: std::path::PathBuf,
+    pub data: std::path::PathBuf,
+    pub child: std::process::Child,
+    pub addr: String,
+    pub front: SendRequest<Full<Bytes>>,
+    pub gateway: SendRequest<Full<Bytes>>,
+}
+
+impl NoopPlatform {
+    /// Starts it (`tag` names its directory), with the `libbench.so` of `native_dir`.
+    pub async fn start(root: &Path, native_dir: &Path, tag: &str) -> anyhow::Result<NoopPlatform> {
+        let dir = std::env::temp_dir().join(format!("scf-bench-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(native_dir.join("libbench.so"), dir.join("libbench.so"))?;
+        std::fs::write(
+            dir.join("serverless.yml"),
+            "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n            - path: /noop\n              method: POST\n",
+        )?;
+        let data = dir.join("data");
+        let (child, addr, apigw) = {
+            let (root, data, dir) = (root.to_path_buf(), data.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::scale::serve_with_apigw(&root, &data, &[dir])
+            })
+            .await??
+        };
+        let front = tcp_client(&addr).await?;
+        let gateway = tcp_client(&apigw).await?;
+        Ok(NoopPlatform {
+            dir,
+            data,
+            child,
+            addr,
+            front,
+            gateway,
+        })
+    }
+
+    /// Stops it and removes its directory.
+    pub fn stop(self) {
+        crate::scale::stop(self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// `rounds` rounds of sync calls, `per` calls of each of [`SYNC_PATHS`] a round, each round just after its
+    /// own measure of the path's floor; and the platform's CPU time per `Invoke`.
+    pub async fn sync_calls(&mut self, per: usize, rounds: usize) -> anyhow::Result<SyncFigures> {
+        let invoke = [
+            ("x-tc-action", "Invoke"),
+            ("content-type", "application/json"),
+        ];
+        let invoke_function = [
+            ("x-tc-action", "InvokeFunction"),
+            ("content-type", "application/json"),
+        ];
+        // Calls in rounds, each after its own measure of the floor: a ratio of the two compares figures
+        // taken a moment apart.
+        let (rounds, per) = (rounds.max(1), per.max(1));
+        let (mut sync_rounds, mut lat, mut uds, mut tcp) = (
+            Vec::new(),
+            std::array::from_fn::<_, { SYNC_PATHS.len() }, _>(|_| Vec::new()),
+            Vec::new(),
+            Vec::new(),
+        );
+        let (mut cpu, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
+        let pid = self.child.id();
+        for k in 0..rounds {
+            let fl = measure(per).await?;
+            // The paths in turn, each round starting at another: none is always the one nearest the floor.
+            let mut paths: [Sample; SYNC_PATHS.len()] = std::array::from_fn(|_| Sample(Vec::new()));
+            for i in (0..SYNC_PATHS.len()).map(|i| (i + k) % SYNC_PATHS.len()) {
+                paths[i] = match i {
+                    0 => {
+                        let cpu0 = cpu_ns(pid);
+                        let round = round_trips(
+                            &mut self.front,
+                            per,
+                            &invoke,
+                            br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
+                        )
+                        .await?;
+                        cpu += cpu_ns(pid) - cpu0;
+                        round
+                    }
+                    1 => {
+                        round_trips(
+                            &mut self.front,
+                            per,
+                            &invoke_function,
+                            br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
+                        )
+                        .await?
+                    }
+                    _ => {
+                        round_trips_at(&mut self.gateway, "/noop", per, &[], br#"{"k":"v"}"#)
+                            .await?
+                    }
+                };
+            }
+            sync_rounds.push(SyncRound {
+                floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
+                p50_us: std::array::from_fn(|i| paths[i].median()),
+            });
+            for (all, path) in lat.iter_mut().zip(paths) {
+                all.extend(path.0);
+            }
+            uds.extend(fl.uds.0);
+            tcp.extend(fl.tcp.0);
+            uds_cpu += fl.uds_server_cpu_us / rounds as f64;
+            tcp_cpu += fl.tcp_server_cpu_us / rounds as f64;
+        }
+        Ok(SyncFigures {
+            rounds: sync_rounds,
+            floor: Floor {
+                uds: Sample(uds),
+                tcp: Sample(tcp),
+                uds_server_cpu_us: uds_cpu,
+                tcp_server_cpu_us: tcp_cpu,
+            },
+            lat: lat.map(Sample),
+            cpu_us_per_call: cpu / 1e3 / (rounds * with_warm_up(per)) as f64,
+            requests: SYNC_PATHS.len() * rounds * with_warm_up(per),
+        })
+    }
+}
+
+/// What [`NoopPlatform::sync_calls`] measured.
+pub struct SyncFigures {
+    /// Each round's p50s, and the path's floor measured just before it.
+    pub rounds: Vec<SyncRound>,
+    /// The floor's samples of every round together, and its server's CPU per round trip averaged.
+    pub floor: Floor,
+    /// The calls' latencies of every round together, µs, per [`SYNC_PATHS`].
+    pub lat: [Sample; SYNC_PATHS.len()],
+    /// The platform's CPU time per sync `Invoke` (all its threads), µs.
+    pub cpu_us_per_call: f64,
+    /// Calls made, warm-ups included.
+    pub requests: usize,
+}
+
+impl SyncFigures {
+    /// Each round's p50 of [`SYNC_PATHS`]`[path]` over its own floor.
+    pub fn ratios(&self, path: usize) -> Sample {
+        Sample(
+            self.rounds
+                .iter()
+                .map(|r| r.p50_us[path] / r.floor_us)
+                .collect(),
+        )
+    }
+
+    /// The CPU floor of a sync invocation, µs: the three exchanges a bare echo server answers, one over TCP
+    /// and two over a Unix socket.
+    pub fn cpu_floor(&self) -> f64 {
+        self.floor.tcp_server_cpu_us + 2.0 * self.floor.uds_server_cpu_us
+    }
+}
+
+/// The platform's figures: its memory, its sync calls against their floor ([`NoopPlatform::sync_calls`]),
+/// then one client's durable accepts and 16 clients' in rounds, each round after its own measure of the
+/// fsync floor and the design's.
 pub async fn platform_rss(
     root: &Path,
     native_dir: &Path,
     n: usize,
     rounds: usize,
 ) -> anyhow::Result<PlatformFigures> {
-    let fdir = std::env::temp_dir().join(format!("scf-bench-fn-{}", std::process::id()));
-    std::fs::create_dir_all(&fdir)?;
-    std::fs::copy(native_dir.join("libbench.so"), fdir.join("libbench.so"))?;
-    std::fs::write(
-        fdir.join("serverless.yml"),
-        "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n            - path: /noop\n              method: POST\n",
-    )?;
-    let data = fdir.join("data");
-    let (child, addr, apigw) = {
-        let (root, data, fdir) = (root.to_path_buf(), data.clone(), fdir.clone());
-        tokio::task::spawn_blocking(move || crate::scale::serve_with_apigw(&root, &data, &[fdir]))
-            .await??
-    };
+    let mut p = NoopPlatform::start(root, native_dir, "fn").await?;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let idle_mb = status_mb(child.id(), "VmRSS:");
-    let mut s = tcp_client(&addr).await?;
-    let mut g = tcp_client(&apigw).await?;
-    let headers = [
-        ("x-tc-action", "Invoke"),
-        ("content-type", "application/json"),
-    ];
-    let invoke_function = [
-        ("x-tc-action", "InvokeFunction"),
-        ("content-type", "application/json"),
-    ];
-    // `n` calls in rounds, each after its own measure of the floor: a ratio of the two compares figures
-    // taken a moment apart.
+    let idle_mb = status_mb(p.child.id(), "VmRSS:");
     let rounds = rounds.max(1);
     let per = (n / rounds).max(1);
-    let (mut sync_rounds, mut lat, mut uds, mut tcp) = (
-        Vec::new(),
-        std::array::from_fn::<_, { SYNC_PATHS.len() }, _>(|_| Vec::new()),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut sync_cpu_ns, mut uds_cpu, mut tcp_cpu) = (0.0, 0.0, 0.0);
-    for k in 0..rounds {
-        let fl = measure(per).await?;
-        // The paths in turn, each round starting at another: none is always the one nearest the floor.
-        let mut paths: [Sample; SYNC_PATHS.len()] = std::array::from_fn(|_| Sample(Vec::new()));
-        for i in (0..SYNC_PATHS.len()).map(|i| (i + k) % SYNC_PATHS.len()) {
-            paths[i] = match i {
-                0 => {
-                    let cpu0 = cpu_ns(child.id());
-                    let round = round_trips(
-                        &mut s,
-                        per,
-                        &headers,
-                        br#"{"FunctionName":"noop","ClientContext":"{\"k\":\"v\"}"}"#,
-                    )
-                    .await?;
-                    sync_cpu_ns += cpu_ns(child.id()) - cpu0;
-                    round
-                }
-                1 => {
-                    round_trips(
-                        &mut s,
-                        per,
-                        &invoke_function,
-                        br#"{"FunctionName":"noop","Event":"{\"k\":\"v\"}"}"#,
-                    )
-                    .await?
-                }
-                _ => round_trips_at(&mut g, "/noop", per, &[], br#"{"k":"v"}"#).await?,
-            };
-        }
-        sync_rounds.push(SyncRound {
-            floor_us: fl.tcp.median() + 2.0 * fl.uds.median(),
-            p50_us: std::array::from_fn(|i| paths[i].median()),
-        });
-        for (all, path) in lat.iter_mut().zip(paths) {
-            all.extend(path.0);
-        }
-        uds.extend(fl.uds.0);
-        tcp.extend(fl.tcp.0);
-        uds_cpu += fl.uds_server_cpu_us / rounds as f64;
-        tcp_cpu += fl.tcp_server_cpu_us / rounds as f64;
-    }
-    let floor = Floor {
-        uds: Sample(uds),
-        tcp: Sample(tcp),
-        uds_server_cpu_us: uds_cpu,
-        tcp_server_cpu_us: tcp_cpu,
-    };
-    let cpu_us_per_sync = sync_cpu_ns / 1e3 / (rounds * with_warm_up(per)) as f64;
+    let sync = p.sync_calls(per, rounds).await?;
     let async_headers = [
         ("x-tc-action", "Invoke"),
         ("content-type", "application/json"),
     ];
-    let store = scf_store::Store::open_existing(&data)?;
+    let store = scf_store::Store::open_existing(&p.data)?;
     let drained = || async {
         let start = Instant::now();
         while store.queue_len("noop").await? > 0 && start.elapsed().as_secs() < 120 {
@@ -574,16 +639,16 @@ pub async fn platform_rss(
     let (mut many_cpu_ns, mut many_events) = (0.0, 0);
     for _ in 0..rounds {
         let fsync_per_s = {
-            let data = data.clone();
+            let data = p.data.clone();
             tokio::task::spawn_blocking(move || fsync_rate(&data, per)).await??
         };
         let tcp_us = tcp_round_trips(per).await?.0.median();
         let path_per_s = 1.0 / (1.0 / fsync_per_s + tcp_us / 1e6);
-        let (synced_per_s, synced_cpu_us) = synced_accepts(&data, per).await?;
-        let cpu0 = cpu_ns(child.id());
+        let (synced_per_s, synced_cpu_us) = synced_accepts(&p.data, per).await?;
+        let cpu0 = cpu_ns(p.child.id());
         let t = Instant::now();
         let _ = round_trips(
-            &mut s,
+            &mut p.front,
             per,
             &async_headers,
             br#"{"FunctionName":"noop","InvocationType":"Event","ClientContext":"{\"k\":\"v\"}"}"#,
@@ -593,14 +658,14 @@ pub async fn platform_rss(
         // Every event of the round delivered (the queue empty), then the platform's CPU per event: its
         // accept (one fsync each: one client waits for each ack), its delivery and its log.
         drained().await?;
-        async_cpu_ns += cpu_ns(child.id()) - cpu0;
+        async_cpu_ns += cpu_ns(p.child.id()) - cpu0;
         async_events += with_warm_up(per);
         // Then 16 clients at once, each on its own connection and waiting for its acks (group commit's case),
         // and their events delivered: the platform's CPU per event with the accepts' fsyncs shared.
-        let cpu0 = cpu_ns(child.id());
-        let (events, many_per_s) = many_clients(&addr, 16, per, &async_headers).await?;
+        let cpu0 = cpu_ns(p.child.id());
+        let (events, many_per_s) = many_clients(&p.addr, 16, per, &async_headers).await?;
         drained().await?;
-        many_cpu_ns += cpu_ns(child.id()) - cpu0;
+        many_cpu_ns += cpu_ns(p.child.id()) - cpu0;
         many_events += events;
         accept_rounds.push(AcceptRound {
             fsync_per_s,
@@ -614,9 +679,8 @@ pub async fn platform_rss(
     let cpu_us_per_async = async_cpu_ns / 1e3 / async_events as f64;
     let cpu_us_per_async16 = many_cpu_ns / 1e3 / many_events as f64;
     drop(store);
-    let peak_mb = status_mb(child.id(), "VmHWM:");
-    crate::scale::stop(child);
-    let _ = std::fs::remove_dir_all(&fdir);
+    let peak_mb = status_mb(p.child.id(), "VmHWM:");
+    p.stop();
     let median =
         |f: fn(&AcceptRound) -> f64| Sample(accept_rounds.iter().map(f).collect()).median();
     let (enqueue_per_s, fsync_per_s, enqueue16_per_s) = (
@@ -631,13 +695,9 @@ pub async fn platform_rss(
         enqueue16_per_s,
         idle_mb,
         peak_mb,
-        requests: SYNC_PATHS.len() * rounds * with_warm_up(per),
-        cpu_us_per_sync,
         cpu_us_per_async,
         cpu_us_per_async16,
-        sync_rounds,
-        floor,
-        sync_lat: lat.map(Sample),
+        sync,
     })
 }
 
@@ -650,19 +710,19 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         dir.join("libbench.so"),
     )?;
     let f = platform_rss(root, &dir, 3000, 5).await?;
-    let fl = &f.floor;
+    let fl = &f.sync.floor;
     let (uds, tcp) = (&fl.uds, &fl.tcp);
     let path = tcp.median() + 2.0 * uds.median();
     let mut err = std::io::stderr();
     for (i, (name, _)) in SYNC_PATHS.iter().enumerate() {
-        let (lat, ratios) = (&f.sync_lat[i], f.sync_ratios(i));
+        let (lat, ratios) = (&f.sync.lat[i], f.sync.ratios(i));
         let _ = writeln!(
             err,
             "{name}: p50 {:.1} µs p99 {:.1} µs (p99/p50 {:.2}); over its path's floor, the median of {} rounds' {:.2} (range {})",
             lat.median(),
             lat.quantile(0.99),
             lat.quantile(0.99) / lat.median(),
-            f.sync_rounds.len(),
+            f.sync.rounds.len(),
             ratios.median(),
             ratios.range(),
         );
@@ -687,8 +747,8 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         accepts.range(),
         synced.median(),
         synced.range(),
-        f.cpu_us_per_sync,
-        f.cpu_us_per_sync / cpu_floor,
+        f.sync.cpu_us_per_call,
+        f.sync.cpu_us_per_call / cpu_floor,
         fl.tcp_server_cpu_us,
         fl.uds_server_cpu_us,
         f.cpu_us_per_async,
@@ -697,6 +757,26 @@ pub async fn print_front_door(root: &Path) -> anyhow::Result<()> {
         f.cpu_us_per_async16,
         f.cpu_us_per_async16 / cpu_floor
     );
+    if let Some((cpu, pinned)) = crate::one_cpu::sync_calls(root, &dir, 600, 5).await? {
+        for (i, (name, _)) in SYNC_PATHS.iter().enumerate() {
+            let (lat, ratios) = (&pinned.lat[i], pinned.ratios(i));
+            let _ = writeln!(
+                err,
+                "on CPU {cpu} alone: {name} p50 {:.1} µs (p99/p50 {:.2}), over its floor there {:.2} (range {})",
+                lat.median(),
+                lat.quantile(0.99) / lat.median(),
+                ratios.median(),
+                ratios.range()
+            );
+        }
+        let _ = writeln!(
+            err,
+            "on CPU {cpu} alone: platform CPU per sync invocation {:.1} µs ({:.2}× the CPU floor there, {:.1} µs)",
+            pinned.cpu_us_per_call,
+            pinned.cpu_us_per_call / pinned.cpu_floor(),
+            pinned.cpu_floor()
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

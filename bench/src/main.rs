@@ -18,6 +18,7 @@ mod floor;
 mod hosts;
 mod instance;
 mod modes;
+mod one_cpu;
 mod plot;
 mod report;
 mod scale;
@@ -56,7 +57,8 @@ usage: scf-bench [--quick | --tiny]          every section, written to BENCHMARK
                                             p50 and CPU per invocation, N calls each (default 5000)
        scf-bench --front-door               the platform's own figures: sync Invoke, InvokeFunction and an API
                                             Gateway request against their path's floor, durable accepts against
-                                            the fsync floor and the design's, CPU per unit against its floors
+                                            the fsync floor and the design's, CPU per unit against its floors;
+                                            then the sync calls again with every process on one CPU
        scf-bench --scale [--quick | --tiny] the scale section
        scf-bench --web [--quick | --tiny]   the web proxy section
        scf-bench --big [--quick | --tiny]   the 1 MB event section
@@ -474,22 +476,18 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         ));
     }
     r.line("");
-    let platform_rss = floor::platform_rss(
-        &root,
-        &native_dir,
-        mode.pick(2000, 300, 30),
-        mode.pick(7, 3, 1),
-    )
-    .await?;
+    // Sync calls: in all, and in how many rounds.
+    let (sync_n, sync_rounds) = (mode.pick(2000, 300, 30), mode.pick(7, 3, 1));
+    let platform_rss = floor::platform_rss(&root, &native_dir, sync_n, sync_rounds).await?;
     // The path's own floor: the caller's TCP exchange with the front door, and the two Unix-socket
     // exchanges on the instance's connection (the answer to its waiting `next`, then its result),
     // measured before each round of sync calls.
-    let rounds = &platform_rss.sync_rounds;
+    let rounds = &platform_rss.sync.rounds;
     let path_floor = Sample(rounds.iter().map(|x| x.floor_us).collect()).median();
-    let (uds_all, tcp_all) = (&platform_rss.floor.uds, &platform_rss.floor.tcp);
+    let (uds_all, tcp_all) = (&platform_rss.sync.floor.uds, &platform_rss.sync.floor.tcp);
     r.line(&format!(
         "The platform (`scf-local serve`, one native function): {:.2} MB idle; {:.2} MB peak after {} sync invocations ({} rounds, each taking the front door's `Invoke` and `InvokeFunction` and a request to the function's API on the API Gateway listener in turn, each round starting at another, each path on its own kept-alive connection, every round just after its own measure of the floor):",
-        platform_rss.idle_mb, platform_rss.peak_mb, platform_rss.requests, rounds.len(),
+        platform_rss.idle_mb, platform_rss.peak_mb, platform_rss.sync.requests, rounds.len(),
     ));
     r.line("");
     r.line("| sync path | µs | ratio | target | |");
@@ -499,8 +497,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         rounds.len()
     ));
     for (i, (name, what)) in floor::SYNC_PATHS.iter().enumerate() {
-        let ratios = platform_rss.sync_ratios(i);
-        let lat = &platform_rss.sync_lat[i];
+        let ratios = platform_rss.sync.ratios(i);
+        let lat = &platform_rss.sync.lat[i];
         let (p50, p99) = (lat.median(), lat.quantile(0.99));
         let p50_verdict = r.target(
             &format!("{what} p50 ≤ 1.3× its path's floor"),
@@ -523,6 +521,11 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         uds_all.quantile(0.99) / uds_all.median()
     ));
     r.line("");
+    if let Some((cpu, pinned)) =
+        one_cpu::sync_calls(&root, &native_dir, sync_n / sync_rounds, sync_rounds).await?
+    {
+        one_cpu::table(&mut r, cpu, &pinned, &platform_rss.sync);
+    }
     let pr = &platform_rss;
     let accept_ratios = pr.accept_ratios(|x| x.fsync_per_s);
     let path_ratios = pr.accept_ratios(|x| x.path_per_s);
@@ -645,7 +648,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     // The CPU floors: a sync invocation's three exchanges, each at least what a bare echo server spends on
     // one; one client's durable async event the design's floor's accept and its delivery's two exchanges;
     // 16 clients' events share their fsyncs, so their floor is the three exchanges'.
-    let fl = &platform_rss.floor;
+    let fl = &platform_rss.sync.floor;
     let (cpu_floor, async_cpu_floor) = platform_rss.cpu_floors();
     r.line(&format!("For scale, each floor measured in this run: a bare echo server (hyper, one thread) spends {:.1} µs of CPU answering one small request over TCP and {:.1} µs over a Unix socket (measured between the rounds of sync calls), so the three exchanges of an invocation cost at least {cpu_floor:.1} µs before any work of the platform's own. One client's durable async event is accepted over TCP, synced and delivered over a Unix socket: the bare server of the design's floor above spends {:.1} µs of CPU on each accept (its fsync's share nearly all the kernel's), and with the two exchanges of the delivery that is {async_cpu_floor:.1} µs. Events of 16 clients at once share their fsyncs, so their floor is the three exchanges'.", fl.tcp_server_cpu_us, fl.uds_server_cpu_us, platform_rss.synced_cpu_us()));
     r.line("");
@@ -654,7 +657,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let cost_rows = [
         (
             "CPU per sync invocation",
-            platform_rss.cpu_us_per_sync,
+            platform_rss.sync.cpu_us_per_call,
             Some(cpu_floor),
             "µs",
             25.0,
