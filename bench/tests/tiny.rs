@@ -48,6 +48,13 @@ fn every_section_runs_and_reports() {
         verdicts > 0 && verdicts <= total,
         "{verdicts} verdicts in tables, {total} in the summary"
     );
+    // With two CPUs or more, the front door's sync calls were measured again on one of them.
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+        assert!(
+            report.contains("The same calls again with every process of them on CPU"),
+            "no one-CPU table in:\n{report}"
+        );
+    }
     // The warm-instance curve has each of its sizes.
     assert!(
         report.contains("| 1 (1) |") && report.contains("| 4 (4) |"),
