@@ -62,7 +62,46 @@ pub async fn one_exchange_rows(
     ));
     r.line("");
     host_cpu_rows(r, &Columns(&rows, |x| x.1));
+    // The same rounds on one CPU, where no wake-up crosses CPUs (`one_cpu.rs`): the hosts' own costs.
+    if let Some(pin) = crate::one_cpu::OneCpu::pin_or_say() {
+        let pinned = warm_rounds(&pairs, rounds.min(5), n).await;
+        let cpu = pin.cpu();
+        drop(pin);
+        one_cpu_rows(r, cpu, &pinned?);
+    }
     Ok(())
+}
+
+/// [`one_exchange_rows`]' rounds again with every process on CPU `cpu`: p50 and CPU per call side by side.
+/// No target: the verdicts above are measured as users run the hosts.
+fn one_cpu_rows(r: &mut Report, cpu: usize, rows: &[Vec<(f64, f64)>]) {
+    let (p50, cpu_us) = (Columns(rows, |x| x.0), Columns(rows, |x| x.1));
+    r.line(&format!("The same rounds again with every process on CPU {cpu} ({}: the bench's threads pinned, and so the instances and the echo servers it starts, as for the front door's sync calls below): no wake-up crosses CPUs, so the figures do not move with where the scheduler puts the processes. Not a target: the verdicts above are measured as users run the hosts.", crate::one_cpu::rounds(rows.len())));
+    r.line("");
+    r.line("| on one CPU | no-op p50 (µs) | ratio | range | CPU per call (µs) | ratio | range |");
+    r.line("|---|---|---|---|---|---|---|");
+    r.line(&format!(
+        "| bare round trip (echo server) | {:.1} | | | {:.1} | | |",
+        p50.median(0),
+        cpu_us.median(0)
+    ));
+    for (col, lang, against, base) in [
+        (1, "native", "the round trip", 0),
+        (2, "python", "the round trip", 0),
+        (3, "node", "the Python host", 2),
+    ] {
+        let (lat, cost) = (p50.ratios(col, base), cpu_us.ratios(col, base));
+        r.line(&format!(
+            "| {lang} | {:.1} | {:.2}× {against} | {} | {:.1} | {:.2}× | {} |",
+            p50.median(col),
+            lat.median(),
+            lat.range(),
+            cpu_us.median(col),
+            cost.median(),
+            cost.range()
+        ));
+    }
+    r.line("");
 }
 
 /// One figure of [`warm_rounds`]' rows (the p50 or the CPU, as the function picks it from each pair): a column per process, the floor

@@ -44,6 +44,20 @@ impl OneCpu {
         set_every_thread(&one)?;
         Ok(Some(OneCpu { was, cpu }))
     }
+
+    /// [`OneCpu::pin`], saying on stderr why not where the process may not move its threads: then the
+    /// one-CPU figures are left out, not the run.
+    pub fn pin_or_say() -> Option<OneCpu> {
+        OneCpu::pin().unwrap_or_else(|e| {
+            let _ = writeln!(std::io::stderr(), "scf-bench: not measured on one CPU: {e}");
+            None
+        })
+    }
+
+    /// The CPU the threads are on.
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
 }
 
 impl Drop for OneCpu {
@@ -85,19 +99,13 @@ pub(crate) async fn sync_calls(
     per: usize,
     rounds: usize,
 ) -> anyhow::Result<Option<(usize, SyncFigures)>> {
-    let pin = match OneCpu::pin() {
-        Ok(Some(pin)) => pin,
-        Ok(None) => return Ok(None),
-        Err(e) => {
-            // Where the process may not move its threads, the table is left out rather than the run.
-            let _ = writeln!(std::io::stderr(), "scf-bench: not measured on one CPU: {e}");
-            return Ok(None);
-        }
+    let Some(pin) = OneCpu::pin_or_say() else {
+        return Ok(None);
     };
     let mut p = NoopPlatform::start(root, native_dir, "one-cpu").await?;
     let figures = p.sync_calls(per, rounds).await;
     p.stop();
-    let cpu = pin.cpu;
+    let cpu = pin.cpu();
     drop(pin);
     Ok(Some((cpu, figures?)))
 }
@@ -106,10 +114,7 @@ pub(crate) async fn sync_calls(
 pub(crate) fn table(r: &mut Report, cpu: usize, pinned: &SyncFigures, as_run: &SyncFigures) {
     r.line(&format!(
         "The same calls again with every process of them on CPU {cpu} (the bench's threads pinned before it starts a platform of its own, whose instance and the floor's servers inherit the CPU), in {}, each after its own measure of the floor on that CPU. This machine's idle CPUs halt at once, so a wake-up on another CPU costs tens of µs on both sides, and where the scheduler puts the three processes decides most of a call's latency: the bare floor's two processes are sometimes placed on one CPU, a caller with the platform and its instance are not. On one CPU no wake-up crosses CPUs, so neither the path nor its floor depends on the placement: what is left is the platform's own work. Not a target: the platform pins nothing, and the verdicts above are measured as users run it.",
-        match pinned.rounds.len() {
-            1 => "one round".to_owned(),
-            n => format!("{n} rounds"),
-        }
+        rounds(pinned.rounds.len())
     ));
     r.line("");
     r.line("| | on one CPU (µs) | vs its floor (the median round's; range) | p99 / p50 | as run above (µs) |");
@@ -140,4 +145,12 @@ pub(crate) fn table(r: &mut Report, cpu: usize, pinned: &SyncFigures, as_run: &S
         as_run.cpu_us_per_call
     ));
     r.line("");
+}
+
+/// `n` rounds, in words.
+pub(crate) fn rounds(n: usize) -> String {
+    match n {
+        1 => "one round".to_owned(),
+        n => format!("{n} rounds"),
+    }
 }
