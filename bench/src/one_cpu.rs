@@ -113,8 +113,9 @@ pub(crate) async fn sync_calls(
 /// The table of the sync calls on one CPU (`pinned`), beside the same figures as run (`as_run`).
 pub(crate) fn table(r: &mut Report, cpu: usize, pinned: &SyncFigures, as_run: &SyncFigures) {
     r.line(&format!(
-        "The same calls again with every process of them on CPU {cpu} (the bench's threads pinned before it starts a platform of its own, whose instance and the floor's servers inherit the CPU), in {}, each after its own measure of the floor on that CPU. This machine's idle CPUs halt at once, so a wake-up on another CPU costs tens of µs on both sides, and where the scheduler puts the three processes decides most of a call's latency: the bare floor's two processes are sometimes placed on one CPU, a caller with the platform and its instance are not. On one CPU no wake-up crosses CPUs, so neither the path nor its floor depends on the placement: what is left is the platform's own work. Not a target: the platform pins nothing, and the verdicts above are measured as users run it.",
-        rounds(pinned.rounds.len())
+        "The same calls again with every process of them on CPU {cpu} (the bench's threads pinned before it starts a platform of its own, whose instance and the floor's servers inherit the CPU), in {}, each after its own measure of the floor on that CPU. {} On one CPU no wake-up crosses CPUs, so neither the path nor its floor depends on the placement: what is left is the platform's own work. Not a target: the platform pins nothing, and the verdicts above are measured as users run it.",
+        rounds(pinned.rounds.len()),
+        idle_cpus()
     ));
     r.line("");
     r.line("| | on one CPU (µs) | vs its floor (the median round's; range) | p99 / p50 | as run above (µs) |");
@@ -152,5 +153,27 @@ pub(crate) fn rounds(n: usize) -> String {
     match n {
         1 => "one round".to_owned(),
         n => format!("{n} rounds"),
+    }
+}
+
+/// What this machine's idle CPUs do, as far as it says (`cpuidle`'s driver and the guest's halt-polling),
+/// and why that matters to the sync calls.
+fn idle_cpus() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .ok()
+    };
+    let driver = read("/sys/devices/system/cpu/cpuidle/current_driver");
+    let poll_ns = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+    let why = "waking a thread on a CPU that has halted costs tens of µs on both sides, and where the scheduler puts the three processes decides most of a call's latency: the bare floor's two processes are sometimes placed on one CPU, a caller with the platform and its instance are not.";
+    match (driver.as_deref(), poll_ns.as_deref()) {
+        (Some("haltpoll"), Some("0")) => format!(
+            "On this machine (a virtual machine: the `haltpoll` idle driver with `guest_halt_poll_ns` 0) an idle CPU halts at once, so {why}"
+        ),
+        (driver, _) => format!(
+            "Where a machine's idle CPUs halt at once (a virtual machine without guest halt-polling; this one's idle driver: {}), {why}",
+            driver.unwrap_or("unknown")
+        ),
     }
 }
