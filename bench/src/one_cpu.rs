@@ -1,4 +1,5 @@
-//! The front door's sync paths measured again with every process of them on one CPU.
+//! The front door's sync paths (and, through [`OneCpu`], the warm no-op rounds of `instance.rs`) measured
+//! again with every process of them on one CPU.
 //!
 //! On a virtual machine whose idle CPUs halt at once (no guest halt-polling), waking a thread on another CPU
 //! that has halted costs tens of µs on both sides, so where the scheduler puts the processes decides most of
