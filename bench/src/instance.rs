@@ -72,6 +72,14 @@ pub async fn one_exchange_rows(
     Ok(())
 }
 
+/// The hosts' columns in [`warm_rounds`]' rows, each with what it is measured against: the column of that
+/// baseline and its name (native and Python against the bare round trip, Node against the Python host).
+const HOSTS: [(usize, &str, &str, usize); 3] = [
+    (1, "native", "the echo server", 0),
+    (2, "python", "the echo server", 0),
+    (3, "node", "the Python host", 2),
+];
+
 /// [`one_exchange_rows`]' rounds again with every process on CPU `cpu`: p50 and CPU per call side by side.
 /// No target: the verdicts above are measured as users run the hosts.
 fn one_cpu_rows(r: &mut Report, cpu: usize, rows: &[Vec<(f64, f64)>]) {
@@ -85,11 +93,7 @@ fn one_cpu_rows(r: &mut Report, cpu: usize, rows: &[Vec<(f64, f64)>]) {
         p50.median(0),
         cpu_us.median(0)
     ));
-    for (col, lang, against, base) in [
-        (1, "native", "the round trip", 0),
-        (2, "python", "the round trip", 0),
-        (3, "node", "the Python host", 2),
-    ] {
+    for (col, lang, against, base) in HOSTS {
         let (lat, cost) = (p50.ratios(col, base), cpu_us.ratios(col, base));
         r.line(&format!(
             "| {lang} | {:.1} | {:.2}× {against} | {} | {:.1} | {:.2}× | {} |",
@@ -137,22 +141,15 @@ fn host_cpu_rows(r: &mut Report, cpu: &Columns<'_>) {
         "| bare echo server (one round trip) | {:.1} | | | |",
         cpu.median(0)
     ));
-    for (col, lang) in [(1, "native"), (2, "python")] {
-        let ratio = cpu.ratios(col, 0);
+    for (col, lang, against, base) in HOSTS {
+        let ratio = cpu.ratios(col, base);
         r.line(&format!(
-            "| {lang} host (one invocation) | {:.1} | the echo server | {:.2}× | {} |",
+            "| {lang} host (one invocation) | {:.1} | {against} | {:.2}× | {} |",
             cpu.median(col),
             ratio.median(),
             ratio.range()
         ));
     }
-    let ratio = cpu.ratios(3, 2);
-    r.line(&format!(
-        "| node host (one invocation) | {:.1} | the Python host | {:.2}× | {} |",
-        cpu.median(3),
-        ratio.median(),
-        ratio.range()
-    ));
     r.line("");
 }
 

@@ -227,9 +227,19 @@ pub struct Served {
     pub data_dir: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The data directory [`Served::one`] made, removed after the platform has stopped.
+    _own_data: Option<TempDir>,
 }
 
 impl Served {
+    /// Serves the one function in `code` with a fresh data directory of its own, kept as long as the platform.
+    pub fn one(code: &Path) -> Served {
+        let data = TempDir::new("data");
+        let mut served = Self::start(data.path(), &[code], &[]);
+        served._own_data = Some(data);
+        served
+    }
+
     /// Starts `scf-local serve --port 0 --data-dir <data_dir> <dirs…> <extra…>` and waits until it listens.
     pub fn start(data_dir: &Path, dirs: &[&Path], extra: &[&str]) -> Served {
         Self::start_with_env(data_dir, dirs, extra, &[])
@@ -319,6 +329,7 @@ impl Served {
             data_dir: data_dir.to_path_buf(),
             stderr: log,
             stdout: out,
+            _own_data: None,
         }
     }
 

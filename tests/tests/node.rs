@@ -603,8 +603,7 @@ fn a_warm_instance_answers_small_large_and_failing_invocations_in_turn() {
         "exports.main_handler = async (event) => {\n  if (event.fail) throw new Error('boom');\n  return { n: event.n, pid: process.pid, size: JSON.stringify(event).length };\n};\n",
         "",
     );
-    let data = TempDir::new("warm-node-data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let big = "x".repeat(200 * 1024);
     let mut pids = Vec::new();
     for (n, event) in [
@@ -647,8 +646,7 @@ fn large_events_one_after_another_stay_within_the_memory_size() {
         "exports.main_handler = async (event) => ({ n: event.n, pid: process.pid, size: event.body.length });\n",
         "  memorySize: 128\n",
     );
-    let data = TempDir::new("big-body-node-data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let body: String = (0..1024 * 1024)
         .map(|i| char::from(ALPHABET[(i * 7 + i / 64) % 64]))
@@ -686,8 +684,7 @@ fn large_events_of_changing_sizes_each_reach_the_function_whole() {
         "exports.main_handler = async (event) => { let h = 0; for (let i = 0; i < event.body.length; i++) h = (h * 31 + event.body.charCodeAt(i)) >>> 0; return { n: event.n, len: event.body.length, h, pid: process.pid }; };\n",
         "",
     );
-    let data = TempDir::new("sizes-node-data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let sizes = [
         600_000, 590_000, 620_000, 200_000, 1_200_000, 150_000, 600_000, 540_000, 100_000,
     ];

@@ -19,8 +19,7 @@ fn cold_then_warm_reuse_keeps_globals_and_tmp_then_idle_instances_are_repossesse
         "counter",
         "  handler: errors.counter\n  local:\n    idleTimeout: 1\n",
     );
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
 
     let first = p.invoke("counter", &json!({}));
     let b1 = ok_body(&first);
@@ -114,8 +113,7 @@ fn provisioned_instances_start_ahead_and_serve_warm() {
 #[test]
 fn exec_timeout_kills_the_instance_and_the_next_call_recovers() {
     let f = native_function("slow", "  handler: errors.sleeps\n  timeout: 1\n");
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let e = err_body(&p.invoke("slow", &json!({"seconds": 20})));
     assert_eq!(
         (e["statusCode"].as_u64(), e["errorMessage"].as_str()),
@@ -377,8 +375,7 @@ fn new_async_events_run_while_an_earlier_one_waits_for_its_retry() {
         "flaky",
         "  handler: errors.returned_error\n  retryNum: 1\n  local:\n    retryInterval: 600\n",
     );
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let first = p.invoke_async("flaky", &json!({"n": 1}));
     wait_for(60, "the first attempt", || {
         (!attempts_of(&p, "flaky", &first).is_empty()).then_some(())
@@ -404,8 +401,7 @@ fn async_events_past_their_maximum_age_go_to_the_dead_letter_store() {
         "aging",
         "  handler: errors.returned_error\n  retryNum: 1000\n  msgTTL: 1\n  local:\n    retryInterval: 0.3\n",
     );
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let id = p.invoke_async("aging", &json!({}));
     let letters = wait_for(60, "the dead letter", || {
         let l = dead_letters(&p, "aging");
@@ -425,8 +421,7 @@ fn a_full_async_queue_refuses_the_next_event() {
         "busy",
         "  handler: errors.sleeps\n  timeout: 60\n  local:\n    concurrency: 1\n    queueLimit: 3\n",
     );
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     for _ in 0..3 {
         p.invoke_async("busy", &json!({"seconds": 30}));
     }
@@ -476,8 +471,7 @@ fn kill_9_with_a_backlog_loses_nothing() {
 #[test]
 fn limits_and_bad_parameters() {
     let f = native_function("limits", "  handler: errors.too_large\n");
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let e = err_body(&p.invoke("limits", &json!({})));
     assert_eq!(e["statusCode"], 407);
 
@@ -569,8 +563,7 @@ fn logs_are_stored_and_printed_by_the_logs_command() {
 #[test]
 fn sigterm_stops_the_platform_and_its_instances() {
     let f = native_function("term", "  handler: errors.counter\n");
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let pid = ok_body(&p.invoke("term", &json!({})))["pid"]
         .as_u64()
         .unwrap();
@@ -602,8 +595,7 @@ fn an_instance_that_dies_after_answering_is_never_handed_the_next_call() {
          exports.main_handler = () => {\n  setTimeout(() => { throw new Error('async boom'); }, 0);\n  return new Promise(() => {});\n};\n",
         "",
     );
-    let data = TempDir::new("data");
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     for i in 0..10 {
         let e = err_body(&p.invoke("thrower", &json!({"i": i})));
         assert_eq!(

@@ -189,9 +189,8 @@ fn a_front_door_fuzz_leaves_the_platform_answering() {
 
 #[test]
 fn connect_is_answered_405_with_a_tencentcloud_error() {
-    let data = TempDir::new("rel-connect-data");
     let f = echo();
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let mut s = TcpStream::connect(&p.addr).unwrap();
     write!(
         s,
@@ -207,9 +206,8 @@ fn connect_is_answered_405_with_a_tencentcloud_error() {
 
 #[test]
 fn an_event_nested_10000_deep_is_refused_at_the_door_sync_and_async() {
-    let data = TempDir::new("rel-deep-data");
     let f = echo();
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     for invocation in ["RequestResponse", "Event"] {
         let r = p.call(
@@ -233,9 +231,8 @@ fn an_event_nested_10000_deep_is_refused_at_the_door_sync_and_async() {
 
 #[test]
 fn bodies_past_the_limit_are_refused_while_they_arrive_and_memory_stays_low() {
-    let data = TempDir::new("rel-body-data");
     let f = echo();
-    let p = Served::start(data.path(), &[f.path()], &[]);
+    let p = Served::one(f.path());
     // Declared 400 MB: refused before a byte of it is read.
     let mut s = TcpStream::connect(&p.addr).unwrap();
     write!(
