@@ -47,7 +47,7 @@ pub struct WarmPoint {
     pub held: Side,
     /// The same calls to a platform holding one instance, in the rounds between.
     pub one: Side,
-    /// The platform's CPU while every instance sits idle, % of one core.
+    /// The platform's CPU while every instance sits idle, % of one core (`NaN` where not measured).
     pub idle_cpu_percent: f64,
     /// The machine's own growth: one client's round trips to as many bare echo servers as there are
     /// functions (a process and a kept-alive Unix connection each), round-robin, and to one such server, in
@@ -130,8 +130,12 @@ impl Held {
         Ok(())
     }
 
-    /// The platform's CPU over `idle` with nothing called, % of one core.
+    /// The platform's CPU over `idle` with nothing called, % of one core (`NaN`, not measured, when `idle`
+    /// is zero).
     async fn idle_cpu_percent(&self, idle: std::time::Duration) -> f64 {
+        if idle.is_zero() {
+            return f64::NAN;
+        }
         let from = crate::floor::cpu_ns(self.child.id());
         tokio::time::sleep(idle).await;
         (crate::floor::cpu_ns(self.child.id()) - from) / idle.as_nanos() as f64 * 100.0
@@ -204,7 +208,8 @@ impl Servers {
     }
 }
 
-/// Every size of `warm` (functions, instances each): its platform and floor started, its idle CPU, then
+/// Every size of `warm` (functions, instances each): its platform and floor started, its idle CPU (over
+/// `idle`; none when that is zero), then
 /// [`ROUNDS`] rounds of `calls / ROUNDS` calls each on it, on the one-instance platform and on both floors,
 /// in turn. The one-instance platform and floor stay up for the whole curve; the first size is normally
 /// (1, 1) itself, a second platform like the first: what the figures vary with nothing changed.
@@ -330,5 +335,47 @@ pub fn report(r: &mut crate::Report, points: &[WarmPoint]) {
     }
     r.line("");
     r.line("The last two columns are the machine's own growth in the same rounds: one client calling as many bare echo servers (one process each, one kept-alive Unix connection each) round-robin, against one such server. What the platform's figures grow beyond the floor's is the platform's: the last column is the p50's growth less the floor's, in µs.");
+    r.line("");
+}
+
+/// [`measure`] again with every process on one CPU (`one_cpu.rs`), without the idle CPU; `None` where the
+/// process may use only one CPU or may not move its threads.
+pub async fn measure_one_cpu(
+    root: &Path,
+    lib: &Path,
+    warm: &[(usize, usize)],
+    calls: usize,
+) -> anyhow::Result<Option<(usize, Vec<WarmPoint>)>> {
+    let Some(pin) = crate::one_cpu::OneCpu::pin_or_say() else {
+        return Ok(None);
+    };
+    let points = measure(root, lib, warm, calls, std::time::Duration::ZERO).await;
+    let cpu = pin.cpu();
+    drop(pin);
+    Ok(Some((cpu, points?)))
+}
+
+/// The curve on one CPU: the platform's own growth with what it holds, which the figures as run hide
+/// behind where the scheduler puts the processes (their first row varies with nothing changed).
+pub fn report_one_cpu(r: &mut crate::Report, cpu: usize, points: &[WarmPoint]) {
+    r.line(&format!("The same curve again with every process on CPU {cpu} (the bench's threads pinned, and so the platforms, their instances and the echo servers it starts; {ROUNDS} rounds per size as above): no wake-up crosses CPUs, so the figures do not move with where the scheduler puts the processes, and what grows is what the platform and the machine do with more of them. Calls go round-robin over the functions, so with more functions each call goes to an instance that has not run for longer; the floor's columns are the same for bare echo servers. Not a target: the verdicts above are measured as users run the platform."));
+    r.line("");
+    r.line("| on one CPU: warm instances (functions) | p50 (µs) | CPU per call (µs) | one instance, same rounds: p50 / CPU | p50 vs one instance | CPU vs one instance | floor with as many servers: p50 (µs) | floor's p50 vs one server |");
+    r.line("|---|---|---|---|---|---|---|---|");
+    for p in points {
+        r.line(&format!(
+            "| {} ({}) | {:.1} | {:.1} | {:.1} / {:.1} | {:.2}× | {:.2}× | {:.1} | {:.2}× |",
+            p.instances,
+            p.functions,
+            p.held.p50_us(),
+            p.held.cpu_us_per_call(),
+            p.one.p50_us(),
+            p.one.cpu_us_per_call(),
+            p.held.p50_us() / p.one.p50_us(),
+            p.held.cpu_us_per_call() / p.one.cpu_us_per_call(),
+            p.floor.p50_us(),
+            p.floor.p50_us() / p.floor_one.p50_us()
+        ));
+    }
     r.line("");
 }

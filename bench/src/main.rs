@@ -633,6 +633,9 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     }
     r.line("");
     curve::report(&mut r, &sc.warm);
+    if let Some((cpu, points)) = &sc.warm_one_cpu {
+        curve::report_one_cpu(&mut r, *cpu, points);
+    }
     plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
     r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));
     r.line("");

@@ -48,6 +48,7 @@ fn chart(
     y_desc: &str,
     lines: &[Line],
     y_from_zero: bool,
+    legend: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
@@ -97,7 +98,7 @@ fn chart(
             .map_err(err)?;
     }
     c.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -116,16 +117,29 @@ pub fn latency(path: &Path, lines: &[Line]) -> anyhow::Result<()> {
         "fraction of invocations at or below",
         lines,
         false,
+        SeriesLabelPosition::LowerRight,
     )?;
     root.present().map_err(err)?;
     Ok(())
 }
 
-/// The scale curves: warm instances, async backlog, stored log records; one picture, three panels.
+/// The scale curves: warm instances (as run, and on one CPU where measured), async backlog, stored log
+/// records; one picture, a panel each.
 pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1200, 420)).into_drawing_area();
+    // With the curve on one CPU, two rows: the curve as run and on one CPU above, the store's curves below.
+    let (size, grid) = match sc.warm_one_cpu {
+        Some(_) => ((1200, 840), (2, 2)),
+        None => ((1200, 420), (1, 3)),
+    };
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let panels = root.split_evenly((1, 3));
+    let panels = root.split_evenly(grid);
+    let mut panel = panels.iter();
+    let mut next = || {
+        panel
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("a panel too few"))
+    };
     let warm = [
         Line {
             name: "sync p50".into(),
@@ -153,13 +167,42 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
         },
     ];
     chart(
-        &panels[0],
+        next()?,
         "Sync Invoke vs warm instances held",
         "warm instances (log scale)",
         "µs",
         &warm,
         true,
+        SeriesLabelPosition::LowerRight,
     )?;
+    if let Some((cpu, points)) = &sc.warm_one_cpu {
+        let of = |f: fn(&crate::curve::WarmPoint) -> f64| -> Vec<(f64, f64)> {
+            points.iter().map(|p| (p.instances as f64, f(p))).collect()
+        };
+        let pinned = [
+            Line {
+                name: "sync p50".into(),
+                points: of(|p| p.held.p50_us()),
+            },
+            Line {
+                name: "platform CPU per call".into(),
+                points: of(|p| p.held.cpu_us_per_call()),
+            },
+            Line {
+                name: "floor p50: as many bare echo servers".into(),
+                points: of(|p| p.floor.p50_us()),
+            },
+        ];
+        chart(
+            next()?,
+            &format!("The same with every process on CPU {cpu}"),
+            "warm instances (log scale)",
+            "µs",
+            &pinned,
+            true,
+            SeriesLabelPosition::UpperLeft,
+        )?;
+    }
     // A backlog of 0 cannot sit on a log scale: it is drawn at 1.
     let accept = [Line {
         name: "durable async accept, 16 clients".into(),
@@ -170,24 +213,26 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
             .collect(),
     }];
     chart(
-        &panels[1],
+        next()?,
         "Async accept vs queued backlog",
         "events already queued (log scale; 0 drawn at 1)",
         "events/s",
         &accept,
         true,
+        SeriesLabelPosition::LowerRight,
     )?;
     let logs = [Line {
         name: "GetFunctionLogs by request id, p50".into(),
         points: sc.logs.iter().map(|p| (p.size as f64, p.value)).collect(),
     }];
     chart(
-        &panels[2],
+        next()?,
         "Log query vs records stored",
         "records stored (log scale)",
         "µs",
         &logs,
         true,
+        SeriesLabelPosition::LowerRight,
     )?;
     root.present().map_err(err)?;
     Ok(())

@@ -29,6 +29,8 @@ pub struct Scale {
     pub startup: Vec<Point>,
     /// Sync invocations with 1 to 400 warm instances held.
     pub warm: Vec<crate::curve::WarmPoint>,
+    /// The same on one CPU, and which (`None` where the bench could not pin itself to one).
+    pub warm_one_cpu: Option<(usize, Vec<crate::curve::WarmPoint>)>,
     /// The platform's resident memory per idle warm instance, KB (100 instances).
     pub rss_kb_per_instance: f64,
 }
@@ -466,14 +468,16 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
             value: runs[runs.len() / 2],
         });
     }
+    let calls = mode.pick(5000, 1000, 50);
     let warm_curve = crate::curve::measure(
         root,
         lib,
         warm,
-        mode.pick(5000, 1000, 50),
+        calls,
         std::time::Duration::from_millis(mode.pick(2000, 500, 100)),
     )
     .await?;
+    let warm_one_cpu = crate::curve::measure_one_cpu(root, lib, warm, calls).await?;
     // The median of a few platforms: one platform's figure moves with what it allocated besides (a
     // thread of the blocking pool started meanwhile, its first pages), 43 to 67 KB in two full runs.
     let mut rss = Vec::new();
@@ -486,6 +490,7 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
         logs,
         startup: startup_ms,
         warm: warm_curve,
+        warm_one_cpu,
         rss_kb_per_instance,
     })
 }
