@@ -67,6 +67,19 @@ impl WarmPoint {
     pub fn p50_growth_beyond_floor_us(&self) -> f64 {
         (self.held.p50_us() - self.one.p50_us()) - (self.floor.p50_us() - self.floor_one.p50_us())
     }
+    /// Its row's label: warm instances (functions).
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.instances, self.functions)
+    }
+    /// The p50 and the CPU per call against the one-instance platform's, and the floor's p50 against one
+    /// server's.
+    pub fn growth(&self) -> (f64, f64, f64) {
+        (
+            self.held.p50_us() / self.one.p50_us(),
+            self.held.cpu_us_per_call() / self.one.cpu_us_per_call(),
+            self.floor.p50_us() / self.floor_one.p50_us(),
+        )
+    }
     /// The same for the floor: as many servers against one.
     pub fn floor_worst(&self) -> f64 {
         (self.floor.p50_us() / self.floor_one.p50_us())
@@ -317,9 +330,8 @@ pub fn report(r: &mut crate::Report, points: &[WarmPoint]) {
             p.idle_cpu_percent < 1.0,
         );
         r.line(&format!(
-            "| {} ({}) | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} / {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} | {:.1} / {:.1} | {:.2}× | {:+.1} |",
-            p.instances,
-            p.functions,
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} / {:.1} | {worst:.2}× | ≤ 1.2× | {verdict} | {:.2} | < 1 % | {idle} | {:.1} / {:.1} | {:.2}× | {:+.1} |",
+            p.label(),
             p.held.p50_us(),
             p.held.p99_us(),
             p.held.cpu_us_per_call(),
@@ -363,18 +375,16 @@ pub fn report_one_cpu(r: &mut crate::Report, cpu: usize, points: &[WarmPoint]) {
     r.line("| on one CPU: warm instances (functions) | p50 (µs) | CPU per call (µs) | one instance, same rounds: p50 / CPU | p50 vs one instance | CPU vs one instance | floor with as many servers: p50 (µs) | floor's p50 vs one server |");
     r.line("|---|---|---|---|---|---|---|---|");
     for p in points {
+        let (p50, cpu, floor) = p.growth();
+        let (held, one) = (&p.held, &p.one);
         r.line(&format!(
-            "| {} ({}) | {:.1} | {:.1} | {:.1} / {:.1} | {:.2}× | {:.2}× | {:.1} | {:.2}× |",
-            p.instances,
-            p.functions,
-            p.held.p50_us(),
-            p.held.cpu_us_per_call(),
-            p.one.p50_us(),
-            p.one.cpu_us_per_call(),
-            p.held.p50_us() / p.one.p50_us(),
-            p.held.cpu_us_per_call() / p.one.cpu_us_per_call(),
+            "| {} | {:.1} | {:.1} | {:.1} / {:.1} | {p50:.2}× | {cpu:.2}× | {:.1} | {floor:.2}× |",
+            p.label(),
+            held.p50_us(),
+            held.cpu_us_per_call(),
+            one.p50_us(),
+            one.cpu_us_per_call(),
             p.floor.p50_us(),
-            p.floor.p50_us() / p.floor_one.p50_us()
         ));
     }
     r.line("");

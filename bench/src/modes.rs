@@ -103,21 +103,8 @@ pub(crate) fn scale(mode: Mode) -> anyhow::Result<()> {
             )?;
         }
         if let Some((cpu, points)) = &sc.warm_one_cpu {
-            for p in points {
-                writeln!(
-                    err,
-                    "on CPU {cpu}, {} warm instances ({} functions): sync p50 {:.1} µs, CPU {:.1} µs per call (one instance in the same rounds: {:.1} / {:.1}); floor over {} servers p50 {:.1} µs, one server {:.1} µs",
-                    p.instances,
-                    p.functions,
-                    p.held.p50_us(),
-                    p.held.cpu_us_per_call(),
-                    p.one.p50_us(),
-                    p.one.cpu_us_per_call(),
-                    p.functions,
-                    p.floor.p50_us(),
-                    p.floor_one.p50_us()
-                )?;
-            }
+            // The report's own table, which its lines also write to stderr.
+            crate::curve::report_one_cpu(&mut Report::new(), *cpu, points);
         }
         writeln!(
             err,
