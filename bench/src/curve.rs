@@ -358,13 +358,7 @@ pub async fn measure_one_cpu(
     warm: &[(usize, usize)],
     calls: usize,
 ) -> anyhow::Result<Option<(usize, Vec<WarmPoint>)>> {
-    let Some(pin) = crate::one_cpu::OneCpu::pin_or_say() else {
-        return Ok(None);
-    };
-    let points = measure(root, lib, warm, calls, std::time::Duration::ZERO).await;
-    let cpu = pin.cpu();
-    drop(pin);
-    Ok(Some((cpu, points?)))
+    crate::one_cpu::on_one_cpu(measure(root, lib, warm, calls, std::time::Duration::ZERO)).await
 }
 
 /// The curve on one CPU: the platform's own growth with what it holds, which the figures as run hide

@@ -63,11 +63,10 @@ pub async fn one_exchange_rows(
     r.line("");
     host_cpu_rows(r, &Columns(&rows, |x| x.1));
     // The same rounds on one CPU, where no wake-up crosses CPUs (`one_cpu.rs`): the hosts' own costs.
-    if let Some(pin) = crate::one_cpu::OneCpu::pin_or_say() {
-        let pinned = warm_rounds(&pairs, rounds.min(5), n).await;
-        let cpu = pin.cpu();
-        drop(pin);
-        one_cpu_rows(r, cpu, &pinned?);
+    if let Some((cpu, pinned)) =
+        crate::one_cpu::on_one_cpu(warm_rounds(&pairs, rounds.min(5), n)).await?
+    {
+        one_cpu_rows(r, cpu, &pinned);
     }
     Ok(())
 }

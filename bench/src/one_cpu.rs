@@ -72,6 +72,21 @@ impl Drop for OneCpu {
     }
 }
 
+/// Runs `work` with every thread of this process on one CPU ([`OneCpu::pin_or_say`]) and puts the threads
+/// back after, whether it succeeded or not: the CPU and its result, or `None` where the process may use only
+/// one CPU or may not move its threads. `work` is a future not yet polled, so all it starts inherits the CPU.
+pub(crate) async fn on_one_cpu<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<(usize, T)>> {
+    let Some(pin) = OneCpu::pin_or_say() else {
+        return Ok(None);
+    };
+    let done = work.await;
+    let cpu = pin.cpu();
+    drop(pin);
+    Ok(Some((cpu, done?)))
+}
+
 /// Sets the affinity of every thread of this process to `set`.
 fn set_every_thread(set: &libc::cpu_set_t) -> std::io::Result<()> {
     for entry in std::fs::read_dir("/proc/self/task")? {
@@ -100,15 +115,13 @@ pub(crate) async fn sync_calls(
     per: usize,
     rounds: usize,
 ) -> anyhow::Result<Option<(usize, SyncFigures)>> {
-    let Some(pin) = OneCpu::pin_or_say() else {
-        return Ok(None);
-    };
-    let mut p = NoopPlatform::start(root, native_dir, "one-cpu").await?;
-    let figures = p.sync_calls(per, rounds).await;
-    p.stop();
-    let cpu = pin.cpu();
-    drop(pin);
-    Ok(Some((cpu, figures?)))
+    on_one_cpu(async {
+        let mut p = NoopPlatform::start(root, native_dir, "one-cpu").await?;
+        let figures = p.sync_calls(per, rounds).await;
+        p.stop();
+        figures
+    })
+    .await
 }
 
 /// The table of the sync calls on one CPU (`pinned`), beside the same figures as run (`as_run`).

@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::Sample;
+use crate::curve::WarmPoint;
 use crate::scale::Scale;
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
@@ -123,6 +124,17 @@ pub fn latency(path: &Path, lines: &[Line]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One figure of a warm-instance curve against the instances held.
+fn warm_line(name: &str, points: &[WarmPoint], figure: fn(&WarmPoint) -> f64) -> Line {
+    Line {
+        name: name.into(),
+        points: points
+            .iter()
+            .map(|p| (p.instances as f64, figure(p)))
+            .collect(),
+    }
+}
+
 /// The scale curves: warm instances (as run, and on one CPU where measured), async backlog, stored log
 /// records; one picture, a panel each.
 pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
@@ -141,30 +153,11 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("a panel too few"))
     };
     let warm = [
-        Line {
-            name: "sync p50".into(),
-            points: sc
-                .warm
-                .iter()
-                .map(|p| (p.instances as f64, p.held.p50_us()))
-                .collect(),
-        },
-        Line {
-            name: "sync p99".into(),
-            points: sc
-                .warm
-                .iter()
-                .map(|p| (p.instances as f64, p.held.p99_us()))
-                .collect(),
-        },
-        Line {
-            name: "platform CPU per call".into(),
-            points: sc
-                .warm
-                .iter()
-                .map(|p| (p.instances as f64, p.held.cpu_us_per_call()))
-                .collect(),
-        },
+        warm_line("sync p50", &sc.warm, |p| p.held.p50_us()),
+        warm_line("sync p99", &sc.warm, |p| p.held.p99_us()),
+        warm_line("platform CPU per call", &sc.warm, |p| {
+            p.held.cpu_us_per_call()
+        }),
     ];
     chart(
         next()?,
@@ -176,22 +169,14 @@ pub fn scale(path: &Path, sc: &Scale) -> anyhow::Result<()> {
         SeriesLabelPosition::LowerRight,
     )?;
     if let Some((cpu, points)) = &sc.warm_one_cpu {
-        let of = |f: fn(&crate::curve::WarmPoint) -> f64| -> Vec<(f64, f64)> {
-            points.iter().map(|p| (p.instances as f64, f(p))).collect()
-        };
         let pinned = [
-            Line {
-                name: "sync p50".into(),
-                points: of(|p| p.held.p50_us()),
-            },
-            Line {
-                name: "platform CPU per call".into(),
-                points: of(|p| p.held.cpu_us_per_call()),
-            },
-            Line {
-                name: "floor p50: as many bare echo servers".into(),
-                points: of(|p| p.floor.p50_us()),
-            },
+            warm_line("sync p50", points, |p| p.held.p50_us()),
+            warm_line("platform CPU per call", points, |p| {
+                p.held.cpu_us_per_call()
+            }),
+            warm_line("floor p50: as many bare echo servers", points, |p| {
+                p.floor.p50_us()
+            }),
         ];
         chart(
             next()?,

@@ -50,8 +50,9 @@ fn every_section_runs_and_reports() {
     );
     // With two CPUs or more, the warm rounds and the front door's sync calls were measured again on one,
     // unless the machine does not let the bench move its threads (then it says so, and the run goes on).
-    let pinning_refused = stderr.contains("scf-bench: not measured on one CPU");
-    if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && !pinning_refused {
+    let pinned = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && !stderr.contains("scf-bench: not measured on one CPU");
+    if pinned {
         for table in [
             "The same calls again with every process of them on CPU",
             "The same rounds again with every process on CPU",
@@ -61,12 +62,7 @@ fn every_section_runs_and_reports() {
         }
     }
     // The warm-instance curve has each of its sizes (twice where it was also measured on one CPU).
-    let rows =
-        if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && !pinning_refused {
-            2
-        } else {
-            1
-        };
+    let rows = if pinned { 2 } else { 1 };
     assert!(
         report.matches("| 1 (1) |").count() == rows && report.matches("| 4 (4) |").count() == rows,
         "{report}"
