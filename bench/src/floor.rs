@@ -121,7 +121,7 @@ fn warm_up(n: usize) -> usize {
 }
 
 /// How many requests [`round_trips`] sends for `n` measured ones, the warm-up's included.
-fn with_warm_up(n: usize) -> usize {
+pub(crate) fn with_warm_up(n: usize) -> usize {
     n + warm_up(n)
 }
 
@@ -136,7 +136,7 @@ async fn round_trips(
 
 /// `n` and a tenth more POSTs of `body` to `uri`, each answered before the next; the latencies of the `n`
 /// after the tenth that warms up, µs.
-async fn round_trips_at(
+pub(crate) async fn round_trips_at(
     sender: &mut SendRequest<Full<Bytes>>,
     uri: &str,
     n: usize,
@@ -445,8 +445,9 @@ pub fn status_mb(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// `scf-local serve` holding one native no-op function, `noop` (with an API Gateway route `POST /noop`), and
-/// a kept-alive client on its front door and one on its API Gateway listener.
+/// `scf-local serve` holding one native no-op function, `noop` (with an API Gateway route `POST /noop`, after
+/// as many other APIs as it was started with), and a kept-alive client on its front door and one on its API
+/// Gateway listener.
 pub(crate) struct NoopPlatform {
     dir: std::path::PathBuf,
     pub data: std::path::PathBuf,
@@ -459,13 +460,29 @@ pub(crate) struct NoopPlatform {
 impl NoopPlatform {
     /// Starts it (`tag` names its directory), with the `libbench.so` of `native_dir`.
     pub async fn start(root: &Path, native_dir: &Path, tag: &str) -> anyhow::Result<NoopPlatform> {
+        NoopPlatform::start_with_apis(root, native_dir, tag, 0).await
+    }
+
+    /// [`NoopPlatform::start`], the function declaring `others` APIs (`POST /api<i>/{id}`) besides `/noop`.
+    pub async fn start_with_apis(
+        root: &Path,
+        native_dir: &Path,
+        tag: &str,
+        others: usize,
+    ) -> anyhow::Result<NoopPlatform> {
         let dir = std::env::temp_dir().join(format!("scf-bench-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         std::fs::copy(native_dir.join("libbench.so"), dir.join("libbench.so"))?;
-        std::fs::write(
-            dir.join("serverless.yml"),
-            "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n            - path: /noop\n              method: POST\n",
-        )?;
+        let mut yml = String::from(
+            "inputs:\n  name: noop\n  handler: bench.noop\n  runtime: native\n  events:\n    - apigw:\n        parameters:\n          endpoints:\n",
+        );
+        for i in 0..others {
+            yml.push_str(&format!(
+                "            - path: /api{i}/{{id}}\n              method: POST\n"
+            ));
+        }
+        yml.push_str("            - path: /noop\n              method: POST\n");
+        std::fs::write(dir.join("serverless.yml"), yml)?;
         let data = dir.join("data");
         let (child, addr, apigw) = {
             let (root, data, dir) = (root.to_path_buf(), data.clone(), dir.clone());

@@ -21,6 +21,7 @@ mod modes;
 mod one_cpu;
 mod plot;
 mod report;
+mod routes;
 mod scale;
 mod web;
 mod zygote;
@@ -635,6 +636,9 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     curve::report(&mut r, &sc.warm);
     if let Some((cpu, points)) = &sc.warm_one_cpu {
         curve::report_one_cpu(&mut r, *cpu, points);
+    }
+    if let Some((cpu, apis)) = &sc.routes {
+        routes::report(&mut r, *cpu, apis);
     }
     plot::scale(&root.join(dir).join(&scale_svg), &sc)?;
     r.line(&format!("![The scale curves: sync latency and CPU per call against warm instances held, async accept against backlog, log queries against records stored]({scale_svg})"));

@@ -106,6 +106,9 @@ pub(crate) fn scale(mode: Mode) -> anyhow::Result<()> {
             // The report's own table, which its lines also write to stderr.
             crate::curve::report_one_cpu(&mut Report::new(), *cpu, points);
         }
+        if let Some((cpu, apis)) = &sc.routes {
+            crate::routes::report(&mut Report::new(), *cpu, apis);
+        }
         writeln!(
             err,
             "RSS per idle warm instance: {:.1} KB",

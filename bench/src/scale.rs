@@ -31,6 +31,9 @@ pub struct Scale {
     pub warm: Vec<crate::curve::WarmPoint>,
     /// The same on one CPU, and which (`None` where the bench could not pin itself to one).
     pub warm_one_cpu: Option<(usize, Vec<crate::curve::WarmPoint>)>,
+    /// API Gateway requests to a function of many APIs against one of one, on one CPU, and which (`None`
+    /// where the bench could not pin itself to one).
+    pub routes: Option<(usize, crate::routes::Routes)>,
     /// The platform's resident memory per idle warm instance, KB (100 instances).
     pub rss_kb_per_instance: f64,
 }
@@ -478,6 +481,15 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
     )
     .await?;
     let warm_one_cpu = crate::curve::measure_one_cpu(root, lib, warm, calls).await?;
+    let native_dir = lib.parent().context("libbench.so's directory")?;
+    let routes = crate::routes::measure(
+        root,
+        native_dir,
+        mode.pick(101, 101, 11),
+        mode.pick(1000, 300, 50),
+        mode.pick(7, 5, 1),
+    )
+    .await?;
     // The median of a few platforms: one platform's figure moves with what it allocated besides (a
     // thread of the blocking pool started meanwhile, its first pages), 43 to 67 KB in two full runs.
     let mut rss = Vec::new();
@@ -491,6 +503,7 @@ pub async fn measure(root: &Path, lib: &Path, mode: Mode) -> anyhow::Result<Scal
         startup: startup_ms,
         warm: warm_curve,
         warm_one_cpu,
+        routes,
         rss_kb_per_instance,
     })
 }

@@ -48,8 +48,9 @@ fn every_section_runs_and_reports() {
         verdicts > 0 && verdicts <= total,
         "{verdicts} verdicts in tables, {total} in the summary"
     );
-    // With two CPUs or more, the warm rounds and the front door's sync calls were measured again on one,
-    // unless the machine does not let the bench move its threads (then it says so, and the run goes on).
+    // With two CPUs or more, the warm rounds, the front door's sync calls and the warm-instance curve were
+    // measured again on one, and the API Gateway's routing there, unless the machine does not let the
+    // bench move its threads (then it says so, and the run goes on).
     let pinned = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
         && !stderr.contains("scf-bench: not measured on one CPU");
     if pinned {
@@ -57,6 +58,7 @@ fn every_section_runs_and_reports() {
             "The same calls again with every process of them on CPU",
             "The same rounds again with every process on CPU",
             "The same curve again with every process on CPU",
+            "The API Gateway listener as the APIs grow",
         ] {
             assert!(report.contains(table), "no {table:?} in:\n{report}");
         }

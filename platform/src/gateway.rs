@@ -61,9 +61,33 @@ struct Route {
     service_id: String,
     segments: Vec<Segment>,
     endpoint: Endpoint,
+    /// How well the route fits a path it matches: [`Route::rank_of`].
+    rank: (usize, usize, bool),
 }
 
 impl Route {
+    /// The API `endpoint` of `function` in `stage` of service `service_id`.
+    fn new(function: &str, web: bool, stage: &str, service_id: &str, endpoint: &Endpoint) -> Route {
+        let segments: Vec<Segment> = segments(&endpoint.path)
+            .into_iter()
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_owned()),
+                    None => Segment::Fixed(s.to_owned()),
+                },
+            )
+            .collect();
+        Route {
+            function: function.to_owned(),
+            web,
+            stage: stage.to_owned(),
+            service_id: service_id.to_owned(),
+            rank: Route::rank_of(&segments, endpoint),
+            segments,
+            endpoint: endpoint.clone(),
+        }
+    }
+
     /// The path parameters when the API's path is a prefix of `path`'s segments.
     fn matches(&self, path: &[&str]) -> Option<BTreeMap<String, String>> {
         if self.segments.len() > path.len() {
@@ -86,14 +110,14 @@ impl Route {
         self.endpoint.method == "ANY" || self.endpoint.method == method.as_str()
     }
 
-    /// How well the route fits (longer paths, then fixed segments, then a method over `ANY`).
-    fn rank(&self) -> (usize, usize, bool) {
-        let fixed = self
-            .segments
+    /// How well a route of `segments` and `endpoint` fits (longer paths, then fixed segments, then a method
+    /// over `ANY`).
+    fn rank_of(segments: &[Segment], endpoint: &Endpoint) -> (usize, usize, bool) {
+        let fixed = segments
             .iter()
             .filter(|s| matches!(s, Segment::Fixed(_)))
             .count();
-        (self.segments.len(), fixed, self.endpoint.method != "ANY")
+        (segments.len(), fixed, endpoint.method != "ANY")
     }
 }
 
@@ -109,6 +133,17 @@ struct Matched<'a> {
 #[derive(Debug)]
 pub(crate) struct Gateway {
     routes: Vec<Route>,
+}
+
+/// Whether two APIs' paths take the same requests: the same fixed segments, a parameter where the other has
+/// one.
+fn same_shape(a: &[Segment], b: &[Segment]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (Segment::Fixed(x), Segment::Fixed(y)) => x == y,
+            (Segment::Param(_), Segment::Param(_)) => true,
+            _ => false,
+        })
 }
 
 fn segments(path: &str) -> Vec<&str> {
@@ -127,39 +162,16 @@ impl Gateway {
                     continue;
                 };
                 for e in &a.endpoints {
-                    let segments = segments(&e.path)
-                        .into_iter()
-                        .map(
-                            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                                Some(name) => Segment::Param(name.to_owned()),
-                                None => Segment::Fixed(s.to_owned()),
-                            },
-                        )
-                        .collect::<Vec<_>>();
-                    let shape = |r: &[Segment]| -> Vec<Option<String>> {
-                        r.iter()
-                            .map(|s| match s {
-                                Segment::Fixed(f) => Some(f.clone()),
-                                Segment::Param(_) => None,
-                            })
-                            .collect()
-                    };
+                    let route = Route::new(&c.name, web, &a.stage, &a.service_id, e);
                     if let Some(other) = routes.iter().find(|r| {
-                        r.endpoint.method == e.method && shape(&r.segments) == shape(&segments)
+                        r.endpoint.method == e.method && same_shape(&r.segments, &route.segments)
                     }) {
                         return Err(PlatformError::Config(format!(
                             "API Gateway: {} {} is claimed by {} and by {}: each method and path reaches one function",
                             e.method, e.path, other.function, c.name
                         )));
                     }
-                    routes.push(Route {
-                        function: c.name.clone(),
-                        web,
-                        stage: a.stage.clone(),
-                        service_id: a.service_id.clone(),
-                        segments,
-                        endpoint: e.clone(),
-                    });
+                    routes.push(route);
                 }
             }
         }
@@ -195,34 +207,49 @@ impl Gateway {
         lines
     }
 
-    /// The route for `method` and `path`, tried without the route's stage first.
+    /// The route for `method` and `path`, tried without the route's stage first. The path is split once, and
+    /// once more per stage it begins with: nothing is allocated per route, so a request to a project of many
+    /// APIs costs a comparison per API.
     fn find(&self, method: &Method, path: &str, any_method: bool) -> Option<Matched<'_>> {
-        let mut best: Option<Matched<'_>> = None;
+        let whole = segments(path);
+        // The path without the last stage it began with, split: the routes of a project share their stage.
+        let mut staged: Option<(&str, Vec<&str>)> = None;
+        let mut best: Option<(&Route, BTreeMap<String, String>, &str)> = None;
         for r in &self.routes {
             if !any_method && !r.takes(method) {
                 continue;
             }
-            let prefix = format!("/{}", r.stage);
-            let stripped = match path.strip_prefix(&prefix) {
+            let stripped = match path
+                .strip_prefix('/')
+                .and_then(|p| p.strip_prefix(r.stage.as_str()))
+            {
                 Some("") => Some("/"),
                 Some(rest) if rest.starts_with('/') => Some(rest),
                 _ => None,
             };
-            for candidate in stripped.into_iter().chain([path]) {
-                let Some(params) = r.matches(&segments(candidate)) else {
+            if let Some(rest) = stripped
+                && staged.as_ref().is_none_or(|(stage, _)| *stage != r.stage)
+            {
+                staged = Some((r.stage.as_str(), segments(rest)));
+            }
+            let stripped = stripped
+                .zip(staged.as_ref())
+                .map(|(rest, (_, parts))| (rest, parts.as_slice()));
+            for (candidate, parts) in stripped.into_iter().chain([(path, whole.as_slice())]) {
+                let Some(params) = r.matches(parts) else {
                     continue;
                 };
-                if best.as_ref().is_none_or(|b| r.rank() > b.route.rank()) {
-                    best = Some(Matched {
-                        route: r,
-                        params,
-                        path: candidate.to_owned(),
-                    });
+                if best.as_ref().is_none_or(|(b, _, _)| r.rank > b.rank) {
+                    best = Some((r, params, candidate));
                 }
                 break;
             }
         }
-        best
+        best.map(|(route, params, path)| Matched {
+            route,
+            params,
+            path: path.to_owned(),
+        })
     }
 
     /// Answers one request to the gateway; an event's body must arrive within `body_timeout`.
@@ -583,22 +610,13 @@ mod tests {
     }
 
     fn route(function: &str, path: &str, method: &str) -> Route {
-        Route {
-            function: function.into(),
-            web: false,
-            stage: "release".into(),
-            service_id: "service-x".into(),
-            segments: segments(path)
-                .into_iter()
-                .map(
-                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        Some(n) => Segment::Param(n.into()),
-                        None => Segment::Fixed(s.into()),
-                    },
-                )
-                .collect(),
-            endpoint: endpoint(path, method),
-        }
+        Route::new(
+            function,
+            false,
+            "release",
+            "service-x",
+            &endpoint(path, method),
+        )
     }
 
     fn found(
@@ -647,6 +665,44 @@ mod tests {
             Some(("root".into(), BTreeMap::new(), "/anything/else".into()))
         );
         assert_eq!(found(&g, "DELETE", "/nothing"), None);
+    }
+
+    #[test]
+    fn routes_of_stages_in_turn_strip_their_own() {
+        let in_stage = |function: &str, path: &str, stage: &str| {
+            let mut r = route(function, path, "POST");
+            r.stage = stage.into();
+            r
+        };
+        // The stages alternate in the list, so each route's stripped path is split anew.
+        let g = Gateway {
+            routes: vec![
+                in_stage("release-hello", "/hello/{name}", "release"),
+                in_stage("test-hello", "/hello/{name}", "test"),
+                in_stage("release-bye", "/bye", "release"),
+                in_stage("test-bye", "/bye", "test"),
+            ],
+        };
+        let p = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert_eq!(
+            found(&g, "POST", "/test/hello/ann"),
+            Some(("test-hello".into(), p("name", "ann"), "/hello/ann".into()))
+        );
+        assert_eq!(
+            found(&g, "POST", "/release/bye"),
+            Some(("release-bye".into(), BTreeMap::new(), "/bye".into()))
+        );
+        assert_eq!(
+            found(&g, "POST", "/test/bye/now"),
+            Some(("test-bye".into(), BTreeMap::new(), "/bye/now".into()))
+        );
+        // Without a stage, the first route of the best rank: both take the path as it is.
+        assert_eq!(
+            found(&g, "POST", "/hello/bo"),
+            Some(("release-hello".into(), p("name", "bo"), "/hello/bo".into()))
+        );
+        // A stage's name must be a whole segment.
+        assert_eq!(found(&g, "POST", "/testbye"), None);
     }
 
     #[test]
