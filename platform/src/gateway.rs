@@ -208,8 +208,8 @@ impl Gateway {
     }
 
     /// The route for `method` and `path`, tried without the route's stage first. The path is split once, and
-    /// once more per stage it begins with: nothing is allocated per route, so a request to a project of many
-    /// APIs costs a comparison per API.
+    /// once more per stage it begins with: nothing is allocated for an API that does not match, so a request
+    /// to a project of many APIs costs a comparison per API.
     fn find(&self, method: &Method, path: &str, any_method: bool) -> Option<Matched<'_>> {
         let whole = segments(path);
         // The path without the last stage it began with, split: the routes of a project share their stage.
