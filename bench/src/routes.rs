@@ -14,9 +14,9 @@ use crate::{Report, Sample};
 #[derive(Default)]
 pub struct Side {
     /// Every request's latency, µs.
-    pub lat: Vec<f64>,
+    pub lat: Sample,
     /// The platform's CPU time per request, µs, one figure a round.
-    pub cpu_us: Vec<f64>,
+    pub cpu_us: Sample,
 }
 
 /// What [`measure`] found.
@@ -34,8 +34,9 @@ impl Routes {
         Sample(
             self.many
                 .cpu_us
+                .0
                 .iter()
-                .zip(&self.one.cpu_us)
+                .zip(&self.one.cpu_us.0)
                 .map(|(m, o)| m / o)
                 .collect(),
         )
@@ -77,50 +78,38 @@ async fn rounds_on(
     per: usize,
     rounds: usize,
 ) -> anyhow::Result<Routes> {
-    let (mut a, mut b) = (Side::default(), Side::default());
+    let mut sides = [(one, Side::default()), (many, Side::default())];
     for k in 0..rounds.max(1) {
         for i in [k % 2, 1 - k % 2] {
-            let (p, side) = if i == 0 {
-                (&mut *one, &mut a)
-            } else {
-                (&mut *many, &mut b)
-            };
+            let (p, side) = &mut sides[i];
             let pid = p.child.id();
             let cpu0 = cpu_ns(pid);
             let lat = round_trips_at(&mut p.gateway, "/noop", per, &[], br#"{"k":"v"}"#).await?;
             side.cpu_us
+                .0
                 .push((cpu_ns(pid) - cpu0) / 1e3 / with_warm_up(per) as f64);
-            side.lat.extend(lat.0);
+            side.lat.0.extend(lat.0);
         }
     }
-    Ok(Routes {
-        apis,
-        one: a,
-        many: b,
-    })
+    let [(_, one), (_, many)] = sides;
+    Ok(Routes { apis, one, many })
 }
 
 /// The table of [`measure`], on CPU `cpu`, with its target: the platform's CPU per request within 1.2× of
 /// the one-API platform's.
 pub fn report(r: &mut Report, cpu: usize, routes: &Routes) {
-    let rounds = routes.one.cpu_us.len();
+    let rounds = routes.one.cpu_us.0.len();
     r.line(&format!(
         "The API Gateway listener as the APIs grow: `POST /noop` to a function that declares {} APIs, against the same request to a function that declares only that one, two platforms up at once with every process on CPU {cpu}, in {} of {} requests each, the two in turn. The gateway tries each declared API for a request (the best match wins), so this is what the APIs a project declares add to each request; a few µs, which as run would be lost in where the scheduler puts the processes. The ratios are the median round's.",
         routes.apis,
         crate::one_cpu::rounds(rounds),
-        routes.one.lat.len() / rounds.max(1),
+        routes.one.lat.0.len() / rounds.max(1),
     ));
     r.line("");
     r.line("| APIs declared | p50 (µs) | vs one API | platform CPU per request (µs) | vs one API | target | |");
     r.line("|---|---|---|---|---|---|---|");
-    let (one, many) = (
-        Sample(routes.one.lat.clone()),
-        Sample(routes.many.lat.clone()),
-    );
-    let (one_cpu, many_cpu) = (
-        Sample(routes.one.cpu_us.clone()).median(),
-        Sample(routes.many.cpu_us.clone()).median(),
-    );
+    let (one, many) = (&routes.one.lat, &routes.many.lat);
+    let (one_cpu, many_cpu) = (routes.one.cpu_us.median(), routes.many.cpu_us.median());
     r.line(&format!(
         "| 1 | {:.1} | | {one_cpu:.1} | | | |",
         one.median()

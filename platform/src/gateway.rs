@@ -610,23 +610,31 @@ mod tests {
     }
 
     fn route(function: &str, path: &str, method: &str) -> Route {
-        Route::new(
-            function,
-            false,
-            "release",
-            "service-x",
-            &endpoint(path, method),
-        )
+        route_in(function, path, method, "release")
     }
 
-    fn found(
-        g: &Gateway,
-        method: &str,
-        path: &str,
-    ) -> Option<(String, BTreeMap<String, String>, String)> {
-        let method = Method::from_bytes(method.as_bytes()).expect("method");
-        g.find(&method, path, false)
-            .map(|m| (m.route.function.clone(), m.params, m.path))
+    fn route_in(function: &str, path: &str, method: &str, stage: &str) -> Route {
+        Route::new(function, false, stage, "service-x", &endpoint(path, method))
+    }
+
+    /// What a request should find: the function, its one path parameter if any, and the path it sees.
+    type Want<'a> = Option<(&'a str, Option<(&'a str, &'a str)>, &'a str)>;
+
+    /// Asserts what each `(method, path)` finds in `g`.
+    fn assert_finds(g: &Gateway, cases: &[(&str, &str, Want<'_>)]) {
+        for (method, path, want) in cases {
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            let found = g
+                .find(&method, path, false)
+                .map(|m| (m.route.function.clone(), m.params, m.path));
+            let want = want.map(|(function, param, seen)| {
+                let params = param
+                    .map(|(k, v)| BTreeMap::from([(k.to_owned(), v.to_owned())]))
+                    .unwrap_or_default();
+                (function.to_owned(), params, seen.to_owned())
+            });
+            assert_eq!(found, want, "{method} {path}");
+        }
     }
 
     #[test]
@@ -639,70 +647,75 @@ mod tests {
                 route("fixed", "/hello/world", "POST"),
             ],
         };
-        let p = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
-        assert_eq!(
-            found(&g, "POST", "/hello/ann"),
-            Some(("hello".into(), p("name", "ann"), "/hello/ann".into()))
+        assert_finds(
+            &g,
+            &[
+                (
+                    "POST",
+                    "/hello/ann",
+                    Some(("hello", Some(("name", "ann")), "/hello/ann")),
+                ),
+                (
+                    "GET",
+                    "/hello/ann",
+                    Some(("any", Some(("name", "ann")), "/hello/ann")),
+                ),
+                (
+                    "POST",
+                    "/hello/world",
+                    Some(("fixed", None, "/hello/world")),
+                ),
+                (
+                    "POST",
+                    "/release/hello/bo",
+                    Some(("hello", Some(("name", "bo")), "/hello/bo")),
+                ),
+                ("GET", "/release", Some(("root", None, "/"))),
+                (
+                    "GET",
+                    "/anything/else",
+                    Some(("root", None, "/anything/else")),
+                ),
+                ("DELETE", "/nothing", None),
+            ],
         );
-        assert_eq!(
-            found(&g, "GET", "/hello/ann"),
-            Some(("any".into(), p("name", "ann"), "/hello/ann".into()))
-        );
-        assert_eq!(
-            found(&g, "POST", "/hello/world"),
-            Some(("fixed".into(), BTreeMap::new(), "/hello/world".into()))
-        );
-        assert_eq!(
-            found(&g, "POST", "/release/hello/bo"),
-            Some(("hello".into(), p("name", "bo"), "/hello/bo".into()))
-        );
-        assert_eq!(
-            found(&g, "GET", "/release"),
-            Some(("root".into(), BTreeMap::new(), "/".into()))
-        );
-        assert_eq!(
-            found(&g, "GET", "/anything/else"),
-            Some(("root".into(), BTreeMap::new(), "/anything/else".into()))
-        );
-        assert_eq!(found(&g, "DELETE", "/nothing"), None);
     }
 
     #[test]
     fn routes_of_stages_in_turn_strip_their_own() {
-        let in_stage = |function: &str, path: &str, stage: &str| {
-            let mut r = route(function, path, "POST");
-            r.stage = stage.into();
-            r
-        };
         // The stages alternate in the list, so each route's stripped path is split anew.
         let g = Gateway {
             routes: vec![
-                in_stage("release-hello", "/hello/{name}", "release"),
-                in_stage("test-hello", "/hello/{name}", "test"),
-                in_stage("release-bye", "/bye", "release"),
-                in_stage("test-bye", "/bye", "test"),
+                route_in("release-hello", "/hello/{name}", "POST", "release"),
+                route_in("test-hello", "/hello/{name}", "POST", "test"),
+                route_in("release-bye", "/bye", "POST", "release"),
+                route_in("test-bye", "/bye", "POST", "test"),
             ],
         };
-        let p = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
-        assert_eq!(
-            found(&g, "POST", "/test/hello/ann"),
-            Some(("test-hello".into(), p("name", "ann"), "/hello/ann".into()))
+        assert_finds(
+            &g,
+            &[
+                (
+                    "POST",
+                    "/test/hello/ann",
+                    Some(("test-hello", Some(("name", "ann")), "/hello/ann")),
+                ),
+                ("POST", "/release/bye", Some(("release-bye", None, "/bye"))),
+                (
+                    "POST",
+                    "/test/bye/now",
+                    Some(("test-bye", None, "/bye/now")),
+                ),
+                // Without a stage, the first route of the best rank: both take the path as it is.
+                (
+                    "POST",
+                    "/hello/bo",
+                    Some(("release-hello", Some(("name", "bo")), "/hello/bo")),
+                ),
+                // A stage's name must be a whole segment.
+                ("POST", "/testbye", None),
+            ],
         );
-        assert_eq!(
-            found(&g, "POST", "/release/bye"),
-            Some(("release-bye".into(), BTreeMap::new(), "/bye".into()))
-        );
-        assert_eq!(
-            found(&g, "POST", "/test/bye/now"),
-            Some(("test-bye".into(), BTreeMap::new(), "/bye/now".into()))
-        );
-        // Without a stage, the first route of the best rank: both take the path as it is.
-        assert_eq!(
-            found(&g, "POST", "/hello/bo"),
-            Some(("release-hello".into(), p("name", "bo"), "/hello/bo".into()))
-        );
-        // A stage's name must be a whole segment.
-        assert_eq!(found(&g, "POST", "/testbye"), None);
     }
 
     #[test]
